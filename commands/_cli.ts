@@ -1,0 +1,160 @@
+/**
+ * Helpers shared by the subcommands: flag parsing with usage errors, the
+ * home directory, the passphrase prompt, and output. Only commands/ and
+ * main.ts import this file.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { join } from "node:path";
+import { Keystore, OvtpError } from "../mod.ts";
+
+/** A subcommand: its help and what it runs. */
+export interface Command {
+  /** One line for the command list. */
+  summary: string;
+  /** The full help text. */
+  usage: string;
+  /** Runs with the arguments after the subcommand name; returns the exit code. */
+  run(args: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** The `--home` option every command accepts. */
+export const HOME_OPTION = { home: { type: "string" } } as const satisfies Options;
+
+/** Parses flags strictly; an unknown or malformed flag is a usage error. */
+export function parseFlags<T extends Options>(
+  args: string[],
+  options: T,
+  command: string,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new OvtpError("usage", (error as Error).message.split("\n")[0], {
+      hint: `see \`ovtp ${command} --help\``,
+    });
+  }
+}
+
+/** Throws a usage error with a pointer to the command's help. */
+export function usageError(command: string, message: string): never {
+  throw new OvtpError("usage", message, { hint: `see \`ovtp ${command} --help\`` });
+}
+
+/** The keystore in `--home`, `$OVTP_HOME`, or `~/.ovtp`. */
+export function openKeystore(home: string | undefined): Keystore {
+  if (home) return new Keystore(home);
+  const fromEnv = Deno.env.get("OVTP_HOME");
+  if (fromEnv) return new Keystore(fromEnv);
+  const userHome = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (!userHome) {
+    throw new OvtpError("usage", "Cannot find the home directory", {
+      hint: "set OVTP_HOME or pass --home DIR",
+    });
+  }
+  return new Keystore(join(userHome, ".ovtp"));
+}
+
+/**
+ * Returns the passphrase from `$OVTP_PASSPHRASE`, or asks on the terminal
+ * without echo. Never from argv, where other users could see it.
+ */
+export async function askPassphrase(prompt = "Passphrase: "): Promise<string> {
+  const fromEnv = Deno.env.get("OVTP_PASSPHRASE");
+  if (fromEnv !== undefined) return fromEnv;
+  if (!Deno.stdin.isTerminal()) {
+    throw new OvtpError("key", "The key needs a passphrase, and there is no terminal to ask", {
+      hint: "set OVTP_PASSPHRASE",
+    });
+  }
+  await writeErr(prompt);
+  Deno.stdin.setRaw(true);
+  const typed: number[] = [];
+  const buffer = new Uint8Array(64);
+  try {
+    reading: while (true) {
+      const n = await Deno.stdin.read(buffer);
+      if (n === null) break;
+      for (const byte of buffer.subarray(0, n)) {
+        if (byte === 0x0d || byte === 0x0a) break reading;
+        if (byte === 0x03) throw new OvtpError("usage", "Interrupted");
+        if (byte === 0x7f || byte === 0x08) typed.pop();
+        else typed.push(byte);
+      }
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await writeErr("\n");
+  }
+  return new TextDecoder().decode(new Uint8Array(typed));
+}
+
+const encoder = new TextEncoder();
+
+/** Writes all of `data` to stdout. */
+export async function writeOut(data: string | Uint8Array): Promise<void> {
+  await writeAll(Deno.stdout, typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Writes all of `data` to stderr. */
+export async function writeErr(data: string | Uint8Array): Promise<void> {
+  await writeAll(Deno.stderr, typeof data === "string" ? encoder.encode(data) : data);
+}
+
+async function writeAll(target: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
+  let offset = 0;
+  while (offset < data.length) offset += await target.write(data.subarray(offset));
+}
+
+/** Reads stdin to the end, refusing more than `limit` bytes. */
+export async function readStdin(limit: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    size += chunk.length;
+    if (size > limit) {
+      throw new OvtpError("usage", `The input is larger than ${limit} bytes`);
+    }
+    parts.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Yields stdin's lines, without their line endings. */
+export async function* readStdinLines(): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    const lines = rest.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) yield line.endsWith("\r") ? line.slice(0, -1) : line;
+  }
+  if (rest) yield rest;
+}
+
+/** Parses `HOST[:PORT]` or `[IPv6]:PORT`. */
+export function parseHostPort(
+  target: string,
+  defaultPort: number,
+): { hostname: string; port: number; display: string } {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(target);
+  const port = match?.[3] === undefined ? defaultPort : Number(match[3]);
+  if (!match || port < 1 || port > 65535) {
+    throw new OvtpError("usage", `Invalid host "${target}"`, {
+      hint: "give HOST, HOST:PORT or [IPv6]:PORT",
+    });
+  }
+  const hostname = match[1] ?? match[2];
+  const display = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  return { hostname, port, display };
+}

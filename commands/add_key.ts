@@ -1,0 +1,95 @@
+import { fingerprint, OvtpError, parsePublicKey, type PublicKeyLine } from "../mod.ts";
+import {
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  readStdin,
+  usageError,
+  writeOut,
+} from "./_cli.ts";
+
+const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--home DIR]
+
+Authorizes a client: appends its public line to ~/.ovtp/authorized_keys.
+The key is given as the line itself ("ovtp1 ..."), as a file holding one or
+more lines, or on stdin with "-". A key that is already there is left alone.
+
+Options:
+  --name NAME   the name the server will know the client by
+                (default: the line's comment)
+  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+const MAX_KEY_FILE = 1024 * 1024;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    name: { type: "string" },
+  }, "add-key");
+  if (positionals.length === 0) usageError("add-key", "Missing the key to add");
+  const keys = await readKeys(positionals);
+  if (values.name !== undefined && keys.length > 1) {
+    usageError("add-key", `--name applies to one key, and ${keys.length} were given`);
+  }
+  const keystore = openKeystore(values.home);
+  for (const { key, comment } of keys) {
+    const result = await keystore.addAuthorizedKey(key, values.name ?? comment);
+    const fp = await fingerprint(key);
+    await writeOut(
+      result.added
+        ? `Authorized "${result.name}" (${fp}) in ${keystore.path("authorizedKeys")}\n`
+        : `Already authorized as "${result.name}" (${fp}); nothing changed\n`,
+    );
+  }
+  return 0;
+}
+
+/** Reads the keys from a line given as arguments, a file, or stdin. */
+async function readKeys(positionals: string[]): Promise<PublicKeyLine[]> {
+  if (positionals[0].startsWith("ovtp1")) {
+    return [parseLine(positionals.join(" "), "The key")];
+  }
+  if (positionals.length > 1) {
+    usageError("add-key", `Unexpected argument "${positionals[1]}"`);
+  }
+  const source = positionals[0];
+  const text = source === "-"
+    ? new TextDecoder().decode(await readStdin(MAX_KEY_FILE))
+    : await readKeyFile(source);
+  const where = source === "-" ? "stdin" : `"${source}"`;
+  const keys: PublicKeyLine[] = [];
+  text.split("\n").forEach((line, index) => {
+    if (!line.trim() || line.trim().startsWith("#")) return;
+    keys.push(parseLine(line, `Line ${index + 1} of ${where}`));
+  });
+  if (keys.length === 0) throw new OvtpError("key", `No key found in ${where}`);
+  return keys;
+}
+
+async function readKeyFile(path: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.size > MAX_KEY_FILE) throw new Error("too large for a key file");
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new OvtpError("key", `Cannot read key file "${path}": no such file`, {
+        hint: 'give the key line itself ("ovtp1 ..."), a file, or - for stdin',
+      });
+    }
+    throw new OvtpError("key", `Cannot read key file "${path}": ${(error as Error).message}`);
+  }
+}
+
+function parseLine(line: string, where: string): PublicKeyLine {
+  try {
+    return parsePublicKey(line);
+  } catch (error) {
+    throw new OvtpError("key", `${where} is not a valid public key: ${(error as Error).message}`);
+  }
+}
+
+/** `ovtp add-key`. */
+export const addKey: Command = { summary: "authorize a client's key", usage: USAGE, run };

@@ -1,0 +1,47 @@
+import { fingerprint } from "../mod.ts";
+import {
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+
+const USAGE = `Usage: ovtp keys [--home DIR]
+       ovtp keys remove (NAME | FINGERPRINT) [--home DIR]
+
+Lists the authorized client keys (name and fingerprint), or removes one.
+
+Options:
+  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...HOME_OPTION }, "keys");
+  const keystore = openKeystore(values.home);
+  if (positionals[0] === "remove") {
+    if (positionals.length !== 2) usageError("keys", "Give one NAME or FINGERPRINT to remove");
+    const removed = await keystore.removeAuthorizedKey(positionals[1]);
+    await writeOut(`Removed "${removed.name}" (${await fingerprint(removed.key)})\n`);
+    return 0;
+  }
+  if (positionals.length > 0) usageError("keys", `Unknown action "${positionals[0]}"`);
+  const { entries, errors } = await keystore.readAuthorizedKeys();
+  const path = keystore.path("authorizedKeys");
+  for (const error of errors) {
+    await writeErr(`ovtp: warning: ${path} line ${error.line}: ${error.message}\n`);
+  }
+  if (entries.length === 0) {
+    await writeErr(`No authorized keys in ${path}; add one with \`ovtp add-key\`\n`);
+  }
+  const width = Math.max(0, ...entries.map((e) => e.name.length));
+  for (const entry of entries) {
+    await writeOut(`${entry.name.padEnd(width)}  ${await fingerprint(entry.key)}\n`);
+  }
+  return errors.length > 0 ? 1 : 0;
+}
+
+/** `ovtp keys`. */
+export const keys: Command = { summary: "list or remove authorized keys", usage: USAGE, run };

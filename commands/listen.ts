@@ -1,0 +1,178 @@
+import {
+  authorizedKeysAuthorizer,
+  DEFAULT_PORT,
+  execHandler,
+  fingerprint,
+  type LogFields,
+  type Logger,
+  OvtpError,
+  parsePublicKey,
+  type RequestHandler,
+  requestText,
+  serve,
+} from "../mod.ts";
+import {
+  askPassphrase,
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+
+const USAGE = `Usage: ovtp listen [--host H] [--port P] [--exec CMD] [--json]
+                   [--add-keys FILE...] [--home DIR]
+
+Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
+"listening on HOST:PORT" and its fingerprint on stderr. Each message is
+printed on stdout (sender name and fingerprint, then the text) and answered
+"ok"; with --exec, a command answers instead.
+
+Options:
+  --host H           address to listen on (default: 0.0.0.0, every interface)
+  --port P           port (default: ${DEFAULT_PORT}; 0 picks a free one)
+  --exec CMD         run CMD (through sh -c) for each message: the message on
+                     its stdin, OVTP_SENDER_NAME, OVTP_SENDER_FINGERPRINT and
+                     OVTP_REQUEST_ID in its environment; its stdout is the
+                     response, exit code 0 means "ok", any other "error"
+  --json             print each message as one JSON object per line
+  --add-keys FILE... authorize the keys in these files before starting
+  --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    host: { type: "string", default: "0.0.0.0" },
+    port: { type: "string", default: String(DEFAULT_PORT) },
+    exec: { type: "string" },
+    json: { type: "boolean" },
+    "add-keys": { type: "string", multiple: true },
+  }, "listen");
+  const addKeyFiles = values["add-keys"] ?? [];
+  if (positionals.length > 0 && addKeyFiles.length === 0) {
+    usageError("listen", `Unexpected argument "${positionals[0]}"`);
+  }
+  const port = Number(values.port);
+  if (!/^\d{1,5}$/.test(values.port) || port > 65535) {
+    usageError("listen", `Invalid port "${values.port}"`);
+  }
+  const keystore = openKeystore(values.home);
+  const identity = await keystore.loadIdentity(() => askPassphrase());
+  for (const file of [...addKeyFiles, ...positionals]) await importKeys(keystore, file);
+
+  const authorizedPath = keystore.path("authorizedKeys");
+  const { entries, errors } = await keystore.readAuthorizedKeys();
+  if (errors.length > 0) {
+    throw new OvtpError(
+      "key",
+      `Cannot use "${authorizedPath}": line ${errors[0].line}: ${errors[0].message}`,
+      { hint: "fix or delete that line" },
+    );
+  }
+  if (entries.length === 0) {
+    await writeErr(
+      `ovtp: warning: no authorized keys in ${authorizedPath}: every client will be refused\n`,
+    );
+  }
+  const logger = stderrLogger();
+  const handler = values.exec === undefined
+    ? printHandler(values.json ?? false)
+    : execHandler(values.exec);
+  const server = serve({
+    identity,
+    hostname: values.host,
+    port,
+    logger,
+    handler,
+    authorize: authorizedKeysAuthorizer(
+      keystore,
+      (error) => logger.warn(`skipping ${authorizedPath} line ${error.line}: ${error.message}`),
+    ),
+  });
+  const { hostname, port: actualPort } = server.addr;
+  const where = hostname.includes(":")
+    ? `[${hostname}]:${actualPort}`
+    : `${hostname}:${actualPort}`;
+  await writeErr(
+    `ovtp: listening on ${where} as ${await fingerprint(identity.publicKey)}\n`,
+  );
+  await waitForSignal();
+  await writeErr("ovtp: shutting down\n");
+  await server.close();
+  return 0;
+}
+
+async function importKeys(keystore: ReturnType<typeof openKeystore>, file: string) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new OvtpError("key", `Cannot read key file "${file}": ${(error as Error).message}`);
+  }
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line || line.startsWith("#")) continue;
+    let parsed;
+    try {
+      parsed = parsePublicKey(line);
+    } catch (error) {
+      throw new OvtpError(
+        "key",
+        `Line ${i + 1} of "${file}" is not a valid public key: ${(error as Error).message}`,
+      );
+    }
+    const result = await keystore.addAuthorizedKey(parsed.key, parsed.comment);
+    if (result.added) await writeErr(`ovtp: authorized "${result.name}" from ${file}\n`);
+  }
+}
+
+function printHandler(json: boolean): RequestHandler {
+  return async (request) => {
+    const text = requestText(request);
+    const { name, fingerprint } = request.peer;
+    await writeOut(
+      json
+        ? JSON.stringify({
+          time: new Date().toISOString(),
+          from: name,
+          fingerprint,
+          request_id: request.requestId,
+          message: text,
+        }) + "\n"
+        : `${name} (${fingerprint}): ${text}${text.endsWith("\n") ? "" : "\n"}`,
+    );
+    return { status: "ok" };
+  };
+}
+
+function stderrLogger(): Logger {
+  const line = (level: string, message: string, fields?: LogFields) => {
+    const extra = Object.entries(fields ?? {})
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(" ");
+    writeErr(`ovtp: ${level}${message}${extra ? ` (${extra})` : ""}\n`).catch(() => {});
+  };
+  return {
+    info: (message, fields) => line("", message, fields),
+    warn: (message, fields) => line("warning: ", message, fields),
+  };
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+    const stop = () => {
+      for (const signal of signals) Deno.removeSignalListener(signal, stop);
+      resolve();
+    };
+    for (const signal of signals) Deno.addSignalListener(signal, stop);
+  });
+}
+
+/** `ovtp listen`. */
+export const listen: Command = { summary: "serve: answer messages", usage: USAGE, run };

@@ -1,0 +1,258 @@
+/**
+ * A secure channel: the Noise_XXhfs handshake over length-prefixed frames,
+ * then encrypted records, over any byte stream (a TCP connection, a
+ * WebSocket adapter, a pair of in-memory pipes).
+ *
+ * Each side proves in its handshake payload that it also holds the Ed25519
+ * half of its identity, by signing the handshake hash so far; the peer's
+ * full public key is known, and bound to this session, once the handshake
+ * completes.
+ *
+ * @module
+ */
+
+import { concat, utf8 } from "./bytes.ts";
+import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
+import { OvtpError } from "./errors.ts";
+import { encodeFrame, FrameReader, FramingError } from "./framing.ts";
+import type { Identity, PublicKey } from "./keys.ts";
+import { DecryptError, TAG_LENGTH } from "./noise/aead.ts";
+import type { CipherState } from "./noise/cipher_state.ts";
+import { HandshakeError, HandshakeState, MAX_MESSAGE_LENGTH } from "./noise/handshake_state.ts";
+import { XX_HFS } from "./noise/patterns.ts";
+import { MLKEM768_PUBLIC_KEY_SIZE } from "./_webcrypto.ts";
+
+/** Any bidirectional byte stream, such as a `Deno.Conn`. */
+export interface ByteStream {
+  /** Bytes from the peer. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes both directions. */
+  close(): void;
+}
+
+/** The Noise prologue: both sides must use the same protocol version. */
+export const PROLOGUE = utf8("ovtp/1");
+/** The full Noise protocol name of ovtp/1. */
+export const PROTOCOL_NAME = "Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256";
+/** The largest plaintext one record carries. */
+export const MAX_RECORD_PLAINTEXT = MAX_MESSAGE_LENGTH - TAG_LENGTH;
+/** Default time allowed for the whole handshake. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+const PROOF_CONTEXT = utf8("ovtp/1 identity proof");
+const PROOF_LENGTH = 32 + 64;
+// Message 1 is exactly e (32 bytes), e1 (1184) and an empty payload.
+const FIRST_MESSAGE_LENGTH = 32 + MLKEM768_PUBLIC_KEY_SIZE;
+
+/** Options of {@linkcode SecureChannel.initiate} and {@linkcode SecureChannel.respond}. */
+export interface ChannelOptions {
+  /** This side's identity. */
+  identity: Identity;
+  /**
+   * Called with the peer's verified public key before this side reveals
+   * anything more; throwing aborts the handshake. The initiator uses it to
+   * check known_hosts before sending its own identity.
+   */
+  verifyPeer?: (peer: PublicKey) => Promise<void> | void;
+  /** Time allowed for the handshake. @default 10000 */
+  handshakeTimeoutMs?: number;
+}
+
+/** An established channel: records in both directions. */
+export class SecureChannel {
+  #stream: ByteStream;
+  #reader: FrameReader;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #send: CipherState;
+  #receive: CipherState;
+  /** The peer's public key, authenticated by the handshake. */
+  readonly peer: PublicKey;
+  /** The final handshake hash, unique to this session. */
+  readonly handshakeHash: Uint8Array;
+
+  private constructor(
+    stream: ByteStream,
+    reader: FrameReader,
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    result: { send: CipherState; receive: CipherState; handshakeHash: Uint8Array },
+    peer: PublicKey,
+  ) {
+    this.#stream = stream;
+    this.#reader = reader;
+    this.#writer = writer;
+    this.#send = result.send;
+    this.#receive = result.receive;
+    this.handshakeHash = result.handshakeHash;
+    this.peer = peer;
+  }
+
+  /** Runs the handshake as the initiator (the client). */
+  static initiate(stream: ByteStream, options: ChannelOptions): Promise<SecureChannel> {
+    return SecureChannel.#handshake(stream, options, true);
+  }
+
+  /** Runs the handshake as the responder (the server). */
+  static respond(stream: ByteStream, options: ChannelOptions): Promise<SecureChannel> {
+    return SecureChannel.#handshake(stream, options, false);
+  }
+
+  static async #handshake(
+    stream: ByteStream,
+    options: ChannelOptions,
+    initiator: boolean,
+  ): Promise<SecureChannel> {
+    const reader = new FrameReader(stream.readable);
+    const writer = stream.writable.getWriter();
+    const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(stream);
+    }, timeoutMs);
+    try {
+      const state = await HandshakeState.create({
+        pattern: XX_HFS,
+        initiator,
+        cipher: "ChaChaPoly",
+        prologue: PROLOGUE,
+        staticKey: {
+          privateKey: options.identity.x25519Private,
+          publicKey: options.identity.publicKey.x25519,
+        },
+      });
+      let peer: PublicKey | undefined;
+      const write = async (payload: Uint8Array) => {
+        await writer.write(encodeFrame(await state.writeMessage(payload)));
+      };
+      const read = async (exactLength?: number) => {
+        const frame = await reader.read(exactLength, exactLength);
+        if (frame === null) {
+          throw new OvtpError("network", "The peer closed the connection during the handshake");
+        }
+        return frame;
+      };
+      const proof = () => makeProof(options.identity, state.handshakeHash);
+      const readPeer = async () => {
+        const h = state.handshakeHash;
+        const payload = await state.readMessage(await read());
+        peer = await checkProof(payload, state.remoteStaticKey!, h);
+        await options.verifyPeer?.(peer);
+      };
+      if (initiator) {
+        await write(new Uint8Array(0));
+        await readPeer();
+        await write(await proof());
+      } else {
+        await state.readMessage(await read(FIRST_MESSAGE_LENGTH));
+        await write(await proof());
+        await readPeer();
+      }
+      const result = await state.split();
+      return new SecureChannel(stream, reader, writer, result, peer!);
+    } catch (error) {
+      closeQuietly(stream);
+      if (timedOut) {
+        throw new OvtpError("network", `The handshake timed out after ${timeoutMs} ms`);
+      }
+      throw toChannelError(error, "Handshake failed");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Encrypts and writes one record of at most MAX_RECORD_PLAINTEXT bytes. */
+  async send(plaintext: Uint8Array): Promise<void> {
+    if (plaintext.length > MAX_RECORD_PLAINTEXT) {
+      throw new RangeError(`A record holds at most ${MAX_RECORD_PLAINTEXT} bytes`);
+    }
+    const frame = encodeFrame(this.#send.encryptWithAd(EMPTY, plaintext));
+    try {
+      await this.#writer.write(frame);
+    } catch (error) {
+      throw toChannelError(error, "Cannot send");
+    }
+  }
+
+  /**
+   * Reads and decrypts one record; null when the peer closed the stream
+   * cleanly between records. A forged, reordered or replayed record fails
+   * authentication and throws: the connection must then be dropped.
+   */
+  async receive(): Promise<Uint8Array | null> {
+    try {
+      const frame = await this.#reader.read(MAX_MESSAGE_LENGTH, TAG_LENGTH);
+      if (frame === null) return null;
+      return this.#receive.decryptWithAd(EMPTY, frame);
+    } catch (error) {
+      throw toChannelError(error, "Cannot receive");
+    }
+  }
+
+  /** Closes the underlying stream. */
+  close(): void {
+    closeQuietly(this.#stream);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+async function makeProof(identity: Identity, h: Uint8Array): Promise<Uint8Array> {
+  const signature = await ed25519Sign(identity.ed25519Private, concat(PROOF_CONTEXT, h));
+  return concat(identity.publicKey.ed25519, signature);
+}
+
+async function checkProof(
+  payload: Uint8Array,
+  x25519: Uint8Array,
+  h: Uint8Array,
+): Promise<PublicKey> {
+  if (payload.length !== PROOF_LENGTH) {
+    throw new HandshakeError(`Identity proof of ${payload.length} bytes, expected ${PROOF_LENGTH}`);
+  }
+  const ed25519 = payload.slice(0, 32);
+  if (!await ed25519Verify(ed25519, payload.subarray(32), concat(PROOF_CONTEXT, h))) {
+    throw new HandshakeError("The peer's identity proof has a bad signature");
+  }
+  return { x25519: x25519.slice(), ed25519 };
+}
+
+function closeQuietly(stream: ByteStream): void {
+  try {
+    stream.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Maps low-level failures to an OvtpError that says what happened. */
+function toChannelError(error: unknown, context: string): Error {
+  if (error instanceof OvtpError) return error;
+  if (error instanceof DecryptError) {
+    return new OvtpError(
+      "protocol",
+      `${context}: a message failed authentication (corrupted or tampered with in transit)`,
+      { cause: error },
+    );
+  }
+  if (error instanceof FramingError || error instanceof HandshakeError) {
+    return new OvtpError("protocol", `${context}: ${error.message}`, { cause: error });
+  }
+  if (
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    (error instanceof TypeError && /closed|locked|stream/i.test(error.message))
+  ) {
+    return new OvtpError("network", `${context}: the connection was closed`, { cause: error });
+  }
+  if (error instanceof Error && error.name === "OperationError") {
+    return new OvtpError("protocol", `${context}: invalid key material from the peer`, {
+      cause: error,
+    });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

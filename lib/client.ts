@@ -1,0 +1,212 @@
+/**
+ * The ovtp client: connects, runs the handshake, checks the server's key,
+ * and sends requests that may run concurrently on one connection, each
+ * answered by the response carrying its id.
+ *
+ * @module
+ */
+
+import { fromUtf8, utf8 } from "./bytes.ts";
+import { type ByteStream, SecureChannel } from "./channel.ts";
+import { Connection, DEFAULT_MAX_MESSAGE_SIZE } from "./connection.ts";
+import { OvtpError } from "./errors.ts";
+import type { Identity, PublicKey } from "./keys.ts";
+import { decodeJson, decodeResponse, type Message, MessageType } from "./messages.ts";
+
+/** A response to a request. */
+export interface Response {
+  /** The server's status: `ok`, `error`, or another. */
+  readonly status: string;
+  /** The response bytes. */
+  readonly body: Uint8Array;
+  /** The request id, echoed by the server. */
+  readonly requestId: number;
+}
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /** The server's host name or address. */
+  hostname: string;
+  /** The server's port. */
+  port: number;
+  /** The client's identity. */
+  identity: Identity;
+  /**
+   * Checks the server's key before the client reveals its own; throw to
+   * refuse it. See {@linkcode knownHostsVerifier}.
+   */
+  verifyHost?: (key: PublicKey) => Promise<void> | void;
+  /** Time allowed to connect and complete the handshake. @default 10000 */
+  timeoutMs?: number;
+  /** The largest response accepted. @default 16 MiB */
+  maxMessageSize?: number;
+  /** An already open stream to use instead of a TCP connection. */
+  stream?: ByteStream;
+}
+
+/** A connection to an ovtp server. */
+export class OvtpClient {
+  #connection: Connection;
+  #pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #failure: Error | undefined;
+  /** The server's public key, authenticated by the handshake. */
+  readonly serverKey: PublicKey;
+  /** Settles when the connection ends. */
+  readonly closed: Promise<void>;
+
+  private constructor(channel: SecureChannel, maxMessageSize: number, welcome: {
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }) {
+    this.serverKey = channel.peer;
+    let welcomed = false;
+    this.#connection = new Connection(channel, {
+      maxMessageSize,
+      onMessage: (message) => {
+        if (!welcomed && message.type === MessageType.Welcome) {
+          welcomed = true;
+          return welcome.resolve();
+        }
+        // Anything else before Welcome (an Error: not authorized) fails it.
+        this.#onMessage(message);
+      },
+    });
+    this.closed = this.#connection.run().then(
+      () => this.#fail(new OvtpError("network", "The server closed the connection")),
+      (error) => this.#fail(error),
+    ).then(() => {
+      if (!welcomed) welcome.reject(this.#failure!);
+    });
+  }
+
+  /** Connects and completes the handshake. */
+  static async connect(options: ConnectOptions): Promise<OvtpClient> {
+    const where = `${options.hostname}:${options.port}`;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const stream = options.stream ?? await dial(options.hostname, options.port, timeoutMs);
+    const channel = await SecureChannel.initiate(stream, {
+      identity: options.identity,
+      verifyPeer: options.verifyHost,
+      handshakeTimeoutMs: timeoutMs,
+    }).catch((error) => {
+      throw error instanceof OvtpError && error.kind === "network"
+        ? new OvtpError("network", `Cannot connect to ${where}: ${lowerFirst(error.message)}`)
+        : error;
+    });
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const client = new OvtpClient(
+      channel,
+      options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      { resolve, reject },
+    );
+    const timer = setTimeout(
+      () => client.#fail(new OvtpError("network", `No welcome from ${where} in time`)),
+      timeoutMs,
+    );
+    try {
+      await promise;
+    } finally {
+      clearTimeout(timer);
+    }
+    return client;
+  }
+
+  /** Sends a request and resolves with its response. */
+  request(body: string | Uint8Array): Promise<Response> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    if (this.#nextId > 0xffffffff) this.#nextId = 1;
+    const bytes = typeof body === "string" ? utf8(body) : body;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#connection.send({ type: MessageType.Request, id, body: bytes }).catch((error) => {
+        this.#pending.delete(id);
+        reject(error);
+      });
+    });
+  }
+
+  /** Closes the connection; requests still waiting fail. */
+  close(): void {
+    this.#fail(new OvtpError("network", "The connection was closed"));
+  }
+
+  #onMessage(message: Message): void {
+    if (message.type === MessageType.Response) {
+      const pending = this.#pending.get(message.id);
+      if (!pending) {
+        this.#fail(new OvtpError("protocol", `Response to unknown request ${message.id}`));
+        return;
+      }
+      this.#pending.delete(message.id);
+      try {
+        const { status, response } = decodeResponse(message.body);
+        pending.resolve({ status, body: response, requestId: message.id });
+      } catch (error) {
+        this.#fail(new OvtpError("protocol", (error as Error).message));
+      }
+      return;
+    }
+    if (message.type === MessageType.Error) {
+      const info = decodeJson(message.body);
+      const kind = info.code === "not-authorized" ? "trust" : "remote";
+      this.#fail(
+        new OvtpError(kind, String(info.message ?? "The server refused the connection"), {
+          hint: typeof info.hint === "string" ? info.hint : undefined,
+        }),
+      );
+      return;
+    }
+    this.#fail(new OvtpError("protocol", `Unexpected message type ${message.type}`));
+  }
+
+  #fail(error: Error): void {
+    if (!this.#failure) {
+      this.#failure = error instanceof OvtpError && error.kind === "network" &&
+          this.#pending.size > 0
+        ? new OvtpError("network", "The server closed the connection before answering")
+        : error;
+    }
+    for (const pending of this.#pending.values()) pending.reject(this.#failure);
+    this.#pending.clear();
+    this.#connection.close(this.#failure);
+  }
+}
+
+/** Decodes a response body as UTF-8 text, replacing invalid sequences. */
+export function responseText(response: Response): string {
+  try {
+    return fromUtf8(response.body);
+  } catch {
+    return new TextDecoder().decode(response.body);
+  }
+}
+
+async function dial(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
+  const where = `${hostname}:${port}`;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const conn = await Deno.connect({ hostname, port, signal } as Deno.ConnectOptions);
+    conn.setNoDelay(true);
+    return conn;
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      throw new OvtpError("network", `Cannot connect to ${where}: connection refused`, {
+        hint: "is `ovtp listen` running there, on that port?",
+      });
+    }
+    if (signal.aborted || error instanceof Deno.errors.TimedOut) {
+      throw new OvtpError("network", `Cannot connect to ${where}: timed out after ${timeoutMs} ms`);
+    }
+    const message = (error as Error).message;
+    if (/lookup|resolve|name|dns/i.test(message)) {
+      throw new OvtpError("network", `Cannot resolve host "${hostname}"`);
+    }
+    throw new OvtpError("network", `Cannot connect to ${where}: ${message}`);
+  }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

@@ -1,0 +1,147 @@
+/**
+ * Identity keys and their text forms: the public line
+ * `ovtp1 <base64url of X25519 || Ed25519 public keys> [comment]` and the
+ * OpenSSH-style fingerprint `SHA256:<unpadded base64>`.
+ *
+ * @module
+ */
+
+import {
+  concat,
+  constantTimeEqual,
+  fromBase64Url,
+  toBase64Unpadded,
+  toBase64Url,
+} from "./bytes.ts";
+import {
+  ed25519PublicOf,
+  generateEd25519,
+  generateX25519,
+  sha256,
+  x25519PublicOf,
+} from "./_webcrypto.ts";
+
+/** The label that starts every public key line. */
+export const PUBLIC_KEY_LABEL = "ovtp1";
+/** Length of each raw key. */
+export const KEY_LENGTH = 32;
+
+/** A peer's public identity: its key-agreement and signing keys. */
+export interface PublicKey {
+  /** X25519 public key: the channel's static key and envelope recipient. */
+  readonly x25519: Uint8Array;
+  /** Ed25519 public key: verifies the peer's signatures. */
+  readonly ed25519: Uint8Array;
+}
+
+/** A full identity: both private keys and the public key. */
+export interface Identity {
+  /** X25519 private key (32 bytes). */
+  readonly x25519Private: Uint8Array;
+  /** Ed25519 private seed (32 bytes). */
+  readonly ed25519Private: Uint8Array;
+  /** The matching public key. */
+  readonly publicKey: PublicKey;
+}
+
+/** A public key line parsed into its key and comment. */
+export interface PublicKeyLine {
+  /** The key. */
+  readonly key: PublicKey;
+  /** The comment after the key, or "" when there is none. */
+  readonly comment: string;
+}
+
+/** Generates a new identity from the system's CSPRNG (through WebCrypto). */
+export async function generateIdentity(): Promise<Identity> {
+  const [x, ed] = await Promise.all([generateX25519(), generateEd25519()]);
+  return {
+    x25519Private: x.privateKey,
+    ed25519Private: ed.privateKey,
+    publicKey: { x25519: x.publicKey, ed25519: ed.publicKey },
+  };
+}
+
+/** Rebuilds an identity from its two private keys. */
+export async function identityFromPrivateKeys(
+  x25519Private: Uint8Array,
+  ed25519Private: Uint8Array,
+): Promise<Identity> {
+  const [x25519, ed25519] = await Promise.all([
+    x25519PublicOf(x25519Private),
+    ed25519PublicOf(ed25519Private),
+  ]);
+  return { x25519Private, ed25519Private, publicKey: { x25519, ed25519 } };
+}
+
+/** The 64 bytes that identify a public key: X25519 then Ed25519. */
+export function publicKeyBytes(key: PublicKey): Uint8Array {
+  return concat(key.x25519, key.ed25519);
+}
+
+/** Splits 64 public key bytes into a PublicKey. */
+export function publicKeyFromBytes(bytes: Uint8Array): PublicKey {
+  if (bytes.length !== 2 * KEY_LENGTH) {
+    throw new RangeError(
+      `A public key is ${2 * KEY_LENGTH} bytes, not ${bytes.length}`,
+    );
+  }
+  return {
+    x25519: bytes.slice(0, KEY_LENGTH),
+    ed25519: bytes.slice(KEY_LENGTH),
+  };
+}
+
+/** Whether two public keys are the same (both halves). */
+export function samePublicKey(a: PublicKey, b: PublicKey): boolean {
+  // Both halves are compared in full, so the time does not depend on which.
+  const x = constantTimeEqual(a.x25519, b.x25519);
+  const ed = constantTimeEqual(a.ed25519, b.ed25519);
+  return x && ed;
+}
+
+/** Formats a public key line: `ovtp1 <key> [comment]`. */
+export function formatPublicKey(key: PublicKey, comment = ""): string {
+  const line = `${PUBLIC_KEY_LABEL} ${toBase64Url(publicKeyBytes(key))}`;
+  return comment ? `${line} ${comment}` : line;
+}
+
+/**
+ * Parses a public key line. Throws a SyntaxError that says what is wrong:
+ * the label, the encoding, or the length.
+ */
+export function parsePublicKey(line: string): PublicKeyLine {
+  const trimmed = line.trim();
+  const match = /^(\S+)(?:\s+(\S+))?(?:\s+(.*))?$/.exec(trimmed);
+  if (!trimmed || !match) throw new SyntaxError("The key line is empty");
+  const [, label, encoded, comment = ""] = match;
+  if (label !== PUBLIC_KEY_LABEL) {
+    throw new SyntaxError(
+      `Expected a key starting with "${PUBLIC_KEY_LABEL}", found "${label.slice(0, 20)}"`,
+    );
+  }
+  if (!encoded) throw new SyntaxError('The key is missing after "ovtp1"');
+  let bytes: Uint8Array;
+  try {
+    bytes = fromBase64Url(encoded);
+  } catch {
+    throw new SyntaxError("The key is not valid base64url");
+  }
+  if (bytes.length !== 2 * KEY_LENGTH) {
+    throw new SyntaxError(
+      `The key has ${bytes.length} bytes; an ovtp1 key has ${2 * KEY_LENGTH}`,
+    );
+  }
+  if (/[\x00-\x1f\x7f]/.test(comment)) {
+    throw new SyntaxError("The comment contains control characters");
+  }
+  return { key: publicKeyFromBytes(bytes), comment: comment.trim() };
+}
+
+/**
+ * The fingerprint of a public key, as OpenSSH shows them:
+ * `SHA256:` and the unpadded base64 of SHA-256 over the 64 key bytes.
+ */
+export async function fingerprint(key: PublicKey): Promise<string> {
+  return `SHA256:${toBase64Unpadded(await sha256(publicKeyBytes(key)))}`;
+}

@@ -1,0 +1,235 @@
+/**
+ * The ~/.ovtp directory: the identity, authorized_keys and known_hosts. All
+ * writes are atomic; the directory is 0700 and the private key 0600.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { atomicWrite } from "./_atomic_write.ts";
+import {
+  type AuthorizedKey,
+  type AuthorizedKeys,
+  defaultKeyName,
+  formatAuthorizedKey,
+  parseAuthorizedKeys,
+} from "./authorized_keys.ts";
+import { OvtpError } from "./errors.ts";
+import { decodeKeyFile, encodeKeyFile, WrongPassphraseError } from "./key_file.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  generateIdentity,
+  type Identity,
+  type PublicKey,
+  samePublicKey,
+} from "./keys.ts";
+import { formatKnownHost, type KnownHost, parseKnownHosts } from "./known_hosts.ts";
+
+/** File names inside the home directory. */
+export const FILES = {
+  identity: "id_ovtp",
+  publicKey: "id_ovtp.pub",
+  authorizedKeys: "authorized_keys",
+  knownHosts: "known_hosts",
+  inbox: "inbox",
+} as const;
+
+/** Options of {@linkcode Keystore.createIdentity}. */
+export interface CreateIdentityOptions {
+  /** Replace an existing identity. @default false */
+  force?: boolean;
+  /** Seal the private key with this passphrase. */
+  passphrase?: string;
+  /** The comment on the public line. @default "" */
+  comment?: string;
+}
+
+/** Asks for the passphrase of a sealed key file, only when one is needed. */
+export type PassphraseSource = () => Promise<string>;
+
+/** The result of adding a key to authorized_keys. */
+export interface AddKeyResult {
+  /** Whether the key was added, or was already there. */
+  added: boolean;
+  /** The entry's name (the existing one for a duplicate). */
+  name: string;
+}
+
+/** The ~/.ovtp directory of one user. */
+export class Keystore {
+  /** The directory. */
+  readonly home: string;
+
+  /** Opens the store at `home`; nothing is read until asked. */
+  constructor(home: string) {
+    this.home = home;
+  }
+
+  /** The path of one of the files in {@linkcode FILES}. */
+  path(file: keyof typeof FILES): string {
+    return join(this.home, FILES[file]);
+  }
+
+  /** Whether an identity exists. */
+  async hasIdentity(): Promise<boolean> {
+    return await exists(this.path("identity"));
+  }
+
+  /**
+   * Creates a new identity and writes id_ovtp and id_ovtp.pub. Refuses to
+   * replace an existing one unless `force` is set.
+   */
+  async createIdentity(
+    options: CreateIdentityOptions = {},
+  ): Promise<{ identity: Identity; line: string }> {
+    if (!options.force && await this.hasIdentity()) {
+      throw new OvtpError(
+        "key",
+        `An identity already exists in "${this.path("identity")}"`,
+        { hint: "use --force to replace it (the old key is lost)" },
+      );
+    }
+    await this.#ensureHome();
+    const identity = await generateIdentity();
+    const line = formatPublicKey(identity.publicKey, options.comment ?? "");
+    await atomicWrite(
+      this.path("identity"),
+      await encodeKeyFile(identity, options.passphrase),
+      0o600,
+    );
+    await atomicWrite(this.path("publicKey"), line + "\n", 0o644);
+    return { identity, line };
+  }
+
+  /** Loads the identity, asking for the passphrase only if it is sealed. */
+  async loadIdentity(passphrase: PassphraseSource): Promise<Identity> {
+    const path = this.path("identity");
+    const text = await readTextOrUndefined(path);
+    if (text === undefined) {
+      throw new OvtpError("key", `No identity in "${this.home}"`, {
+        hint: "run `ovtp keygen` to create one",
+      });
+    }
+    try {
+      return await decodeKeyFile(text, passphrase);
+    } catch (error) {
+      if (error instanceof WrongPassphraseError) {
+        throw new OvtpError("key", `Wrong passphrase for "${path}"`);
+      }
+      if (error instanceof SyntaxError) {
+        throw new OvtpError(
+          "key",
+          `Cannot read key file "${path}": ${error.message}`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** The public line in id_ovtp.pub. */
+  async readPublicLine(): Promise<string> {
+    const text = await readTextOrUndefined(this.path("publicKey"));
+    if (text === undefined) {
+      throw new OvtpError("key", `No identity in "${this.home}"`, {
+        hint: "run `ovtp keygen` to create one",
+      });
+    }
+    return text.trim();
+  }
+
+  /** Reads authorized_keys (empty when the file does not exist). */
+  async readAuthorizedKeys(): Promise<AuthorizedKeys> {
+    const text = await readTextOrUndefined(this.path("authorizedKeys"));
+    return parseAuthorizedKeys(text ?? "");
+  }
+
+  /** Adds a key to authorized_keys, ignoring one that is already there. */
+  async addAuthorizedKey(key: PublicKey, name?: string): Promise<AddKeyResult> {
+    const path = this.path("authorizedKeys");
+    const text = (await readTextOrUndefined(path)) ?? "";
+    const existing = parseAuthorizedKeys(text).entries.find((entry) =>
+      samePublicKey(entry.key, key)
+    );
+    if (existing) return { added: false, name: existing.name };
+    const finalName = name?.trim() || await defaultKeyName(key);
+    if (/[\x00-\x1f\x7f]/.test(finalName)) {
+      throw new OvtpError("usage", "A key name cannot contain control characters");
+    }
+    await this.#ensureHome();
+    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+    await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName) + "\n");
+    return { added: true, name: finalName };
+  }
+
+  /**
+   * Removes the authorized key whose name or fingerprint is `which`. Refuses
+   * a name that matches several keys.
+   */
+  async removeAuthorizedKey(which: string): Promise<AuthorizedKey> {
+    const path = this.path("authorizedKeys");
+    const text = (await readTextOrUndefined(path)) ?? "";
+    const { entries } = parseAuthorizedKeys(text);
+    const matches: AuthorizedKey[] = [];
+    for (const entry of entries) {
+      if (entry.name === which || await fingerprint(entry.key) === which) {
+        matches.push(entry);
+      }
+    }
+    if (matches.length === 0) {
+      throw new OvtpError("usage", `No authorized key named "${which}"`, {
+        hint: "`ovtp keys` lists names and fingerprints",
+      });
+    }
+    if (matches.length > 1) {
+      throw new OvtpError(
+        "usage",
+        `The name "${which}" matches ${matches.length} keys`,
+        { hint: "remove it by fingerprint instead" },
+      );
+    }
+    const lines = text.split("\n");
+    lines.splice(matches[0].line - 1, 1);
+    await atomicWrite(path, lines.join("\n"));
+    return matches[0];
+  }
+
+  /** Looks up a host in known_hosts. */
+  async findKnownHost(host: string): Promise<KnownHost | undefined> {
+    const text = await readTextOrUndefined(this.path("knownHosts"));
+    return parseKnownHosts(text ?? "").entries.find((e) => e.host === host);
+  }
+
+  /** Records a host's key in known_hosts. */
+  async addKnownHost(host: string, key: PublicKey): Promise<void> {
+    const path = this.path("knownHosts");
+    const text = (await readTextOrUndefined(path)) ?? "";
+    await this.#ensureHome();
+    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+    await atomicWrite(path, prefix + formatKnownHost(host, key) + "\n");
+  }
+
+  async #ensureHome(): Promise<void> {
+    await Deno.mkdir(this.home, { recursive: true, mode: 0o700 });
+    if (Deno.build.os !== "windows") await Deno.chmod(this.home, 0o700);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function readTextOrUndefined(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new OvtpError("io", `Cannot read "${path}": ${(error as Error).message}`);
+  }
+}

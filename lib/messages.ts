@@ -1,0 +1,192 @@
+/**
+ * Application messages inside the channel. A record's plaintext holds one or
+ * more message fragments, each `type (u8) | request id (u32 BE) |
+ * length (u16 BE) | body`; the high bit of `type` says that the message
+ * continues in the next fragment with the same id. Small messages share a
+ * record, which is what makes pipelined requests cheap; large ones span
+ * records.
+ *
+ * @module
+ */
+
+import { fromUtf8, utf8 } from "./bytes.ts";
+import { MAX_RECORD_PLAINTEXT } from "./channel.ts";
+
+/** Message types of ovtp/1. */
+export const MessageType = {
+  /** Server to client, id 0: the connection is accepted. JSON body. */
+  Welcome: 0x01,
+  /** Either way, id 0: a fatal error; the sender closes. JSON body. */
+  Error: 0x02,
+  /** Client to server: a request; the body is the message. */
+  Request: 0x10,
+  /** Server to client: the answer to the request with the same id. */
+  Response: 0x11,
+} as const;
+
+/** Header length of a fragment. */
+export const FRAGMENT_HEADER_LENGTH = 7;
+/** The largest fragment body. */
+export const MAX_FRAGMENT_BODY = MAX_RECORD_PLAINTEXT - FRAGMENT_HEADER_LENGTH;
+const CONTINUES = 0x80;
+
+/** A complete application message. */
+export interface Message {
+  /** One of {@linkcode MessageType}. */
+  type: number;
+  /** The request id it belongs to; 0 for connection-level messages. */
+  id: number;
+  /** The body. */
+  body: Uint8Array;
+}
+
+/** Thrown for a malformed record or message. */
+export class MessageError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "MessageError";
+  }
+}
+
+/** Splits a message into encoded fragments that each fit a record. */
+export function encodeFragments(message: Message): Uint8Array[] {
+  const { type, id, body } = message;
+  if (type <= 0 || type >= CONTINUES) throw new RangeError(`Invalid message type ${type}`);
+  const fragments: Uint8Array[] = [];
+  let offset = 0;
+  do {
+    const length = Math.min(MAX_FRAGMENT_BODY, body.length - offset);
+    const last = offset + length === body.length;
+    const fragment = new Uint8Array(FRAGMENT_HEADER_LENGTH + length);
+    const view = new DataView(fragment.buffer);
+    view.setUint8(0, last ? type : type | CONTINUES);
+    view.setUint32(1, id);
+    view.setUint16(5, length);
+    fragment.set(body.subarray(offset, offset + length), FRAGMENT_HEADER_LENGTH);
+    fragments.push(fragment);
+    offset += length;
+  } while (offset < body.length);
+  return fragments;
+}
+
+/**
+ * Reassembles messages from records, bounding what it holds: one message's
+ * size, and the number of messages in progress at once.
+ */
+export class MessageAssembler {
+  #partial = new Map<number, { type: number; parts: Uint8Array[]; size: number }>();
+  #maxMessageSize: number;
+  #maxPartial: number;
+
+  /** Creates an assembler with the given bounds. */
+  constructor(maxMessageSize: number, maxPartial = 64) {
+    this.#maxMessageSize = maxMessageSize;
+    this.#maxPartial = maxPartial;
+  }
+
+  /** Parses one record; returns the messages it completes. */
+  push(record: Uint8Array): Message[] {
+    const done: Message[] = [];
+    const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    let offset = 0;
+    if (record.length === 0) throw new MessageError("Empty record");
+    while (offset < record.length) {
+      if (record.length - offset < FRAGMENT_HEADER_LENGTH) {
+        throw new MessageError("Truncated fragment header");
+      }
+      const rawType = view.getUint8(offset);
+      const id = view.getUint32(offset + 1);
+      const length = view.getUint16(offset + 5);
+      const start = offset + FRAGMENT_HEADER_LENGTH;
+      if (start + length > record.length) throw new MessageError("Truncated fragment body");
+      const body = record.subarray(start, start + length);
+      offset = start + length;
+      const type = rawType & ~CONTINUES;
+      if (type === 0) throw new MessageError("Invalid message type 0");
+      const partial = this.#partial.get(id);
+      if (partial && partial.type !== type) {
+        throw new MessageError(`Fragment type ${type} interrupts message ${id}`);
+      }
+      const size = (partial?.size ?? 0) + length;
+      if (size > this.#maxMessageSize) {
+        throw new MessageError(
+          `Message of more than ${this.#maxMessageSize} bytes exceeds the limit`,
+        );
+      }
+      if (rawType & CONTINUES) {
+        if (partial) {
+          partial.parts.push(body.slice());
+          partial.size = size;
+        } else {
+          if (this.#partial.size >= this.#maxPartial) {
+            throw new MessageError("Too many messages in progress");
+          }
+          this.#partial.set(id, { type, parts: [body.slice()], size });
+        }
+        continue;
+      }
+      this.#partial.delete(id);
+      done.push({ type, id, body: partial ? join(partial.parts, body, size) : body.slice() });
+    }
+    return done;
+  }
+}
+
+function join(parts: Uint8Array[], last: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of [...parts, last]) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** A request's status and response, as carried in a Response body. */
+export interface ResponseBody {
+  /** `ok`, `error`, or another short status. */
+  status: string;
+  /** The response bytes. */
+  response: Uint8Array;
+}
+
+const STATUS_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+
+/** Encodes a Response body: status length (u8), status, response. */
+export function encodeResponse({ status, response }: ResponseBody): Uint8Array {
+  if (!STATUS_PATTERN.test(status)) throw new RangeError(`Invalid status "${status}"`);
+  const statusBytes = utf8(status);
+  const out = new Uint8Array(1 + statusBytes.length + response.length);
+  out[0] = statusBytes.length;
+  out.set(statusBytes, 1);
+  out.set(response, 1 + statusBytes.length);
+  return out;
+}
+
+/** Decodes a Response body. */
+export function decodeResponse(body: Uint8Array): ResponseBody {
+  const length = body[0];
+  if (body.length < 1 || 1 + length > body.length) throw new MessageError("Truncated response");
+  const status = fromUtf8(body.subarray(1, 1 + length));
+  if (!STATUS_PATTERN.test(status)) throw new MessageError("Invalid response status");
+  return { status, response: body.slice(1 + length) };
+}
+
+/** Encodes a JSON control message body. */
+export function encodeJson(value: unknown): Uint8Array {
+  return utf8(JSON.stringify(value));
+}
+
+/** Decodes a JSON control message body into an object. */
+export function decodeJson(body: Uint8Array): Record<string, unknown> {
+  try {
+    const value = JSON.parse(fromUtf8(body));
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError("not an object");
+    }
+    return value;
+  } catch {
+    throw new MessageError("Malformed control message");
+  }
+}

@@ -1,0 +1,105 @@
+import { concat, utf8 } from "../bytes.ts";
+import { hkdfSha256, sha256 } from "../_webcrypto.ts";
+import type { Aead } from "./aead.ts";
+import { CipherState } from "./cipher_state.ts";
+
+/** SHA-256's output length, Noise's HASHLEN. */
+export const HASH_LENGTH = 32;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Noise HKDF(chaining_key, input_key_material, n) (spec section 4.3). It is
+ * exactly HKDF-SHA256 with the chaining key as salt and empty info, so
+ * WebCrypto's HKDF computes it.
+ */
+async function noiseHkdf(
+  chainingKey: Uint8Array,
+  inputKeyMaterial: Uint8Array,
+  outputs: 2 | 3,
+): Promise<Uint8Array[]> {
+  const okm = await hkdfSha256(
+    inputKeyMaterial,
+    chainingKey,
+    EMPTY,
+    outputs * HASH_LENGTH,
+  );
+  const result = [];
+  for (let i = 0; i < outputs; i++) {
+    result.push(okm.slice(i * HASH_LENGTH, (i + 1) * HASH_LENGTH));
+  }
+  return result;
+}
+
+/** A Noise SymmetricState (spec section 5.2): ck, h and a CipherState. */
+export class SymmetricState {
+  #aead: Aead;
+  #chainingKey: Uint8Array;
+  #hash: Uint8Array;
+  #cipher: CipherState;
+
+  private constructor(aead: Aead, h: Uint8Array) {
+    this.#aead = aead;
+    this.#hash = h;
+    this.#chainingKey = h;
+    this.#cipher = new CipherState(aead);
+  }
+
+  /** InitializeSymmetric(protocol_name). */
+  static async initialize(
+    aead: Aead,
+    protocolName: string,
+  ): Promise<SymmetricState> {
+    const name = utf8(protocolName);
+    let h: Uint8Array;
+    if (name.length <= HASH_LENGTH) {
+      h = new Uint8Array(HASH_LENGTH);
+      h.set(name);
+    } else {
+      h = await sha256(name);
+    }
+    return new SymmetricState(aead, h);
+  }
+
+  /** The handshake hash h. */
+  get handshakeHash(): Uint8Array {
+    return this.#hash.slice();
+  }
+
+  /** Whether a key has been mixed in yet. */
+  get hasKey(): boolean {
+    return this.#cipher.hasKey;
+  }
+
+  /** MixKey(input_key_material). */
+  async mixKey(inputKeyMaterial: Uint8Array): Promise<void> {
+    const [ck, tempK] = await noiseHkdf(this.#chainingKey, inputKeyMaterial, 2);
+    this.#chainingKey = ck;
+    this.#cipher = new CipherState(this.#aead, tempK);
+  }
+
+  /** MixHash(data). */
+  async mixHash(data: Uint8Array): Promise<void> {
+    this.#hash = await sha256(concat(this.#hash, data));
+  }
+
+  /** EncryptAndHash(plaintext). */
+  async encryptAndHash(plaintext: Uint8Array): Promise<Uint8Array> {
+    const ciphertext = this.#cipher.encryptWithAd(this.#hash, plaintext);
+    await this.mixHash(ciphertext);
+    return ciphertext;
+  }
+
+  /** DecryptAndHash(ciphertext). */
+  async decryptAndHash(ciphertext: Uint8Array): Promise<Uint8Array> {
+    const plaintext = this.#cipher.decryptWithAd(this.#hash, ciphertext);
+    await this.mixHash(ciphertext);
+    return plaintext;
+  }
+
+  /** Split(): the initiator's sending and receiving CipherStates. */
+  async split(): Promise<[CipherState, CipherState]> {
+    const [k1, k2] = await noiseHkdf(this.#chainingKey, EMPTY, 2);
+    return [new CipherState(this.#aead, k1), new CipherState(this.#aead, k2)];
+  }
+}

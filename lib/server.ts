@@ -1,0 +1,214 @@
+/**
+ * The ovtp server: accepts connections, runs the handshake, checks the
+ * client against an authorizer, and answers requests through a handler.
+ * One client's failure closes only its own connection.
+ *
+ * @module
+ */
+
+import { fromUtf8, utf8 } from "./bytes.ts";
+import { type ByteStream, SecureChannel } from "./channel.ts";
+import { Connection, DEFAULT_MAX_MESSAGE_SIZE } from "./connection.ts";
+import { OvtpError } from "./errors.ts";
+import { fingerprint, formatPublicKey, type Identity, type PublicKey } from "./keys.ts";
+import { type Logger, SILENT_LOGGER } from "./logger.ts";
+import { encodeJson, encodeResponse, type Message, MessageType } from "./messages.ts";
+import type { Peer } from "./peer.ts";
+import { VERSION } from "./version.ts";
+
+/** The port `ovtp listen` uses when none is given. */
+export const DEFAULT_PORT = 4747;
+
+/** A request as the handler sees it. */
+export interface Request {
+  /** The id the client chose; echoed in the response. */
+  readonly requestId: number;
+  /** The message bytes. */
+  readonly body: Uint8Array;
+  /** The authenticated sender. */
+  readonly peer: Peer;
+}
+
+/** What a handler answers. */
+export interface Reply {
+  /** A short status: `ok` (the default), `error`, or another. */
+  status?: string;
+  /** The response text or bytes. @default empty */
+  response?: string | Uint8Array;
+}
+
+/** Answers one request; may run concurrently with others. */
+export type RequestHandler = (request: Request) => Reply | Promise<Reply>;
+
+/**
+ * Decides whether a client may connect: returns its name, or undefined to
+ * refuse it.
+ */
+export type Authorizer = (key: PublicKey) => Promise<string | undefined>;
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  /** The server's identity. */
+  identity: Identity;
+  /** Who may connect. */
+  authorize: Authorizer;
+  /** Answers requests. */
+  handler: RequestHandler;
+  /** The address to listen on. @default "0.0.0.0" */
+  hostname?: string;
+  /** The port; 0 picks a free one. @default 4747 */
+  port?: number;
+  /** Where events go. @default silent */
+  logger?: Logger;
+  /** Time allowed for a handshake. @default 10000 */
+  handshakeTimeoutMs?: number;
+  /** Close a connection idle this long; 0 disables. @default 300000 */
+  idleTimeoutMs?: number;
+  /** The largest request accepted. @default 16 MiB */
+  maxMessageSize?: number;
+  /** Open connections allowed at once. @default 1024 */
+  maxConnections?: number;
+}
+
+/** A running server. */
+export interface OvtpServer {
+  /** The address it listens on (with the real port when 0 was asked). */
+  readonly addr: { hostname: string; port: number };
+  /** Stops accepting and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts a server; resolves once it is listening. */
+export function serve(options: ServeOptions): OvtpServer {
+  const listener = Deno.listen({
+    hostname: options.hostname ?? "0.0.0.0",
+    port: options.port ?? DEFAULT_PORT,
+  });
+  const connections = new Set<ByteStream>();
+  const logger = options.logger ?? SILENT_LOGGER;
+  const maxConnections = options.maxConnections ?? 1024;
+  let closing = false;
+
+  const acceptLoop = (async () => {
+    for await (const conn of listener) {
+      const remote = formatAddr(conn.remoteAddr as Deno.NetAddr);
+      if (connections.size >= maxConnections) {
+        logger.warn("refused connection: too many open connections", { remote });
+        conn.close();
+        continue;
+      }
+      connections.add(conn);
+      handleConnection(conn, remote, options, logger).finally(() => connections.delete(conn));
+    }
+  })().catch((error) => {
+    if (!closing) logger.warn(`accept failed: ${error.message}`);
+  });
+
+  const addr = listener.addr as Deno.NetAddr;
+  return {
+    addr: { hostname: addr.hostname, port: addr.port },
+    async close() {
+      closing = true;
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await acceptLoop;
+    },
+  };
+}
+
+async function handleConnection(
+  stream: ByteStream,
+  remote: string,
+  options: ServeOptions,
+  logger: Logger,
+): Promise<void> {
+  let channel: SecureChannel;
+  try {
+    channel = await SecureChannel.respond(stream, {
+      identity: options.identity,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+    });
+  } catch (error) {
+    logger.warn(`handshake failed: ${(error as Error).message}`, { remote });
+    return;
+  }
+  const fp = await fingerprint(channel.peer);
+  const name = await options.authorize(channel.peer);
+  const connection = new Connection(channel, {
+    onMessage: (message) => onMessage(message),
+    maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+  });
+  if (name === undefined) {
+    logger.warn("refused client: not authorized", { remote, fingerprint: fp });
+    await connection.send({
+      type: MessageType.Error,
+      id: 0,
+      body: encodeJson({
+        code: "not-authorized",
+        message: `Not authorized: this server does not accept your key ${fp}`,
+        hint: `ask the server's owner to run: ovtp add-key '${formatPublicKey(channel.peer)}'`,
+      }),
+    }).catch(() => {});
+    connection.close();
+    return;
+  }
+  const peer: Peer = { name, fingerprint: fp, key: channel.peer };
+  logger.info("client connected", { remote, name, fingerprint: fp });
+
+  async function onMessage(message: Message): Promise<void> {
+    if (message.type !== MessageType.Request || message.id === 0) {
+      logger.warn(`protocol error: unexpected message type ${message.type}`, { remote, name });
+      connection.close(new OvtpError("protocol", "Unexpected message"));
+      return;
+    }
+    let reply: Reply;
+    try {
+      reply = await options.handler({ requestId: message.id, body: message.body, peer });
+    } catch (error) {
+      logger.warn(`handler failed: ${(error as Error).message}`, { remote, name });
+      reply = { status: "error", response: "The server failed to handle the request" };
+    }
+    const response = typeof reply.response === "string"
+      ? utf8(reply.response)
+      : reply.response ?? new Uint8Array(0);
+    await connection.send({
+      type: MessageType.Response,
+      id: message.id,
+      body: encodeResponse({ status: reply.status ?? "ok", response }),
+    }).catch(() => {});
+  }
+
+  try {
+    await connection.send({
+      type: MessageType.Welcome,
+      id: 0,
+      body: encodeJson({ protocol: 1, software: `ovtp/${VERSION}` }),
+    });
+    await connection.run();
+    logger.info("client disconnected", { remote, name });
+  } catch (error) {
+    logger.warn(`connection closed: ${(error as Error).message}`, { remote, name });
+  }
+}
+
+function formatAddr(addr: Deno.NetAddr): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+/** Decodes a request body as UTF-8 text, replacing invalid sequences. */
+export function requestText(request: Request): string {
+  try {
+    return fromUtf8(request.body);
+  } catch {
+    return new TextDecoder().decode(request.body);
+  }
+}
