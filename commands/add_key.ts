@@ -48,8 +48,11 @@ async function run(args: string[]): Promise<number> {
 
 /** Reads the keys from a line given as arguments, a file, or stdin. */
 async function readKeys(positionals: string[]): Promise<PublicKeyLine[]> {
-  if (positionals[0].startsWith("ovtp1")) {
-    return [parseLine(positionals.join(" "), "The key")];
+  // An argument is a key line unless it names a file; text with spaces that
+  // names no file is parsed as a line, so a mistyped line gets the reason.
+  const joined = positionals.join(" ");
+  if (positionals[0].startsWith("ovtp1") || (/\s/.test(joined) && !await isFile(joined))) {
+    return [parseLine(joined, "The key")];
   }
   if (positionals.length > 1) {
     usageError("add-key", `Unexpected argument "${positionals[1]}"`);
@@ -66,6 +69,14 @@ async function readKeys(positionals: string[]): Promise<PublicKeyLine[]> {
   });
   if (keys.length === 0) throw new OvtpError("key", `No key found in ${where}`);
   return keys;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
 }
 
 async function readKeyFile(path: string): Promise<string> {

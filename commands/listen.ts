@@ -39,6 +39,11 @@ Options:
                      response, exit code 0 means "ok", any other "error"
   --json             print each message as one JSON object per line
   --add-keys FILE... authorize the keys in these files before starting
+  --handshake-timeout SECONDS
+                     drop a client that has not finished the handshake in
+                     time (default: 10)
+  --idle-timeout SECONDS
+                     close a connection idle this long (default: 300)
   --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -50,6 +55,8 @@ async function run(args: string[]): Promise<number> {
     exec: { type: "string" },
     json: { type: "boolean" },
     "add-keys": { type: "string", multiple: true },
+    "handshake-timeout": { type: "string", default: "10" },
+    "idle-timeout": { type: "string", default: "300" },
   }, "listen");
   const addKeyFiles = values["add-keys"] ?? [];
   if (positionals.length > 0 && addKeyFiles.length === 0) {
@@ -59,6 +66,8 @@ async function run(args: string[]): Promise<number> {
   if (!/^\d{1,5}$/.test(values.port) || port > 65535) {
     usageError("listen", `Invalid port "${values.port}"`);
   }
+  const handshakeTimeout = seconds(values["handshake-timeout"], "--handshake-timeout");
+  const idleTimeout = seconds(values["idle-timeout"], "--idle-timeout");
   const keystore = openKeystore(values.home);
   const identity = await keystore.loadIdentity(() => askPassphrase());
   for (const file of [...addKeyFiles, ...positionals]) await importKeys(keystore, file);
@@ -87,6 +96,8 @@ async function run(args: string[]): Promise<number> {
     port,
     logger,
     handler,
+    handshakeTimeoutMs: handshakeTimeout * 1000,
+    idleTimeoutMs: idleTimeout * 1000,
     authorize: authorizedKeysAuthorizer(
       keystore,
       (error) => logger.warn(`skipping ${authorizedPath} line ${error.line}: ${error.message}`),
@@ -103,6 +114,12 @@ async function run(args: string[]): Promise<number> {
   await writeErr("ovtp: shutting down\n");
   await server.close();
   return 0;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) usageError("listen", `Invalid ${flag} "${value}"`);
+  return n;
 }
 
 async function importKeys(keystore: ReturnType<typeof openKeystore>, file: string) {

@@ -33,7 +33,7 @@ export interface ByteStream {
 }
 
 /** The Noise prologue: both sides must use the same protocol version. */
-export const PROLOGUE = utf8("ovtp/1");
+export const PROLOGUE: Uint8Array = utf8("ovtp/1");
 /** The full Noise protocol name of ovtp/1. */
 export const PROTOCOL_NAME = "Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256";
 /** The largest plaintext one record carries. */

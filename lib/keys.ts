@@ -132,7 +132,7 @@ export function parsePublicKey(line: string): PublicKeyLine {
       `The key has ${bytes.length} bytes; an ovtp1 key has ${2 * KEY_LENGTH}`,
     );
   }
-  if (/[\x00-\x1f\x7f]/.test(comment)) {
+  if (hasControlCharacters(comment)) {
     throw new SyntaxError("The comment contains control characters");
   }
   return { key: publicKeyFromBytes(bytes), comment: comment.trim() };
@@ -144,4 +144,13 @@ export function parsePublicKey(line: string): PublicKeyLine {
  */
 export async function fingerprint(key: PublicKey): Promise<string> {
   return `SHA256:${toBase64Unpadded(await sha256(publicKeyBytes(key)))}`;
+}
+
+/** Whether `text` holds a C0 control character or DEL. */
+export function hasControlCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }

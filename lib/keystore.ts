@@ -20,6 +20,7 @@ import {
   fingerprint,
   formatPublicKey,
   generateIdentity,
+  hasControlCharacters,
   type Identity,
   type PublicKey,
   samePublicKey,
@@ -153,7 +154,7 @@ export class Keystore {
     );
     if (existing) return { added: false, name: existing.name };
     const finalName = name?.trim() || await defaultKeyName(key);
-    if (/[\x00-\x1f\x7f]/.test(finalName)) {
+    if (hasControlCharacters(finalName)) {
       throw new OvtpError("usage", "A key name cannot contain control characters");
     }
     await this.#ensureHome();

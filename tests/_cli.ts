@@ -1,0 +1,199 @@
+/**
+ * Helpers for black-box tests: run the real CLI (`deno run main.ts`) with a
+ * temporary OVTP_HOME, start `ovtp listen` on port 0, and stop it.
+ */
+
+import assert from "node:assert/strict";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-run",
+  "--allow-sys=hostname",
+];
+
+/** What a finished CLI run printed, and its exit code. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode ovtp}. */
+export interface RunOptions {
+  /** The OVTP_HOME to use. */
+  home?: string;
+  /** Bytes or text for stdin; stdin is closed after it. */
+  stdin?: string | Uint8Array;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
+  // HOME points at a scratch directory too, so nothing can reach ~/.ovtp.
+  return {
+    NO_COLOR: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+    HOME: home ? `${home}.user` : Deno.makeTempDirSync(),
+    ...(home ? { OVTP_HOME: home } : {}),
+    ...extra,
+  };
+}
+
+/** Runs `ovtp ARGS...` to completion. */
+export async function ovtp(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...PERMISSIONS, MAIN, ...args],
+    env: baseEnv(options.home, options.env),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  if (options.stdin !== undefined) {
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    ).catch(() => {});
+  }
+  await writer.close().catch(() => {});
+  const output = await child.output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** Creates an empty temporary directory to use as an OVTP_HOME. */
+export async function tempHome(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ovtp-test-" });
+  await Deno.mkdir(`${dir}/home`);
+  return `${dir}/home`;
+}
+
+/** Creates a home with a fresh identity; returns the home and its public line. */
+export async function homeWithIdentity(comment: string): Promise<{ home: string; line: string }> {
+  const home = await tempHome();
+  const result = await ovtp(["keygen", "--comment", comment], { home });
+  assert.equal(result.code, 0, result.stderr);
+  const id = await ovtp(["id"], { home });
+  return { home, line: id.stdout.trim() };
+}
+
+/** A running `ovtp listen`. */
+export interface Listener {
+  /** The port it listens on. */
+  port: number;
+  /** `127.0.0.1:PORT`. */
+  target: string;
+  /** Everything printed on stdout so far. */
+  stdout(): string;
+  /** Everything printed on stderr so far. */
+  stderr(): string;
+  /** Waits until stdout or stderr contains `text`, or fails after `ms`. */
+  waitFor(text: string | RegExp, stream?: "stdout" | "stderr", ms?: number): Promise<void>;
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number>;
+}
+
+/** Starts `ovtp listen --host 127.0.0.1 --port 0 ARGS...` and waits until it is ready. */
+export async function startListen(home: string, args: string[] = []): Promise<Listener> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...PERMISSIONS,
+      MAIN,
+      "listen",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      ...args,
+    ],
+    env: baseEnv(home),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = { stdout: "", stderr: "" };
+  const pump = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) out[key] += text;
+  };
+  const pumps = Promise.all([pump(child.stdout, "stdout"), pump(child.stderr, "stderr")]);
+  const waitFor = async (
+    text: string | RegExp,
+    stream: "stdout" | "stderr" = "stderr",
+    ms = 15000,
+  ) => {
+    const deadline = Date.now() + ms;
+    const found = () =>
+      typeof text === "string" ? out[stream].includes(text) : text.test(out[stream]);
+    while (!found()) {
+      if (Date.now() > deadline) {
+        throw new Error(`Timed out waiting for ${text} in listen's ${stream}:\n${out[stream]}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  try {
+    await Promise.race([
+      waitFor(/listening on 127\.0\.0\.1:\d+/),
+      status.then((s) => {
+        throw new Error(`listen exited with ${s.code}:\n${out.stderr}`);
+      }),
+    ]);
+  } catch (error) {
+    if (!exited) child.kill("SIGKILL");
+    await status;
+    await pumps;
+    throw error;
+  }
+  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out.stderr)![1]);
+  return {
+    port,
+    target: `127.0.0.1:${port}`,
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    waitFor,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      const s = await status;
+      await pumps;
+      return s.code;
+    },
+  };
+}
+
+/** A server home with one authorized client home. */
+export interface Pair {
+  server: { home: string; line: string };
+  client: { home: string; line: string };
+}
+
+/** Makes a server and a client identity, and authorizes the client. */
+export async function makePair(): Promise<Pair> {
+  const [server, client] = await Promise.all([
+    homeWithIdentity("server"),
+    homeWithIdentity("alice"),
+  ]);
+  const added = await ovtp(["add-key", client.line], { home: server.home });
+  assert.equal(added.code, 0, added.stderr);
+  return { server, client };
+}
+
+/** Asserts that stderr is exactly one `ovtp: error:` line (plus an optional hint). */
+export function assertOneError(result: RunResult, pattern: RegExp): void {
+  const lines = result.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("ovtp: hint:"));
+  const errors = lines.filter((l) => l.startsWith("ovtp: error: "));
+  assert.equal(errors.length, 1, `expected one error line, got:\n${result.stderr}`);
+  assert.match(errors[0], pattern);
+}
