@@ -151,3 +151,41 @@ Deno.test("a byte flipped in the server's handshake message makes the client ref
     await listener.stop();
   }
 });
+
+Deno.test("a server that accepts but never answers makes send time out, exit 3", async () => {
+  const { client } = await makePair();
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })().catch(() => {});
+  try {
+    const port = (silent.addr as Deno.NetAddr).port;
+    const sent = await ovtp(["send", "--timeout", "0.5", `127.0.0.1:${port}`, "x"], {
+      home: client.home,
+    });
+    assert.equal(sent.code, 3);
+    assertOneError(
+      sent,
+      /Cannot connect to 127\.0\.0\.1:\d+: the handshake timed out after 500 ms/,
+    );
+  } finally {
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting;
+  }
+});
+
+Deno.test("a server that dies mid-request is reported as closed before answering", async () => {
+  const { server, client } = await makePair();
+  // The command kills its parent: the listen process itself.
+  const listener = await startListen(server.home, ["--exec", "kill -KILL $PPID"]);
+  try {
+    const sent = await ovtp(["send", listener.target, "x"], { home: client.home });
+    assert.equal(sent.code, 3);
+    assertOneError(sent, /^ovtp: error: The server closed the connection before answering$/);
+    assert.equal(sent.stdout, "");
+  } finally {
+    await listener.stop();
+  }
+});
