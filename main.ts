@@ -13,6 +13,7 @@ import { keygen } from "./commands/keygen.ts";
 import { keys } from "./commands/keys.ts";
 import { listen } from "./commands/listen.ts";
 import { send } from "./commands/send.ts";
+import { sendfile } from "./commands/sendfile.ts";
 
 const COMMANDS: Record<string, Command> = {
   keygen,
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   keys,
   listen,
   send,
+  sendfile,
 };
 
 /** Exit codes, documented in README.md. */

@@ -109,6 +109,26 @@ function cpuSeconds(pid: number | "self"): number {
   }
 }
 
+/**
+ * CPU seconds of the whole machine (all cores) from /proc/stat: `busy` is
+ * user, system, irq and softirq time of every process and the kernel;
+ * `steal` is time the hypervisor gave this virtual machine's CPUs to someone
+ * else. NaN off Linux.
+ */
+function machineSeconds(): { busy: number; steal: number } {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/)
+      .slice(1, 9).map(Number);
+    return {
+      busy: (user + nice + system + irq + softirq) / clockTicks,
+      steal: steal / clockTicks,
+    };
+  } catch {
+    return { busy: NaN, steal: NaN };
+  }
+}
+
 /** Peak resident set size in KiB, or NaN. */
 function peakRssKib(pid: number | "self"): number {
   try {
@@ -232,6 +252,10 @@ interface Sample {
   seconds: number;
   serverCpu: number;
   clientCpu: number;
+  /** CPU used meanwhile by every other process and the kernel's interrupt work. */
+  otherCpu: number;
+  /** CPU the hypervisor took from this machine meanwhile: a busy host skews the figures. */
+  stealCpu: number;
 }
 
 type Connect = () => Promise<OvtpClient>;
@@ -245,6 +269,7 @@ async function runFor(
 ): Promise<Sample> {
   const serverCpu0 = cpuSeconds(serverPid);
   const clientCpu0 = cpuSeconds("self");
+  const machine0 = machineSeconds();
   const start = performance.now();
   const deadline = start + seconds * 1000;
   let count = 0;
@@ -278,13 +303,19 @@ async function runFor(
   const elapsed = (performance.now() - start) / 1000;
   if (count === 0 && firstError) throw firstError;
   if (firstError) console.error(`bench: ${failures} failure(s); first: ${firstError}`);
+  const serverCpu = (cpuSeconds(serverPid) - serverCpu0) / elapsed;
+  const clientCpu = (cpuSeconds("self") - clientCpu0) / elapsed;
+  const ours = serverPid === "self" ? clientCpu : serverCpu + clientCpu;
+  const machine1 = machineSeconds();
   return {
     rate: count / elapsed,
     count,
     failures,
     seconds: elapsed,
-    serverCpu: (cpuSeconds(serverPid) - serverCpu0) / elapsed,
-    clientCpu: (cpuSeconds("self") - clientCpu0) / elapsed,
+    serverCpu,
+    clientCpu,
+    otherCpu: Math.max(0, (machine1.busy - machine0.busy) / elapsed - ours),
+    stealCpu: (machine1.steal - machine0.steal) / elapsed,
   };
 }
 
@@ -349,8 +380,8 @@ function percent(value: number): string {
 
 function table(rows: Row[]): string {
   const lines = [
-    "| measurement | median | min | max | unit | target | met | failures | server CPU | client CPU |",
-    "|---|---:|---:|---:|---|---:|---|---:|---:|---:|",
+    "| measurement | median | min | max | unit | target | met | failures | server CPU | client CPU | other CPU | steal |",
+    "|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|",
   ];
   for (const row of rows) {
     const rates = row.samples.map((s) => s.rate);
@@ -363,7 +394,9 @@ function table(rows: Row[]): string {
         fmt(Math.max(...rates))
       } | ${row.unit} | ${target} | ${met} | ${failures} | ${
         percent(median(row.samples.map((s) => s.serverCpu)))
-      } | ${percent(median(row.samples.map((s) => s.clientCpu)))} |`,
+      } | ${percent(median(row.samples.map((s) => s.clientCpu)))} | ${
+        percent(median(row.samples.map((s) => s.otherCpu)))
+      } | ${percent(median(row.samples.map((s) => s.stealCpu)))} |`,
     );
   }
   return lines.join("\n");
@@ -371,29 +404,34 @@ function table(rows: Row[]): string {
 
 // --- main ------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
+/** Runs the benchmark; resolves with the exit code. */
+async function main(): Promise<number> {
   const config = readConfig();
   clockTicks = await readClockTicks();
   const tmp = await Deno.makeTempDir({ prefix: "ovtp-bench-" });
   let server: RunningServer | undefined;
   const clients = new Set<OvtpClient>();
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const client of clients) client.close();
-    await server?.stop().catch(() => {});
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  // One cleanup, however many times it is asked for: every caller awaits the same run.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    cleaning ??= (async () => {
+      for (const client of clients) client.close();
+      await server?.stop().catch(() => {});
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    })();
+  // The watchdog and the signals stop everything; the measurement then fails
+  // fast, and main() returns their exit code once the cleanup has finished.
+  let stopCode: number | undefined;
+  const stop = (code: number, why: string) => {
+    stopCode ??= code;
+    console.error(`bench: ${why}; stopping`);
+    cleanup();
   };
-  const watchdog = setTimeout(async () => {
-    console.error(`bench: the whole run exceeded BENCH_TIMEOUT=${config.timeoutSeconds} s`);
-    await cleanup();
-    Deno.exit(3);
-  }, config.timeoutSeconds * 1000);
-  const onSignal = async () => {
-    await cleanup();
-    Deno.exit(130);
-  };
+  const watchdog = setTimeout(
+    () => stop(3, `the whole run exceeded BENCH_TIMEOUT=${config.timeoutSeconds} s`),
+    config.timeoutSeconds * 1000,
+  );
+  const onSignal = () => stop(130, "interrupted");
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
@@ -412,6 +450,8 @@ async function main(): Promise<void> {
           : [SERVE, serverStore.home],
         30_000,
       );
+    // Stopped while the server was starting: cleanup() ran before it existed.
+    if (stopCode !== undefined) await server.stop();
     const { port, pid } = server;
     const verifyHost = knownHostsVerifier(clientStore, `${HOST}:${port}`);
     const connect: Connect = async () => {
@@ -488,7 +528,9 @@ async function main(): Promise<void> {
         }[config.server]
       }; client: OvtpClient from mod.ts in one process. ` +
         `${config.reps} repetitions of ${config.seconds} s each (after a ${config.warmupSeconds} s warm-up). ` +
-        `CPU: CPU seconds per wall second (100% = one core).\n`,
+        `CPU: CPU seconds per wall second (100% = one core); ` +
+        `other CPU: every other process and the kernel's interrupt work (loopback TCP) meanwhile; ` +
+        `steal: CPU the hypervisor gave to other guests (both should be near 0% for clean figures).\n`,
     );
     console.log(table(rows));
     console.log(
@@ -503,6 +545,10 @@ async function main(): Promise<void> {
         JSON.stringify({ config, rows, serverRss, clientRss, warnings }, null, 2) + "\n",
       );
     }
+    return stopCode ?? 0;
+  } catch (error) {
+    if (stopCode !== undefined) return stopCode;
+    throw error;
   } finally {
     clearTimeout(watchdog);
     Deno.removeSignalListener("SIGINT", onSignal);
@@ -513,7 +559,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   try {
-    await main();
+    Deno.exit(await main());
   } catch (error) {
     console.error(`bench: error: ${error instanceof Error ? error.message : error}`);
     Deno.exit(1);

@@ -188,6 +188,10 @@ timeout "$RUN_TIMEOUT" deno run --allow-all main.ts send --home "$CLI_HOME" "$TA
 cd - >/dev/null
 log "ovtp send response: $(head -c 300 "$TMP/resp.out" | tr '\n' ' ') stderr: $(head -c 300 "$TMP/resp.err" | tr '\n' ' ')"
 
+# steal: CPU time the hypervisor gave to other guests (field 9 of the cpu line)
+cpu_ticks() { awk '/^cpu /{t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r STEAL0 TOTAL0 < <(cpu_ticks)
 for rep in $(seq "$N"); do
   k=${#VARIANTS[@]}
   for ((i = 0; i < k; i++)); do run_one "${VARIANTS[$(((i + rep) % k))]}" "$rep"; done
@@ -199,6 +203,9 @@ rss_one() { # rss_one VARIANT -> KiB
   (cd "$REPO_DIR" && timeout "$RUN_TIMEOUT" /usr/bin/time -f %M -o "$TMP/one.rss" "${CMD[@]}" </dev/null >/dev/null 2>&1) \
     && rss_of "$TMP/one.rss" || echo NA
 }
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r STEAL1 TOTAL1 < <(cpu_ticks)
+STEAL_PCT=$(awk -v s=$((STEAL1 - STEAL0)) -v t=$((TOTAL1 - TOTAL0)) 'BEGIN{ if (t > 0) printf "%.0f", 100 * s / t; else print "NA" }')
 RSS_SSH=$(rss_one ssh); RSS_OVTP=$(rss_one ovtp_warm)
 
 # --- summary -----------------------------------------------------------------------------------
@@ -218,6 +225,8 @@ read -r _ SSH_MED SSH_MIN SSH_MAX < <(stats ssh)
   echo
   echo "ssh: $(ssh -V 2>&1), kex $SSH_KEX; deno $(deno --version | head -n1 | cut -d' ' -f2)"
   if [[ -n "${IN_NETNS:-}" ]]; then echo "network: private namespace (lo only)"; else echo "network: host namespace, 127.0.0.1 only"; fi
+  echo "load average before / after the loop: $LOAD_BEFORE / $LOAD_AFTER (the loop itself adds about 1; more means other load)"
+  echo "CPU stolen by the hypervisor during the loop: ${STEAL_PCT}% of all CPU time (near 0 for clean figures)"
   echo
   echo "| variant | runs | fails | median ms | min ms | max ms | ratio to ssh (median / min / max) |"
   echo "|---|---|---|---|---|---|---|"

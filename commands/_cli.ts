@@ -158,3 +158,26 @@ export function parseHostPort(
   const display = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
   return { hostname, port, display };
 }
+
+/** Parses a size such as `1048576`, `100M`, `10G` or `1.5GiB` into bytes. */
+export function parseSize(text: string, flag: string, command: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!match) usageError(command, `Invalid ${flag} "${text}"`);
+  const power = " kmgt".indexOf(match[2].toLowerCase() || " ");
+  return Math.floor(Number(match[1]) * 1024 ** power);
+}
+
+/**
+ * Makes text from a peer safe to show on a terminal: control characters
+ * other than newline and tab become caret notation (`^[` for ESC), so a
+ * message cannot move the cursor, retitle the window or fake output.
+ * Text going to a pipe or file is left as it is.
+ */
+export function forTerminal(text: string, isTerminal: boolean): string {
+  if (!isTerminal) return text;
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0b-\x1f\x7f\x9b]/g,
+    (c) => c === "\x9b" ? "^[[" : `^${String.fromCharCode(c.charCodeAt(0) ^ 0x40)}`,
+  );
+}

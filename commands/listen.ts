@@ -3,10 +3,12 @@ import {
   DEFAULT_PORT,
   execHandler,
   fingerprint,
+  Inbox,
   type LogFields,
   type Logger,
   OvtpError,
   parsePublicKey,
+  type ReceivedFile,
   type RequestHandler,
   requestText,
   serve,
@@ -14,9 +16,11 @@ import {
 import {
   askPassphrase,
   type Command,
+  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
+  parseSize,
   usageError,
   writeErr,
   writeOut,
@@ -28,7 +32,8 @@ const USAGE = `Usage: ovtp listen [--host H] [--port P] [--exec CMD] [--json]
 Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
 "listening on HOST:PORT" and its fingerprint on stderr. Each message is
 printed on stdout (sender name and fingerprint, then the text) and answered
-"ok"; with --exec, a command answers instead.
+"ok"; with --exec, a command answers instead. Files sent with sendfile land
+in the inbox once complete and verified, and are printed on stdout.
 
 Options:
   --host H           address to listen on (default: 0.0.0.0, every interface)
@@ -39,6 +44,10 @@ Options:
                      response, exit code 0 means "ok", any other "error"
   --json             print each message as one JSON object per line
   --add-keys FILE... authorize the keys in these files before starting
+  --inbox DIR        where received files go, in a folder per sender
+                     (default: ~/.ovtp/inbox)
+  --max-file-size SIZE
+                     refuse files larger than SIZE (e.g. 500M, 10G)
   --handshake-timeout SECONDS
                      drop a client that has not finished the handshake in
                      time (default: 10)
@@ -57,6 +66,8 @@ async function run(args: string[]): Promise<number> {
     "add-keys": { type: "string", multiple: true },
     "handshake-timeout": { type: "string", default: "10" },
     "idle-timeout": { type: "string", default: "300" },
+    inbox: { type: "string" },
+    "max-file-size": { type: "string" },
   }, "listen");
   const addKeyFiles = values["add-keys"] ?? [];
   if (positionals.length > 0 && addKeyFiles.length === 0) {
@@ -87,6 +98,12 @@ async function run(args: string[]): Promise<number> {
     );
   }
   const logger = stderrLogger();
+  const maxFileSize = values["max-file-size"] === undefined
+    ? undefined
+    : parseSize(values["max-file-size"], "--max-file-size", "listen");
+  const inbox = new Inbox(values.inbox ?? keystore.path("inbox"), { maxFileSize });
+  // Interrupted transfers wait a week for their sender to resume them.
+  await inbox.pruneStale(7 * 24 * 3600 * 1000);
   const handler = values.exec === undefined
     ? printHandler(values.json ?? false)
     : execHandler(values.exec);
@@ -98,6 +115,8 @@ async function run(args: string[]): Promise<number> {
     handler,
     handshakeTimeoutMs: handshakeTimeout * 1000,
     idleTimeoutMs: idleTimeout * 1000,
+    inbox,
+    onFile: (file) => printFile(file, values.json ?? false),
     authorize: authorizedKeysAuthorizer(
       keystore,
       (error) => logger.warn(`skipping ${authorizedPath} line ${error.line}: ${error.message}`),
@@ -147,23 +166,57 @@ async function importKeys(keystore: ReturnType<typeof openKeystore>, file: strin
   }
 }
 
+/** Lines waiting for stdout before the handler waits for them to drain. */
+const MAX_PENDING_PRINTS = 1024;
+
+/**
+ * Prints each message and answers "ok" at once: stdout is written in
+ * order, behind the answers, so a pipelined client is not held to the
+ * speed of one write per message (only a stalled stdout slows it down).
+ */
 function printHandler(json: boolean): RequestHandler {
+  const terminal = Deno.stdout.isTerminal();
+  let printing = Promise.resolve();
+  let pending = 0;
   return async (request) => {
     const text = requestText(request);
     const { name, fingerprint } = request.peer;
-    await writeOut(
-      json
-        ? JSON.stringify({
-          time: new Date().toISOString(),
-          from: name,
-          fingerprint,
-          request_id: request.requestId,
-          message: text,
-        }) + "\n"
-        : `${name} (${fingerprint}): ${text}${text.endsWith("\n") ? "" : "\n"}`,
-    );
+    const line = json
+      ? JSON.stringify({
+        time: new Date().toISOString(),
+        from: name,
+        fingerprint,
+        request_id: request.requestId,
+        message: text,
+      }) + "\n"
+      : `${forTerminal(name, terminal)} (${fingerprint}): ${forTerminal(text, terminal)}${
+        text.endsWith("\n") ? "" : "\n"
+      }`;
+    pending++;
+    printing = printing.then(() => writeOut(line)).finally(() => pending--);
+    if (pending > MAX_PENDING_PRINTS) await printing;
     return { status: "ok" };
   };
+}
+
+async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
+  const { name, fingerprint } = file.peer;
+  await writeOut(
+    json
+      ? JSON.stringify({
+        time: new Date().toISOString(),
+        event: "file",
+        from: name,
+        fingerprint,
+        name: file.name,
+        path: file.path,
+        size: file.size,
+        sha256: file.sha256,
+      }) + "\n"
+      : `${forTerminal(name, Deno.stdout.isTerminal())} (${fingerprint}) sent file ${
+        forTerminal(file.path, Deno.stdout.isTerminal())
+      }: ${file.size} bytes, sha256 ${file.sha256}\n`,
+  );
 }
 
 function stderrLogger(): Logger {

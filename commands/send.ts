@@ -9,6 +9,7 @@ import {
 import {
   askPassphrase,
   type Command,
+  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
@@ -134,7 +135,8 @@ async function printResponse(
       }) + "\n",
     );
   } else if (text || oneLineEach) {
-    await writeOut(text.endsWith("\n") ? text : text + "\n");
+    const shown = forTerminal(text, Deno.stdout.isTerminal());
+    await writeOut(shown.endsWith("\n") ? shown : shown + "\n");
   }
 }
 

@@ -12,6 +12,13 @@ import { Connection, DEFAULT_MAX_MESSAGE_SIZE } from "./connection.ts";
 import { OvtpError } from "./errors.ts";
 import type { Identity, PublicKey } from "./keys.ts";
 import { decodeJson, decodeResponse, type Message, MessageType } from "./messages.ts";
+import type { FileSource } from "./transfer/sources.ts";
+import {
+  type MessageLink,
+  sendFile,
+  type SendFileOptions,
+  type SentFile,
+} from "./transfer/sender.ts";
 
 /** A response to a request. */
 export interface Response {
@@ -48,6 +55,10 @@ export interface ConnectOptions {
 export class OvtpClient {
   #connection: Connection;
   #pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void }>();
+  #subscriptions = new Map<
+    number,
+    { onMessage: (m: Message) => void; onError: (e: Error) => void }
+  >();
   #nextId = 1;
   #failure: Error | undefined;
   /** The server's public key, authenticated by the handshake. */
@@ -115,8 +126,7 @@ export class OvtpClient {
   /** Sends a request and resolves with its response. */
   request(body: string | Uint8Array): Promise<Response> {
     if (this.#failure) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    if (this.#nextId > 0xffffffff) this.#nextId = 1;
+    const id = this.#allocateId();
     const bytes = typeof body === "string" ? utf8(body) : body;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -127,12 +137,49 @@ export class OvtpClient {
     });
   }
 
+  /**
+   * Sends a file (see {@linkcode pathSource}, {@linkcode streamSource} and
+   * {@linkcode directorySources}) and resolves once the server has verified
+   * its SHA-256 and stored it. Transfers may run alongside requests.
+   */
+  sendFile(source: FileSource, options: SendFileOptions = {}): Promise<SentFile> {
+    return sendFile(this.link, source, options);
+  }
+
+  /** The raw message link, for protocol extensions built on this client. */
+  get link(): MessageLink {
+    return {
+      nextId: () => this.#allocateId(),
+      send: (message) =>
+        this.#failure ? Promise.reject(this.#failure) : this.#connection.send(message),
+      subscribe: (id, onMessage, onError) => {
+        if (this.#failure) {
+          onError(this.#failure);
+          return () => {};
+        }
+        this.#subscriptions.set(id, { onMessage, onError });
+        return () => this.#subscriptions.delete(id);
+      },
+    };
+  }
+
+  #allocateId(): number {
+    const id = this.#nextId++;
+    if (this.#nextId > 0xffffffff) this.#nextId = 1;
+    return id;
+  }
+
   /** Closes the connection; requests still waiting fail. */
   close(): void {
     this.#fail(new OvtpError("network", "The connection was closed"));
   }
 
   #onMessage(message: Message): void {
+    const subscription = this.#subscriptions.get(message.id);
+    if (subscription && message.id !== 0) {
+      subscription.onMessage(message);
+      return;
+    }
     if (message.type === MessageType.Response) {
       const pending = this.#pending.get(message.id);
       if (!pending) {
@@ -144,7 +191,9 @@ export class OvtpClient {
         const { status, response } = decodeResponse(message.body);
         pending.resolve({ status, body: response, requestId: message.id });
       } catch (error) {
-        this.#fail(new OvtpError("protocol", (error as Error).message));
+        const failure = new OvtpError("protocol", (error as Error).message);
+        pending.reject(failure);
+        this.#fail(failure);
       }
       return;
     }
@@ -164,12 +213,14 @@ export class OvtpClient {
   #fail(error: Error): void {
     if (!this.#failure) {
       this.#failure = error instanceof OvtpError && error.kind === "network" &&
-          this.#pending.size > 0
+          (this.#pending.size > 0 || this.#subscriptions.size > 0)
         ? new OvtpError("network", "The server closed the connection before answering")
         : error;
     }
     for (const pending of this.#pending.values()) pending.reject(this.#failure);
     this.#pending.clear();
+    for (const subscription of this.#subscriptions.values()) subscription.onError(this.#failure);
+    this.#subscriptions.clear();
     this.#connection.close(this.#failure);
   }
 }

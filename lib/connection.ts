@@ -16,8 +16,12 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
 /** Options of {@linkcode Connection}. */
 export interface ConnectionOptions {
-  /** Called for each complete message received, in order. */
-  onMessage: (message: Message) => void;
+  /**
+   * Called for each complete message received, in order. When it returns a
+   * promise, reading pauses until it settles: that is how a slow consumer
+   * (a disk) pushes back on the sender through TCP.
+   */
+  onMessage: (message: Message) => void | Promise<void>;
   /** The largest message accepted. @default 16 MiB */
   maxMessageSize?: number;
   /** Close after this long without receiving anything; 0 disables. @default 0 */
@@ -75,7 +79,10 @@ export class Connection {
         this.#armIdleTimer();
         const record = await this.#channel.receive();
         if (record === null) break;
-        for (const message of assembler.push(record)) this.#options.onMessage(message);
+        for (const message of assembler.push(record)) {
+          const pending = this.#options.onMessage(message);
+          if (pending) await pending;
+        }
       }
       this.close();
     } catch (error) {

@@ -34,7 +34,11 @@ export function execHandler(command: string, options: ExecHandlerOptions = {}): 
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
+      // The server's environment minus its secrets: a command that echoes
+      // its environment must not hand the key's passphrase to a client.
+      clearEnv: true,
       env: {
+        ...commandEnvironment(),
         [EXEC_ENV.name]: request.peer.name,
         [EXEC_ENV.fingerprint]: request.peer.fingerprint,
         [EXEC_ENV.requestId]: String(request.requestId),
@@ -71,4 +75,13 @@ async function readBounded(stream: ReadableStream<Uint8Array>, limit: number) {
     size += take;
   }
   return out.slice(0, size);
+}
+
+/** Variables never passed to a command. */
+const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
+
+function commandEnvironment(): Record<string, string> {
+  const env = Deno.env.toObject();
+  for (const name of SECRET_VARIABLES) delete env[name];
+  return env;
 }

@@ -33,9 +33,11 @@ export const DEFAULT_ARGON2ID: Argon2idParams = {
 };
 
 // Bounds for parameters read from a file: a planted file must not make
-// `ovtp` allocate gigabytes or spin for minutes.
-const MAX_MEMORY_KIB = 4 * 1024 * 1024;
-const MAX_PASSES = 64;
+// `ovtp` allocate gigabytes or spin for minutes. Argon2id costs about 2 ms
+// per MiB-pass here, so 1 GiB and 4 GiB-passes in all stay under ~10 s.
+const MAX_MEMORY_KIB = 1024 * 1024;
+const MAX_PASSES = 16;
+const MAX_MEMORY_PASSES_KIB = 4 * 1024 * 1024;
 
 /** Thrown when a passphrase does not open a sealed key file. */
 export class WrongPassphraseError extends Error {
@@ -94,6 +96,9 @@ export async function decodeKeyFile(
   } else if (fields[0] === SEALED_LABEL && fields.length === 4) {
     const params = parseParams(fields[1]);
     const salt = decodeField(fields[2], "salt");
+    if (salt.length !== SALT_LENGTH) {
+      throw new SyntaxError(`The salt has ${salt.length} bytes, not ${SALT_LENGTH}`);
+    }
     const sealed = decodeField(fields[3], "sealed key");
     const key = await argon2id(utf8(await passphrase()), salt, params);
     const header = fields.slice(0, 3).join(" ");
@@ -131,7 +136,7 @@ function parseParams(field: string): Argon2idParams {
   const [memory, passes, parallelism] = match.slice(1).map(Number);
   if (
     memory < 8 * parallelism || memory > MAX_MEMORY_KIB || passes < 1 ||
-    passes > MAX_PASSES || parallelism < 1
+    passes > MAX_PASSES || parallelism < 1 || memory * passes > MAX_MEMORY_PASSES_KIB
   ) {
     throw new SyntaxError(`Argon2id parameters out of range "${field}"`);
   }

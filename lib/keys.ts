@@ -112,7 +112,7 @@ export function formatPublicKey(key: PublicKey, comment = ""): string {
  */
 export function parsePublicKey(line: string): PublicKeyLine {
   const trimmed = line.trim();
-  const match = /^(\S+)(?:\s+(\S+))?(?:\s+(.*))?$/.exec(trimmed);
+  const match = /^(\S+)(?:\s+(\S+))?(?:\s+([\s\S]*))?$/.exec(trimmed);
   if (!trimmed || !match) throw new SyntaxError("The key line is empty");
   const [, label, encoded, comment = ""] = match;
   if (label !== PUBLIC_KEY_LABEL) {
@@ -146,11 +146,17 @@ export async function fingerprint(key: PublicKey): Promise<string> {
   return `SHA256:${toBase64Unpadded(await sha256(publicKeyBytes(key)))}`;
 }
 
-/** Whether `text` holds a C0 control character or DEL. */
+/**
+ * Whether `text` holds a control character: C0, DEL, C1, or the Unicode line
+ * and paragraph separators, any of which could break a line-based file or
+ * disguise what a terminal shows.
+ */
 export function hasControlCharacters(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029) {
+      return true;
+    }
   }
   return false;
 }

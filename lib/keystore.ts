@@ -197,8 +197,18 @@ export class Keystore {
 
   /** Looks up a host in known_hosts. */
   async findKnownHost(host: string): Promise<KnownHost | undefined> {
-    const text = await readTextOrUndefined(this.path("knownHosts"));
-    return parseKnownHosts(text ?? "").entries.find((e) => e.host === host);
+    const path = this.path("knownHosts");
+    const { entries, errors } = parseKnownHosts((await readTextOrUndefined(path)) ?? "");
+    // A damaged line might be the one for this host: trusting anew would
+    // hide a changed key, so refuse until the file is fixed.
+    if (errors.length > 0) {
+      throw new OvtpError(
+        "key",
+        `Cannot use "${path}": line ${errors[0].line}: ${errors[0].message}`,
+        { hint: "fix or delete that line" },
+      );
+    }
+    return entries.find((e) => e.host === host);
   }
 
   /** Records a host's key in known_hosts. */

@@ -85,7 +85,10 @@ export class MessageAssembler {
     this.#maxPartial = maxPartial;
   }
 
-  /** Parses one record; returns the messages it completes. */
+  /**
+   * Parses one record; returns the messages it completes. The messages'
+   * bodies may share memory with `record`, which must not be reused.
+   */
   push(record: Uint8Array): Message[] {
     const done: Message[] = [];
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
@@ -114,20 +117,21 @@ export class MessageAssembler {
           `Message of more than ${this.#maxMessageSize} bytes exceeds the limit`,
         );
       }
+      // Records are fresh buffers from decryption, so bodies may alias them.
       if (rawType & CONTINUES) {
         if (partial) {
-          partial.parts.push(body.slice());
+          partial.parts.push(body);
           partial.size = size;
         } else {
           if (this.#partial.size >= this.#maxPartial) {
             throw new MessageError("Too many messages in progress");
           }
-          this.#partial.set(id, { type, parts: [body.slice()], size });
+          this.#partial.set(id, { type, parts: [body], size });
         }
         continue;
       }
       this.#partial.delete(id);
-      done.push({ type, id, body: partial ? join(partial.parts, body, size) : body.slice() });
+      done.push({ type, id, body: partial ? join(partial.parts, body, size) : body });
     }
     return done;
   }
@@ -168,7 +172,8 @@ export function encodeResponse({ status, response }: ResponseBody): Uint8Array {
 export function decodeResponse(body: Uint8Array): ResponseBody {
   const length = body[0];
   if (body.length < 1 || 1 + length > body.length) throw new MessageError("Truncated response");
-  const status = fromUtf8(body.subarray(1, 1 + length));
+  // The status is ASCII; anything else, valid UTF-8 or not, is refused.
+  const status = String.fromCharCode(...body.subarray(1, 1 + length));
   if (!STATUS_PATTERN.test(status)) throw new MessageError("Invalid response status");
   return { status, response: body.slice(1 + length) };
 }

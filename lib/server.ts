@@ -14,6 +14,9 @@ import { fingerprint, formatPublicKey, type Identity, type PublicKey } from "./k
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { encodeJson, encodeResponse, type Message, MessageType } from "./messages.ts";
 import type { Peer } from "./peer.ts";
+import { FileMessageType } from "./transfer/file_messages.ts";
+import type { Inbox } from "./transfer/inbox.ts";
+import { FileReceiver, type ReceivedFile } from "./transfer/receiver.ts";
 import { VERSION } from "./version.ts";
 
 /** The port `ovtp listen` uses when none is given. */
@@ -68,6 +71,10 @@ export interface ServeOptions {
   maxMessageSize?: number;
   /** Open connections allowed at once. @default 1024 */
   maxConnections?: number;
+  /** Where received files go; without it, file offers are refused. */
+  inbox?: Inbox;
+  /** Called for each file once it is verified and in the inbox. */
+  onFile?: (file: ReceivedFile) => void | Promise<void>;
 }
 
 /** A running server. */
@@ -90,7 +97,19 @@ export function serve(options: ServeOptions): OvtpServer {
   let closing = false;
 
   const acceptLoop = (async () => {
-    for await (const conn of listener) {
+    while (!closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing || error instanceof Deno.errors.BadResource) break;
+        // Out of file descriptors, or a connection reset before accept:
+        // log, pause briefly, and keep serving.
+        logger.warn(`accept failed: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      conn.setNoDelay(true);
       const remote = formatAddr(conn.remoteAddr as Deno.NetAddr);
       if (connections.size >= maxConnections) {
         logger.warn("refused connection: too many open connections", { remote });
@@ -98,11 +117,19 @@ export function serve(options: ServeOptions): OvtpServer {
         continue;
       }
       connections.add(conn);
-      handleConnection(conn, remote, options, logger).finally(() => connections.delete(conn));
+      handleConnection(conn, remote, options, logger)
+        .catch((error) => {
+          // One client's failure must never stop the server.
+          logger.warn(`connection failed: ${(error as Error).message}`, { remote });
+          try {
+            conn.close();
+          } catch {
+            // Already closed.
+          }
+        })
+        .finally(() => connections.delete(conn));
     }
-  })().catch((error) => {
-    if (!closing) logger.warn(`accept failed: ${error.message}`);
-  });
+  })();
 
   const addr = listener.addr as Deno.NetAddr;
   return {
@@ -139,7 +166,14 @@ async function handleConnection(
     return;
   }
   const fp = await fingerprint(channel.peer);
-  const name = await options.authorize(channel.peer);
+  let name: string | undefined;
+  try {
+    name = await options.authorize(channel.peer);
+  } catch (error) {
+    logger.warn(`cannot check authorization: ${(error as Error).message}`, { remote });
+    channel.close();
+    return;
+  }
   const connection = new Connection(channel, {
     onMessage: (message) => onMessage(message),
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
@@ -162,12 +196,43 @@ async function handleConnection(
   const peer: Peer = { name, fingerprint: fp, key: channel.peer };
   logger.info("client connected", { remote, name, fingerprint: fp });
 
-  async function onMessage(message: Message): Promise<void> {
-    if (message.type !== MessageType.Request || message.id === 0) {
-      logger.warn(`protocol error: unexpected message type ${message.type}`, { remote, name });
-      connection.close(new OvtpError("protocol", "Unexpected message"));
+  const files = options.inbox
+    ? new FileReceiver(
+      options.inbox,
+      peer,
+      (message) => connection.send(message),
+      options.onFile ?? (() => {}),
+    )
+    : undefined;
+
+  // Requests run concurrently and do not hold up reading; file messages are
+  // awaited, so that a slow disk slows the sender down instead of filling
+  // memory.
+  function onMessage(message: Message): void | Promise<void> {
+    if (message.type === MessageType.Request && message.id !== 0) {
+      answer(message);
       return;
     }
+    if (isFileMessage(message.type) && message.id !== 0) {
+      if (files) return files.handle(message);
+      if (message.type === FileMessageType.Offer) {
+        return connection.send({
+          type: FileMessageType.Result,
+          id: message.id,
+          body: encodeJson({
+            status: "error",
+            code: "unsupported",
+            message: "This server does not accept files",
+          }),
+        });
+      }
+      return;
+    }
+    logger.warn(`protocol error: unexpected message type ${message.type}`, { remote, name });
+    connection.close(new OvtpError("protocol", "Unexpected message"));
+  }
+
+  async function answer(message: Message): Promise<void> {
     let reply: Reply;
     try {
       reply = await options.handler({ requestId: message.id, body: message.body, peer });
@@ -195,7 +260,13 @@ async function handleConnection(
     logger.info("client disconnected", { remote, name });
   } catch (error) {
     logger.warn(`connection closed: ${(error as Error).message}`, { remote, name });
+  } finally {
+    await files?.close();
   }
+}
+
+function isFileMessage(type: number): boolean {
+  return type >= FileMessageType.Offer && type <= FileMessageType.Abort;
 }
 
 function formatAddr(addr: Deno.NetAddr): string {

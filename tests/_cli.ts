@@ -12,7 +12,7 @@ const PERMISSIONS = [
   "--allow-env",
   "--allow-net",
   "--allow-run",
-  "--allow-sys=hostname",
+  "--allow-sys=hostname,statfs",
 ];
 
 /** What a finished CLI run printed, and its exit code. */
@@ -95,8 +95,8 @@ export interface Listener {
   stderr(): string;
   /** Waits until stdout or stderr contains `text`, or fails after `ms`. */
   waitFor(text: string | RegExp, stream?: "stdout" | "stderr", ms?: number): Promise<void>;
-  /** Sends SIGTERM and waits for the exit code. */
-  stop(): Promise<number>;
+  /** Sends a signal (SIGTERM by default) and waits for the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
 }
 
 /** Starts `ovtp listen --host 127.0.0.1 --port 0 ARGS...` and waits until it is ready. */
@@ -164,8 +164,8 @@ export async function startListen(home: string, args: string[] = []): Promise<Li
     stdout: () => out.stdout,
     stderr: () => out.stderr,
     waitFor,
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!exited) child.kill(signal);
       const s = await status;
       await pumps;
       return s.code;

@@ -91,13 +91,13 @@ export class HandshakeState {
   }
 
   /** Initialize(): hashes the protocol name and the prologue. */
-  static async create(options: HandshakeOptions): Promise<HandshakeState> {
-    const symmetric = await SymmetricState.initialize(
+  static create(options: HandshakeOptions): Promise<HandshakeState> {
+    const symmetric = SymmetricState.initialize(
       aeadByName(options.cipher),
       protocolName(options.pattern, options.cipher),
     );
-    await symmetric.mixHash(options.prologue ?? new Uint8Array(0));
-    return new HandshakeState(options, symmetric);
+    symmetric.mixHash(options.prologue ?? new Uint8Array(0));
+    return Promise.resolve(new HandshakeState(options, symmetric));
   }
 
   /** Whether every handshake message has been processed. */
@@ -126,7 +126,7 @@ export class HandshakeState {
     try {
       const parts: Uint8Array[] = [];
       for (const token of tokens) parts.push(await this.#writeToken(token));
-      parts.push(await this.#symmetric.encryptAndHash(payload));
+      parts.push(this.#symmetric.encryptAndHash(payload));
       const message = concat(...parts);
       if (message.length > MAX_MESSAGE_LENGTH) {
         throw new HandshakeError(
@@ -150,7 +150,7 @@ export class HandshakeState {
       }
       const reader = new MessageReader(message);
       for (const token of tokens) await this.#readToken(token, reader);
-      const payload = await this.#symmetric.decryptAndHash(reader.rest());
+      const payload = this.#symmetric.decryptAndHash(reader.rest());
       this.#messageIndex++;
       return payload;
     } catch (error) {
@@ -160,11 +160,11 @@ export class HandshakeState {
   }
 
   /** Split(): the transport CipherStates, once the handshake is complete. */
-  async split(): Promise<HandshakeResult> {
+  split(): HandshakeResult {
     if (!this.isComplete || this.#failed) {
       throw new HandshakeError("Cannot split: the handshake is not complete");
     }
-    const [c1, c2] = await this.#symmetric.split();
+    const [c1, c2] = this.#symmetric.split();
     const initiator = this.#options.initiator;
     return {
       send: initiator ? c1 : c2,
@@ -192,21 +192,21 @@ export class HandshakeState {
     switch (token) {
       case "e": {
         this.#ephemeral = this.#options.ephemeralKey ?? await generateX25519();
-        await s.mixHash(this.#ephemeral.publicKey);
+        s.mixHash(this.#ephemeral.publicKey);
         return this.#ephemeral.publicKey;
       }
       case "s":
-        return await s.encryptAndHash(this.#options.staticKey.publicKey);
+        return s.encryptAndHash(this.#options.staticKey.publicKey);
       case "e1": {
         this.#kem = this.#options.kemKeyPair ?? await generateMlKem768();
-        return await s.encryptAndHash(this.#kem.publicKey);
+        return s.encryptAndHash(this.#kem.publicKey);
       }
       case "ekem1": {
         const { ciphertext, sharedSecret } = await mlKem768Encapsulate(
           this.#need(this.#remoteKemPublic, "remote KEM key"),
         );
-        const out = await s.encryptAndHash(ciphertext);
-        await s.mixKey(sharedSecret);
+        const out = s.encryptAndHash(ciphertext);
+        s.mixKey(sharedSecret);
         return out;
       }
       default:
@@ -221,25 +221,25 @@ export class HandshakeState {
     switch (token) {
       case "e": {
         this.#remoteEphemeral = reader.take(DH_LENGTH, "ephemeral key");
-        await s.mixHash(this.#remoteEphemeral);
+        s.mixHash(this.#remoteEphemeral);
         return;
       }
       case "s":
-        this.#remoteStatic = await s.decryptAndHash(
+        this.#remoteStatic = s.decryptAndHash(
           reader.take(DH_LENGTH + tag, "static key"),
         );
         return;
       case "e1":
-        this.#remoteKemPublic = await s.decryptAndHash(
+        this.#remoteKemPublic = s.decryptAndHash(
           reader.take(MLKEM768_PUBLIC_KEY_SIZE + tag, "KEM public key"),
         );
         return;
       case "ekem1": {
-        const ciphertext = await s.decryptAndHash(
+        const ciphertext = s.decryptAndHash(
           reader.take(MLKEM768_CIPHERTEXT_SIZE + tag, "KEM ciphertext"),
         );
         const kem = this.#need(this.#kem, "KEM key pair");
-        await s.mixKey(await mlKem768Decapsulate(kem.privateKey, ciphertext));
+        s.mixKey(await mlKem768Decapsulate(kem.privateKey, ciphertext));
         return;
       }
       default:
@@ -258,7 +258,7 @@ export class HandshakeState {
         : this.#need(this.#remoteStatic, "remote static key");
     const [mine, theirs] = initiator ? [token[0], token[1]] : [token[1], token[0]];
     const shared = await x25519(local(mine).privateKey, remote(theirs));
-    await this.#symmetric.mixKey(shared);
+    this.#symmetric.mixKey(shared);
   }
 
   #need<T>(value: T | undefined, what: string): T {

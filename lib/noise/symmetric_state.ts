@@ -1,5 +1,5 @@
-import { concat, utf8 } from "../bytes.ts";
-import { hkdfSha256, sha256 } from "../_webcrypto.ts";
+import { createHash, hkdfSync } from "node:crypto";
+import { utf8 } from "../bytes.ts";
 import type { Aead } from "./aead.ts";
 import { CipherState } from "./cipher_state.ts";
 
@@ -10,19 +10,19 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Noise HKDF(chaining_key, input_key_material, n) (spec section 4.3). It is
- * exactly HKDF-SHA256 with the chaining key as salt and empty info, so
- * WebCrypto's HKDF computes it.
+ * exactly HKDF-SHA256 with the chaining key as salt and empty info.
+ *
+ * Hashing and HKDF use node:crypto's synchronous functions: a handshake
+ * makes about 40 of these calls, and each WebCrypto call costs 35-70 us of
+ * promise and thread hops for microseconds of work (measured in bench/).
  */
-async function noiseHkdf(
+function noiseHkdf(
   chainingKey: Uint8Array,
   inputKeyMaterial: Uint8Array,
   outputs: 2 | 3,
-): Promise<Uint8Array[]> {
-  const okm = await hkdfSha256(
-    inputKeyMaterial,
-    chainingKey,
-    EMPTY,
-    outputs * HASH_LENGTH,
+): Uint8Array[] {
+  const okm = new Uint8Array(
+    hkdfSync("sha256", inputKeyMaterial, chainingKey, EMPTY, outputs * HASH_LENGTH),
   );
   const result = [];
   for (let i = 0; i < outputs; i++) {
@@ -46,17 +46,14 @@ export class SymmetricState {
   }
 
   /** InitializeSymmetric(protocol_name). */
-  static async initialize(
-    aead: Aead,
-    protocolName: string,
-  ): Promise<SymmetricState> {
+  static initialize(aead: Aead, protocolName: string): SymmetricState {
     const name = utf8(protocolName);
     let h: Uint8Array;
     if (name.length <= HASH_LENGTH) {
       h = new Uint8Array(HASH_LENGTH);
       h.set(name);
     } else {
-      h = await sha256(name);
+      h = sha256(name);
     }
     return new SymmetricState(aead, h);
   }
@@ -72,34 +69,40 @@ export class SymmetricState {
   }
 
   /** MixKey(input_key_material). */
-  async mixKey(inputKeyMaterial: Uint8Array): Promise<void> {
-    const [ck, tempK] = await noiseHkdf(this.#chainingKey, inputKeyMaterial, 2);
+  mixKey(inputKeyMaterial: Uint8Array): void {
+    const [ck, tempK] = noiseHkdf(this.#chainingKey, inputKeyMaterial, 2);
     this.#chainingKey = ck;
     this.#cipher = new CipherState(this.#aead, tempK);
   }
 
   /** MixHash(data). */
-  async mixHash(data: Uint8Array): Promise<void> {
-    this.#hash = await sha256(concat(this.#hash, data));
+  mixHash(data: Uint8Array): void {
+    this.#hash = sha256(this.#hash, data);
   }
 
   /** EncryptAndHash(plaintext). */
-  async encryptAndHash(plaintext: Uint8Array): Promise<Uint8Array> {
+  encryptAndHash(plaintext: Uint8Array): Uint8Array {
     const ciphertext = this.#cipher.encryptWithAd(this.#hash, plaintext);
-    await this.mixHash(ciphertext);
+    this.mixHash(ciphertext);
     return ciphertext;
   }
 
   /** DecryptAndHash(ciphertext). */
-  async decryptAndHash(ciphertext: Uint8Array): Promise<Uint8Array> {
+  decryptAndHash(ciphertext: Uint8Array): Uint8Array {
     const plaintext = this.#cipher.decryptWithAd(this.#hash, ciphertext);
-    await this.mixHash(ciphertext);
+    this.mixHash(ciphertext);
     return plaintext;
   }
 
   /** Split(): the initiator's sending and receiving CipherStates. */
-  async split(): Promise<[CipherState, CipherState]> {
-    const [k1, k2] = await noiseHkdf(this.#chainingKey, EMPTY, 2);
+  split(): [CipherState, CipherState] {
+    const [k1, k2] = noiseHkdf(this.#chainingKey, EMPTY, 2);
     return [new CipherState(this.#aead, k1), new CipherState(this.#aead, k2)];
   }
+}
+
+function sha256(...parts: Uint8Array[]): Uint8Array {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part);
+  return new Uint8Array(hash.digest());
 }

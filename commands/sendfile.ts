@@ -1,0 +1,186 @@
+import {
+  DEFAULT_PORT,
+  directorySources,
+  type FileSource,
+  knownHostsVerifier,
+  OvtpClient,
+  OvtpError,
+  pathSource,
+  type SentFile,
+  streamSource,
+} from "../mod.ts";
+import {
+  askPassphrase,
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  parseHostPort,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
+
+const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet] [--json]
+                     [--strict] [--timeout SECONDS] [--home DIR]
+
+Sends files to a server's inbox, streamed and verified: the SHA-256 of the
+content is computed while sending and checked by the server before the file
+appears. A directory is sent recursively with its relative paths and file
+modes; symlinks are not followed (each one is reported and skipped).
+
+With no PATH, or "-", stdin is sent under --name (or a generated name), so
+\`tar c dir | ovtp sendfile host --name dir.tar\` needs no temporary copy.
+
+An interrupted transfer of a file given by path resumes when it is sent
+again: the server keeps what it received, the client checks that it matches
+(SHA-256 of that prefix) and sends only the rest. Stdin cannot resume.
+
+Options:
+  --name NAME         the name to store a single file or stdin under
+  --quiet             no progress bar (it is only drawn on a terminal anyway)
+  --json              print the outcome as one JSON object
+  --strict            refuse a host that is not in known_hosts yet
+  --timeout SECONDS   time allowed to connect and for the handshake (default 10)
+  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    name: { type: "string" },
+    quiet: { type: "boolean" },
+    json: { type: "boolean" },
+    strict: { type: "boolean" },
+    timeout: { type: "string", default: "10" },
+  }, "sendfile");
+  if (positionals.length === 0) usageError("sendfile", "Missing the HOST to send to");
+  const target = parseHostPort(positionals[0], DEFAULT_PORT);
+  const paths = positionals.slice(1);
+  const timeoutSeconds = Number(values.timeout);
+  if (!(timeoutSeconds > 0)) usageError("sendfile", `Invalid timeout "${values.timeout}"`);
+  if (values.name !== undefined && paths.length > 1) {
+    usageError("sendfile", "--name applies to a single file or stdin");
+  }
+  const fromStdin = paths.length === 0 || (paths.length === 1 && paths[0] === "-");
+  if (fromStdin && Deno.stdin.isTerminal()) {
+    usageError("sendfile", "Give a PATH to send, or pipe data to stdin");
+  }
+  if (paths.includes("-") && paths.length > 1) {
+    usageError("sendfile", `"-" (stdin) cannot be mixed with paths`);
+  }
+  // Every path must exist before anything is sent.
+  const kinds = fromStdin ? [] : await Promise.all(paths.map(checkPath));
+
+  const keystore = openKeystore(values.home);
+  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const client = await OvtpClient.connect({
+    hostname: target.hostname,
+    port: target.port,
+    identity,
+    timeoutMs: timeoutSeconds * 1000,
+    verifyHost: knownHostsVerifier(keystore, target.display, {
+      strict: values.strict,
+      onNewHost: (host, fp) => {
+        writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
+      },
+    }),
+  });
+  const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
+  const sent: { file: SentFile; seconds: number }[] = [];
+  try {
+    for await (const source of sources(fromStdin, paths, kinds, values.name)) {
+      const started = performance.now();
+      bar.reset();
+      const file = await client.sendFile(source, {
+        onProgress: (progress) => bar.update(progress),
+        onResume: (offset) => {
+          bar.reset(offset);
+          bar.clear();
+          writeErr(
+            `ovtp: resuming "${source.name}" after ${
+              formatBytes(offset)
+            } already on the server (verified)\n`,
+          )
+            .catch(() => {});
+        },
+      }).finally(() => bar.clear());
+      const seconds = (performance.now() - started) / 1000;
+      sent.push({ file, seconds });
+      if (!values.json) await writeOut(summary(file, seconds));
+    }
+  } finally {
+    client.close();
+  }
+  if (values.json) {
+    await writeOut(
+      JSON.stringify({
+        status: "ok",
+        files: sent.map(({ file, seconds }) => ({
+          name: file.name,
+          path: file.path,
+          size: file.size,
+          sha256: file.sha256,
+          seconds: Number(seconds.toFixed(3)),
+          resumed_from: file.resumedFrom,
+          renamed: file.renamed,
+        })),
+      }) + "\n",
+    );
+  }
+  return 0;
+}
+
+async function checkPath(path: string): Promise<"file" | "directory"> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) return "directory";
+    await pathSource(path);
+    return "file";
+  } catch (error) {
+    if (error instanceof OvtpError) throw error;
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file or directory"
+      : (error as Error).message;
+    throw new OvtpError("io", `Cannot read "${path}": ${reason}`);
+  }
+}
+
+async function* sources(
+  fromStdin: boolean,
+  paths: string[],
+  kinds: ("file" | "directory")[],
+  name: string | undefined,
+): AsyncGenerator<FileSource> {
+  if (fromStdin) {
+    const generated = `stdin-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    if (name === undefined) await writeErr(`ovtp: sending stdin as "${generated}"\n`);
+    yield streamSource(Deno.stdin.readable, name ?? generated);
+    return;
+  }
+  for (let i = 0; i < paths.length; i++) {
+    if (kinds[i] === "file") yield await pathSource(paths[i], name);
+    else {
+      yield* directorySources(paths[i], (path, reason) => {
+        writeErr(`ovtp: warning: skipping "${path}": ${reason}\n`).catch(() => {});
+      });
+    }
+  }
+}
+
+function summary(file: SentFile, seconds: number): string {
+  const moved = file.size - file.resumedFrom;
+  const resumed = file.resumedFrom > 0 ? `, resumed after ${formatBytes(file.resumedFrom)}` : "";
+  const renamed = file.renamed ? " (the name was taken)" : "";
+  return `sent ${file.name}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
+    formatRate(moved, seconds)
+  }${resumed}), sha256 ${file.sha256}, verified and stored as ${file.path}${renamed}\n`;
+}
+
+/** `ovtp sendfile`. */
+export const sendfile: Command = {
+  summary: "send files or stdin, streamed and verified",
+  usage: USAGE,
+  run,
+};

@@ -1,0 +1,250 @@
+/**
+ * The server's side of file transfers on one connection: a small state
+ * machine per transfer id (offered, receiving, failed), writing into an
+ * {@linkcode Inbox}. Refusals go back to the sender as a Result; a broken
+ * message closes the connection.
+ *
+ * @module
+ */
+
+import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
+import type { Peer } from "../peer.ts";
+import {
+  checkEnd,
+  checkOffer,
+  checkStart,
+  FileMessageType,
+  type FileOffer,
+  type FileResult,
+} from "./file_messages.ts";
+import { type Inbox, oneTimeKey, type PartialFile, transferKey, TransferRefusal } from "./inbox.ts";
+
+/** A file received and stored, as reported to the server's program. */
+export interface ReceivedFile {
+  /** Who sent it. */
+  readonly peer: Peer;
+  /** The name the sender gave. */
+  readonly name: string;
+  /** Where it was stored, relative to the inbox. */
+  readonly path: string;
+  /** Its absolute path. */
+  readonly absolutePath: string;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Its SHA-256 (hex), verified. */
+  readonly sha256: string;
+  /** Whether it was renamed to avoid overwriting a file. */
+  readonly renamed: boolean;
+}
+
+interface Transfer {
+  offer: FileOffer;
+  key: string;
+  held: number;
+  partial?: PartialFile;
+  failed: boolean;
+}
+
+/** Bytes between two free-space checks while receiving. */
+const SPACE_CHECK_INTERVAL = 64 * 1024 * 1024;
+/** Transfers one connection may have open at once. */
+const MAX_TRANSFERS = 16;
+
+/** Receives the files sent on one connection. */
+export class FileReceiver {
+  #inbox: Inbox;
+  #peer: Peer;
+  #send: (message: Message) => Promise<void>;
+  #onFile: (file: ReceivedFile) => void | Promise<void>;
+  #transfers = new Map<number, Transfer>();
+
+  /** Creates a receiver writing to `inbox` and answering through `send`. */
+  constructor(
+    inbox: Inbox,
+    peer: Peer,
+    send: (message: Message) => Promise<void>,
+    onFile: (file: ReceivedFile) => void | Promise<void>,
+  ) {
+    this.#inbox = inbox;
+    this.#peer = peer;
+    this.#send = send;
+    this.#onFile = onFile;
+  }
+
+  /** Handles one file message; throws MessageError for a protocol violation. */
+  async handle(message: Message): Promise<void> {
+    const transfer = this.#transfers.get(message.id);
+    if (message.type === FileMessageType.Offer) {
+      if (transfer) throw new MessageError(`Transfer ${message.id} already exists`);
+      if (this.#transfers.size >= MAX_TRANSFERS) throw new MessageError("Too many transfers");
+      return await this.#refusing(message.id, () => this.#offer(message), true);
+    }
+    if (!transfer) throw new MessageError(`No transfer ${message.id}`);
+    if (transfer.failed) {
+      // After a refusal the sender may still have data in flight: drop it
+      // until it learns, and forget the transfer at its End or Abort.
+      if (message.type !== FileMessageType.Data) this.#transfers.delete(message.id);
+      return;
+    }
+    switch (message.type) {
+      case FileMessageType.Start:
+        return await this.#refusing(message.id, () => this.#start(transfer, message));
+      case FileMessageType.Data:
+        return await this.#refusing(message.id, () => this.#data(transfer, message.body));
+      case FileMessageType.End:
+        return await this.#refusing(message.id, () => this.#end(message.id, transfer, message));
+      case FileMessageType.Abort:
+        this.#transfers.delete(message.id);
+        return await this.#close(transfer);
+      default:
+        throw new MessageError(`Unexpected file message type ${message.type}`);
+    }
+  }
+
+  /**
+   * Called when the connection ends: transfers in progress keep their data
+   * when they can resume, and lose it when they cannot.
+   */
+  async close(): Promise<void> {
+    for (const transfer of this.#transfers.values()) await this.#close(transfer);
+    this.#transfers.clear();
+  }
+
+  async #offer(message: Message): Promise<void> {
+    const offer = checkOffer(decodeJson(message.body));
+    const resumable = offer.resumable && offer.size !== null;
+    const key = resumable
+      ? transferKey(this.#peer.fingerprint, offer.name, offer.size!)
+      : oneTimeKey();
+    const transfer: Transfer = { offer, key, held: 0, failed: false };
+    this.#transfers.set(message.id, transfer);
+    if (offer.size !== null) await this.#inbox.checkRoom(offer.size, offer.size);
+    else await this.#inbox.checkRoom(0, 0);
+    transfer.held = resumable ? Math.min(await this.#inbox.heldBytes(key), offer.size!) : 0;
+    const prefix = transfer.held > 0 ? await this.#inbox.prefixHash(key, transfer.held) : null;
+    await this.#send({
+      type: FileMessageType.Accept,
+      id: message.id,
+      body: encodeJson({ offset: transfer.held, prefix_sha256: prefix }),
+    });
+  }
+
+  async #start(transfer: Transfer, message: Message): Promise<void> {
+    if (transfer.partial) throw new MessageError("Transfer already started");
+    const offset = checkStart(decodeJson(message.body));
+    if (offset !== 0 && offset !== transfer.held) {
+      throw new MessageError(`Start offset ${offset} does not match the held ${transfer.held}`);
+    }
+    transfer.partial = await this.#inbox.openPartial(transfer.key, offset);
+  }
+
+  async #data(transfer: Transfer, body: Uint8Array): Promise<void> {
+    const partial = transfer.partial;
+    if (!partial) throw new MessageError("Data before Start");
+    const size = partial.size + body.length;
+    if (transfer.offer.size !== null && size > transfer.offer.size) {
+      throw new TransferRefusal("bad-size", "More data than the offered size");
+    }
+    if (
+      size > this.#inbox.maxFileSize ||
+      Math.floor(size / SPACE_CHECK_INTERVAL) > Math.floor(partial.size / SPACE_CHECK_INTERVAL)
+    ) {
+      await this.#inbox.checkRoom(size, SPACE_CHECK_INTERVAL);
+    }
+    await partial.write(body);
+  }
+
+  async #end(id: number, transfer: Transfer, message: Message): Promise<void> {
+    const end = checkEnd(decodeJson(message.body));
+    const partial = transfer.partial;
+    if (!partial) throw new MessageError("End before Start");
+    const sha256 = partial.hash.digest("hex");
+    if (end.size !== partial.size || (transfer.offer.size ?? end.size) !== end.size) {
+      throw new TransferRefusal(
+        "bad-size",
+        `Received ${partial.size} bytes, but the sender says ${end.size}`,
+      );
+    }
+    if (end.sha256 !== sha256) {
+      throw new TransferRefusal(
+        "bad-hash",
+        "The received data does not match the sender's SHA-256",
+      );
+    }
+    await partial.sync();
+    await partial.close();
+    this.#transfers.delete(id);
+    const stored = await this.#inbox.store(
+      partial.path,
+      this.#peer.name,
+      transfer.offer.name,
+      transfer.offer.mode,
+    );
+    const result: FileResult = {
+      status: "ok",
+      path: stored.path,
+      size: partial.size,
+      sha256,
+      renamed: stored.renamed,
+    };
+    await this.#reply(id, result);
+    await this.#onFile({
+      peer: this.#peer,
+      name: transfer.offer.name,
+      path: stored.path,
+      absolutePath: stored.absolutePath,
+      size: partial.size,
+      sha256,
+      renamed: stored.renamed,
+    });
+  }
+
+  // Runs a step; a refusal is answered with an error Result, the partial
+  // data is removed, and the transfer ignores what the sender still sends.
+  async #refusing(id: number, step: () => Promise<void>, offering = false): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      const transfer = this.#transfers.get(id);
+      const refusal = error instanceof TransferRefusal
+        ? error
+        : isNoSpace(error)
+        ? new TransferRefusal("no-space", "The server's disk is full")
+        : error instanceof MessageError
+        ? undefined
+        : new TransferRefusal(
+          "io",
+          `The server could not store the file: ${(error as Error).message}`,
+        );
+      if (!refusal) throw error;
+      if (transfer) {
+        transfer.failed = true;
+        await this.#close(transfer, true);
+        // A refused offer ends the transfer: the sender sends nothing more.
+        if (offering) this.#transfers.delete(id);
+      }
+      await this.#reply(id, { status: "error", code: refusal.code, message: refusal.message });
+    }
+  }
+
+  async #close(transfer: Transfer, discard = false): Promise<void> {
+    const partial = transfer.partial;
+    if (!partial) return;
+    transfer.partial = undefined;
+    await partial.close().catch(() => {});
+    const resumable = transfer.offer.resumable && transfer.offer.size !== null;
+    if (discard || !resumable) await this.#inbox.discard(partial.path);
+  }
+
+  async #reply(id: number, result: FileResult): Promise<void> {
+    await this.#send({ type: FileMessageType.Result, id, body: encodeJson(result) });
+  }
+}
+
+// Deno reports a full disk as a plain Error whose message holds the OS's
+// text ("No space left on device", os error 28).
+function isNoSpace(error: unknown): boolean {
+  return error instanceof Error &&
+    (/No space left|os error 28|ENOSPC/i.test(error.message) ||
+      (error as { code?: string }).code === "ENOSPC");
+}

@@ -1,0 +1,50 @@
+/**
+ * Turns a name chosen by a remote sender into a safe relative path: never
+ * absolute, never `..`, no control characters, bounded lengths. Whatever the
+ * input, the result stays inside the folder it is joined to (symlinks are
+ * checked separately, when the path is created).
+ *
+ * @module
+ */
+
+/** The longest component kept, in UTF-16 code units (most file systems allow 255 bytes). */
+export const MAX_COMPONENT_LENGTH = 200;
+/** The most components kept. */
+export const MAX_DEPTH = 32;
+
+/**
+ * Sanitizes a `/`- or `\`-separated relative path into its safe components.
+ * Empty, `.` and `..` components are dropped, control characters become
+ * `_`, long components are cut, and an empty result becomes `unnamed`.
+ */
+export function safeRelativePath(name: string): string[] {
+  const parts: string[] = [];
+  for (const raw of name.split(/[/\\]+/)) {
+    let part = "";
+    for (const char of raw) {
+      const code = char.codePointAt(0)!;
+      part += code < 0x20 || code === 0x7f || char === ":" ? "_" : char;
+    }
+    part = part.trim();
+    if (!part || part === "." || part === "..") continue;
+    // A trailing dot or space is dropped by Windows; a leading dot stays.
+    part = part.replace(/[. ]+$/, "") || "_";
+    parts.push(cut(part, MAX_COMPONENT_LENGTH));
+  }
+  if (parts.length === 0) return ["unnamed"];
+  return parts.slice(-MAX_DEPTH);
+}
+
+function cut(part: string, max: number): string {
+  if (part.length <= max) return part;
+  const dot = part.lastIndexOf(".");
+  const ext = dot > 0 && part.length - dot <= 16 ? part.slice(dot) : "";
+  return part.slice(0, max - ext.length) + ext;
+}
+
+/** The candidate names for a file when `name` is taken: `a.txt`, `a (1).txt`, ... */
+export function alternativeName(name: string, attempt: number): string {
+  if (attempt === 0) return name;
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? `${name.slice(0, dot)} (${attempt})${name.slice(dot)}` : `${name} (${attempt})`;
+}

@@ -1,0 +1,269 @@
+/**
+ * The client's side of a file transfer: offer, verify what the server
+ * already holds and resume after it, stream the data while hashing it, and
+ * wait for the server's verified result.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { OvtpError } from "../errors.ts";
+import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import {
+  checkAccept,
+  checkResult,
+  type FileAccept,
+  FileMessageType,
+  type FileResult,
+} from "./file_messages.ts";
+import type { FileSource } from "./sources.ts";
+
+/** The connection a transfer runs on (an {@linkcode OvtpClient} provides one). */
+export interface MessageLink {
+  /** A fresh request id. */
+  nextId(): number;
+  /** Queues a message; resolves once written. */
+  send(message: Message): Promise<void>;
+  /**
+   * Delivers the messages with `id` to `onMessage`, and a connection failure
+   * to `onError`; returns a function that stops the delivery.
+   */
+  subscribe(
+    id: number,
+    onMessage: (message: Message) => void,
+    onError: (error: Error) => void,
+  ): () => void;
+}
+
+/** Progress of one transfer. */
+export interface TransferProgress {
+  /** The file's name. */
+  name: string;
+  /** Bytes the server holds so far (including a resumed prefix). */
+  done: number;
+  /** The total, when known. */
+  total: number | null;
+}
+
+/** Options of {@linkcode sendFile}. */
+export interface SendFileOptions {
+  /** Called as data is written (often: throttle any drawing). */
+  onProgress?: (progress: TransferProgress) => void;
+  /** Called when the server already holds a verified prefix. */
+  onResume?: (offset: number) => void;
+}
+
+/** The outcome of a transfer the server verified and stored. */
+export interface SentFile {
+  /** The name sent. */
+  name: string;
+  /** Where the server stored it, relative to its inbox. */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+  /** SHA-256 (hex) of the content, computed here and confirmed by the server. */
+  sha256: string;
+  /** Bytes skipped because the server held them already. */
+  resumedFrom: number;
+  /** Whether the server renamed it to avoid overwriting a file. */
+  renamed: boolean;
+}
+
+/** Messages written before waiting for the oldest: about 2 MiB in flight. */
+const WINDOW = 32;
+
+/** Sends one file and resolves once the server has verified and stored it. */
+export async function sendFile(
+  link: MessageLink,
+  source: FileSource,
+  options: SendFileOptions = {},
+): Promise<SentFile> {
+  const id = link.nextId();
+  const replies = new ReplyQueue();
+  const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
+  try {
+    await link.send({
+      type: FileMessageType.Offer,
+      id,
+      body: encodeJson({
+        name: source.name,
+        size: source.size,
+        mode: source.mode,
+        resumable: source.resumable,
+      }),
+    });
+    const first = await replies.next();
+    if (first.type === FileMessageType.Result) throw refusal(checkResult(decodeJson(first.body)));
+    if (first.type !== FileMessageType.Accept) throw protocolError(first.type);
+    const accept = checkAccept(decodeJson(first.body));
+
+    const chunks = source.read()[Symbol.asyncIterator]();
+    const hash = createHash("sha256");
+    let offset = 0;
+    let pending: Uint8Array | undefined;
+    if (accept.offset > 0 && source.resumable) {
+      ({ offset, pending } = await verifyPrefix(chunks, hash, accept));
+      if (offset > 0) options.onResume?.(offset);
+    }
+    await link.send({ type: FileMessageType.Start, id, body: encodeJson({ offset }) });
+    const restart = offset === 0 && accept.offset > 0 && source.resumable;
+    const data = restart ? source.read()[Symbol.asyncIterator]() : chunks;
+    const fresh = restart ? createHash("sha256") : hash;
+    const size = await streamData(link, id, data, fresh, offset, pending, replies, source, options);
+    const sha256 = fresh.digest("hex");
+    await link.send({ type: FileMessageType.End, id, body: encodeJson({ size, sha256 }) });
+    const last = await replies.next();
+    if (last.type !== FileMessageType.Result) throw protocolError(last.type);
+    const result = checkResult(decodeJson(last.body));
+    if (result.status !== "ok") throw refusal(result);
+    if (result.sha256 !== sha256 || result.size !== size) {
+      throw new OvtpError("protocol", "The server confirmed a different size or SHA-256");
+    }
+    return {
+      name: source.name,
+      path: result.path ?? source.name,
+      size,
+      sha256,
+      resumedFrom: offset,
+      renamed: result.renamed ?? false,
+    };
+  } catch (error) {
+    if (error instanceof OvtpError && error.kind === "network" && !source.resumable) {
+      throw new OvtpError(
+        "network",
+        `${error.message}; "${source.name}" came from a stream, which cannot resume: send it again`,
+        { cause: error },
+      );
+    }
+    throw error;
+  } finally {
+    unsubscribe();
+  }
+}
+
+/**
+ * Hashes the first `accept.offset` bytes of the source; when they match the
+ * server's prefix, resumes after them, otherwise starts over.
+ */
+async function verifyPrefix(
+  chunks: AsyncIterator<Uint8Array>,
+  hash: Hash,
+  accept: FileAccept,
+): Promise<{ offset: number; pending?: Uint8Array }> {
+  let seen = 0;
+  let pending: Uint8Array | undefined;
+  while (seen < accept.offset) {
+    const { value, done } = await chunks.next();
+    if (done) return { offset: 0 };
+    const take = Math.min(value.length, accept.offset - seen);
+    hash.update(value.subarray(0, take));
+    seen += take;
+    if (take < value.length) pending = value.subarray(take);
+  }
+  const prefix = hash.copy().digest("hex");
+  if (prefix !== accept.prefix_sha256) {
+    await chunks.return?.();
+    return { offset: 0 };
+  }
+  return { offset: seen, pending };
+}
+
+async function streamData(
+  link: MessageLink,
+  id: number,
+  chunks: AsyncIterator<Uint8Array>,
+  hash: Hash,
+  offset: number,
+  pending: Uint8Array | undefined,
+  replies: ReplyQueue,
+  source: FileSource,
+  options: SendFileOptions,
+): Promise<number> {
+  const inFlight: Promise<void>[] = [];
+  let size = offset;
+  const sendChunk = async (chunk: Uint8Array) => {
+    const early = replies.peek();
+    if (early) {
+      await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
+      const result = checkResult(decodeJson(early.body));
+      throw result.status === "ok" ? protocolError(early.type) : refusal(result);
+    }
+    hash.update(chunk);
+    size += chunk.length;
+    inFlight.push(link.send({ type: FileMessageType.Data, id, body: chunk }));
+    if (inFlight.length >= WINDOW) await inFlight.shift();
+    options.onProgress?.({ name: source.name, done: size, total: source.size });
+  };
+  try {
+    if (pending && pending.length > 0) await sendChunk(pending);
+    while (true) {
+      // A slow source (a pipe) must not keep a dead connection waiting.
+      const { value, done } = await Promise.race([chunks.next(), replies.failure]);
+      if (done) break;
+      if (value.length > 0) await sendChunk(value);
+    }
+  } catch (error) {
+    // Not awaited: a generator stuck in a read (a pipe with nothing to say)
+    // finishes its return only after that read does.
+    chunks.return?.().catch(() => {});
+    if (error instanceof OvtpError && error.kind === "io") {
+      await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
+    }
+    throw error;
+  }
+  await Promise.all(inFlight);
+  if (source.size !== null && size !== source.size) {
+    await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
+    throw new OvtpError("io", `"${source.name}" changed size while it was being sent`);
+  }
+  return size;
+}
+
+function refusal(result: FileResult): OvtpError {
+  return new OvtpError("remote", `The server refused the file: ${result.message ?? result.code}`);
+}
+
+function protocolError(type: number): OvtpError {
+  return new OvtpError("protocol", `Unexpected file transfer message type ${type}`);
+}
+
+/** Replies for one transfer id, awaited one at a time. */
+class ReplyQueue {
+  #messages: Message[] = [];
+  #waiting: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
+  #error: Error | undefined;
+  #rejectFailure!: (error: Error) => void;
+  /** Rejects when the connection fails. */
+  readonly failure: Promise<never> = new Promise((_, reject) => this.#rejectFailure = reject);
+
+  constructor() {
+    this.failure.catch(() => {}); // Only observed through races.
+  }
+
+  push(message: Message): void {
+    if (this.#waiting) {
+      this.#waiting.resolve(message);
+      this.#waiting = undefined;
+    } else this.#messages.push(message);
+  }
+
+  fail(error: Error): void {
+    this.#error = error;
+    this.#rejectFailure(error);
+    this.#waiting?.reject(error);
+    this.#waiting = undefined;
+  }
+
+  /** A reply that arrived without being awaited (an early refusal). */
+  peek(): Message | undefined {
+    if (this.#error) throw this.#error;
+    return this.#messages[0];
+  }
+
+  next(): Promise<Message> {
+    const message = this.#messages.shift();
+    if (message) return Promise.resolve(message);
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => this.#waiting = { resolve, reject });
+  }
+}

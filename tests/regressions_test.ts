@@ -1,0 +1,84 @@
+// Regression tests for bugs found in review, one test per bug. Each comment
+// says what was wrong; the test fails if it comes back.
+
+import assert from "node:assert/strict";
+import { decodeKeyFile, encodeKeyFile } from "../lib/key_file.ts";
+import { formatPublicKey, generateIdentity, parsePublicKey } from "../lib/keys.ts";
+import { decodeResponse, MessageError } from "../lib/messages.ts";
+
+const FAST = { memory: 1024, passes: 1, parallelism: 1 };
+
+/** A passphrase callback that fails the test if asked: the file must be refused first. */
+function mustNotAsk(): Promise<string> {
+  return Promise.reject(new Error("The passphrase was asked: the malformed file was accepted"));
+}
+
+function withField(text: string, index: number, value: string): string {
+  const fields = text.trim().split(" ");
+  fields[index] = value;
+  return fields.join(" ");
+}
+
+// lib/key_file.ts:96 decodes the salt without checking its length; Argon2
+// needs at least 8 bytes, so WebCrypto throws a DOMException (OperationError
+// "Argon2 derivation failed") after the passphrase was asked, where the
+// documented contract (lib/key_file.ts:82-84) is a SyntaxError.
+Deno.test("decodeKeyFile() refuses a salt shorter than 8 bytes with SyntaxError", async () => {
+  const sealed = await encodeKeyFile(await generateIdentity(), "secret", FAST);
+  for (const salt of ["AA", "AAAAAAAAAA"]) { // 1 and 7 bytes
+    const ask = () => Promise.resolve("secret");
+    await assert.rejects(decodeKeyFile(withField(sealed, 2, salt), ask), (error: unknown) => {
+      assert.ok(error instanceof SyntaxError, `expected SyntaxError, got ${error}`);
+      return true;
+    });
+  }
+});
+
+// lib/key_file.ts:35-38: the comment says a planted file "must not make ovtp
+// allocate gigabytes or spin for minutes", but MAX_MEMORY_KIB is 4 GiB and
+// MAX_PASSES 64. Measured here, Argon2id costs about 2.1 ms per MiB-pass
+// (64 MiB × 3 passes: 403 ms; 256 MiB × 3: 1624 ms; 64 MiB × 12: 1359 ms), so
+// m=4194304,t=64 would hold 4 GiB for about 9 minutes once the passphrase is
+// typed. (The callback below throws before any Argon2 work is done.)
+Deno.test("decodeKeyFile() refuses Argon2id parameters that cost gigabytes or minutes", async () => {
+  const sealed = await encodeKeyFile(await generateIdentity(), "secret", FAST);
+  for (const params of ["m=4194304,t=64,p=1", "m=4194304,t=1,p=1"]) {
+    await assert.rejects(decodeKeyFile(withField(sealed, 1, params), mustNotAsk), {
+      name: "SyntaxError",
+      message: `Argon2id parameters out of range "${params}"`,
+    });
+  }
+});
+
+// lib/keys.ts:115-116: `(.*)` does not match line terminators, so a comment
+// holding CR, LF, U+2028 or U+2029 makes the whole regex fail and the line is
+// reported as "The key line is empty", which it is not. In authorized_keys a
+// stray CR inside a line (split on "\n" only) shows this message to the user.
+Deno.test("parsePublicKey() names the comment, not an empty line, for CR or LF in a comment", async () => {
+  const { publicKey } = await generateIdentity();
+  for (const comment of ["a\rb", "a\nb"]) {
+    assert.throws(() => parsePublicKey(`${formatPublicKey(publicKey)} ${comment}`), {
+      name: "SyntaxError",
+      message: "The comment contains control characters",
+    });
+  }
+});
+
+Deno.test("parsePublicKey() does not call a line with U+2028 in its comment empty", async () => {
+  const { publicKey } = await generateIdentity();
+  assert.throws(
+    () => parsePublicKey(`${formatPublicKey(publicKey)} a\u2028b`),
+    (error: unknown) => error instanceof SyntaxError && error.message !== "The key line is empty",
+  );
+});
+
+// lib/messages.ts:175 decodes the status with fromUtf8, which throws a
+// TypeError ("The encoded data is not valid") on invalid UTF-8, before the
+// status pattern check that would throw MessageError "Invalid response status".
+Deno.test("decodeResponse() refuses a status that is not UTF-8 with MessageError", () => {
+  assert.throws(() => decodeResponse(new Uint8Array([1, 0xff])), (error: unknown) => {
+    assert.ok(error instanceof MessageError, `expected MessageError, got ${error}`);
+    assert.equal(error.message, "Invalid response status");
+    return true;
+  });
+});
