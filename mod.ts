@@ -41,3 +41,5 @@ export * from "./lib/transfer/inbox.ts";
 export * from "./lib/transfer/receiver.ts";
 export * from "./lib/transfer/sources.ts";
 export * from "./lib/transfer/sender.ts";
+export * from "./lib/hpke.ts";
+export * from "./lib/envelope.ts";

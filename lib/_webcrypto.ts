@@ -263,3 +263,38 @@ function base64urlDecode(s: string): Uint8Array {
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
+
+/** The AEADs HPKE (RFC 9180) names, by their ids. */
+export type AeadAlgorithm = "AES-128-GCM" | "AES-256-GCM" | "ChaCha20-Poly1305";
+
+/** One-shot AEAD encryption through WebCrypto (tag appended). */
+export async function aeadSeal(
+  algorithm: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): Promise<Uint8Array> {
+  const name = algorithm === "ChaCha20-Poly1305" ? algorithm : "AES-GCM";
+  const format = algorithm === "ChaCha20-Poly1305" ? "raw-secret" : "raw";
+  const cryptoKey = await subtle.importKey(format, key, { name }, false, ["encrypt"]);
+  return new Uint8Array(
+    await subtle.encrypt({ name, iv: nonce, additionalData: aad }, cryptoKey, plaintext),
+  );
+}
+
+/** One-shot AEAD decryption through WebCrypto; throws on a bad tag. */
+export async function aeadOpen(
+  algorithm: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+): Promise<Uint8Array> {
+  const name = algorithm === "ChaCha20-Poly1305" ? algorithm : "AES-GCM";
+  const format = algorithm === "ChaCha20-Poly1305" ? "raw-secret" : "raw";
+  const cryptoKey = await subtle.importKey(format, key, { name }, false, ["decrypt"]);
+  return new Uint8Array(
+    await subtle.decrypt({ name, iv: nonce, additionalData: aad }, cryptoKey, ciphertext),
+  );
+}

@@ -1,0 +1,310 @@
+/**
+ * Envelopes: a message sealed for one or many recipients and signed by its
+ * sender, so that a relay can carry and store it but neither read it nor
+ * change who sent it, to whom, for which context (a chat room), or when.
+ *
+ * A random content key encrypts the body once (ChaCha20-Poly1305, the
+ * header as associated data); HPKE (RFC 9180, base mode, DHKEM X25519,
+ * HKDF-SHA256, ChaCha20-Poly1305) wraps that key for each recipient; the
+ * sender's Ed25519 key signs everything. The layout is in docs/protocol.md.
+ *
+ * @module
+ */
+
+import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
+import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
+import { setupRecipient, setupSender } from "./hpke.ts";
+import {
+  type Identity,
+  KEY_LENGTH,
+  type PublicKey,
+  publicKeyBytes,
+  publicKeyFromBytes,
+} from "./keys.ts";
+import { CHACHA_POLY, DecryptError } from "./noise/aead.ts";
+
+/** The first bytes of every envelope: format version 1. */
+export const ENVELOPE_MAGIC: Uint8Array = utf8("OVE1");
+/** The most recipients one envelope may have. */
+export const MAX_RECIPIENTS = 1024;
+/** The longest context, in bytes. */
+export const MAX_CONTEXT_LENGTH = 1024;
+/** The largest body, in bytes. */
+export const MAX_BODY_LENGTH = 16 * 1024 * 1024;
+
+const HPKE_INFO = utf8("ovtp envelope v1 content key");
+const SIGNATURE_CONTEXT = utf8("ovtp envelope v1 signature\0");
+const CHACHA20_POLY1305 = 3;
+const ID_LENGTH = 16;
+const WRAPPED_LENGTH = 32 + 16;
+const RECIPIENT_LENGTH = 32 + 32 + WRAPPED_LENGTH;
+const SIGNATURE_LENGTH = 64;
+
+/** Why an envelope was refused: callers branch on it. */
+export type EnvelopeFailure =
+  | "malformed"
+  | "signature"
+  | "context"
+  | "expired"
+  | "future"
+  | "replay"
+  | "not-recipient"
+  | "wrapped-key"
+  | "body";
+
+/** An envelope that could not be opened, with the reason. */
+export class EnvelopeError extends Error {
+  /** What failed. */
+  readonly reason: EnvelopeFailure;
+
+  /** Creates the error. */
+  constructor(reason: EnvelopeFailure, message: string) {
+    super(message);
+    this.name = "EnvelopeError";
+    this.reason = reason;
+  }
+}
+
+/** The public part of an envelope, readable without any key. */
+export interface EnvelopeHeader {
+  /** The sender's public key (its signature is checked by {@linkcode openEnvelope}). */
+  sender: PublicKey;
+  /** Milliseconds since the epoch, as the sender's clock said. */
+  timestamp: number;
+  /** 16 random bytes, hex: unique per message. */
+  messageId: string;
+  /** What the message is for, e.g. `room:ops`. */
+  context: string;
+  /** The recipients' X25519 public keys. */
+  recipients: Uint8Array[];
+  /** The body's ciphertext length. */
+  bodyLength: number;
+}
+
+/** An opened, verified envelope. */
+export interface OpenedEnvelope extends EnvelopeHeader {
+  /** The plaintext. */
+  body: Uint8Array;
+}
+
+/** Options of {@linkcode sealEnvelope}. */
+export interface SealOptions {
+  /** What the message is for; a recipient refuses any other. */
+  context: string;
+  /** The time to stamp. @default Date.now() */
+  timestamp?: number;
+}
+
+/** Seals `body` for `recipients`, signed by `sender`. */
+export async function sealEnvelope(
+  sender: Identity,
+  recipients: PublicKey[],
+  body: Uint8Array,
+  options: SealOptions,
+): Promise<Uint8Array> {
+  const context = utf8(options.context);
+  if (recipients.length === 0 || recipients.length > MAX_RECIPIENTS) {
+    throw new RangeError(`An envelope has 1 to ${MAX_RECIPIENTS} recipients`);
+  }
+  if (context.length > MAX_CONTEXT_LENGTH) throw new RangeError("The context is too long");
+  if (body.length > MAX_BODY_LENGTH) throw new RangeError("The body is too large");
+  const contentKey = crypto.getRandomValues(new Uint8Array(32));
+  const messageId = crypto.getRandomValues(new Uint8Array(ID_LENGTH));
+  const senderBytes = publicKeyBytes(sender.publicKey);
+  const wrapAad = concat(senderBytes, messageId);
+  const stanzas = await Promise.all(recipients.map(async (recipient) => {
+    const { enc, context: hpke } = await setupSender(
+      recipient.x25519,
+      HPKE_INFO,
+      CHACHA20_POLY1305,
+    );
+    return concat(recipient.x25519, enc, await hpke.seal(wrapAad, contentKey));
+  }));
+  const fixed = new Uint8Array(8 + ID_LENGTH + 2);
+  const view = new DataView(fixed.buffer);
+  view.setBigUint64(0, BigInt(options.timestamp ?? Date.now()));
+  fixed.set(messageId, 8);
+  view.setUint16(8 + ID_LENGTH, context.length);
+  const count = new Uint8Array(2);
+  new DataView(count.buffer).setUint16(0, recipients.length);
+  const header = concat(ENVELOPE_MAGIC, senderBytes, fixed, context, count, ...stanzas);
+  // The content key is fresh and random for every envelope, so the fixed
+  // nonce 0 is never reused with one key.
+  const sealedBody = CHACHA_POLY.seal(contentKey, 0, header, body);
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, sealedBody.length);
+  const signed = concat(header, length, sealedBody);
+  const signature = await ed25519Sign(sender.ed25519Private, concat(SIGNATURE_CONTEXT, signed));
+  return concat(signed, signature);
+}
+
+interface Parsed extends EnvelopeHeader {
+  header: Uint8Array;
+  stanzas: Uint8Array[];
+  sealedBody: Uint8Array;
+  signed: Uint8Array;
+  signature: Uint8Array;
+}
+
+/**
+ * Reads an envelope's public part without checking anything but its
+ * shape. A relay uses it to route; {@linkcode openEnvelope} verifies.
+ */
+export function parseEnvelope(bytes: Uint8Array): EnvelopeHeader {
+  const { header: _h, stanzas: _s, sealedBody: _b, signed: _g, signature: _x, ...rest } = parse(
+    bytes,
+  );
+  return rest;
+}
+
+function parse(bytes: Uint8Array): Parsed {
+  const malformed = (what: string) => new EnvelopeError("malformed", `Malformed envelope: ${what}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  const take = (length: number, what: string) => {
+    if (offset + length > bytes.length) throw malformed(`truncated ${what}`);
+    const out = bytes.subarray(offset, offset + length);
+    offset += length;
+    return out;
+  };
+  if (!constantTimeEqual(take(4, "magic"), ENVELOPE_MAGIC)) throw malformed("not an ovtp envelope");
+  const sender = publicKeyFromBytes(take(2 * KEY_LENGTH, "sender").slice());
+  take(8, "timestamp");
+  const timestamp = Number(view.getBigUint64(offset - 8));
+  const messageId = toHex(take(ID_LENGTH, "message id"));
+  take(2, "context length");
+  const contextLength = view.getUint16(offset - 2);
+  if (contextLength > MAX_CONTEXT_LENGTH) throw malformed("context too long");
+  let context: string;
+  try {
+    context = new TextDecoder("utf-8", { fatal: true }).decode(take(contextLength, "context"));
+  } catch (error) {
+    if (error instanceof EnvelopeError) throw error;
+    throw malformed("context is not UTF-8");
+  }
+  take(2, "recipient count");
+  const count = view.getUint16(offset - 2);
+  if (count === 0 || count > MAX_RECIPIENTS) throw malformed("bad recipient count");
+  const stanzas: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) stanzas.push(take(RECIPIENT_LENGTH, "recipient"));
+  const header = bytes.subarray(0, offset);
+  take(4, "body length");
+  const bodyLength = view.getUint32(offset - 4);
+  if (bodyLength < 16 || bodyLength > MAX_BODY_LENGTH + 16) throw malformed("bad body length");
+  const sealedBody = take(bodyLength, "body");
+  const signed = bytes.subarray(0, offset);
+  const signature = take(SIGNATURE_LENGTH, "signature");
+  if (offset !== bytes.length) throw malformed("trailing bytes");
+  return {
+    sender,
+    timestamp,
+    messageId,
+    context,
+    recipients: stanzas.map((s) => s.slice(0, 32)),
+    bodyLength,
+    header,
+    stanzas,
+    sealedBody,
+    signed,
+    signature,
+  };
+}
+
+/** Remembers message ids to refuse replays, forgetting the oldest past a bound. */
+export class ReplayGuard {
+  #seen = new Set<string>();
+  #limit: number;
+
+  /** Remembers up to `limit` ids. @default 100000 */
+  constructor(limit = 100_000) {
+    this.#limit = limit;
+  }
+
+  /** Records `id`; false when it was seen before. */
+  remember(id: string): boolean {
+    if (this.#seen.has(id)) return false;
+    this.#seen.add(id);
+    if (this.#seen.size > this.#limit) {
+      this.#seen.delete(this.#seen.values().next().value!);
+    }
+    return true;
+  }
+}
+
+/** Options of {@linkcode openEnvelope}. */
+export interface OpenOptions {
+  /** The only context accepted. */
+  context: string;
+  /** Refuses a message id seen before. */
+  replay?: ReplayGuard;
+  /** The current time. @default Date.now() */
+  now?: number;
+  /** The oldest timestamp accepted, as an age. @default 30 days */
+  maxAgeMs?: number;
+  /** How far ahead a sender's clock may be. @default 5 minutes */
+  maxSkewMs?: number;
+}
+
+/**
+ * Opens an envelope addressed to `identity`. The signature is checked
+ * first, then the context, the time and the replay guard; only then is
+ * anything decrypted. Throws an {@linkcode EnvelopeError} saying which check
+ * failed.
+ */
+export async function openEnvelope(
+  bytes: Uint8Array,
+  identity: Identity,
+  options: OpenOptions,
+): Promise<OpenedEnvelope> {
+  const envelope = parse(bytes);
+  const verified = await ed25519Verify(
+    envelope.sender.ed25519,
+    envelope.signature,
+    concat(SIGNATURE_CONTEXT, envelope.signed),
+  );
+  if (!verified) throw new EnvelopeError("signature", "The envelope's signature is not valid");
+  if (envelope.context !== options.context) {
+    throw new EnvelopeError(
+      "context",
+      `The envelope is for "${envelope.context}", not "${options.context}"`,
+    );
+  }
+  const now = options.now ?? Date.now();
+  if (envelope.timestamp > now + (options.maxSkewMs ?? 5 * 60_000)) {
+    throw new EnvelopeError("future", "The envelope is dated in the future");
+  }
+  if (envelope.timestamp < now - (options.maxAgeMs ?? 30 * 24 * 3600_000)) {
+    throw new EnvelopeError("expired", "The envelope is too old");
+  }
+  const mine = envelope.stanzas.find((s) =>
+    constantTimeEqual(s.subarray(0, 32), identity.publicKey.x25519)
+  );
+  if (!mine) throw new EnvelopeError("not-recipient", "The envelope is not addressed to this key");
+  if (options.replay && !options.replay.remember(envelope.messageId)) {
+    throw new EnvelopeError("replay", `Message ${envelope.messageId} was already received`);
+  }
+  let contentKey: Uint8Array;
+  try {
+    const hpke = await setupRecipient(
+      mine.subarray(32, 64),
+      { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
+      HPKE_INFO,
+      CHACHA20_POLY1305,
+    );
+    contentKey = await hpke.open(
+      concat(publicKeyBytes(envelope.sender), fromHex(envelope.messageId)),
+      mine.subarray(64),
+    );
+  } catch {
+    throw new EnvelopeError("wrapped-key", "The wrapped content key does not open");
+  }
+  let body: Uint8Array;
+  try {
+    body = CHACHA_POLY.open(contentKey, 0, envelope.header, envelope.sealedBody);
+  } catch (error) {
+    if (!(error instanceof DecryptError)) throw error;
+    throw new EnvelopeError("body", "The body fails authentication");
+  }
+  const { header: _h, stanzas: _s, sealedBody: _b, signed: _g, signature: _x, ...rest } = envelope;
+  return { ...rest, body };
+}
