@@ -113,7 +113,7 @@ export async function sealEnvelope(
   const senderBytes = publicKeyBytes(sender.publicKey);
   const wrapAad = concat(senderBytes, messageId);
   const stanzas = await Promise.all(recipients.map(async (recipient) => {
-    const { enc, context: hpke } = await setupSender(
+    const { enc, context: hpke } = setupSender(
       recipient.x25519,
       HPKE_INFO,
       CHACHA20_POLY1305,
@@ -285,7 +285,7 @@ export async function openEnvelope(
   }
   let contentKey: Uint8Array;
   try {
-    const hpke = await setupRecipient(
+    const hpke = setupRecipient(
       mine.subarray(32, 64),
       { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
       HPKE_INFO,

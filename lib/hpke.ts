@@ -107,10 +107,10 @@ export interface EncapOptions {
 }
 
 /** Encap / AuthEncap: a shared secret and its encapsulation `enc`. */
-export async function encap(
+export function encap(
   recipientPublic: Uint8Array,
   options: EncapOptions = {},
-): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
+): { sharedSecret: Uint8Array; enc: Uint8Array } {
   const ephemeral = options.ephemeral ?? generateX25519Sync();
   const dh = [x25519Sync(ephemeral.privateKey, recipientPublic)];
   const context = [ephemeral.publicKey, recipientPublic];
@@ -125,11 +125,11 @@ export async function encap(
 }
 
 /** Decap / AuthDecap. */
-export async function decap(
+export function decap(
   enc: Uint8Array,
   recipient: HpkeKeyPair,
   senderPublic?: Uint8Array,
-): Promise<Uint8Array> {
+): Uint8Array {
   const dh = [x25519Sync(recipient.privateKey, enc)];
   const context = [enc, recipient.publicKey];
   if (senderPublic) {
@@ -225,26 +225,26 @@ export class HpkeContext {
 }
 
 /** SetupBaseS / SetupAuthS: a sender's context and the `enc` to send. */
-export async function setupSender(
+export function setupSender(
   recipientPublic: Uint8Array,
   info: Uint8Array,
   aeadId: number,
   options: EncapOptions = {},
-): Promise<{ enc: Uint8Array; context: HpkeContext }> {
-  const { sharedSecret, enc } = await encap(recipientPublic, options);
+): { enc: Uint8Array; context: HpkeContext } {
+  const { sharedSecret, enc } = encap(recipientPublic, options);
   const mode = options.sender ? Mode.Auth : Mode.Base;
   return { enc, context: new HpkeContext(keySchedule(mode, sharedSecret, info, aeadId), aeadId) };
 }
 
 /** SetupBaseR / SetupAuthR: a recipient's context. */
-export async function setupRecipient(
+export function setupRecipient(
   enc: Uint8Array,
   recipient: HpkeKeyPair,
   info: Uint8Array,
   aeadId: number,
   senderPublic?: Uint8Array,
-): Promise<HpkeContext> {
-  const sharedSecret = await decap(enc, recipient, senderPublic);
+): HpkeContext {
+  const sharedSecret = decap(enc, recipient, senderPublic);
   const mode = senderPublic ? Mode.Auth : Mode.Base;
   return new HpkeContext(keySchedule(mode, sharedSecret, info, aeadId), aeadId);
 }

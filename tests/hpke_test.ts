@@ -38,12 +38,12 @@ Deno.test({
       const sender = v.ikmS ? await deriveKeyPair(fromHex(v.ikmS)) : undefined;
       if (sender) assert.equal(toHex(sender.publicKey), v.pkSm, label);
       const info = fromHex(v.info);
-      const { enc, context: sealer } = await setupSender(recipient.publicKey, info, v.aead_id, {
+      const { enc, context: sealer } = setupSender(recipient.publicKey, info, v.aead_id, {
         ephemeral,
         sender,
       });
       assert.equal(toHex(enc), v.enc, label);
-      const opener = await setupRecipient(enc, recipient, info, v.aead_id, sender?.publicKey);
+      const opener = setupRecipient(enc, recipient, info, v.aead_id, sender?.publicKey);
       for (const [i, e] of v.encryptions.entries()) {
         const ct = await sealer.seal(fromHex(e.aad), fromHex(e.pt));
         assert.equal(toHex(ct), e.ct, `${label} encryption ${i}`);
@@ -60,12 +60,12 @@ Deno.test("HPKE open refuses a flipped ciphertext, wrong aad, and the wrong reci
   const alice = await deriveKeyPair(new Uint8Array(32).fill(1));
   const eve = await deriveKeyPair(new Uint8Array(32).fill(2));
   const info = new TextEncoder().encode("test");
-  const { enc, context } = await setupSender(alice.publicKey, info, 3);
+  const { enc, context } = setupSender(alice.publicKey, info, 3);
   const ct = await context.seal(new Uint8Array([1]), new TextEncoder().encode("secret"));
   const flipped = ct.slice();
   flipped[0] ^= 1;
   const open = async (who: typeof alice, aad: number[], data: Uint8Array) =>
-    (await setupRecipient(enc, who, info, 3)).open(new Uint8Array(aad), data);
+    setupRecipient(enc, who, info, 3).open(new Uint8Array(aad), data);
   assert.equal(new TextDecoder().decode(await open(alice, [1], ct)), "secret");
   await assert.rejects(open(alice, [1], flipped), { message: "Decryption failed" });
   await assert.rejects(open(alice, [2], ct), { message: "Decryption failed" });
