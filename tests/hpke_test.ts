@@ -64,7 +64,7 @@ Deno.test("HPKE open refuses a flipped ciphertext, wrong aad, and the wrong reci
   const ct = await context.seal(new Uint8Array([1]), new TextEncoder().encode("secret"));
   const flipped = ct.slice();
   flipped[0] ^= 1;
-  const open = async (who: typeof alice, aad: number[], data: Uint8Array) =>
+  const open = (who: typeof alice, aad: number[], data: Uint8Array) =>
     setupRecipient(enc, who, info, 3).open(new Uint8Array(aad), data);
   assert.equal(new TextDecoder().decode(await open(alice, [1], ct)), "secret");
   await assert.rejects(open(alice, [1], flipped), { message: "Decryption failed" });
