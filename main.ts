@@ -8,6 +8,7 @@
 import { OvtpError, VERSION } from "./mod.ts";
 import type { Command } from "./commands/_cli.ts";
 import { addKey } from "./commands/add_key.ts";
+import { chat } from "./commands/chat.ts";
 import { id } from "./commands/id.ts";
 import { keygen } from "./commands/keygen.ts";
 import { keys } from "./commands/keys.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   listen,
   send,
   sendfile,
+  chat,
 };
 
 /** Exit codes, documented in README.md. */

@@ -43,3 +43,7 @@ export * from "./lib/transfer/sources.ts";
 export * from "./lib/transfer/sender.ts";
 export * from "./lib/hpke.ts";
 export * from "./lib/envelope.ts";
+export * from "./lib/chat/chat_messages.ts";
+export * from "./lib/chat/room_store.ts";
+export * from "./lib/chat/relay.ts";
+export * from "./lib/chat/chat_session.ts";

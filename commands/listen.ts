@@ -1,5 +1,6 @@
 import {
   authorizedKeysAuthorizer,
+  ChatRelay,
   DEFAULT_PORT,
   execHandler,
   fingerprint,
@@ -11,6 +12,7 @@ import {
   type ReceivedFile,
   type RequestHandler,
   requestText,
+  RoomStore,
   serve,
 } from "../mod.ts";
 import {
@@ -33,7 +35,9 @@ Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
 "listening on HOST:PORT" and its fingerprint on stderr. Each message is
 printed on stdout (sender name and fingerprint, then the text) and answered
 "ok"; with --exec, a command answers instead. Files sent with sendfile land
-in the inbox once complete and verified, and are printed on stdout.
+in the inbox once complete and verified, and are printed on stdout. Chat
+rooms are relayed: the server forwards envelopes it cannot read, and keeps
+them for members who are offline (at most 1000 per member, for 7 days).
 
 Options:
   --host H           address to listen on (default: 0.0.0.0, every interface)
@@ -46,6 +50,8 @@ Options:
   --add-keys FILE... authorize the keys in these files before starting
   --inbox DIR        where received files go, in a folder per sender
                      (default: ~/.ovtp/inbox)
+  --rooms DIR        where chat rooms keep their members and the messages
+                     held for offline members (default: ~/.ovtp/rooms)
   --max-file-size SIZE
                      refuse files larger than SIZE (e.g. 500M, 10G)
   --handshake-timeout SECONDS
@@ -67,6 +73,7 @@ async function run(args: string[]): Promise<number> {
     "handshake-timeout": { type: "string", default: "10" },
     "idle-timeout": { type: "string", default: "300" },
     inbox: { type: "string" },
+    rooms: { type: "string" },
     "max-file-size": { type: "string" },
   }, "listen");
   const addKeyFiles = values["add-keys"] ?? [];
@@ -117,6 +124,7 @@ async function run(args: string[]): Promise<number> {
     idleTimeoutMs: idleTimeout * 1000,
     inbox,
     onFile: (file) => printFile(file, values.json ?? false),
+    chat: new ChatRelay(new RoomStore(values.rooms ?? keystore.path("rooms")), logger),
     authorize: authorizedKeysAuthorizer(
       keystore,
       (error) => logger.warn(`skipping ${authorizedPath} line ${error.line}: ${error.message}`),

@@ -1,13 +1,5 @@
+import { DEFAULT_PORT, type OvtpClient, OvtpError, type Response, responseText } from "../mod.ts";
 import {
-  DEFAULT_PORT,
-  knownHostsVerifier,
-  OvtpClient,
-  OvtpError,
-  type Response,
-  responseText,
-} from "../mod.ts";
-import {
-  askPassphrase,
   type Command,
   forTerminal,
   HOME_OPTION,
@@ -20,6 +12,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 
 const USAGE = `Usage: ovtp send HOST[:PORT] [MESSAGE...] [--json] [--lines] [--strict]
                  [--timeout SECONDS] [--home DIR]
@@ -35,8 +28,7 @@ Options:
   --json              print {"status","response","request_id"} per response
   --lines             send each line of stdin as its own request, pipelined
                       over one connection; responses print in order
-  --strict            refuse a host that is not in known_hosts yet
-  --timeout SECONDS   time allowed to connect and for the handshake (default 10)
+${CONNECT_HELP}
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -49,35 +41,21 @@ async function run(args: string[]): Promise<number> {
     ...HOME_OPTION,
     json: { type: "boolean" },
     lines: { type: "boolean" },
-    strict: { type: "boolean" },
-    timeout: { type: "string", default: "10" },
+    ...CONNECT_OPTIONS,
   }, "send");
   if (positionals.length === 0) usageError("send", "Missing the HOST to send to");
-  const target = parseHostPort(positionals[0], DEFAULT_PORT);
+  // Checked now, so that a typo fails before stdin is read.
+  parseHostPort(positionals[0], DEFAULT_PORT);
   const words = positionals.slice(1);
   if (values.lines && words.length > 0) {
     usageError("send", "--lines reads the messages from stdin; give no MESSAGE");
   }
-  const timeoutSeconds = Number(values.timeout);
-  if (!(timeoutSeconds > 0)) usageError("send", `Invalid timeout "${values.timeout}"`);
 
   const keystore = openKeystore(values.home);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
   const message = values.lines || words.length > 0
     ? words.join(" ")
     : await readStdin(MAX_STDIN_MESSAGE);
-  const client = await OvtpClient.connect({
-    hostname: target.hostname,
-    port: target.port,
-    identity,
-    timeoutMs: timeoutSeconds * 1000,
-    verifyHost: knownHostsVerifier(keystore, target.display, {
-      strict: values.strict,
-      onNewHost: (host, fp) => {
-        writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
-      },
-    }),
-  });
+  const { client } = await connectTo("send", keystore, positionals[0], values);
   try {
     // With --lines every response is one line, empty or not, so that output
     // lines match input lines.

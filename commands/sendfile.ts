@@ -2,15 +2,12 @@ import {
   DEFAULT_PORT,
   directorySources,
   type FileSource,
-  knownHostsVerifier,
-  OvtpClient,
   OvtpError,
   pathSource,
   type SentFile,
   streamSource,
 } from "../mod.ts";
 import {
-  askPassphrase,
   type Command,
   HOME_OPTION,
   openKeystore,
@@ -20,6 +17,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
 
 const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet] [--json]
@@ -41,8 +39,7 @@ Options:
   --name NAME         the name to store a single file or stdin under
   --quiet             no progress bar (it is only drawn on a terminal anyway)
   --json              print the outcome as one JSON object
-  --strict            refuse a host that is not in known_hosts yet
-  --timeout SECONDS   time allowed to connect and for the handshake (default 10)
+${CONNECT_HELP}
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -52,14 +49,12 @@ async function run(args: string[]): Promise<number> {
     name: { type: "string" },
     quiet: { type: "boolean" },
     json: { type: "boolean" },
-    strict: { type: "boolean" },
-    timeout: { type: "string", default: "10" },
+    ...CONNECT_OPTIONS,
   }, "sendfile");
   if (positionals.length === 0) usageError("sendfile", "Missing the HOST to send to");
-  const target = parseHostPort(positionals[0], DEFAULT_PORT);
+  // Checked now, so that a typo fails before stdin is read.
+  parseHostPort(positionals[0], DEFAULT_PORT);
   const paths = positionals.slice(1);
-  const timeoutSeconds = Number(values.timeout);
-  if (!(timeoutSeconds > 0)) usageError("sendfile", `Invalid timeout "${values.timeout}"`);
   if (values.name !== undefined && paths.length > 1) {
     usageError("sendfile", "--name applies to a single file or stdin");
   }
@@ -74,19 +69,7 @@ async function run(args: string[]): Promise<number> {
   const kinds = fromStdin ? [] : await Promise.all(paths.map(checkPath));
 
   const keystore = openKeystore(values.home);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
-  const client = await OvtpClient.connect({
-    hostname: target.hostname,
-    port: target.port,
-    identity,
-    timeoutMs: timeoutSeconds * 1000,
-    verifyHost: knownHostsVerifier(keystore, target.display, {
-      strict: values.strict,
-      onNewHost: (host, fp) => {
-        writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
-      },
-    }),
-  });
+  const { client } = await connectTo("sendfile", keystore, positionals[0], values);
   const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
   const sent: { file: SentFile; seconds: number }[] = [];
   try {

@@ -33,6 +33,8 @@ export const FILES = {
   publicKey: "id_ovtp.pub",
   authorizedKeys: "authorized_keys",
   knownHosts: "known_hosts",
+  chatNames: "chat_names",
+  rooms: "rooms",
   inbox: "inbox",
 } as const;
 
@@ -218,6 +220,31 @@ export class Keystore {
     await this.#ensureHome();
     const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
     await atomicWrite(path, prefix + formatKnownHost(host, key) + "\n");
+  }
+
+  /**
+   * Remembers which key a chat display name belongs to, as known_hosts does
+   * for servers. The first key seen for a name is pinned; a different key
+   * later returns the pinned entry (and changes nothing), so that the
+   * caller can warn.
+   */
+  async pinChatName(
+    display: string,
+    fingerprint: string,
+  ): Promise<{ fingerprint: string; line: number } | undefined> {
+    const path = this.path("chatNames");
+    const text = (await readTextOrUndefined(path)) ?? "";
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const space = lines[i].lastIndexOf(" ");
+      if (space <= 0 || lines[i].slice(0, space) !== encodeURIComponent(display)) continue;
+      const pinned = lines[i].slice(space + 1);
+      return pinned === fingerprint ? undefined : { fingerprint: pinned, line: i + 1 };
+    }
+    await this.#ensureHome();
+    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+    await atomicWrite(path, `${prefix}${encodeURIComponent(display)} ${fingerprint}\n`, 0o600);
+    return undefined;
   }
 
   async #ensureHome(): Promise<void> {

@@ -14,6 +14,8 @@ import { fingerprint, formatPublicKey, type Identity, type PublicKey } from "./k
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { encodeJson, encodeResponse, type Message, MessageType } from "./messages.ts";
 import type { Peer } from "./peer.ts";
+import { ChatMessageType } from "./chat/chat_messages.ts";
+import type { ChatRelay } from "./chat/relay.ts";
 import { FileMessageType } from "./transfer/file_messages.ts";
 import type { Inbox } from "./transfer/inbox.ts";
 import { FileReceiver, type ReceivedFile } from "./transfer/receiver.ts";
@@ -75,6 +77,8 @@ export interface ServeOptions {
   inbox?: Inbox;
   /** Called for each file once it is verified and in the inbox. */
   onFile?: (file: ReceivedFile) => void | Promise<void>;
+  /** The chat relay; without it, chat joins are refused. */
+  chat?: ChatRelay;
 }
 
 /** A running server. */
@@ -205,6 +209,8 @@ async function handleConnection(
     )
     : undefined;
 
+  const chat = options.chat?.connect(peer, (message) => connection.send(message));
+
   // Requests run concurrently and do not hold up reading; file messages are
   // awaited, so that a slow disk slows the sender down instead of filling
   // memory.
@@ -224,6 +230,17 @@ async function handleConnection(
             code: "unsupported",
             message: "This server does not accept files",
           }),
+        });
+      }
+      return;
+    }
+    if (isChatMessage(message.type) && message.id !== 0) {
+      if (chat) return chat.handle(message);
+      if (message.type === ChatMessageType.Join) {
+        return connection.send({
+          type: ChatMessageType.Refused,
+          id: message.id,
+          body: encodeJson({ code: "unsupported", message: "This server does not relay chat" }),
         });
       }
       return;
@@ -262,7 +279,12 @@ async function handleConnection(
     logger.warn(`connection closed: ${(error as Error).message}`, { remote, name });
   } finally {
     await files?.close();
+    await chat?.close();
   }
+}
+
+function isChatMessage(type: number): boolean {
+  return type >= ChatMessageType.Join && type <= ChatMessageType.Leave;
 }
 
 function isFileMessage(type: number): boolean {

@@ -1,0 +1,219 @@
+import {
+  type ChatMessage,
+  ChatSession,
+  hasControlCharacters,
+  type Keystore,
+  type Member,
+  OvtpError,
+  parsePublicKey,
+  ROOM_PATTERN,
+} from "../mod.ts";
+import {
+  type Command,
+  forTerminal,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  readStdinLines,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { LineEditor } from "./_line_editor.ts";
+
+const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
+                 [--strict] [--timeout SECONDS] [--home DIR]
+
+Chats in a room that the server relays but cannot read: every message is
+sealed for the room's other members and signed by you; members who are
+offline get it when they come back.
+
+On a terminal, incoming messages appear above the line you type; /who lists
+the members with their fingerprints, /quit or Ctrl-D leaves. Without a
+terminal, each line of stdin is sent as a message and each message received
+is printed as one line (--json: one JSON object per line).
+
+A member whose display name was seen before with another key is shown with
+a warning, as ssh warns of a changed host key (~/.ovtp/chat_names).
+
+Options:
+  --room NAME       the room (letters, digits, . _ -; default: lobby)
+  --name DISPLAY    your display name (default: your key's comment)
+  --json            print messages and presence as JSON objects
+${CONNECT_HELP}
+  --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    ...CONNECT_OPTIONS,
+    room: { type: "string", default: "lobby" },
+    name: { type: "string" },
+    json: { type: "boolean" },
+  }, "chat");
+  if (positionals.length !== 1) usageError("chat", "Give one HOST to chat on");
+  if (!ROOM_PATTERN.test(values.room) || values.room.startsWith(".")) {
+    usageError("chat", `Invalid room name "${values.room}"`);
+  }
+  const keystore = openKeystore(values.home);
+  const display = values.name ?? await defaultDisplay(keystore);
+  if (!display || display.length > 64 || hasControlCharacters(display)) {
+    usageError("chat", `Invalid display name "${display}"`);
+  }
+  const { client, identity } = await connectTo("chat", keystore, positionals[0], values);
+  const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
+  const editor = interactive ? new LineEditor(`${display}> `) : undefined;
+  const show = (line: string) =>
+    editor ? editor.print(line) : writeOut(line + "\n").catch(() => {});
+  const notice = (line: string) =>
+    editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
+  const pins = new NamePins(keystore, notice);
+
+  const session = await ChatSession.join(client, identity, { room: values.room, display }, {
+    onMessage(message) {
+      show(values.json ? messageJson(values.room, message) : messageLine(message, pins));
+    },
+    onPresence(event, member) {
+      if (event === "join") pins.check(member);
+      if (values.json) {
+        show(JSON.stringify({
+          event,
+          time: new Date().toISOString(),
+          room: values.room,
+          from: member.display,
+          name: member.name,
+          fingerprint: member.fingerprint,
+        }));
+      } else {
+        const line = `* ${clean(member.display)} ${
+          event === "join" ? "joined" : "left"
+        } (${member.fingerprint})`;
+        editor ? editor.print(line) : notice(line.slice(2));
+      }
+    },
+    onDropped(claimed, reason) {
+      notice(`warning: dropped a message claiming to come from ${claimed}: ${reason}`);
+    },
+  });
+  for (const member of session.members) pins.check(member);
+  const online = session.members.filter((m) => m.online).length;
+  notice(
+    `joined room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
+  );
+
+  const closed = client.closed.then(() => {
+    throw new OvtpError("network", "The server closed the connection");
+  });
+  closed.catch(() => {});
+  const input = editor ? editor.lines() : readStdinLines();
+  try {
+    for await (const line of raceInput(input, closed)) {
+      if (editor && line === "/quit") break;
+      if (editor && line === "/who") {
+        editor.print(whoList(session.members));
+        continue;
+      }
+      if (!line.trim()) continue;
+      const recipients = await session.send(line);
+      if (recipients === 0) notice("nobody else is in this room yet: the message went to no one");
+      else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(line)}`);
+    }
+    await session.leave();
+  } finally {
+    client.close();
+  }
+  return 0;
+}
+
+/** Ends the input loop as soon as the connection fails. */
+async function* raceInput(
+  input: AsyncIterator<string> | AsyncIterable<string>,
+  closed: Promise<never>,
+) {
+  const iterator = Symbol.asyncIterator in input ? input[Symbol.asyncIterator]() : input;
+  while (true) {
+    const next = await Promise.race([iterator.next(), closed]);
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Remembers which key each display name had, and warns when it changes. */
+class NamePins {
+  #keystore: Keystore;
+  #warn: (line: string) => void;
+  /** Fingerprints whose display name belongs to another key. */
+  readonly suspicious = new Set<string>();
+
+  constructor(keystore: Keystore, warn: (line: string) => void) {
+    this.#keystore = keystore;
+    this.#warn = warn;
+  }
+
+  check(member: Member): void {
+    this.#keystore.pinChatName(member.display, member.fingerprint).then((pinned) => {
+      if (!pinned) return;
+      this.suspicious.add(member.fingerprint);
+      this.#warn(
+        `WARNING: "${
+          clean(member.display)
+        }" now has the key ${member.fingerprint}, not ${pinned.fingerprint} as before: it may be someone else (line ${pinned.line} of ${
+          this.#keystore.path("chatNames")
+        })`,
+      );
+    }).catch(() => {});
+  }
+}
+
+function messageLine(message: ChatMessage, pins: NamePins): string {
+  const name = message.member ? clean(message.member.display) : message.fingerprint;
+  const flag = pins.suspicious.has(message.fingerprint) ? " [key changed!]" : "";
+  return `[${clock(message.timestamp)}] ${name}${flag}: ${clean(message.text)}`;
+}
+
+function messageJson(room: string, message: ChatMessage): string {
+  return JSON.stringify({
+    event: "message",
+    time: new Date(message.timestamp).toISOString(),
+    room,
+    from: message.member?.display ?? null,
+    name: message.member?.name ?? null,
+    fingerprint: message.fingerprint,
+    message: message.text,
+    id: message.messageId,
+  });
+}
+
+function whoList(members: Member[]): string {
+  return members
+    .map((m) => `  ${m.online ? "●" : "○"} ${clean(m.display)} (${m.name}) ${m.fingerprint}`)
+    .join("\n");
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toTimeString().slice(0, 8);
+}
+
+/** One line of text from a peer, safe for a terminal. */
+function clean(text: string): string {
+  return forTerminal(text.replace(/\r?\n/g, " "), true);
+}
+
+async function defaultDisplay(keystore: Keystore): Promise<string> {
+  try {
+    const { comment } = parsePublicKey(await keystore.readPublicLine());
+    if (comment) return comment.split("@")[0];
+  } catch {
+    // Fall back to the user name.
+  }
+  return Deno.env.get("USER") ?? Deno.env.get("USERNAME") ?? "me";
+}
+
+/** `ovtp chat`. */
+export const chat: Command = {
+  summary: "chat in an end-to-end encrypted room",
+  usage: USAGE,
+  run,
+};

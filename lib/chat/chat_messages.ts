@@ -1,0 +1,88 @@
+/**
+ * Chat messages inside the channel. A chat session is one request id chosen
+ * by the client at Join; every message of the session carries it. Post and
+ * Deliver carry an envelope (binary); the others are JSON objects.
+ *
+ * @module
+ */
+
+import { MessageError } from "../messages.ts";
+
+/** Message types of chat. */
+export const ChatMessageType = {
+  /** Client: join a room. `{room, display}` */
+  Join: 0x30,
+  /** Server: joined; the members. `{room, members}` */
+  Joined: 0x31,
+  /** Server: someone joined or left. `{event, member}` */
+  Presence: 0x32,
+  /** Client: an envelope for the room. */
+  Post: 0x33,
+  /** Server: an envelope addressed to this member. */
+  Deliver: 0x34,
+  /** Server: a Join or Post was refused. `{code, message}` */
+  Refused: 0x35,
+  /** Client: leave the room. `{}` */
+  Leave: 0x36,
+} as const;
+
+/** A room member as the relay describes it. */
+export interface Member {
+  /** The name in the server's authorized_keys. */
+  name: string;
+  /** The display name the member chose. */
+  display: string;
+  /** Its key's fingerprint. */
+  fingerprint: string;
+  /** Its public line (`ovtp1 ...`, no comment). */
+  key: string;
+  /** Whether it is connected now. */
+  online: boolean;
+}
+
+/** Room names: 1 to 64 letters, digits, `.`, `_` or `-`. */
+export const ROOM_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** The envelope context of a room. */
+export function roomContext(room: string): string {
+  return `room:${room}`;
+}
+
+/** The longest display name. */
+export const MAX_DISPLAY_LENGTH = 64;
+
+/** Validates a Join body. */
+export function checkJoin(v: Record<string, unknown>): { room: string; display: string } {
+  if (
+    typeof v.room !== "string" || !ROOM_PATTERN.test(v.room) || v.room.startsWith(".") ||
+    typeof v.display !== "string" || v.display.length === 0 ||
+    v.display.length > MAX_DISPLAY_LENGTH
+  ) {
+    throw new MessageError("Malformed chat join");
+  }
+  return { room: v.room, display: v.display };
+}
+
+function isMember(v: unknown): v is Member {
+  const m = v as Member;
+  return typeof m === "object" && m !== null && typeof m.name === "string" &&
+    typeof m.display === "string" && typeof m.fingerprint === "string" &&
+    typeof m.key === "string" && typeof m.online === "boolean";
+}
+
+/** Validates a Joined body. */
+export function checkJoined(v: Record<string, unknown>): { room: string; members: Member[] } {
+  if (typeof v.room !== "string" || !Array.isArray(v.members) || !v.members.every(isMember)) {
+    throw new MessageError("Malformed chat joined");
+  }
+  return { room: v.room, members: v.members };
+}
+
+/** Validates a Presence body. */
+export function checkPresence(
+  v: Record<string, unknown>,
+): { event: "join" | "leave"; member: Member } {
+  if ((v.event !== "join" && v.event !== "leave") || !isMember(v.member)) {
+    throw new MessageError("Malformed chat presence");
+  }
+  return { event: v.event, member: v.member };
+}

@@ -1,0 +1,207 @@
+/**
+ * A client's membership of a chat room: joins through an {@linkcode OvtpClient},
+ * seals each message for the other members with {@linkcode sealEnvelope},
+ * and opens what the relay delivers, dropping (and reporting) anything
+ * that fails verification.
+ *
+ * @module
+ */
+
+import { fromUtf8, utf8 } from "../bytes.ts";
+import type { OvtpClient } from "../client.ts";
+import {
+  EnvelopeError,
+  openEnvelope,
+  parseEnvelope,
+  ReplayGuard,
+  sealEnvelope,
+} from "../envelope.ts";
+import { OvtpError } from "../errors.ts";
+import { fingerprint, type Identity, parsePublicKey, samePublicKey } from "../keys.ts";
+import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import {
+  ChatMessageType,
+  checkJoined,
+  checkPresence,
+  type Member,
+  roomContext,
+} from "./chat_messages.ts";
+
+/** A message received in a room, verified. */
+export interface ChatMessage {
+  /** The sender, as the room knows it (undefined if it is no longer listed). */
+  member: Member | undefined;
+  /** The sender's fingerprint (from the verified envelope). */
+  fingerprint: string;
+  /** The text. */
+  text: string;
+  /** When the sender sent it (its clock), in ms since the epoch. */
+  timestamp: number;
+  /** The message id (hex). */
+  messageId: string;
+}
+
+/** What a chat session reports. */
+export interface ChatEvents {
+  /** A verified message. */
+  onMessage(message: ChatMessage): void;
+  /** A member came online or went offline. */
+  onPresence(event: "join" | "leave", member: Member): void;
+  /** A delivered envelope failed verification and was not shown. */
+  onDropped(claimedFingerprint: string, reason: string): void;
+}
+
+/** Options of {@linkcode ChatSession.join}. */
+export interface JoinOptions {
+  /** The room. */
+  room: string;
+  /** The display name to show others. */
+  display: string;
+}
+
+/** A joined room. */
+export class ChatSession {
+  readonly #client: OvtpClient;
+  readonly #identity: Identity;
+  readonly #id: number;
+  readonly #events: ChatEvents;
+  readonly #replay = new ReplayGuard();
+  #members: Member[] = [];
+  #fingerprint = "";
+  #pending: Promise<void> = Promise.resolve();
+  /** The room's name. */
+  readonly room: string;
+
+  private constructor(
+    client: OvtpClient,
+    identity: Identity,
+    id: number,
+    room: string,
+    events: ChatEvents,
+  ) {
+    this.#client = client;
+    this.#identity = identity;
+    this.#id = id;
+    this.room = room;
+    this.#events = events;
+  }
+
+  /** Joins `room` and resolves with the session once the relay confirms. */
+  static async join(
+    client: OvtpClient,
+    identity: Identity,
+    options: JoinOptions,
+    events: ChatEvents,
+  ): Promise<ChatSession> {
+    const link = client.link;
+    const id = link.nextId();
+    const session = new ChatSession(client, identity, id, options.room, events);
+    session.#fingerprint = await fingerprint(identity.publicKey);
+    const joined = Promise.withResolvers<void>();
+    link.subscribe(
+      id,
+      (message) => {
+        // Deliveries are opened one after the other, so they show in order.
+        session.#pending = session.#pending
+          .then(() => session.#receive(message, joined))
+          .catch((error) =>
+            events.onDropped("the server", `Malformed chat message: ${(error as Error).message}`)
+          );
+      },
+      (error) => joined.reject(error),
+    );
+    await link.send({
+      type: ChatMessageType.Join,
+      id,
+      body: encodeJson({ room: options.room, display: options.display }),
+    });
+    await joined.promise;
+    return session;
+  }
+
+  /** The members, online or not, including this one. */
+  get members(): Member[] {
+    return [...this.#members];
+  }
+
+  /**
+   * Seals `text` for every other member (offline ones get it when they
+   * return) and posts it. Resolves with the number of recipients.
+   */
+  async send(text: string): Promise<number> {
+    const recipients = this.#members
+      .filter((m) => m.fingerprint !== this.#fingerprint)
+      .map((m) => parsePublicKey(m.key).key);
+    if (recipients.length === 0) return 0;
+    const envelope = await sealEnvelope(this.#identity, recipients, utf8(text), {
+      context: roomContext(this.room),
+    });
+    await this.#client.link.send({ type: ChatMessageType.Post, id: this.#id, body: envelope });
+    return recipients.length;
+  }
+
+  /** Leaves the room (the connection stays open). */
+  async leave(): Promise<void> {
+    await this.#client.link.send({
+      type: ChatMessageType.Leave,
+      id: this.#id,
+      body: encodeJson({}),
+    });
+  }
+
+  async #receive(message: Message, joined: PromiseWithResolvers<void>): Promise<void> {
+    switch (message.type) {
+      case ChatMessageType.Joined: {
+        this.#members = checkJoined(decodeJson(message.body)).members;
+        joined.resolve();
+        return;
+      }
+      case ChatMessageType.Refused: {
+        const info = decodeJson(message.body);
+        const error = new OvtpError("remote", `The server refused: ${String(info.message)}`);
+        joined.reject(error);
+        this.#events.onDropped(this.#fingerprint, String(info.message));
+        return;
+      }
+      case ChatMessageType.Presence: {
+        const { event, member } = checkPresence(decodeJson(message.body));
+        this.#members = this.#members.filter((m) => m.fingerprint !== member.fingerprint);
+        this.#members.push(member);
+        this.#events.onPresence(event, member);
+        return;
+      }
+      case ChatMessageType.Deliver:
+        return await this.#deliver(message.body);
+    }
+  }
+
+  async #deliver(envelope: Uint8Array): Promise<void> {
+    let claimed = "unknown";
+    try {
+      claimed = await fingerprint(parseEnvelope(envelope).sender);
+      const opened = await openEnvelope(envelope, this.#identity, {
+        context: roomContext(this.room),
+        replay: this.#replay,
+      });
+      const member = this.#members.find((m) =>
+        samePublicKey(parsePublicKey(m.key).key, opened.sender)
+      );
+      let text: string;
+      try {
+        text = fromUtf8(opened.body);
+      } catch {
+        throw new EnvelopeError("body", "The message is not UTF-8 text");
+      }
+      this.#events.onMessage({
+        member,
+        fingerprint: claimed,
+        text,
+        timestamp: opened.timestamp,
+        messageId: opened.messageId,
+      });
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      this.#events.onDropped(claimed, error.message);
+    }
+  }
+}

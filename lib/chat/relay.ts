@@ -1,0 +1,232 @@
+/**
+ * The chat relay: rooms created on first join, presence, and forwarding of
+ * envelopes to the members they are addressed to, kept on disk for members
+ * who are offline. The relay checks an envelope's routing data (its sender
+ * is the connected client, its context is the room) but cannot read it.
+ *
+ * @module
+ */
+
+import { constantTimeEqual } from "../bytes.ts";
+import { EnvelopeError, parseEnvelope } from "../envelope.ts";
+import { formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
+import type { Logger } from "../logger.ts";
+import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
+import type { Peer } from "../peer.ts";
+import { ChatMessageType, checkJoin, type Member, roomContext } from "./chat_messages.ts";
+import type { RoomStore, StoredMember } from "./room_store.ts";
+
+/** The largest envelope the relay forwards. */
+export const MAX_CHAT_ENVELOPE = 1024 * 1024;
+
+interface LiveSession {
+  id: number;
+  peer: Peer;
+  display: string;
+  send: (message: Message) => Promise<void>;
+}
+
+/** The rooms of one server, shared by all its connections. */
+export class ChatRelay {
+  readonly #store: RoomStore;
+  readonly #logger: Logger;
+  /** room → fingerprint → live sessions */
+  readonly #live = new Map<string, Map<string, Set<LiveSession>>>();
+
+  /** Relays through `store`, logging to `logger` (sizes and fingerprints only). */
+  constructor(store: RoomStore, logger: Logger) {
+    this.#store = store;
+    this.#logger = logger;
+  }
+
+  /** The chat side of one connection. */
+  connect(peer: Peer, send: (message: Message) => Promise<void>): ChatConnection {
+    return new ChatConnection(this, peer, send);
+  }
+
+  /** @internal Joins a live session to a room and tells everyone. */
+  async join(room: string, session: LiveSession): Promise<void> {
+    const { peer } = session;
+    const key = formatPublicKey(peer.key);
+    await this.#store.addMember(room, {
+      name: peer.name,
+      display: session.display,
+      fingerprint: peer.fingerprint,
+      key,
+    });
+    const online = this.#room(room);
+    const wasOnline = (online.get(peer.fingerprint)?.size ?? 0) > 0;
+    if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
+    online.get(peer.fingerprint)!.add(session);
+    const members = (await this.#store.members(room)).map((m) => this.#describe(room, m));
+    await session.send({
+      type: ChatMessageType.Joined,
+      id: session.id,
+      body: encodeJson({ room, members }),
+    });
+    const queued = await this.#store.takeQueued(room, key);
+    for (const envelope of queued) {
+      await session.send({ type: ChatMessageType.Deliver, id: session.id, body: envelope });
+    }
+    this.#logger.info(`chat: ${peer.name} joined room ${room}`, {
+      fingerprint: peer.fingerprint,
+      delivered: queued.length,
+    });
+    if (!wasOnline) await this.#announce(room, "join", session);
+  }
+
+  /** @internal Removes a live session and tells the others if it was the member's last. */
+  async leave(room: string, session: LiveSession): Promise<void> {
+    const online = this.#room(room);
+    const sessions = online.get(session.peer.fingerprint);
+    if (!sessions?.delete(session)) return;
+    if (sessions.size > 0) return;
+    online.delete(session.peer.fingerprint);
+    this.#logger.info(`chat: ${session.peer.name} left room ${room}`, {
+      fingerprint: session.peer.fingerprint,
+    });
+    await this.#announce(room, "leave", session);
+  }
+
+  /** @internal Routes an envelope posted by `session` in `room`. */
+  async post(room: string, session: LiveSession, envelope: Uint8Array): Promise<string | void> {
+    if (envelope.length > MAX_CHAT_ENVELOPE) {
+      return `The message is larger than ${MAX_CHAT_ENVELOPE} bytes`;
+    }
+    let header;
+    try {
+      header = parseEnvelope(envelope);
+    } catch (error) {
+      if (error instanceof EnvelopeError) return error.message;
+      throw error;
+    }
+    if (!samePublicKey(header.sender, session.peer.key)) {
+      return "The envelope's sender is not the connected client";
+    }
+    if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
+    const members = await this.#store.members(room);
+    const online = this.#room(room);
+    let delivered = 0;
+    let kept = 0;
+    for (const recipient of header.recipients) {
+      const member = members.find((m) => constantTimeEqual(memberX25519(m), recipient));
+      if (!member || member.fingerprint === session.peer.fingerprint) continue;
+      const sessions = online.get(member.fingerprint);
+      if (sessions && sessions.size > 0) {
+        for (const live of sessions) {
+          await live.send({ type: ChatMessageType.Deliver, id: live.id, body: envelope })
+            .catch(() => {});
+        }
+        delivered++;
+      } else {
+        await this.#store.enqueue(room, member.key, envelope);
+        kept++;
+      }
+    }
+    this.#logger.info(`chat: ${envelope.length} bytes in room ${room}`, {
+      from: session.peer.fingerprint,
+      delivered,
+      kept,
+    });
+  }
+
+  #room(room: string): Map<string, Set<LiveSession>> {
+    let online = this.#live.get(room);
+    if (!online) {
+      online = new Map();
+      this.#live.set(room, online);
+    }
+    return online;
+  }
+
+  #describe(room: string, member: StoredMember): Member {
+    const online = (this.#live.get(room)?.get(member.fingerprint)?.size ?? 0) > 0;
+    return { ...member, online };
+  }
+
+  async #announce(room: string, event: "join" | "leave", session: LiveSession) {
+    const member: Member = {
+      name: session.peer.name,
+      display: session.display,
+      fingerprint: session.peer.fingerprint,
+      key: formatPublicKey(session.peer.key),
+      online: event === "join",
+    };
+    for (const [fingerprint, sessions] of this.#room(room)) {
+      if (fingerprint === session.peer.fingerprint) continue;
+      for (const other of sessions) {
+        await other.send({
+          type: ChatMessageType.Presence,
+          id: other.id,
+          body: encodeJson({ event, member }),
+        }).catch(() => {});
+      }
+    }
+  }
+}
+
+function memberX25519(member: StoredMember): Uint8Array {
+  return parsePublicKey(member.key).key.x25519;
+}
+
+/** The chat sessions of one connection (a client may join several rooms). */
+export class ChatConnection {
+  readonly #relay: ChatRelay;
+  readonly #peer: Peer;
+  readonly #send: (message: Message) => Promise<void>;
+  readonly #sessions = new Map<number, { room: string; session: LiveSession }>();
+
+  /** Use {@linkcode ChatRelay.connect}. */
+  constructor(relay: ChatRelay, peer: Peer, send: (message: Message) => Promise<void>) {
+    this.#relay = relay;
+    this.#peer = peer;
+    this.#send = send;
+  }
+
+  /** Handles one chat message; throws MessageError for a protocol violation. */
+  async handle(message: Message): Promise<void> {
+    const entry = this.#sessions.get(message.id);
+    switch (message.type) {
+      case ChatMessageType.Join: {
+        if (entry) throw new MessageError(`Chat session ${message.id} already joined`);
+        if (this.#sessions.size >= 16) throw new MessageError("Too many chat sessions");
+        const { room, display } = checkJoin(decodeJson(message.body));
+        const session: LiveSession = {
+          id: message.id,
+          peer: this.#peer,
+          display,
+          send: this.#send,
+        };
+        this.#sessions.set(message.id, { room, session });
+        return await this.#relay.join(room, session);
+      }
+      case ChatMessageType.Post: {
+        if (!entry) throw new MessageError(`No chat session ${message.id}`);
+        const refusal = await this.#relay.post(entry.room, entry.session, message.body);
+        if (refusal) {
+          await this.#send({
+            type: ChatMessageType.Refused,
+            id: message.id,
+            body: encodeJson({ code: "refused", message: refusal }),
+          });
+        }
+        return;
+      }
+      case ChatMessageType.Leave: {
+        if (!entry) throw new MessageError(`No chat session ${message.id}`);
+        this.#sessions.delete(message.id);
+        return await this.#relay.leave(entry.room, entry.session);
+      }
+      default:
+        throw new MessageError(`Unexpected chat message type ${message.type}`);
+    }
+  }
+
+  /** Leaves every room, when the connection ends. */
+  async close(): Promise<void> {
+    for (const { room, session } of this.#sessions.values()) {
+      await this.#relay.leave(room, session);
+    }
+    this.#sessions.clear();
+  }
+}

@@ -1,0 +1,197 @@
+import assert from "node:assert/strict";
+import { assertOneError, homeWithIdentity, ovtp, startListen } from "./_cli.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A running `ovtp chat` driven through its stdin, with its output collected. */
+interface ChatClient {
+  say(line: string): Promise<void>;
+  waitFor(text: string | RegExp, stream?: "stdout" | "stderr"): Promise<void>;
+  stdout(): string;
+  stderr(): string;
+  /** Closes stdin (the client leaves) and returns the exit code. */
+  quit(): Promise<number>;
+}
+
+function startChat(home: string, target: string, args: string[]): ChatClient {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "-A", MAIN, "chat", target, ...args],
+    env: { OVTP_HOME: home, HOME: `${home}.user`, NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = { stdout: "", stderr: "" };
+  const pumps = Promise.all(
+    (["stdout", "stderr"] as const).map(async (key) => {
+      for await (const text of child[key].pipeThrough(new TextDecoderStream())) out[key] += text;
+    }),
+  );
+  const writer = child.stdin.getWriter();
+  return {
+    async say(line) {
+      await writer.write(new TextEncoder().encode(line + "\n"));
+    },
+    async waitFor(text, stream = "stdout") {
+      const deadline = Date.now() + 15_000;
+      const found = () =>
+        typeof text === "string" ? out[stream].includes(text) : text.test(out[stream]);
+      while (!found()) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `Timed out waiting for ${text} in chat ${stream}:\n${out[stream]}\n${out.stderr}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    async quit() {
+      await writer.close().catch(() => {});
+      const status = await child.status;
+      await pumps;
+      return status.code;
+    },
+  };
+}
+
+/** A server with `names` authorized, and their homes. */
+async function room(names: string[]) {
+  const server = await homeWithIdentity("server");
+  const people: Record<string, { home: string; line: string }> = {};
+  for (const name of names) {
+    people[name] = await homeWithIdentity(name);
+    const added = await ovtp(["add-key", people[name].line], { home: server.home });
+    assert.equal(added.code, 0, added.stderr);
+  }
+  return { server, people };
+}
+
+async function joined(client: ChatClient, room = "ops") {
+  await client.waitFor(new RegExp(`joined room ${room} as `), "stderr");
+}
+
+Deno.test("three members see each other's messages in order; a stranger is refused", async () => {
+  const { server, people } = await room(["alice", "bob", "carol"]);
+  const listener = await startListen(server.home);
+  const clients: Record<string, ChatClient> = {};
+  try {
+    for (const name of ["alice", "bob", "carol"]) {
+      clients[name] = startChat(people[name].home, listener.target, ["--room", "ops"]);
+      await joined(clients[name]);
+    }
+    await clients.alice.waitFor(/carol joined/, "stderr");
+    for (let i = 1; i <= 3; i++) await clients.alice.say(`alice says ${i}`);
+    await clients.bob.say("bob here");
+    for (const name of ["bob", "carol"]) {
+      await clients[name].waitFor("alice: alice says 3");
+      const lines = clients[name].stdout().split("\n").filter((l) => l.includes("alice says"));
+      assert.deepEqual(lines.map((l) => l.replace(/^\[\d\d:\d\d:\d\d\] /, "")), [
+        "alice: alice says 1",
+        "alice: alice says 2",
+        "alice: alice says 3",
+      ]);
+    }
+    await clients.alice.waitFor("bob: bob here");
+    await clients.carol.waitFor("bob: bob here");
+    // Nobody sees their own message come back.
+    assert.doesNotMatch(clients.alice.stdout(), /alice says/);
+
+    const stranger = await homeWithIdentity("mallory");
+    const refused = await ovtp(["chat", listener.target, "--room", "ops"], {
+      home: stranger.home,
+      stdin: "let me in\n",
+    });
+    assert.equal(refused.code, 4);
+    assertOneError(refused, /Not authorized/);
+  } finally {
+    for (const client of Object.values(clients)) assert.equal(await client.quit(), 0);
+    await listener.stop();
+  }
+  // The relay printed and stored no word of any message.
+  const seen = listener.stdout() + listener.stderr() + await readTree(`${server.home}/rooms`);
+  for (const word of ["alice says", "bob here", "let me in"]) {
+    assert.ok(!seen.includes(word), `the server saw "${word}"`);
+  }
+  assert.match(listener.stderr(), /chat: \d+ bytes in room ops/);
+});
+
+Deno.test("a member who left gets what was sent meanwhile, also across a server restart", async () => {
+  const { server, people } = await room(["alice", "bob"]);
+  let listener = await startListen(server.home);
+  const bob = startChat(people.bob.home, listener.target, ["--room", "ops", "--json"]);
+  await joined(bob);
+  assert.equal(await bob.quit(), 0);
+
+  const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+  await joined(alice);
+  await alice.say("while you were away");
+  await alice.say("second note");
+  assert.equal(await alice.quit(), 0);
+  await listener.waitFor(
+    /chat: \d+ bytes in room ops .*kept=1[\s\S]*chat: \d+ bytes in room ops .*kept=1/,
+  );
+
+  assert.equal(await listener.stop(), 0);
+  listener = await startListen(server.home);
+  try {
+    // The server's new port is a new host to bob's known_hosts.
+    const back = startChat(people.bob.home, listener.target, ["--room", "ops", "--json"]);
+    await back.waitFor("second note");
+    const messages = back.stdout().trim().split("\n").map((l) => JSON.parse(l))
+      .filter((e) => e.event === "message");
+    assert.deepEqual(messages.map((m) => m.message), ["while you were away", "second note"]);
+    assert.equal(messages[0].from, "alice");
+    assert.match(messages[0].fingerprint, /^SHA256:/);
+    assert.equal(await back.quit(), 0);
+  } finally {
+    await listener.stop();
+  }
+  const stored = await readTree(`${server.home}/rooms`);
+  assert.ok(!stored.includes("while you were away"));
+});
+
+Deno.test("a display name that comes back with another key is flagged", async () => {
+  const { server, people } = await room(["alice", "bob", "impostor"]);
+  const listener = await startListen(server.home);
+  try {
+    const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+    await joined(alice);
+    const bob = startChat(people.bob.home, listener.target, ["--room", "ops", "--name", "bob"]);
+    await alice.waitFor(/bob joined/, "stderr");
+    assert.equal(await bob.quit(), 0);
+    await alice.waitFor(/bob left/, "stderr");
+    const fake = startChat(people.impostor.home, listener.target, [
+      "--room",
+      "ops",
+      "--name",
+      "bob",
+    ]);
+    await alice.waitFor(
+      /WARNING: "bob" now has the key SHA256:\S+, not SHA256:\S+ as before/,
+      "stderr",
+    );
+    await fake.say("trust me");
+    await alice.waitFor("bob [key changed!]: trust me");
+    assert.equal(await fake.quit(), 0);
+    assert.equal(await alice.quit(), 0);
+  } finally {
+    await listener.stop();
+  }
+});
+
+async function readTree(dir: string): Promise<string> {
+  let text = "";
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      text += entry.isDirectory
+        ? await readTree(path)
+        : new TextDecoder("latin1").decode(await Deno.readFile(path));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return text;
+}
