@@ -1,0 +1,96 @@
+/**
+ * The interactive chat, driven as a person would: in a tmux pane, typing
+ * with send-keys and reading the screen with capture-pane.
+ */
+import assert from "node:assert/strict";
+import { homeWithIdentity, ovtp, startListen } from "./_cli.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function tmuxAvailable(): boolean {
+  try {
+    return new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const hasTmux = tmuxAvailable();
+if (!hasTmux) {
+  console.log("Skipping the interactive chat test: tmux is not installed (.ci/run installs it)");
+}
+
+async function tmux(...args: string[]): Promise<string> {
+  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+async function screenShows(session: string, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (true) {
+    const screen = await tmux("capture-pane", "-p", "-t", session);
+    if (pattern.test(screen)) return screen;
+    if (Date.now() > deadline) throw new Error(`The screen never showed ${pattern}:\n${screen}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test({
+  name: "an incoming message appears above the line being typed without breaking it",
+  ignore: !hasTmux,
+  async fn() {
+    const server = await homeWithIdentity("server");
+    const alice = await homeWithIdentity("alice");
+    const bob = await homeWithIdentity("bob");
+    for (const who of [alice, bob]) {
+      assert.equal((await ovtp(["add-key", who.line], { home: server.home })).code, 0);
+    }
+    const listener = await startListen(server.home);
+    const session = `ovtp-test-${crypto.randomUUID().slice(0, 8)}`;
+    const command =
+      `OVTP_HOME='${alice.home}' HOME='${alice.home}.user' '${Deno.execPath()}' run --quiet -A '${MAIN}' chat ${listener.target} --room tty`;
+    await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "20", command);
+    const bobChat = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", MAIN, "chat", listener.target, "--room", "tty"],
+      env: { OVTP_HOME: bob.home, HOME: `${bob.home}.user` },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const bobInput = bobChat.stdin.getWriter();
+    try {
+      await screenShows(session, /joined room tty as alice/);
+      await screenShows(session, /bob joined/);
+      // Alice is halfway through a line when bob's message arrives.
+      await tmux("send-keys", "-t", session, "-l", "half a sente");
+      await screenShows(session, /alice> half a sente$/m);
+      await bobInput.write(new TextEncoder().encode("hello from bob\n"));
+      const screen = await screenShows(session, /bob: hello from bob/);
+      const lines = screen.trimEnd().split("\n");
+      // The message sits above, and the input line, intact, stays last.
+      assert.match(lines[lines.length - 2], /^\[\d\d:\d\d:\d\d\] bob: hello from bob$/);
+      assert.equal(lines[lines.length - 1], "alice> half a sente");
+      // Typing goes on where it stopped, and the message is sent whole.
+      await tmux("send-keys", "-t", session, "-l", "nce");
+      await tmux("send-keys", "-t", session, "Enter");
+      await screenShows(session, /alice: half a sentence$/m);
+      await tmux("send-keys", "-t", session, "-l", "/who");
+      await tmux("send-keys", "-t", session, "Enter");
+      await screenShows(session, /● bob \(bob\) SHA256:/);
+      await tmux("send-keys", "-t", session, "-l", "/quit");
+      await tmux("send-keys", "-t", session, "Enter");
+    } finally {
+      await tmux("kill-session", "-t", session).catch(() => {});
+      await bobInput.close().catch(() => {});
+      const out = await bobChat.output();
+      const bobSaw = new TextDecoder().decode(out.stdout);
+      await listener.stop();
+      assert.match(bobSaw, /alice: half a sentence/);
+    }
+  },
+});
