@@ -9,6 +9,7 @@ import { OvtpError, VERSION } from "./mod.ts";
 import type { Command } from "./commands/_cli.ts";
 import { addKey } from "./commands/add_key.ts";
 import { chat } from "./commands/chat.ts";
+import { getfile } from "./commands/getfile.ts";
 import { id } from "./commands/id.ts";
 import { keygen } from "./commands/keygen.ts";
 import { keys } from "./commands/keys.ts";
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   listen,
   send,
   sendfile,
+  getfile,
   chat,
 };
 

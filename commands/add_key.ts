@@ -1,4 +1,13 @@
-import { fingerprint, OvtpError, parsePublicKey, type PublicKeyLine } from "../mod.ts";
+import {
+  fingerprint,
+  type KeyOptions,
+  OvtpError,
+  parseAllow,
+  parseExpiry,
+  parsePublicKey,
+  parseRate,
+  type PublicKeyLine,
+} from "../mod.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -9,16 +18,23 @@ import {
   writeOut,
 } from "./_cli.ts";
 
-const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--home DIR]
+const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST]
+                    [--expires DATE] [--rate COUNT/UNIT] [--home DIR]
 
 Authorizes a client: appends its public line to ~/.ovtp/authorized_keys.
 The key is given as the line itself ("ovtp1 ..."), as a file holding one or
-more lines, or on stdin with "-". A key that is already there is left alone.
+more lines, or on stdin with "-". A key that is already there is left alone
+(remove it with \`ovtp keys remove\` to change its options).
 
 Options:
-  --name NAME   the name the server will know the client by
-                (default: the line's comment)
-  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+  --name NAME         the name the server will know the client by
+                      (default: the line's comment)
+  --allow LIST        only these services, comma-separated: message, call,
+                      call:NAME, upload, download, chat, chat:ROOM
+                      (default: all)
+  --expires DATE      refuse the key after DATE (2026-12-31 or an ISO time)
+  --rate COUNT/UNIT   this key's request limit, e.g. 100/h (s, m, h, d)
+  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 const MAX_KEY_FILE = 1024 * 1024;
@@ -27,7 +43,11 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
     name: { type: "string" },
+    allow: { type: "string" },
+    expires: { type: "string" },
+    rate: { type: "string" },
   }, "add-key");
+  const options = keyOptions(values);
   if (positionals.length === 0) usageError("add-key", "Missing the key to add");
   const keys = await readKeys(positionals);
   if (values.name !== undefined && keys.length > 1) {
@@ -35,7 +55,7 @@ async function run(args: string[]): Promise<number> {
   }
   const keystore = openKeystore(values.home);
   for (const { key, comment } of keys) {
-    const result = await keystore.addAuthorizedKey(key, values.name ?? comment);
+    const result = await keystore.addAuthorizedKey(key, values.name ?? comment, options);
     const fp = await fingerprint(key);
     await writeOut(
       result.added
@@ -44,6 +64,18 @@ async function run(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+function keyOptions(values: { allow?: string; expires?: string; rate?: string }): KeyOptions {
+  try {
+    return {
+      allow: values.allow === undefined ? undefined : parseAllow(values.allow),
+      expires: values.expires === undefined ? undefined : parseExpiry(values.expires),
+      rate: values.rate === undefined ? undefined : parseRate(values.rate),
+    };
+  } catch (error) {
+    usageError("add-key", (error as Error).message);
+  }
 }
 
 /** Reads the keys from a line given as arguments, a file, or stdin. */

@@ -1,4 +1,4 @@
-import { fingerprint } from "../mod.ts";
+import { fingerprint, formatOptions } from "../mod.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -12,7 +12,8 @@ import {
 const USAGE = `Usage: ovtp keys [--home DIR]
        ovtp keys remove (NAME | FINGERPRINT) [--home DIR]
 
-Lists the authorized client keys (name and fingerprint), or removes one.
+Lists the authorized client keys (name, fingerprint, and the options that
+limit them: allowed services, expiry, rate), or removes one.
 
 Options:
   --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
@@ -38,7 +39,15 @@ async function run(args: string[]): Promise<number> {
   }
   const width = Math.max(0, ...entries.map((e) => e.name.length));
   for (const entry of entries) {
-    await writeOut(`${entry.name.padEnd(width)}  ${await fingerprint(entry.key)}\n`);
+    const options = formatOptions(entry.options);
+    const expired = entry.options.expires && entry.options.expires.getTime() <= Date.now()
+      ? "  (expired)"
+      : "";
+    await writeOut(
+      `${entry.name.padEnd(width)}  ${await fingerprint(entry.key)}${
+        options ? `  ${options}` : ""
+      }${expired}\n`,
+    );
   }
   return errors.length > 0 ? 1 : 0;
 }

@@ -2,24 +2,27 @@ import {
   authorizedKeysAuthorizer,
   ChatRelay,
   DEFAULT_PORT,
+  execFunction,
   execHandler,
   fingerprint,
+  FUNCTION_NAME_PATTERN,
+  type FunctionHandler,
   Inbox,
-  type LogFields,
-  type Logger,
+  type Keystore,
   OvtpError,
   parsePublicKey,
+  parseRate,
   type ReceivedFile,
   type RequestHandler,
   requestText,
   RoomStore,
   serve,
+  ServedFolder,
 } from "../mod.ts";
 import {
   askPassphrase,
   type Command,
   forTerminal,
-  HOME_OPTION,
   openKeystore,
   parseFlags,
   parseSize,
@@ -27,9 +30,15 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import {
+  LISTEN_OPTIONS,
+  type ListenSettings,
+  mergeSettings,
+  readConfig,
+} from "./_listen_config.ts";
+import { stderrLogger } from "./_logger.ts";
 
-const USAGE = `Usage: ovtp listen [--host H] [--port P] [--exec CMD] [--json]
-                   [--add-keys FILE...] [--home DIR]
+const USAGE = `Usage: ovtp listen [OPTIONS] [--add-keys FILE...]
 
 Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
 "listening on HOST:PORT" and its fingerprint on stderr. Each message is
@@ -38,118 +47,205 @@ printed on stdout (sender name and fingerprint, then the text) and answered
 in the inbox once complete and verified, and are printed on stdout. Chat
 rooms are relayed: the server forwards envelopes it cannot read, and keeps
 them for members who are offline (at most 1000 per member, for 7 days).
+SIGINT or SIGTERM stops it: work in flight may finish within --grace, then
+it exits 0 (interrupted uploads stay resumable).
 
-Options:
+Settings may also come from a JSON file, ~/.ovtp/listen.json or --config
+FILE, with the long option names as keys (e.g. {"port": 4747, "exec":
+["backup=/usr/local/bin/backup"]}); options on the command line win.
+
+Serving:
   --host H           address to listen on (default: 0.0.0.0, every interface)
   --port P           port (default: ${DEFAULT_PORT}; 0 picks a free one)
-  --exec CMD         run CMD (through sh -c) for each message: the message on
-                     its stdin, OVTP_SENDER_NAME, OVTP_SENDER_FINGERPRINT and
+  --json             print each message and file as one JSON object per line
+  --add-keys FILE... authorize the keys in these files before starting
+  --config FILE      read settings from FILE (default: ~/.ovtp/listen.json)
+  --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
+
+Commands and named functions:
+  --exec CMD         run CMD (sh -c) for each message: the message on stdin,
+                     OVTP_SENDER_NAME, OVTP_SENDER_FINGERPRINT and
                      OVTP_REQUEST_ID in its environment; its stdout is the
                      response, exit code 0 means "ok", any other "error"
-  --json             print each message as one JSON object per line
-  --add-keys FILE... authorize the keys in these files before starting
+  --exec NAME=CMD    a named function (repeatable), for \`ovtp send --call
+                     NAME\`: stdin is {"function","params","message"} as JSON,
+                     OVTP_FUNCTION names it
+  --exec-timeout SECONDS
+                     kill a command running longer, answer "timeout" (default 30)
+
+Files and rooms:
   --inbox DIR        where received files go, in a folder per sender
                      (default: ~/.ovtp/inbox)
-  --rooms DIR        where chat rooms keep their members and the messages
-                     held for offline members (default: ~/.ovtp/rooms)
   --max-file-size SIZE
                      refuse files larger than SIZE (e.g. 500M, 10G)
-  --handshake-timeout SECONDS
-                     drop a client that has not finished the handshake in
-                     time (default: 10)
-  --idle-timeout SECONDS
-                     close a connection idle this long (default: 300)
-  --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
+  --serve DIR        let clients download from DIR, read-only (ovtp getfile)
+  --rooms DIR        where chat rooms keep their members and the messages
+                     held for offline members (default: ~/.ovtp/rooms)
+
+Limits (each client key, and the server as a whole):
+  --rate COUNT/UNIT  requests per key, e.g. 100/h (unit s, m, h or d; the
+                     count is also the burst); a key's rate= option wins
+  --max-connections N       open connections (default 1024)
+  --max-per-address N       open connections from one address (default 64)
+  --max-handshakes N        handshakes in progress (default 128)
+  --handshake-timeout SECONDS  (default 10)
+  --idle-timeout SECONDS       close idle connections (default 300)
+  --max-message-size SIZE      largest message (default 16M)
+  --max-queued SIZE            data queued for a client that does not read
+                               before it is dropped (default 32M)
+  --grace SECONDS              time for work in flight at shutdown (default 10)
+
+Logs (stderr):
+  -q, --quiet        warnings only
+  -v, --verbose      debug detail too
+  --log-format text|json
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    host: { type: "string", default: "0.0.0.0" },
-    port: { type: "string", default: String(DEFAULT_PORT) },
-    exec: { type: "string" },
-    json: { type: "boolean" },
-    "add-keys": { type: "string", multiple: true },
-    "handshake-timeout": { type: "string", default: "10" },
-    "idle-timeout": { type: "string", default: "300" },
-    inbox: { type: "string" },
-    rooms: { type: "string" },
-    "max-file-size": { type: "string" },
-  }, "listen");
-  const addKeyFiles = values["add-keys"] ?? [];
-  if (positionals.length > 0 && addKeyFiles.length === 0) {
+  const { values: flags, positionals } = parseFlags(args, LISTEN_OPTIONS, "listen");
+  const keystore = openKeystore(flags.home);
+  const configPath = flags.config ?? keystore.path("listenConfig");
+  const settings = mergeSettings(
+    flags as ListenSettings,
+    await readConfig(configPath, flags.config !== undefined),
+  );
+  const get = (key: keyof ListenSettings) => settings[key] as string | undefined;
+  const addKeyFiles = [...(settings["add-keys"] as string[] | undefined ?? []), ...positionals];
+  if (positionals.length > 0 && !settings["add-keys"]) {
     usageError("listen", `Unexpected argument "${positionals[0]}"`);
   }
-  const port = Number(values.port);
-  if (!/^\d{1,5}$/.test(values.port) || port > 65535) {
-    usageError("listen", `Invalid port "${values.port}"`);
+  const port = get("port") === undefined ? DEFAULT_PORT : integer(get("port")!, "--port", 0, 65535);
+  const logFormat = get("log-format");
+  if (logFormat !== "text" && logFormat !== "json") {
+    usageError("listen", `Invalid --log-format "${logFormat}": use text or json`);
   }
-  const handshakeTimeout = seconds(values["handshake-timeout"], "--handshake-timeout");
-  const idleTimeout = seconds(values["idle-timeout"], "--idle-timeout");
-  const keystore = openKeystore(values.home);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
-  for (const file of [...addKeyFiles, ...positionals]) await importKeys(keystore, file);
-
-  const authorizedPath = keystore.path("authorizedKeys");
-  const { entries, errors } = await keystore.readAuthorizedKeys();
-  if (errors.length > 0) {
-    throw new OvtpError(
-      "key",
-      `Cannot use "${authorizedPath}": line ${errors[0].line}: ${errors[0].message}`,
-      { hint: "fix or delete that line" },
-    );
-  }
-  if (entries.length === 0) {
-    await writeErr(
-      `ovtp: warning: no authorized keys in ${authorizedPath}: every client will be refused\n`,
-    );
-  }
-  const logger = stderrLogger();
-  const maxFileSize = values["max-file-size"] === undefined
+  const logger = stderrLogger(
+    settings.quiet ? "quiet" : settings.verbose ? "verbose" : "normal",
+    logFormat,
+  );
+  const { handler, functions } = handlers(
+    (settings.exec as string[] | undefined) ?? [],
+    seconds(get("exec-timeout")!, "--exec-timeout"),
+    settings.json === true,
+  );
+  const maxFileSize = get("max-file-size") === undefined
     ? undefined
-    : parseSize(values["max-file-size"], "--max-file-size", "listen");
-  const inbox = new Inbox(values.inbox ?? keystore.path("inbox"), { maxFileSize });
+    : parseSize(get("max-file-size")!, "--max-file-size", "listen");
+  let rate;
+  try {
+    rate = get("rate") === undefined ? undefined : parseRate(get("rate")!);
+  } catch (error) {
+    usageError("listen", (error as Error).message);
+  }
+
+  const identity = await keystore.loadIdentity(() => askPassphrase());
+  for (const file of addKeyFiles) await importKeys(keystore, file);
+  await checkAuthorizedKeys(keystore);
+  const inbox = new Inbox(get("inbox") ?? keystore.path("inbox"), { maxFileSize });
   // Interrupted transfers wait a week for their sender to resume them.
   await inbox.pruneStale(7 * 24 * 3600 * 1000);
-  const handler = values.exec === undefined
-    ? printHandler(values.json ?? false)
-    : execHandler(values.exec);
+  const servedDir = get("serve");
+  if (servedDir !== undefined && !(await Deno.stat(servedDir).catch(() => null))?.isDirectory) {
+    throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
+  }
+
   const server = serve({
     identity,
-    hostname: values.host,
+    hostname: get("host"),
     port,
     logger,
     handler,
-    handshakeTimeoutMs: handshakeTimeout * 1000,
-    idleTimeoutMs: idleTimeout * 1000,
+    functions,
+    rate,
+    handshakeTimeoutMs: seconds(get("handshake-timeout")!, "--handshake-timeout") * 1000,
+    idleTimeoutMs: seconds(get("idle-timeout")!, "--idle-timeout") * 1000,
+    maxConnections: integer(get("max-connections")!, "--max-connections", 1),
+    maxPerAddress: integer(get("max-per-address")!, "--max-per-address", 1),
+    maxHandshakes: integer(get("max-handshakes")!, "--max-handshakes", 1),
+    maxMessageSize: parseSize(get("max-message-size")!, "--max-message-size", "listen"),
+    maxQueuedBytes: parseSize(get("max-queued")!, "--max-queued", "listen"),
     inbox,
-    onFile: (file) => printFile(file, values.json ?? false),
-    chat: new ChatRelay(new RoomStore(values.rooms ?? keystore.path("rooms")), logger),
+    onFile: (file) => printFile(file, settings.json === true),
+    served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
+    chat: new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
     authorize: authorizedKeysAuthorizer(
       keystore,
-      (error) => logger.warn(`skipping ${authorizedPath} line ${error.line}: ${error.message}`),
+      (error) =>
+        logger.warn(
+          `skipping ${keystore.path("authorizedKeys")} line ${error.line}: ${error.message}`,
+        ),
     ),
   });
   const { hostname, port: actualPort } = server.addr;
   const where = hostname.includes(":")
     ? `[${hostname}]:${actualPort}`
     : `${hostname}:${actualPort}`;
-  await writeErr(
-    `ovtp: listening on ${where} as ${await fingerprint(identity.publicKey)}\n`,
-  );
-  await waitForSignal();
-  await writeErr("ovtp: shutting down\n");
-  await server.close();
+  await writeErr(`ovtp: listening on ${where} as ${await fingerprint(identity.publicKey)}\n`);
+  const signal = await waitForSignal();
+  const grace = seconds(get("grace")!, "--grace", true);
+  logger.info(`${signal}: shutting down, letting work in flight finish (up to ${grace} s)`);
+  await server.close(grace * 1000);
+  logger.info("stopped");
   return 0;
 }
 
-function seconds(value: string, flag: string): number {
+/** The default handler and the named functions from the --exec values. */
+function handlers(execs: string[], timeoutSeconds: number, json: boolean) {
+  const options = { timeoutMs: timeoutSeconds * 1000 };
+  const functions: Record<string, FunctionHandler> = {};
+  let handler: RequestHandler = printHandler(json);
+  let defaults = 0;
+  for (const exec of execs) {
+    // NAME=CMD names a function; anything else (a command with a space or
+    // no "=" before it) is the default handler.
+    const match = /^([^=\s]+)=(.+)$/s.exec(exec);
+    if (match && FUNCTION_NAME_PATTERN.test(match[1])) {
+      if (Object.hasOwn(functions, match[1])) {
+        usageError("listen", `Function "${match[1]}" is given twice`);
+      }
+      functions[match[1]] = execFunction(match[2], options);
+    } else {
+      if (++defaults > 1) usageError("listen", "Give one --exec CMD without a NAME=");
+      handler = execHandler(exec, options);
+    }
+  }
+  return { handler, functions };
+}
+
+async function checkAuthorizedKeys(keystore: Keystore): Promise<void> {
+  const path = keystore.path("authorizedKeys");
+  const { entries, errors } = await keystore.readAuthorizedKeys();
+  if (errors.length > 0) {
+    throw new OvtpError(
+      "key",
+      `Cannot use "${path}": line ${errors[0].line}: ${errors[0].message}`,
+      {
+        hint: "fix or delete that line",
+      },
+    );
+  }
+  if (entries.length === 0) {
+    await writeErr(`ovtp: warning: no authorized keys in ${path}: every client will be refused\n`);
+  }
+}
+
+function seconds(value: string, flag: string, zeroAllowed = false): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) usageError("listen", `Invalid ${flag} "${value}"`);
+  if (!/^\d+(\.\d+)?$/.test(value) || (n <= 0 && !zeroAllowed)) {
+    usageError("listen", `Invalid ${flag} "${value}"`);
+  }
   return n;
 }
 
-async function importKeys(keystore: ReturnType<typeof openKeystore>, file: string) {
+function integer(value: string, flag: string, min: number, max = 1e9): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    usageError("listen", `Invalid ${flag} "${value}"`);
+  }
+  return n;
+}
+
+async function importKeys(keystore: Keystore, file: string) {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -209,6 +305,7 @@ function printHandler(json: boolean): RequestHandler {
 
 async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
   const { name, fingerprint } = file.peer;
+  const terminal = Deno.stdout.isTerminal();
   await writeOut(
     json
       ? JSON.stringify({
@@ -221,36 +318,29 @@ async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
         size: file.size,
         sha256: file.sha256,
       }) + "\n"
-      : `${forTerminal(name, Deno.stdout.isTerminal())} (${fingerprint}) sent file ${
-        forTerminal(file.path, Deno.stdout.isTerminal())
+      : `${forTerminal(name, terminal)} (${fingerprint}) sent file ${
+        forTerminal(file.path, terminal)
       }: ${file.size} bytes, sha256 ${file.sha256}\n`,
   );
 }
 
-function stderrLogger(): Logger {
-  const line = (level: string, message: string, fields?: LogFields) => {
-    const extra = Object.entries(fields ?? {})
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(" ");
-    writeErr(`ovtp: ${level}${message}${extra ? ` (${extra})` : ""}\n`).catch(() => {});
-  };
-  return {
-    info: (message, fields) => line("", message, fields),
-    warn: (message, fields) => line("warning: ", message, fields),
-  };
-}
-
-function waitForSignal(): Promise<void> {
+function waitForSignal(): Promise<Deno.Signal> {
   return new Promise((resolve) => {
     const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const stop = () => {
-      for (const signal of signals) Deno.removeSignalListener(signal, stop);
-      resolve();
-    };
-    for (const signal of signals) Deno.addSignalListener(signal, stop);
+    const handlers = signals.map((signal) => {
+      const stop = () => {
+        for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+        resolve(signal);
+      };
+      return [signal, stop] as const;
+    });
+    for (const [signal, stop] of handlers) Deno.addSignalListener(signal, stop);
   });
 }
 
 /** `ovtp listen`. */
-export const listen: Command = { summary: "serve: answer messages", usage: USAGE, run };
+export const listen: Command = {
+  summary: "serve: answer messages, receive files, relay chat",
+  usage: USAGE,
+  run,
+};

@@ -1,4 +1,10 @@
-import { DEFAULT_PORT, type OvtpClient, OvtpError, type Response, responseText } from "../mod.ts";
+import {
+  DEFAULT_PORT,
+  FUNCTION_NAME_PATTERN,
+  OvtpError,
+  type Response,
+  responseText,
+} from "../mod.ts";
 import {
   type Command,
   forTerminal,
@@ -9,17 +15,22 @@ import {
   readStdin,
   readStdinLines,
   usageError,
-  writeErr,
   writeOut,
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 
 const USAGE = `Usage: ovtp send HOST[:PORT] [MESSAGE...] [--json] [--lines] [--strict]
-                 [--timeout SECONDS] [--home DIR]
+                 [--call NAME [--param KEY=VALUE]...] [--timeout SECONDS] [--home DIR]
 
 Sends a message and prints the server's response. The message is the
 arguments joined by spaces, or stdin when there are none. Exits 0 when the
-server answers "ok", 1 when it answers another status.
+server answers "ok", 1 when it answers another status. With --call, runs the
+server's named function NAME with the parameters and the message.
+
+Statuses other than "ok" and "error" come from the server itself and are
+explained on stderr: "unknown-function" (with the known names), "forbidden"
+(your key lacks that permission), "too-many-requests" (with the time to wait),
+"timeout" (the function ran too long), "unavailable" (shutting down).
 
 The first connection to a host records its key in ~/.ovtp/known_hosts; a
 changed key is refused.
@@ -28,6 +39,8 @@ Options:
   --json              print {"status","response","request_id"} per response
   --lines             send each line of stdin as its own request, pipelined
                       over one connection; responses print in order
+  --call NAME         call the server's function NAME (see listen --exec NAME=CMD)
+  --param KEY=VALUE   a parameter for --call (repeatable)
 ${CONNECT_HELP}
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
@@ -41,6 +54,8 @@ async function run(args: string[]): Promise<number> {
     ...HOME_OPTION,
     json: { type: "boolean" },
     lines: { type: "boolean" },
+    call: { type: "string" },
+    param: { type: "string", multiple: true },
     ...CONNECT_OPTIONS,
   }, "send");
   if (positionals.length === 0) usageError("send", "Missing the HOST to send to");
@@ -51,6 +66,11 @@ async function run(args: string[]): Promise<number> {
     usageError("send", "--lines reads the messages from stdin; give no MESSAGE");
   }
 
+  const params = parseParams(values.param ?? []);
+  if (values.param && values.call === undefined) usageError("send", "--param needs --call NAME");
+  if (values.call !== undefined && !FUNCTION_NAME_PATTERN.test(values.call)) {
+    usageError("send", `Invalid function name "${values.call}"`);
+  }
   const keystore = openKeystore(values.home);
   const message = values.lines || words.length > 0
     ? words.join(" ")
@@ -61,20 +81,30 @@ async function run(args: string[]): Promise<number> {
     // lines match input lines.
     const print = (response: Response) =>
       printResponse(response, values.json ?? false, values.lines ?? false);
+    const ask = (text: string | Uint8Array) =>
+      values.call === undefined ? client.request(text) : client.call(values.call, params, text);
     if (!values.lines) {
-      const response = await client.request(message);
+      const response = await ask(message);
       await print(response);
-      return statusExit(response);
+      if (response.status !== "ok") throw statusError(response);
+      return 0;
     }
-    return await sendLines(client, print);
+    const failures = await sendLines(ask, print);
+    if (failures > 0) {
+      throw new OvtpError("remote", `${failures} request(s) were not answered "ok"`);
+    }
+    return 0;
   } finally {
     client.close();
   }
 }
 
-/** Sends stdin's lines pipelined, at most WINDOW in flight, printing in order. */
+/**
+ * Sends stdin's lines pipelined, at most WINDOW in flight, printing in
+ * order; returns how many were not answered "ok".
+ */
 async function sendLines(
-  client: OvtpClient,
+  ask: (text: string) => Promise<Response>,
   print: (response: Response) => Promise<void>,
 ): Promise<number> {
   const inFlight: Promise<Response>[] = [];
@@ -85,17 +115,13 @@ async function sendLines(
     if (response.status !== "ok") failures++;
   };
   for await (const line of readStdinLines()) {
-    const request = client.request(line);
+    const request = ask(line);
     request.catch(() => {}); // Awaited in order by printNext.
     inFlight.push(request);
     if (inFlight.length >= WINDOW) await printNext();
   }
   while (inFlight.length > 0) await printNext();
-  if (failures > 0) {
-    await writeErr(`ovtp: error: ${failures} request(s) were not answered "ok"\n`);
-    return 1;
-  }
-  return 0;
+  return failures;
 }
 
 async function printResponse(
@@ -112,15 +138,41 @@ async function printResponse(
         request_id: response.requestId,
       }) + "\n",
     );
+  } else if (SERVER_STATUSES.has(response.status) && !oneLineEach) {
+    // Explained in the error line instead.
   } else if (text || oneLineEach) {
     const shown = forTerminal(text, Deno.stdout.isTerminal());
     await writeOut(shown.endsWith("\n") ? shown : shown + "\n");
   }
 }
 
-function statusExit(response: Response): number {
-  if (response.status === "ok") return 0;
-  throw new OvtpError("remote", `The server answered with status "${response.status}"`);
+/** Statuses the server itself answers with, whose response explains them. */
+const SERVER_STATUSES = new Set([
+  "unknown-function",
+  "forbidden",
+  "too-many-requests",
+  "timeout",
+  "unavailable",
+]);
+
+function statusError(response: Response): OvtpError {
+  const explanation = SERVER_STATUSES.has(response.status)
+    ? `: ${responseText(response).trim()}`
+    : "";
+  return new OvtpError(
+    "remote",
+    `The server answered with status "${response.status}"${explanation}`,
+  );
+}
+
+function parseParams(pairs: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) usageError("send", `Invalid --param "${pair}": expected KEY=VALUE`);
+    params[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return params;
 }
 
 /** `ovtp send`. */

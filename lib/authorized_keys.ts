@@ -1,10 +1,12 @@
 /**
- * The text of an authorized_keys file: one `ovtp1 <key> [name]` line per
- * client allowed to connect; `#` comments and blank lines are ignored.
+ * The text of an authorized_keys file: one `[options] ovtp1 <key> [name]`
+ * line per client allowed to connect (options: see key_options.ts); `#`
+ * comments and blank lines are ignored.
  *
  * @module
  */
 
+import { formatOptions, type KeyOptions, splitOptions } from "./key_options.ts";
 import { fingerprint, formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
 
 /** One authorized client. */
@@ -15,6 +17,8 @@ export interface AuthorizedKey {
   readonly name: string;
   /** Its 1-based line number in the file. */
   readonly line: number;
+  /** Its permissions, expiry and rate limit. */
+  readonly options: KeyOptions;
 }
 
 /** A line that could not be parsed, with the reason. */
@@ -41,8 +45,9 @@ export function parseAuthorizedKeys(text: string): AuthorizedKeys {
     const line = raw.trim();
     if (!line || line.startsWith("#")) return;
     try {
-      const parsed = parsePublicKey(line);
-      entries.push({ key: parsed.key, name: parsed.comment, line: index + 1 });
+      const { options, rest } = splitOptions(line);
+      const parsed = parsePublicKey(rest);
+      entries.push({ key: parsed.key, name: parsed.comment, line: index + 1, options });
     } catch (error) {
       errors.push({ line: index + 1, message: (error as Error).message });
     }
@@ -51,8 +56,13 @@ export function parseAuthorizedKeys(text: string): AuthorizedKeys {
 }
 
 /** Formats one authorized_keys line. */
-export function formatAuthorizedKey(key: PublicKey, name: string): string {
-  return formatPublicKey(key, name);
+export function formatAuthorizedKey(
+  key: PublicKey,
+  name: string,
+  options: KeyOptions = {},
+): string {
+  const prefix = formatOptions(options);
+  return prefix ? `${prefix} ${formatPublicKey(key, name)}` : formatPublicKey(key, name);
 }
 
 /** The name a key gets when its line has no comment. */

@@ -15,6 +15,7 @@ export function authorizedKeysAuthorizer(
   return async (key) => {
     const { entries, errors } = await keystore.readAuthorizedKeys();
     if (onBadLine) errors.forEach(onBadLine);
-    return entries.find((entry) => samePublicKey(entry.key, key))?.name;
+    const entry = entries.find((e) => samePublicKey(e.key, key));
+    return entry ? { name: entry.name, options: entry.options } : undefined;
   };
 }

@@ -19,6 +19,9 @@ import {
   type SendFileOptions,
   type SentFile,
 } from "./transfer/sender.ts";
+import { type FetchedFile, fetchFile, type FetchOptions, listFiles } from "./transfer/fetcher.ts";
+import type { ListEntry } from "./transfer/download_messages.ts";
+import { CALL_MESSAGE_TYPE, encodeCall } from "./function_call.ts";
 
 /** A response to a request. */
 export interface Response {
@@ -125,12 +128,39 @@ export class OvtpClient {
 
   /** Sends a request and resolves with its response. */
   request(body: string | Uint8Array): Promise<Response> {
+    return this.#ask(MessageType.Request, typeof body === "string" ? utf8(body) : body);
+  }
+
+  /**
+   * Calls a named function of the server with string parameters and an
+   * optional message; resolves with its response (status `unknown-function`
+   * when the server has no such function).
+   */
+  call(
+    name: string,
+    params: Record<string, string> = {},
+    message: string | Uint8Array = "",
+  ): Promise<Response> {
+    const bytes = typeof message === "string" ? utf8(message) : message;
+    return this.#ask(CALL_MESSAGE_TYPE, encodeCall({ function: name, params, message: bytes }));
+  }
+
+  /** Downloads a file from the server's served folder (resuming a partial one). */
+  getFile(remotePath: string, dest: string, options: FetchOptions = {}): Promise<FetchedFile> {
+    return fetchFile(this.link, remotePath, dest, options);
+  }
+
+  /** Lists a folder of the server's served folder. */
+  listFiles(remotePath = ""): Promise<ListEntry[]> {
+    return listFiles(this.link, remotePath);
+  }
+
+  #ask(type: number, bytes: Uint8Array): Promise<Response> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#allocateId();
-    const bytes = typeof body === "string" ? utf8(body) : body;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#connection.send({ type: MessageType.Request, id, body: bytes }).catch((error) => {
+      this.#connection.send({ type, id, body: bytes }).catch((error) => {
         this.#pending.delete(id);
         reject(error);
       });
@@ -199,7 +229,9 @@ export class OvtpClient {
     }
     if (message.type === MessageType.Error) {
       const info = decodeJson(message.body);
-      const kind = info.code === "not-authorized" ? "trust" : "remote";
+      const kind = info.code === "not-authorized" || info.code === "key-expired"
+        ? "trust"
+        : "remote";
       this.#fail(
         new OvtpError(kind, String(info.message ?? "The server refused the connection"), {
           hint: typeof info.hint === "string" ? info.hint : undefined,

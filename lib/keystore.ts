@@ -15,6 +15,7 @@ import {
   parseAuthorizedKeys,
 } from "./authorized_keys.ts";
 import { OvtpError } from "./errors.ts";
+import type { KeyOptions } from "./key_options.ts";
 import { decodeKeyFile, encodeKeyFile, WrongPassphraseError } from "./key_file.ts";
 import {
   fingerprint,
@@ -35,6 +36,7 @@ export const FILES = {
   knownHosts: "known_hosts",
   chatNames: "chat_names",
   rooms: "rooms",
+  listenConfig: "listen.json",
   inbox: "inbox",
 } as const;
 
@@ -148,7 +150,11 @@ export class Keystore {
   }
 
   /** Adds a key to authorized_keys, ignoring one that is already there. */
-  async addAuthorizedKey(key: PublicKey, name?: string): Promise<AddKeyResult> {
+  async addAuthorizedKey(
+    key: PublicKey,
+    name?: string,
+    options: KeyOptions = {},
+  ): Promise<AddKeyResult> {
     const path = this.path("authorizedKeys");
     const text = (await readTextOrUndefined(path)) ?? "";
     const existing = parseAuthorizedKeys(text).entries.find((entry) =>
@@ -161,7 +167,7 @@ export class Keystore {
     }
     await this.#ensureHome();
     const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
-    await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName) + "\n");
+    await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
     return { added: true, name: finalName };
   }
 

@@ -14,6 +14,8 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   /** Something was refused or failed, and the server carries on. */
   warn(message: string, fields?: LogFields): void;
+  /** Detail for debugging (shown with `listen -v`). */
+  debug?(message: string, fields?: LogFields): void;
 }
 
 /** A logger that discards everything. */

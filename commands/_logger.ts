@@ -1,0 +1,35 @@
+/**
+ * The server's log on stderr: levels (`-q` warnings only, `-v` debug too)
+ * and two formats, text lines or one JSON object per line.
+ *
+ * @module
+ */
+
+import type { LogFields, Logger } from "../mod.ts";
+import { writeErr } from "./_cli.ts";
+
+/** How much to log. */
+export type LogLevel = "quiet" | "normal" | "verbose";
+
+/** A logger writing to stderr. */
+export function stderrLogger(level: LogLevel, format: "text" | "json"): Logger {
+  const line = (severity: "debug" | "info" | "warn", message: string, fields?: LogFields) => {
+    const extra = Object.entries(fields ?? {}).filter(([, value]) => value !== undefined);
+    const text = format === "json"
+      ? JSON.stringify({
+        time: new Date().toISOString(),
+        level: severity,
+        msg: message,
+        ...Object.fromEntries(extra),
+      })
+      : `ovtp: ${
+        severity === "warn" ? "warning: " : severity === "debug" ? "debug: " : ""
+      }${message}${extra.length ? ` (${extra.map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}`;
+    writeErr(text + "\n").catch(() => {});
+  };
+  return {
+    info: (message, fields) => level !== "quiet" && line("info", message, fields),
+    warn: (message, fields) => line("warn", message, fields),
+    debug: (message, fields) => level === "verbose" && line("debug", message, fields),
+  };
+}

@@ -1,0 +1,122 @@
+import { basename } from "node:path";
+import { type FetchedFile, OvtpError } from "../mod.ts";
+import {
+  type Command,
+  forTerminal,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
+
+const USAGE = `Usage: ovtp getfile HOST[:PORT] PATH [-o DEST] [--quiet] [--json]
+       ovtp getfile HOST[:PORT] --list [PATH]
+
+Downloads a file from the folder a server offers (\`ovtp listen --serve DIR\`),
+streamed and verified: the data goes to DEST.ovtp-partial, its SHA-256 is
+checked against the server's, and only then is it renamed to DEST (default:
+the file's name, in the current folder; an existing DEST is never replaced).
+An interrupted download resumes when run again, after the server confirms
+the part already here. --list lists a folder instead.
+
+Options:
+  -o, --output DEST   where to write the file
+  --list              list PATH (default: the top of the served folder)
+  --quiet             no progress bar (it is only drawn on a terminal anyway)
+  --json              print the outcome (or the listing) as JSON
+${CONNECT_HELP}
+  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    ...CONNECT_OPTIONS,
+    output: { type: "string", short: "o" },
+    list: { type: "boolean" },
+    quiet: { type: "boolean" },
+    json: { type: "boolean" },
+  }, "getfile");
+  if (positionals.length === 0) usageError("getfile", "Missing the HOST to download from");
+  if (positionals.length > 2) usageError("getfile", `Unexpected argument "${positionals[2]}"`);
+  const remote = positionals[1];
+  if (!values.list && remote === undefined) usageError("getfile", "Missing the PATH to download");
+  const keystore = openKeystore(values.home);
+  const { client } = await connectTo("getfile", keystore, positionals[0], values);
+  try {
+    if (values.list) {
+      const entries = await client.listFiles(remote ?? "");
+      if (values.json) await writeOut(JSON.stringify({ path: remote ?? "", entries }) + "\n");
+      else {
+        for (const entry of entries) {
+          const size = entry.type === "dir" ? "-" : String(entry.size);
+          const name = forTerminal(entry.name, Deno.stdout.isTerminal());
+          await writeOut(
+            `${entry.type === "dir" ? "d" : "-"}${modeText(entry.mode)}  ${
+              size.padStart(12)
+            }  ${name}${entry.type === "dir" ? "/" : ""}\n`,
+          );
+        }
+      }
+      return 0;
+    }
+    const dest = values.output ?? safeBasename(remote!);
+    const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
+    const started = performance.now();
+    const file = await client.getFile(remote!, dest, {
+      onProgress: (progress) => bar.update(progress),
+      onResume: (offset) => {
+        bar.reset(offset);
+        writeErr(`ovtp: resuming "${dest}" after ${formatBytes(offset)} already here (verified)\n`)
+          .catch(() => {});
+      },
+    }).finally(() => bar.clear());
+    const seconds = (performance.now() - started) / 1000;
+    await writeOut(values.json ? outcomeJson(file, seconds) : summary(remote!, file, seconds));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+function safeBasename(path: string): string {
+  const name = basename(path.replace(/[/\\]+$/, ""));
+  if (!name || name === "." || name === "..") {
+    throw new OvtpError("usage", `Cannot name a file after "${path}"`, { hint: "give -o DEST" });
+  }
+  return name;
+}
+
+function modeText(mode: number): string {
+  const bits = "rwxrwxrwx";
+  return [...bits].map((c, i) => (mode & (1 << (8 - i))) ? c : "-").join("");
+}
+
+function summary(remote: string, file: FetchedFile, seconds: number): string {
+  const resumed = file.resumedFrom > 0 ? `, resumed after ${formatBytes(file.resumedFrom)}` : "";
+  return `got ${remote}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
+    formatRate(file.size - file.resumedFrom, seconds)
+  }${resumed}), sha256 ${file.sha256}, verified and saved as ${file.path}\n`;
+}
+
+function outcomeJson(file: FetchedFile, seconds: number): string {
+  return JSON.stringify({
+    status: "ok",
+    path: file.path,
+    size: file.size,
+    sha256: file.sha256,
+    seconds: Number(seconds.toFixed(3)),
+    resumed_from: file.resumedFrom,
+  }) + "\n";
+}
+
+/** `ovtp getfile`. */
+export const getfile: Command = {
+  summary: "download a file from a server's served folder",
+  usage: USAGE,
+  run,
+};

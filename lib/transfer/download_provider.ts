@@ -1,0 +1,127 @@
+/**
+ * The server's side of downloads on one connection: answers Get with the
+ * file's data (after a verified prefix, to resume) and List with a listing,
+ * from a {@linkcode ServedFolder}.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { OvtpError } from "../errors.ts";
+import {
+  decodeJson,
+  encodeJson,
+  MAX_FRAGMENT_BODY,
+  type Message,
+  MessageError,
+} from "../messages.ts";
+import { checkGet, DownloadMessageType } from "./download_messages.ts";
+import type { ServedFolder } from "./served_folder.ts";
+
+/** Data messages written before waiting for the oldest (about 2 MiB). */
+const WINDOW = 32;
+
+/** Serves downloads on one connection. */
+export class DownloadProvider {
+  #folder: ServedFolder;
+  #send: (message: Message) => Promise<void>;
+  #closed = false;
+
+  /** Serves `folder`, answering through `send`. */
+  constructor(folder: ServedFolder, send: (message: Message) => Promise<void>) {
+    this.#folder = folder;
+    this.#send = send;
+  }
+
+  /** Answers a Get or a List. */
+  async handle(message: Message): Promise<void> {
+    try {
+      if (message.type === DownloadMessageType.List) {
+        const body = decodeJson(message.body);
+        const path = typeof body.path === "string" ? body.path : "";
+        const entries = await this.#folder.list(path);
+        await this.#send({
+          type: DownloadMessageType.ListResult,
+          id: message.id,
+          body: encodeJson({ path, entries }),
+        });
+      } else {
+        await this.#get(message.id, checkGet(decodeJson(message.body)));
+      }
+    } catch (error) {
+      if (this.#closed) return;
+      const known = error instanceof OvtpError || error instanceof MessageError;
+      await this.#send({
+        type: DownloadMessageType.Error,
+        id: message.id,
+        body: encodeJson({
+          code: error instanceof MessageError ? "protocol" : "refused",
+          message: known ? (error as Error).message : "The server could not read the file",
+        }),
+      }).catch(() => {});
+    }
+  }
+
+  /** Stops streams in progress (the connection ended). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  async #get(id: number, get: { path: string; offset: number; prefix_sha256: string | null }) {
+    const { file, size, mode } = await this.#folder.open(get.path);
+    try {
+      const hash = createHash("sha256");
+      let offset = 0;
+      if (get.offset > 0 && get.offset <= size && get.prefix_sha256) {
+        await copy(file, get.offset, (chunk) => hash.update(chunk));
+        if (hash.copy().digest("hex") === get.prefix_sha256) offset = get.offset;
+      }
+      const data = offset > 0 ? hash : createHash("sha256");
+      if (offset === 0) await file.seek(0, Deno.SeekMode.Start);
+      await this.#send({
+        type: DownloadMessageType.Info,
+        id,
+        body: encodeJson({ size, mode, offset }),
+      });
+      const inFlight: Promise<void>[] = [];
+      const sent = await copy(file, size - offset, (chunk) => {
+        data.update(chunk);
+        inFlight.push(this.#send({ type: DownloadMessageType.Data, id, body: chunk }));
+        return inFlight.length >= WINDOW ? inFlight.shift() : undefined;
+      }, () => this.#closed);
+      await Promise.all(inFlight);
+      if (sent !== size - offset) {
+        throw new OvtpError("io", "The file changed size while being sent");
+      }
+      await this.#send({
+        type: DownloadMessageType.End,
+        id,
+        body: encodeJson({ size, sha256: data.digest("hex") }),
+      });
+    } finally {
+      file.close();
+    }
+  }
+}
+
+/**
+ * Reads `length` bytes from `file` in record-sized fresh chunks, passing
+ * each to `use` (awaiting it when it returns a promise). Returns the bytes
+ * read, less if the file is shorter or `stop` says so.
+ */
+async function copy(
+  file: Deno.FsFile,
+  length: number,
+  use: (chunk: Uint8Array) => unknown,
+  stop: () => boolean = () => false,
+): Promise<number> {
+  let done = 0;
+  while (done < length && !stop()) {
+    const chunk = new Uint8Array(Math.min(MAX_FRAGMENT_BODY, length - done));
+    const n = await file.read(chunk);
+    if (n === null) break;
+    await use(chunk.subarray(0, n));
+    done += n;
+  }
+  return done;
+}

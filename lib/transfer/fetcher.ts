@@ -1,0 +1,196 @@
+/**
+ * The client's side of downloads: fetches a file from a server's served
+ * folder into `<dest>.ovtp-partial`, resuming a previous attempt after the
+ * server confirms its prefix, verifies size and SHA-256, syncs, and only
+ * then renames it into place. Also lists folders.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { OvtpError } from "../errors.ts";
+import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import {
+  checkDownloadEnd,
+  checkInfo,
+  checkListResult,
+  DownloadMessageType,
+  type ListEntry,
+} from "./download_messages.ts";
+import { PartialFile } from "./inbox.ts";
+import type { MessageLink, TransferProgress } from "./sender.ts";
+
+/** The suffix of a download in progress. */
+export const PARTIAL_SUFFIX = ".ovtp-partial";
+
+/** Options of {@linkcode fetchFile}. */
+export interface FetchOptions {
+  /** Called as data arrives. */
+  onProgress?: (progress: TransferProgress) => void;
+  /** Called when a previous partial download is resumed. */
+  onResume?: (offset: number) => void;
+}
+
+/** A completed download. */
+export interface FetchedFile {
+  /** Where it was written. */
+  path: string;
+  /** Its size. */
+  size: number;
+  /** Its verified SHA-256 (hex). */
+  sha256: string;
+  /** Bytes kept from an earlier, interrupted download. */
+  resumedFrom: number;
+}
+
+/** Downloads `remotePath` to `dest`, which must not exist yet. */
+export async function fetchFile(
+  link: MessageLink,
+  remotePath: string,
+  dest: string,
+  options: FetchOptions = {},
+): Promise<FetchedFile> {
+  if (await exists(dest)) {
+    throw new OvtpError("io", `"${dest}" already exists`, { hint: "choose another name with -o" });
+  }
+  const partialPath = dest + PARTIAL_SUFFIX;
+  const held = await heldPrefix(partialPath);
+  const id = link.nextId();
+  const replies = queue();
+  const unsubscribe = link.subscribe(id, replies.push, replies.fail);
+  let partial: PartialFile | undefined;
+  try {
+    await link.send({
+      type: DownloadMessageType.Get,
+      id,
+      body: encodeJson({ path: remotePath, offset: held.size, prefix_sha256: held.sha256 }),
+    });
+    const info = checkInfo(decodeJson(expect(await replies.next(), DownloadMessageType.Info).body));
+    if (info.offset !== 0 && info.offset !== held.size) {
+      throw new OvtpError("protocol", "The server resumed at an offset it was not offered");
+    }
+    const file = await Deno.open(partialPath, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    // The server confirmed our prefix (offset > 0), or starts over.
+    const hash = info.offset > 0 ? held.hash : createHash("sha256");
+    if (info.offset > 0) options.onResume?.(info.offset);
+    await file.truncate(info.offset);
+    await file.seek(info.offset, Deno.SeekMode.Start);
+    partial = new PartialFile(file, partialPath, hash, info.offset);
+    while (true) {
+      const message = await replies.next();
+      if (message.type === DownloadMessageType.Data) {
+        if (partial.size + message.body.length > info.size) {
+          throw new OvtpError("protocol", "The server sent more data than the file's size");
+        }
+        await partial.write(message.body);
+        options.onProgress?.({ name: remotePath, done: partial.size, total: info.size });
+        continue;
+      }
+      const end = checkDownloadEnd(decodeJson(expect(message, DownloadMessageType.End).body));
+      const sha256 = partial.hash.digest("hex");
+      if (end.size !== partial.size || end.sha256 !== sha256) {
+        await partial.close();
+        await Deno.remove(partialPath).catch(() => {});
+        partial = undefined;
+        throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
+      }
+      await partial.sync();
+      await partial.close();
+      partial = undefined;
+      if (Deno.build.os !== "windows") await Deno.chmod(partialPath, info.mode & 0o777);
+      await Deno.link(partialPath, dest).catch((error) => {
+        throw error instanceof Deno.errors.AlreadyExists
+          ? new OvtpError("io", `"${dest}" already exists`)
+          : error;
+      });
+      await Deno.remove(partialPath);
+      return { path: dest, size: end.size, sha256, resumedFrom: info.offset };
+    }
+  } finally {
+    // Whatever arrived stays in the partial file, for the next attempt.
+    await partial?.close().catch(() => {});
+    unsubscribe();
+  }
+}
+
+/** Lists a folder of the server's served folder. */
+export async function listFiles(link: MessageLink, remotePath: string): Promise<ListEntry[]> {
+  const id = link.nextId();
+  const replies = queue();
+  const unsubscribe = link.subscribe(id, replies.push, replies.fail);
+  try {
+    await link.send({ type: DownloadMessageType.List, id, body: encodeJson({ path: remotePath }) });
+    const reply = expect(await replies.next(), DownloadMessageType.ListResult);
+    return checkListResult(decodeJson(reply.body)).entries;
+  } finally {
+    unsubscribe();
+  }
+}
+
+function expect(message: Message, type: number): Message {
+  if (message.type === DownloadMessageType.Error) {
+    const info = decodeJson(message.body);
+    throw new OvtpError("remote", `The server refused: ${String(info.message)}`);
+  }
+  if (message.type !== type) {
+    throw new OvtpError("protocol", `Unexpected download message type ${message.type}`);
+  }
+  return message;
+}
+
+/** What an earlier attempt left: its size, its SHA-256, and the running hash to go on with. */
+async function heldPrefix(
+  path: string,
+): Promise<{ size: number; sha256: string | null; hash: Hash }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    for await (const chunk of (await Deno.open(path)).readable) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return { size, sha256: size > 0 ? hash.copy().digest("hex") : null, hash };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Replies for one id, awaited in order; a connection failure fails the wait. */
+function queue() {
+  const messages: Message[] = [];
+  let waiting: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
+  let failure: Error | undefined;
+  return {
+    push(message: Message) {
+      if (waiting) {
+        waiting.resolve(message);
+        waiting = undefined;
+      } else messages.push(message);
+    },
+    fail(error: Error) {
+      failure = error;
+      waiting?.reject(error);
+      waiting = undefined;
+    },
+    next(): Promise<Message> {
+      const message = messages.shift();
+      if (message) return Promise.resolve(message);
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiting = { resolve, reject });
+    },
+  };
+}
