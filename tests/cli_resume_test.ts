@@ -257,3 +257,35 @@ Deno.test("a byte flipped in file data is refused and no file becomes visible", 
     await listener.stop();
   }
 });
+
+Deno.test("an upload cut by SIGTERM after the grace period resumes afterwards; nothing half-written is visible", async () => {
+  const { server, client } = await makePair();
+  const inbox = `${server.home}/inbox`;
+  const dir = await Deno.makeTempDir();
+  const data = randomBytes(SIZE);
+  await Deno.writeFile(`${dir}/backup.tar`, data);
+  const first = await startListen(server.home, ["--grace", "0.2"]);
+  const proxy = stallingProxy(first.port, 8 * 1024 * 1024);
+  const sender = spawnSend(client.home, `127.0.0.1:${proxy.port}`, `${dir}/backup.tar`);
+  try {
+    await waitForPartial(inbox, 4 * 1024 * 1024);
+    // The transfer cannot finish within the grace period: it is cut, cleanly.
+    assert.equal(await first.stop("SIGTERM"), 0);
+    await sender.status;
+  } finally {
+    await proxy.close();
+  }
+  await assert.rejects(Deno.stat(`${inbox}/alice/backup.tar`), Deno.errors.NotFound);
+  assert.ok(await partialBytes(inbox) > 0);
+  const second = await startListen(server.home);
+  try {
+    const again = await ovtp(["sendfile", second.target, `${dir}/backup.tar`], {
+      home: client.home,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /resuming "backup\.tar"/);
+    assert.deepEqual(await Deno.readFile(`${inbox}/alice/backup.tar`), data);
+  } finally {
+    await second.stop();
+  }
+});
