@@ -14,7 +14,7 @@
  */
 
 import { createHmac } from "node:crypto";
-import { concat, utf8 } from "./bytes.ts";
+import { concat, toHex, utf8 } from "./bytes.ts";
 import { type AeadAlgorithm, aeadOpen, aeadSeal, x25519PublicOf } from "./_webcrypto.ts";
 import { chachaOpen, chachaSeal } from "./_chacha.ts";
 import { generateX25519Sync, x25519Sync } from "./_x25519.ts";
@@ -145,8 +145,27 @@ export interface KeySchedule {
   key: Uint8Array;
   /** The base nonce. */
   baseNonce: Uint8Array;
-  /** The exporter secret. */
-  exporterSecret: Uint8Array;
+  /** The exporter secret, derived when first asked (envelopes never ask). */
+  exporterSecret: () => Uint8Array;
+}
+
+// key_schedule_context depends only on the mode, the suite and `info`, and an
+// envelope uses one `info` for every recipient: derive it once (two HMACs
+// saved per recipient).
+const scheduleContexts = new Map<string, Uint8Array>();
+const MAX_CACHED_CONTEXTS = 64;
+
+function scheduleContext(suite: Uint8Array, mode: number, info: Uint8Array): Uint8Array {
+  const cacheKey = `${toHex(suite)}:${mode}:${toHex(info)}`;
+  let context = scheduleContexts.get(cacheKey);
+  if (!context) {
+    const pskIdHash = labeledExtract(suite, EMPTY, "psk_id_hash", EMPTY);
+    const infoHash = labeledExtract(suite, EMPTY, "info_hash", info);
+    context = concat(new Uint8Array([mode]), pskIdHash, infoHash);
+    if (scheduleContexts.size >= MAX_CACHED_CONTEXTS) scheduleContexts.clear();
+    scheduleContexts.set(cacheKey, context);
+  }
+  return context;
 }
 
 /** KeySchedule<ROLE>(mode, shared_secret, info, "", "") for AEAD `aeadId`. */
@@ -157,14 +176,12 @@ export function keySchedule(
   aeadId: number,
 ): KeySchedule {
   const suite = concat(utf8("HPKE"), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(aeadId, 2));
-  const pskIdHash = labeledExtract(suite, EMPTY, "psk_id_hash", EMPTY);
-  const infoHash = labeledExtract(suite, EMPTY, "info_hash", info);
-  const context = concat(new Uint8Array([mode]), pskIdHash, infoHash);
+  const context = scheduleContext(suite, mode, info);
   const secret = labeledExtract(suite, sharedSecret, "secret", EMPTY);
   return {
     key: labeledExpand(suite, secret, "key", context, AEADS[aeadId].nk),
     baseNonce: labeledExpand(suite, secret, "base_nonce", context, NN),
-    exporterSecret: labeledExpand(suite, secret, "exp", context, NH),
+    exporterSecret: () => labeledExpand(suite, secret, "exp", context, NH),
   };
 }
 
@@ -209,7 +226,7 @@ export class HpkeContext {
   export(exporterContext: Uint8Array, length: number): Uint8Array {
     return labeledExpand(
       this.#suite,
-      this.#schedule.exporterSecret,
+      this.#schedule.exporterSecret(),
       "sec",
       exporterContext,
       length,

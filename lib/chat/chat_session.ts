@@ -17,7 +17,13 @@ import {
   sealEnvelope,
 } from "../envelope.ts";
 import { OvtpError } from "../errors.ts";
-import { fingerprint, type Identity, parsePublicKey, samePublicKey } from "../keys.ts";
+import {
+  fingerprint,
+  type Identity,
+  parsePublicKey,
+  type PublicKey,
+  samePublicKey,
+} from "../keys.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
 import {
   ChatMessageType,
@@ -67,6 +73,7 @@ export class ChatSession {
   readonly #events: ChatEvents;
   readonly #replay = new ReplayGuard();
   #members: Member[] = [];
+  #keys = new Map<string, PublicKey>();
   #fingerprint = "";
   #pending: Promise<void> = Promise.resolve();
   /** The room's name. */
@@ -131,7 +138,7 @@ export class ChatSession {
   async send(text: string): Promise<number> {
     const recipients = this.#members
       .filter((m) => m.fingerprint !== this.#fingerprint)
-      .map((m) => parsePublicKey(m.key).key);
+      .map((m) => this.#keyOf(m));
     if (recipients.length === 0) return 0;
     const envelope = await sealEnvelope(this.#identity, recipients, utf8(text), {
       context: roomContext(this.room),
@@ -147,6 +154,16 @@ export class ChatSession {
       id: this.#id,
       body: encodeJson({}),
     });
+  }
+
+  /** A member's parsed key, parsed once per key line. */
+  #keyOf(member: Member): PublicKey {
+    let key = this.#keys.get(member.key);
+    if (!key) {
+      key = parsePublicKey(member.key).key;
+      this.#keys.set(member.key, key);
+    }
+    return key;
   }
 
   async #receive(message: Message, joined: PromiseWithResolvers<void>): Promise<void> {
@@ -183,9 +200,7 @@ export class ChatSession {
         context: roomContext(this.room),
         replay: this.#replay,
       });
-      const member = this.#members.find((m) =>
-        samePublicKey(parsePublicKey(m.key).key, opened.sender)
-      );
+      const member = this.#members.find((m) => samePublicKey(this.#keyOf(m), opened.sender));
       let text: string;
       try {
         text = fromUtf8(opened.body);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { constantTimeEqual } from "../bytes.ts";
+import { toHex } from "../bytes.ts";
 import { EnvelopeError, parseEnvelope } from "../envelope.ts";
 import { formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
 import type { Logger } from "../logger.ts";
@@ -32,6 +32,8 @@ export class ChatRelay {
   readonly #logger: Logger;
   /** room → fingerprint → live sessions */
   readonly #live = new Map<string, Map<string, Set<LiveSession>>>();
+  /** room → X25519 key (hex) → member */
+  readonly #members = new Map<string, Map<string, StoredMember>>();
 
   /** Relays through `store`, logging to `logger` (sizes and fingerprints only). */
   constructor(store: RoomStore, logger: Logger) {
@@ -48,12 +50,14 @@ export class ChatRelay {
   async join(room: string, session: LiveSession): Promise<void> {
     const { peer } = session;
     const key = formatPublicKey(peer.key);
-    await this.#store.addMember(room, {
+    const member = {
       name: peer.name,
       display: session.display,
       fingerprint: peer.fingerprint,
       key,
-    });
+    };
+    await this.#store.addMember(room, member);
+    (await this.#membersByKey(room)).set(toHex(peer.key.x25519), member);
     const online = this.#room(room);
     const wasOnline = (online.get(peer.fingerprint)?.size ?? 0) > 0;
     if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
@@ -104,18 +108,23 @@ export class ChatRelay {
       return "The envelope's sender is not the connected client";
     }
     if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
-    const members = await this.#store.members(room);
+    const members = await this.#membersByKey(room);
     const online = this.#room(room);
     let delivered = 0;
     let kept = 0;
+    const sending: Promise<void>[] = [];
     for (const recipient of header.recipients) {
-      const member = members.find((m) => constantTimeEqual(memberX25519(m), recipient));
+      const member = members.get(toHex(recipient));
       if (!member || member.fingerprint === session.peer.fingerprint) continue;
       const sessions = online.get(member.fingerprint);
       if (sessions && sessions.size > 0) {
+        // Sent to all at once: one slow member does not delay the others.
         for (const live of sessions) {
-          await live.send({ type: ChatMessageType.Deliver, id: live.id, body: envelope })
-            .catch(() => {});
+          sending.push(
+            live.send({ type: ChatMessageType.Deliver, id: live.id, body: envelope }).catch(
+              () => {},
+            ),
+          );
         }
         delivered++;
       } else {
@@ -123,11 +132,29 @@ export class ChatRelay {
         kept++;
       }
     }
+    await Promise.all(sending);
     this.#logger.info(`chat: ${envelope.length} bytes in room ${room}`, {
       from: session.peer.fingerprint,
       delivered,
       kept,
     });
+  }
+
+  /**
+   * The members of a room by the hex of their X25519 key, kept in memory
+   * (refreshed on each join) so that routing a post costs one lookup per
+   * recipient rather than a disk read and a key parse per member.
+   */
+  async #membersByKey(room: string): Promise<Map<string, StoredMember>> {
+    let members = this.#members.get(room);
+    if (!members) {
+      members = new Map();
+      for (const member of await this.#store.members(room)) {
+        members.set(toHex(parsePublicKey(member.key).key.x25519), member);
+      }
+      this.#members.set(room, members);
+    }
+    return members;
   }
 
   #room(room: string): Map<string, Set<LiveSession>> {
@@ -163,10 +190,6 @@ export class ChatRelay {
       }
     }
   }
-}
-
-function memberX25519(member: StoredMember): Uint8Array {
-  return parsePublicKey(member.key).key.x25519;
 }
 
 /** The chat sessions of one connection (a client may join several rooms). */

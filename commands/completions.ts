@@ -1,0 +1,98 @@
+import { type Command, parseFlags, usageError, writeOut } from "./_cli.ts";
+
+const USAGE = `Usage: ovtp completions bash|zsh|fish
+
+Prints a shell completion script for the subcommands and their options.
+
+  bash:  ovtp completions bash > /etc/bash_completion.d/ovtp
+         (or: source <(ovtp completions bash) in ~/.bashrc)
+  zsh:   ovtp completions zsh > "\${fpath[1]}/_ovtp"
+  fish:  ovtp completions fish > ~/.config/fish/completions/ovtp.fish
+`;
+
+/** The options a command documents in its help text. */
+export function optionsOf(command: Command): string[] {
+  return [...new Set(command.usage.match(/--[a-z][a-z-]*/g) ?? [])].sort();
+}
+
+/** The completion script for `shell`, from the command table. */
+export function completionScript(shell: string, commands: Record<string, Command>): string {
+  const names = Object.keys(commands);
+  const entries = Object.entries(commands);
+  switch (shell) {
+    case "bash":
+      return `# bash completion for ovtp
+_ovtp() {
+  local cur=\${COMP_WORDS[COMP_CWORD]}
+  if [[ \${COMP_CWORD} -eq 1 ]]; then
+    COMPREPLY=($(compgen -W "${names.join(" ")} --help --version" -- "$cur"))
+    return
+  fi
+  case \${COMP_WORDS[1]} in
+${
+        entries.map(([name, command]) =>
+          `    ${name}) COMPREPLY=($(compgen -W "${
+            optionsOf(command).join(" ")
+          } --help" -- "$cur")) ;;`
+        ).join("\n")
+      }
+  esac
+  [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur"))
+}
+complete -o filenames -F _ovtp ovtp
+`;
+    case "zsh":
+      return `#compdef ovtp
+_ovtp() {
+  local -a commands
+  commands=(
+${entries.map(([name, command]) => `    '${name}:${command.summary.replace(/'/g, "")}'`).join("\n")}
+  )
+  if (( CURRENT == 2 )); then
+    _describe 'command' commands
+    return
+  fi
+  case $words[2] in
+${
+        entries.map(([name, command]) =>
+          `    ${name}) _arguments '*:file:_files' ${
+            optionsOf(command).map((o) => `'${o}[]'`).join(" ")
+          } ;;`
+        ).join("\n")
+      }
+  esac
+}
+_ovtp "$@"
+`;
+    case "fish":
+      return `# fish completion for ovtp
+complete -c ovtp -f -n __fish_use_subcommand -a '${names.join(" ")}'
+${
+        entries.flatMap(([name, command]) => [
+          `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -d '${
+            command.summary.replace(/'/g, "")
+          }'`,
+          ...optionsOf(command).map((o) =>
+            `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -l ${o.slice(2)}`
+          ),
+        ]).join("\n")
+      }
+`;
+    default:
+      usageError("completions", `Unknown shell "${shell}": use bash, zsh or fish`);
+  }
+}
+
+/** `ovtp completions`, over the command table it is given (main.ts's). */
+export function completionsCommand(commands: () => Record<string, Command>): Command {
+  return {
+    summary: "print a shell completion script",
+    usage: USAGE,
+    async run(args: string[]) {
+      const { positionals } = parseFlags(args, {}, "completions");
+      if (positionals.length !== 1) usageError("completions", "Give one shell: bash, zsh or fish");
+      await writeOut(completionScript(positionals[0], commands()));
+      return 0;
+    },
+  };
+}

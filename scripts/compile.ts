@@ -1,0 +1,66 @@
+/**
+ * Builds the `ovtp` binary with `deno compile`: for this machine, or for one
+ * of the release targets. `deno compile` downloads a runtime for the target
+ * the first time, so this needs an internet connection.
+ *
+ * Usage: deno run -A scripts/compile.ts [TARGET]
+ *   TARGET: x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu,
+ *           x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc
+ * Output: dist/ovtp (this machine) or dist/ovtp-TARGET[.exe]
+ *
+ * @module
+ */
+
+/** The five release targets. */
+export const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+] as const;
+
+/**
+ * The permissions compiled into the binary, the least ovtp needs (README,
+ * "Building a binary", says why each).
+ */
+export const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-run",
+  "--allow-sys=hostname,statfs",
+];
+
+/** The `deno compile` arguments for a target (undefined: this machine). */
+export function compileArgs(target?: string): string[] {
+  const output = target
+    ? `dist/ovtp-${target}${target.includes("windows") ? ".exe" : ""}`
+    : "dist/ovtp";
+  return [
+    "compile",
+    "--no-prompt",
+    ...PERMISSIONS,
+    ...(target ? ["--target", target] : []),
+    "--output",
+    output,
+    "main.ts",
+  ];
+}
+
+if (import.meta.main) {
+  const target = Deno.args[0];
+  if (target !== undefined && !(TARGETS as readonly string[]).includes(target)) {
+    console.error(`Unknown target "${target}"; one of: ${TARGETS.join(", ")}`);
+    Deno.exit(2);
+  }
+  const root = new URL("..", import.meta.url).pathname;
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: compileArgs(target),
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  Deno.exit(status.code);
+}
