@@ -9,11 +9,14 @@ import { OvtpError, VERSION } from "./mod.ts";
 import type { Command } from "./commands/_cli.ts";
 import { addKey } from "./commands/add_key.ts";
 import { chat } from "./commands/chat.ts";
+import { completionsCommand } from "./commands/completions.ts";
 import { getfile } from "./commands/getfile.ts";
 import { id } from "./commands/id.ts";
 import { keygen } from "./commands/keygen.ts";
 import { keys } from "./commands/keys.ts";
 import { listen } from "./commands/listen.ts";
+import { open } from "./commands/open.ts";
+import { seal } from "./commands/seal.ts";
 import { send } from "./commands/send.ts";
 import { sendfile } from "./commands/sendfile.ts";
 
@@ -27,6 +30,9 @@ const COMMANDS: Record<string, Command> = {
   sendfile,
   getfile,
   chat,
+  seal,
+  open,
+  completions: completionsCommand(() => COMMANDS),
 };
 
 /** Exit codes, documented in README.md. */

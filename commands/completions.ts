@@ -10,9 +10,13 @@ Prints a shell completion script for the subcommands and their options.
   fish:  ovtp completions fish > ~/.config/fish/completions/ovtp.fish
 `;
 
-/** The options a command documents in its help text. */
+/**
+ * The options a command documents in its help text: the lines of its
+ * option list, which start with `--name` or `-x, --name`.
+ */
 export function optionsOf(command: Command): string[] {
-  return [...new Set(command.usage.match(/--[a-z][a-z-]*/g) ?? [])].sort();
+  const found = [...command.usage.matchAll(/^\s+(?:-[a-zA-Z], )?(--[a-z][a-z-]*)/gm)];
+  return [...new Set(found.map((m) => m[1]))].sort();
 }
 
 /** The completion script for `shell`, from the command table. */

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { ovtp } from "./_cli.ts";
+import { compileArgs, PERMISSIONS, TARGETS } from "../scripts/compile.ts";
+
+const COMMANDS = [
+  "keygen",
+  "id",
+  "add-key",
+  "keys",
+  "listen",
+  "send",
+  "sendfile",
+  "getfile",
+  "chat",
+];
+
+Deno.test("completions prints a valid bash script naming every command and its options", async () => {
+  const result = await ovtp(["completions", "bash"]);
+  assert.equal(result.code, 0, result.stderr);
+  for (const name of COMMANDS) assert.match(result.stdout, new RegExp(`\\b${name}\\)`));
+  assert.match(result.stdout, /send\) COMPREPLY=\(\$\(compgen -W "[^"]*--strict/);
+  const file = await Deno.makeTempFile({ suffix: ".bash" });
+  await Deno.writeTextFile(file, result.stdout);
+  const check = await new Deno.Command("bash", { args: ["-n", file], stderr: "piped" }).output();
+  assert.ok(check.success, new TextDecoder().decode(check.stderr));
+});
+
+Deno.test("completions prints zsh and fish scripts, and refuses other shells", async () => {
+  const zsh = await ovtp(["completions", "zsh"]);
+  assert.equal(zsh.code, 0);
+  assert.match(zsh.stdout, /^#compdef ovtp/);
+  const fish = await ovtp(["completions", "fish"]);
+  assert.equal(fish.code, 0);
+  assert.match(fish.stdout, /complete -c ovtp -n '__fish_seen_subcommand_from sendfile' -l name/);
+  const other = await ovtp(["completions", "powershell"]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /^ovtp: error: Unknown shell "powershell"/);
+});
+
+Deno.test("the binary can be compiled: no dynamic import, five targets, the documented permissions", async () => {
+  // deno compile bundles only what it can see: every import must be static.
+  const root = new URL("../", import.meta.url);
+  for (const dir of ["lib", "commands"]) {
+    for await (const entry of walk(new URL(`${dir}/`, root))) {
+      const text = await Deno.readTextFile(entry);
+      assert.doesNotMatch(text, /\bimport\s*\(/, `${entry.pathname} has a dynamic import`);
+    }
+  }
+  assert.deepEqual([...TARGETS].sort(), [
+    "aarch64-apple-darwin",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+    "x86_64-unknown-linux-gnu",
+  ]);
+  const release = await Deno.readTextFile(new URL(".github/workflows/release.yml", root));
+  for (const target of TARGETS) assert.ok(release.includes(`- ${target}`), target);
+  assert.match(release, /SHA256SUMS/);
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  for (const permission of PERMISSIONS) assert.ok(readme.includes(permission), permission);
+  assert.deepEqual(compileArgs("x86_64-pc-windows-msvc").slice(-3), [
+    "--output",
+    "dist/ovtp-x86_64-pc-windows-msvc.exe",
+    "main.ts",
+  ]);
+});
+
+async function* walk(dir: URL): AsyncGenerator<URL> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) yield* walk(new URL(`${entry.name}/`, dir));
+    else if (entry.name.endsWith(".ts")) yield new URL(entry.name, dir);
+  }
+}
