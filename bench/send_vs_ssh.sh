@@ -28,37 +28,14 @@
 set -euo pipefail
 export LC_ALL=C
 
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
-SHARED_BENCH="${OVTP_SHARED_BENCH:-$REPO_DIR/../shared/bench}"
-if [[ ! -r "$SHARED_BENCH/lib.sh" ]]; then
-  echo "send_vs_ssh.sh: error: Cannot find the shared benchmark helpers \"$SHARED_BENCH/lib.sh\"" >&2
-  echo "send_vs_ssh.sh: hint: check out shared/ beside the repository, or set OVTP_SHARED_BENCH=/path/to/shared/bench" >&2
-  exit 2
-fi
-if [[ ! -f "$REPO_DIR/main.ts" ]]; then
-  echo "send_vs_ssh.sh: error: Cannot find \"$REPO_DIR/main.ts\"" >&2
-  exit 2
-fi
-command -v deno >/dev/null || { echo "send_vs_ssh.sh: error: deno is not on PATH" >&2; exit 2; }
-
 N="${N:-20}"
 REFERENCES="${REFERENCES:-1}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-30}"
-export RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
-# shellcheck source=/dev/null
-source "$SHARED_BENCH/lib.sh"
-((N >= 1)) || { echo "send_vs_ssh.sh: error: N must be at least 1, got \"$N\"" >&2; exit 2; }
+# shellcheck source=bench/_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
+((N >= 1)) || { echo "$BENCH_NAME: error: N must be at least 1, got \"$N\"" >&2; exit 2; }
 
-need_pkgs "${BASE_PKGS[@]}" /usr/sbin/sshd:openssh-server ssh:openssh-client
-# Resolve the project's dependencies before the namespace cuts the network off
-# (a no-op when they are cached already).
-if [[ -z "${IN_NETNS:-}" ]]; then
-  (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" deno cache --quiet main.ts) \
-    || { log "deno cache main.ts failed"; exit 1; }
-fi
-enter_netns "$SELF" "$@"
+bench_enter "$BENCH_DIR/$BENCH_NAME" "$@"
 make_tmp
 set_results send_vs_ssh
 env_report sh -c 'ssh -V; deno --version'
@@ -78,66 +55,11 @@ export DENO_DIR="$WARM_DENO_DIR"
 : >"$TMP/empty.ts"
 
 # --- private sshd, as 20_ssh.sh starts it ----------------------------------------------
-# shellcheck disable=SC2034 # EXTRA_CLEANUP is read by cleanup() in lib.sh
-if [[ ! -d /run/sshd ]]; then mkdir -p /run/sshd; chmod 755 /run/sshd; EXTRA_CLEANUP='rmdir /run/sshd 2>/dev/null'; fi
-SSH_PORT=$(free_port 42122)
-ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$TMP/host_ed25519"
-ssh-keygen -q -t ed25519 -N '' -C bench-user -f "$TMP/id_ed25519"
-cp "$TMP/id_ed25519.pub" "$TMP/authorized_keys"
-echo "[127.0.0.1]:$SSH_PORT $(cat "$TMP/host_ed25519.pub")" >"$TMP/known_hosts"
-cat >"$TMP/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $TMP/host_ed25519
-PidFile $TMP/sshd.pid
-AuthorizedKeysFile $TMP/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-MaxStartups 200:30:400
-MaxSessions 50
-LogLevel ERROR
-Subsystem sftp /usr/lib/openssh/sftp-server
-# Keep root's slow ~/.bashrc out of the figures (see shared/bench/README.md).
-SetEnv SHLVL=1
-EOF
-timeout 30 /usr/sbin/sshd -t -f "$TMP/sshd_config"
-SSH_OPTS=(-F /dev/null -p "$SSH_PORT" -i "$TMP/id_ed25519" -o IdentitiesOnly=yes
-  -o UserKnownHostsFile="$TMP/known_hosts" -o StrictHostKeyChecking=yes
-  -o BatchMode=yes -o CheckHostIP=no -o GSSAPIAuthentication=no -o ControlMaster=no
-  -o ControlPath=none -o Compression=no -o LogLevel=ERROR)
-bg /usr/sbin/sshd -D -f "$TMP/sshd_config" -E "$TMP/sshd.log"
-wait_port "$SSH_PORT" 10
-timeout 30 ssh "${SSH_OPTS[@]}" root@127.0.0.1 true || { log "ssh sanity check failed"; cat "$TMP/sshd.log" >&2; exit 1; }
-SSH_KEX=$(timeout 30 ssh -v "${SSH_OPTS[@]}" -o LogLevel=DEBUG1 root@127.0.0.1 true 2>&1 \
-  | sed -n 's/.*kex: algorithm: //p' | head -n1)
+start_private_sshd 42122
 
 # --- private ovtp identities and listener -------------------------------------------------
-ovtp() { (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" deno run --allow-all main.ts "$@" </dev/null); }
-SRV_HOME="$TMP/ovtp_server"; CLI_HOME="$TMP/ovtp_client"
-ovtp keygen --home "$SRV_HOME" >"$TMP/keygen_srv.out" 2>&1 || { cat "$TMP/keygen_srv.out" >&2; exit 1; }
-ovtp keygen --home "$CLI_HOME" >"$TMP/keygen_cli.out" 2>&1 || { cat "$TMP/keygen_cli.out" >&2; exit 1; }
-CLI_PUB=$(ovtp id --home "$CLI_HOME")
-ovtp add-key --home "$SRV_HOME" "$CLI_PUB" >"$TMP/add_key.out" 2>&1 || { cat "$TMP/add_key.out" >&2; exit 1; }
-
-(cd "$REPO_DIR" && exec deno run --allow-all main.ts listen --home "$SRV_HOME" --host 127.0.0.1 --port 0 \
-  </dev/null >/dev/null 2>"$TMP/listen.err") &
-LISTEN_PID=$!; track "$LISTEN_PID"
-OVTP_PORT=""
-for _ in $(seq 1500); do # up to 30 s
-  OVTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/listen.err" | head -n1)
-  [[ -n "$OVTP_PORT" ]] && break
-  kill -0 "$LISTEN_PID" 2>/dev/null || break
-  sleep 0.02
-done
-if [[ -z "$OVTP_PORT" ]]; then log "ovtp listen did not report its port"; cat "$TMP/listen.err" >&2; exit 1; fi
+make_ovtp_homes
+start_ovtp_listen "$TMP/listen.err"
 log "ovtp listening on 127.0.0.1:$OVTP_PORT, sshd on 127.0.0.1:$SSH_PORT (kex $SSH_KEX)"
 TARGET="127.0.0.1:$OVTP_PORT"
 
@@ -188,8 +110,6 @@ timeout "$RUN_TIMEOUT" deno run --allow-all main.ts send --home "$CLI_HOME" "$TA
 cd - >/dev/null
 log "ovtp send response: $(head -c 300 "$TMP/resp.out" | tr '\n' ' ') stderr: $(head -c 300 "$TMP/resp.err" | tr '\n' ' ')"
 
-# steal: CPU time the hypervisor gave to other guests (field 9 of the cpu line)
-cpu_ticks() { awk '/^cpu /{t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r STEAL0 TOTAL0 < <(cpu_ticks)
 for rep in $(seq "$N"); do
@@ -204,22 +124,11 @@ rss_one() { # rss_one VARIANT -> KiB
     && rss_of "$TMP/one.rss" || echo NA
 }
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-read -r STEAL1 TOTAL1 < <(cpu_ticks)
-STEAL_PCT=$(awk -v s=$((STEAL1 - STEAL0)) -v t=$((TOTAL1 - TOTAL0)) 'BEGIN{ if (t > 0) printf "%.0f", 100 * s / t; else print "NA" }')
+STEAL_PCT=$(steal_since "$STEAL0" "$TOTAL0")
 RSS_SSH=$(rss_one ssh); RSS_OVTP=$(rss_one ovtp_warm)
 
 # --- summary -----------------------------------------------------------------------------------
-stats() { # stats VARIANT -> "n median min max" (ms)
-  awk -F'\t' -v v="$1" '$1 == v {print $2}' "$SAMPLES" | sort -g | awk '
-    {a[NR] = $1}
-    END {
-      if (NR == 0) { print "0 NA NA NA"; exit }
-      m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-      printf "%d %.1f %.1f %.1f\n", NR, m, a[1], a[NR]
-    }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
-read -r _ SSH_MED SSH_MIN SSH_MAX < <(stats ssh)
+read -r _ SSH_MED SSH_MIN SSH_MAX < <(stats "$SAMPLES" ssh)
 {
   echo "## ovtp send vs ssh true (loopback, $(nproc) cores, N=$N, $(date -Is))"
   echo
@@ -231,7 +140,7 @@ read -r _ SSH_MED SSH_MIN SSH_MAX < <(stats ssh)
   echo "| variant | runs | fails | median ms | min ms | max ms | ratio to ssh (median / min / max) |"
   echo "|---|---|---|---|---|---|---|"
   for v in "${VARIANTS[@]}"; do
-    read -r n med mn mx < <(stats "$v")
+    read -r n med mn mx < <(stats "$SAMPLES" "$v")
     printf '| %s | %s | %s | %s | %s | %s | %s / %s / %s |\n' "$v" "$n" "${FAILS[$v]:-0}" "$med" "$mn" "$mx" \
       "$(ratio "$med" "$SSH_MED")" "$(ratio "$mn" "$SSH_MIN")" "$(ratio "$mx" "$SSH_MAX")"
   done

@@ -8,7 +8,7 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { join } from "node:path";
-import { Keystore, OvtpError } from "../mod.ts";
+import { concat, Keystore, OvtpError } from "../mod.ts";
 
 /** A subcommand: its help and what it runs. */
 export interface Command {
@@ -121,13 +121,7 @@ export async function readStdin(limit: number): Promise<Uint8Array> {
     }
     parts.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 /** Yields stdin's lines, without their line endings. */

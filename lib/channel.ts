@@ -14,9 +14,10 @@
 import { concat, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
 import { OvtpError } from "./errors.ts";
-import { encodeFrame, FrameReader, FramingError } from "./framing.ts";
+import { encodeFrame, encodeFrameInPlace, FrameReader, FramingError } from "./framing.ts";
 import type { Identity, PublicKey } from "./keys.ts";
-import { DecryptError, TAG_LENGTH } from "./noise/aead.ts";
+import { BulkCipher, deriveBulkKey } from "./_bulk_cipher.ts";
+import { CHACHA_POLY, DecryptError, TAG_LENGTH } from "./noise/aead.ts";
 import type { CipherState } from "./noise/cipher_state.ts";
 import { HandshakeError, HandshakeState, MAX_MESSAGE_LENGTH } from "./noise/handshake_state.ts";
 import { XX_HFS } from "./noise/patterns.ts";
@@ -38,6 +39,12 @@ export const PROLOGUE: Uint8Array = utf8("ovtp/1");
 export const PROTOCOL_NAME = "Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256";
 /** The largest plaintext one record carries. */
 export const MAX_RECORD_PLAINTEXT = MAX_MESSAGE_LENGTH - TAG_LENGTH;
+/**
+ * The largest plaintext of one bulk record (section 5.1): file data goes
+ * in records this large, announced by ordinary records, because per-record
+ * costs (a cipher set-up, a write, a read) dominate at 64 KiB.
+ */
+export const MAX_BULK_PLAINTEXT = 1024 * 1024;
 /** Default time allowed for the whole handshake. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -67,6 +74,8 @@ export class SecureChannel {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #send: CipherState;
   #receive: CipherState;
+  #bulkSend: BulkCipher;
+  #bulkReceive: BulkCipher;
   /** The peer's public key, authenticated by the handshake. */
   readonly peer: PublicKey;
   /** The final handshake hash, unique to this session. */
@@ -84,6 +93,9 @@ export class SecureChannel {
     this.#writer = writer;
     this.#send = result.send;
     this.#receive = result.receive;
+    // Spends nonce 0 of each direction (section 5.1), on both ends alike.
+    this.#bulkSend = new BulkCipher(CHACHA_POLY, deriveBulkKey(result.send));
+    this.#bulkReceive = new BulkCipher(CHACHA_POLY, deriveBulkKey(result.receive));
     this.handshakeHash = result.handshakeHash;
     this.peer = peer;
   }
@@ -162,14 +174,29 @@ export class SecureChannel {
     }
   }
 
-  /** Encrypts and writes one record of at most MAX_RECORD_PLAINTEXT bytes. */
-  async send(plaintext: Uint8Array): Promise<void> {
+  /**
+   * Encrypts and writes one record of at most MAX_RECORD_PLAINTEXT bytes,
+   * then one bulk record of at most MAX_BULK_PLAINTEXT bytes for each entry
+   * of `bulk`; the record must announce them (section 6.1). `plaintext` is
+   * encrypted before this returns its promise, so the caller may reuse its
+   * buffer at once; `bulk` must stay unchanged until the promise settles.
+   */
+  async send(plaintext: Uint8Array, bulk: readonly Uint8Array[] = []): Promise<void> {
     if (plaintext.length > MAX_RECORD_PLAINTEXT) {
       throw new RangeError(`A record holds at most ${MAX_RECORD_PLAINTEXT} bytes`);
     }
-    const frame = encodeFrame(this.#send.encryptWithAd(EMPTY, plaintext));
+    if (bulk.some((body) => body.length > MAX_BULK_PLAINTEXT)) {
+      throw new RangeError(`A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`);
+    }
+    // seal() leaves room for the length in front: no copy of the record.
+    const frame = encodeFrameInPlace(this.#send.encryptWithAd(EMPTY, plaintext));
     try {
       await this.#writer.write(frame);
+      // A bulk record has no frame header: the record gave its length. Its
+      // ciphertext and tag go out as they are, without a copy.
+      for (const body of bulk) {
+        for (const part of this.#bulkSend.seal(body)) await this.#writer.write(part);
+      }
     } catch (error) {
       throw toChannelError(error, "Cannot send");
     }
@@ -182,9 +209,26 @@ export class SecureChannel {
    */
   async receive(): Promise<Uint8Array | null> {
     try {
-      const frame = await this.#reader.read(MAX_MESSAGE_LENGTH, TAG_LENGTH);
+      // A view into the reader's buffer: decryption copies it out at once.
+      const frame = await this.#reader.readView(MAX_MESSAGE_LENGTH, TAG_LENGTH);
       if (frame === null) return null;
       return this.#receive.decryptWithAd(EMPTY, frame);
+    } catch (error) {
+      throw toChannelError(error, "Cannot receive");
+    }
+  }
+
+  /**
+   * Reads and decrypts the next bulk record, of `size` bytes of plaintext,
+   * as the record just received announced. Throws like {@linkcode receive}.
+   */
+  async receiveBulk(size: number): Promise<Uint8Array> {
+    if (!(size >= 0 && size <= MAX_BULK_PLAINTEXT)) {
+      throw new RangeError(`A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`);
+    }
+    try {
+      // readExact() returns a view into the reader's buffer; open() copies.
+      return this.#bulkReceive.open(await this.#reader.readExact(size + TAG_LENGTH));
     } catch (error) {
       throw toChannelError(error, "Cannot receive");
     }

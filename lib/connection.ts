@@ -1,15 +1,27 @@
 /**
  * Messages over a secure channel, in both directions at once: a writer that
  * packs queued message fragments into as few records as possible (one
- * encryption and one write for many pipelined requests), and a reader loop
- * that reassembles messages and hands them to a callback.
+ * encryption and one write for many pipelined requests) and sends a large
+ * body (file data) as one bulk record, and a reader loop that reassembles
+ * messages and hands them to a callback.
  *
  * @module
  */
 
-import { MAX_RECORD_PLAINTEXT, type SecureChannel } from "./channel.ts";
+import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT, type SecureChannel } from "./channel.ts";
 import { OvtpError } from "./errors.ts";
-import { encodeFragments, type Message, MessageAssembler, MessageError } from "./messages.ts";
+import {
+  BULK_NOTICE_LENGTH,
+  checkType,
+  FRAGMENT_HEADER_LENGTH,
+  isBulkNotice,
+  MAX_FRAGMENT_BODY,
+  type Message,
+  MessageAssembler,
+  MessageError,
+  writeBulkNotice,
+  writeFragment,
+} from "./messages.ts";
 
 /** Default bound on one application message. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -29,7 +41,9 @@ export interface ConnectionOptions {
 }
 
 interface Pending {
-  fragments: Uint8Array[];
+  message: Message;
+  /** Body bytes already written in fragments. */
+  offset: number;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -40,6 +54,9 @@ export class Connection {
   #options: ConnectionOptions;
   #queue: Pending[] = [];
   #flushing = false;
+  // One record's plaintext, reused: the channel encrypts it before send()
+  // returns, and fragments are written straight into it.
+  #record = new Uint8Array(MAX_RECORD_PLAINTEXT);
   #closed: Error | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -60,8 +77,13 @@ export class Connection {
    */
   send(message: Message): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
+    try {
+      checkType(message.type);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ fragments: encodeFragments(message), resolve, reject });
+      this.#queue.push({ message, offset: 0, resolve, reject });
       if (!this.#flushing) this.#flush();
     });
   }
@@ -79,7 +101,11 @@ export class Connection {
         this.#armIdleTimer();
         const record = await this.#channel.receive();
         if (record === null) break;
-        for (const message of assembler.push(record)) {
+        for (const item of assembler.push(record)) {
+          // Bulk records follow their record in the order of the notices.
+          const message = isBulkNotice(item)
+            ? { type: item.type, id: item.id, body: await this.#channel.receiveBulk(item.bulkSize) }
+            : item;
           const pending = this.#options.onMessage(message);
           if (pending) await pending;
         }
@@ -115,27 +141,18 @@ export class Connection {
     }, ms);
   }
 
-  // Writes queued fragments, packing as many as fit into each record. While
-  // one record is being written, new messages queue up and go out together
-  // in the next one.
+  // Writes queued fragments, packing as many as fit into each record, and
+  // the bulk records that record announces. While one record is being
+  // written, new messages queue up and go out together in the next one.
   async #flush(): Promise<void> {
     this.#flushing = true;
     let finished: Pending[] = [];
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const parts: Uint8Array[] = [];
         finished = [];
-        let size = 0;
-        while (this.#queue.length > 0) {
-          const head = this.#queue[0];
-          const next = head.fragments[0];
-          if (size + next.length > MAX_RECORD_PLAINTEXT) break;
-          parts.push(next);
-          size += next.length;
-          head.fragments.shift();
-          if (head.fragments.length === 0) finished.push(this.#queue.shift()!);
-        }
-        await this.#channel.send(pack(parts, size));
+        const bulk: Uint8Array[] = [];
+        const size = this.#pack(finished, bulk);
+        await this.#channel.send(this.#record.subarray(0, size), bulk);
         for (const pending of finished) pending.resolve();
         finished = [];
       }
@@ -146,15 +163,35 @@ export class Connection {
       this.#flushing = false;
     }
   }
+
+  // Fills the record with whole fragments of the queued messages, in order
+  // (a message is split only at MAX_FRAGMENT_BODY, so that the receiver
+  // rarely has to join pieces), or with a bulk notice for a message that
+  // would need several fragments but fits one bulk record, whose body goes
+  // to `bulk`. Moves the messages it completes to `finished`; returns the
+  // plaintext length.
+  #pack(finished: Pending[], bulk: Uint8Array[]): number {
+    let size = 0;
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0];
+      const { body } = head.message;
+      if (head.offset === 0 && isBulk(body)) {
+        if (size + BULK_NOTICE_LENGTH > this.#record.length) break;
+        size += writeBulkNotice(this.#record, size, head.message);
+        bulk.push(body);
+        head.offset = body.length;
+      } else {
+        const length = Math.min(MAX_FRAGMENT_BODY, body.length - head.offset);
+        if (size + FRAGMENT_HEADER_LENGTH + length > this.#record.length) break;
+        head.offset += writeFragment(this.#record, size, head.message, head.offset);
+        size += FRAGMENT_HEADER_LENGTH + length;
+      }
+      if (head.offset === body.length) finished.push(this.#queue.shift()!);
+    }
+    return size;
+  }
 }
 
-function pack(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+function isBulk(body: Uint8Array): boolean {
+  return body.length > MAX_FRAGMENT_BODY && body.length <= MAX_BULK_PLAINTEXT;
 }

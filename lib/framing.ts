@@ -8,7 +8,11 @@
 
 /** The largest frame body a 16-bit length can describe, Noise's limit. */
 export const MAX_FRAME_LENGTH = 65535;
-const HEADER_LENGTH = 2;
+/** The length prefix of a frame. */
+export const FRAME_HEADER_LENGTH = 2;
+const HEADER_LENGTH = FRAME_HEADER_LENGTH;
+/** Bytes a read may take beyond what it is for: two largest frames. */
+const READ_AHEAD = 2 * (HEADER_LENGTH + MAX_FRAME_LENGTH);
 
 /** Thrown for a frame that breaks the rules: too long, or cut short. */
 export class FramingError extends Error {
@@ -21,28 +25,53 @@ export class FramingError extends Error {
 
 /** Prepends the 16-bit length to `body`. */
 export function encodeFrame(body: Uint8Array): Uint8Array {
-  if (body.length > MAX_FRAME_LENGTH) {
-    throw new RangeError(
-      `Frame body of ${body.length} bytes exceeds ${MAX_FRAME_LENGTH}`,
-    );
-  }
+  checkBodyLength(body.length);
   const frame = new Uint8Array(HEADER_LENGTH + body.length);
-  frame[0] = body.length >> 8;
-  frame[1] = body.length & 0xff;
+  writeHeader(frame, body.length);
   frame.set(body, HEADER_LENGTH);
   return frame;
 }
 
+/**
+ * Frames `body` without copying it, by writing the length into the
+ * {@linkcode FRAME_HEADER_LENGTH} bytes just before it in its buffer. Only for
+ * a body whose buffer was made with that headroom for this purpose (the
+ * output of `seal()` in lib/noise/aead.ts): the bytes there are overwritten.
+ */
+export function encodeFrameInPlace(body: Uint8Array): Uint8Array {
+  checkBodyLength(body.length);
+  if (body.byteOffset < HEADER_LENGTH) throw new RangeError("No headroom for a frame header");
+  const frame = new Uint8Array(
+    body.buffer,
+    body.byteOffset - HEADER_LENGTH,
+    HEADER_LENGTH + body.length,
+  );
+  writeHeader(frame, body.length);
+  return frame;
+}
+
+function checkBodyLength(length: number): void {
+  if (length > MAX_FRAME_LENGTH) {
+    throw new RangeError(`Frame body of ${length} bytes exceeds ${MAX_FRAME_LENGTH}`);
+  }
+}
+
+function writeHeader(frame: Uint8Array, length: number): void {
+  frame[0] = length >> 8;
+  frame[1] = length & 0xff;
+}
+
 /** Reads frames from a byte stream. */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buffer = new Uint8Array(2 * (MAX_FRAME_LENGTH + HEADER_LENGTH));
+  #source: ByteSource;
+  // Room for two largest frames; grows for a larger readExact().
+  #buffer: Uint8Array = new Uint8Array(2 * (MAX_FRAME_LENGTH + HEADER_LENGTH));
   #start = 0;
   #end = 0;
 
   /** Reads from `readable`, which this reader locks. */
   constructor(readable: ReadableStream<Uint8Array>) {
-    this.#reader = readable.getReader();
+    this.#source = byteSource(readable);
   }
 
   /**
@@ -51,6 +80,18 @@ export class FrameReader {
    * exceeds `maxLength`, checked before the body is awaited.
    */
   async read(
+    maxLength = MAX_FRAME_LENGTH,
+    minLength = 0,
+  ): Promise<Uint8Array | null> {
+    return (await this.readView(maxLength, minLength))?.slice() ?? null;
+  }
+
+  /**
+   * Reads one frame as {@linkcode read} does, but returns a view into the
+   * reader's buffer instead of a copy: it is valid only until the next read.
+   * For a caller that consumes the body at once (decryption).
+   */
+  async readView(
     maxLength = MAX_FRAME_LENGTH,
     minLength = 0,
   ): Promise<Uint8Array | null> {
@@ -70,39 +111,110 @@ export class FrameReader {
         `The stream ended inside a frame of ${length} bytes`,
       );
     }
-    const bodyStart = this.#start + HEADER_LENGTH;
-    const body = this.#buffer.slice(bodyStart, bodyStart + length);
-    this.#start = bodyStart + length;
-    return body;
+    this.#start += HEADER_LENGTH;
+    return this.#take(length);
+  }
+
+  /**
+   * Reads exactly `length` bytes that have no length prefix: a bulk record,
+   * whose length an authenticated record announced, so the caller has
+   * bounded it already. Returns a view valid until the next read; throws
+   * FramingError when the stream ends first.
+   */
+  async readExact(length: number): Promise<Uint8Array> {
+    if (!await this.#fill(length)) {
+      throw new FramingError(`The stream ended inside a bulk record of ${length} bytes`);
+    }
+    return this.#take(length);
   }
 
   /** Stops reading and releases the stream. */
   async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
+    await this.#source.cancel();
   }
 
-  // Ensures `count` buffered bytes; false at end of stream.
+  #take(length: number): Uint8Array {
+    const body = this.#buffer.subarray(this.#start, this.#start + length);
+    this.#start += length;
+    return body;
+  }
+
+  // Ensures `count` buffered bytes; false at end of stream. Reads at most
+  // READ_AHEAD bytes beyond them, so that little is held (and moved by
+  // #makeRoom) when a bulk record's worth is wanted next.
   async #fill(count: number): Promise<boolean> {
+    if (this.#end - this.#start >= count) return true;
+    this.#makeRoom(count);
+    const limit = Math.min(this.#buffer.length, this.#start + count + READ_AHEAD);
     while (this.#end - this.#start < count) {
-      const { value, done } = await this.#reader.read();
-      if (done) return false;
-      this.#append(value);
+      const filled = await this.#source.read(this.#buffer.subarray(this.#end, limit));
+      if (filled === null) return false;
+      // A BYOB read hands the memory back in a new ArrayBuffer.
+      this.#buffer = new Uint8Array(filled.buffer);
+      this.#end += filled.length;
     }
     return true;
   }
 
-  #append(chunk: Uint8Array): void {
+  // Moves the held bytes to the front when `count` would not fit after
+  // them, growing the buffer (to twice `count`, so that moves stay rare)
+  // only when it is too small.
+  #makeRoom(count: number): void {
+    if (this.#start + count <= this.#buffer.length) return;
     const held = this.#end - this.#start;
-    if (this.#end + chunk.length > this.#buffer.length) {
-      // Compact, and grow only if the held bytes plus the chunk need it.
-      const size = Math.max(this.#buffer.length, held + chunk.length);
-      const next = size > this.#buffer.length ? new Uint8Array(size) : this.#buffer;
-      next.set(this.#buffer.subarray(this.#start, this.#end), 0);
+    if (count > this.#buffer.length) {
+      const next = new Uint8Array(2 * count);
+      next.set(this.#buffer.subarray(this.#start, this.#end));
       this.#buffer = next;
-      this.#start = 0;
-      this.#end = held;
+    } else {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
     }
-    this.#buffer.set(chunk, this.#end);
-    this.#end += chunk.length;
+    this.#start = 0;
+    this.#end = held;
   }
+}
+
+/** Fills buffers from a stream. */
+interface ByteSource {
+  /** Fills the start of `into`; returns the filled view, or null at the end. */
+  read(into: Uint8Array): Promise<Uint8Array | null>;
+  cancel(): Promise<void>;
+}
+
+// A byte stream (a Deno socket) reads straight into the frame buffer, as
+// much as the socket holds at once; any other stream hands out chunks that
+// are copied (a chunk larger than the room is kept for the next read).
+function byteSource(readable: ReadableStream<Uint8Array>): ByteSource {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = readable.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream (or locked, which getReader() reports below).
+  }
+  if (byob) {
+    const reader = byob;
+    return {
+      async read(into) {
+        const { value, done } = await reader.read(into);
+        return done || !value ? null : value;
+      },
+      cancel: () => reader.cancel().catch(() => {}),
+    };
+  }
+  const reader = readable.getReader();
+  let pending: Uint8Array | undefined;
+  return {
+    async read(into) {
+      while (!pending?.length) {
+        const { value, done } = await reader.read();
+        if (done) return null;
+        pending = value;
+      }
+      const n = Math.min(pending.length, into.length);
+      into.set(pending.subarray(0, n));
+      pending = pending.subarray(n);
+      return into.subarray(0, n);
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+  };
 }

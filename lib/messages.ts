@@ -4,13 +4,13 @@
  * length (u16 BE) | body`; the high bit of `type` says that the message
  * continues in the next fragment with the same id. Small messages share a
  * record, which is what makes pipelined requests cheap; large ones span
- * records.
+ * records, or travel as one bulk record that a bulk notice announces.
  *
  * @module
  */
 
 import { fromUtf8, utf8 } from "./bytes.ts";
-import { MAX_RECORD_PLAINTEXT } from "./channel.ts";
+import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "./channel.ts";
 
 /** Message types of ovtp/1. */
 export const MessageType = {
@@ -29,6 +29,15 @@ export const FRAGMENT_HEADER_LENGTH = 7;
 /** The largest fragment body. */
 export const MAX_FRAGMENT_BODY = MAX_RECORD_PLAINTEXT - FRAGMENT_HEADER_LENGTH;
 const CONTINUES = 0x80;
+/**
+ * The fragment type of a bulk notice (section 6.1): the message it names
+ * travels in the bulk record that follows the record.
+ */
+export const BULK_NOTICE = 0x7f;
+/** A bulk notice's body: the message type (u8) and its body's size (u32). */
+const BULK_NOTICE_BODY = 5;
+/** The length of a whole bulk notice fragment. */
+export const BULK_NOTICE_LENGTH = FRAGMENT_HEADER_LENGTH + BULK_NOTICE_BODY;
 
 /** A complete application message. */
 export interface Message {
@@ -40,6 +49,16 @@ export interface Message {
   body: Uint8Array;
 }
 
+/** A message whose body follows the record, in a bulk record. */
+export interface BulkNotice {
+  /** The message's type. */
+  type: number;
+  /** Its request id. */
+  id: number;
+  /** The size of its body, the bulk record's plaintext. */
+  bulkSize: number;
+}
+
 /** Thrown for a malformed record or message. */
 export class MessageError extends Error {
   /** Creates the error. */
@@ -49,24 +68,68 @@ export class MessageError extends Error {
   }
 }
 
+/**
+ * Writes the next fragment of `message`, from body byte `offset` on, into
+ * `record` at `at`: its header, then as much of the body as fits before the
+ * end of `record` (at most MAX_FRAGMENT_BODY). The fragment ends the message
+ * when it takes the rest of the body. Returns the body bytes it took.
+ * Throws a RangeError when `record` has no room for the header.
+ */
+export function writeFragment(
+  record: Uint8Array,
+  at: number,
+  message: Message,
+  offset: number,
+): number {
+  const { type, id, body } = message;
+  checkType(type);
+  const room = record.length - at - FRAGMENT_HEADER_LENGTH;
+  if (room < 0) throw new RangeError("No room for a fragment header");
+  const length = Math.min(MAX_FRAGMENT_BODY, body.length - offset, room);
+  const view = new DataView(record.buffer, record.byteOffset + at, FRAGMENT_HEADER_LENGTH);
+  view.setUint8(0, offset + length === body.length ? type : type | CONTINUES);
+  view.setUint32(1, id);
+  view.setUint16(5, length);
+  record.set(body.subarray(offset, offset + length), at + FRAGMENT_HEADER_LENGTH);
+  return length;
+}
+
+/**
+ * Writes a bulk notice for `message` into `record` at `at`; the message's
+ * body must then be sent as the next bulk record. Returns the bytes written,
+ * BULK_NOTICE_LENGTH.
+ */
+export function writeBulkNotice(record: Uint8Array, at: number, message: Message): number {
+  checkType(message.type);
+  if (message.body.length > MAX_BULK_PLAINTEXT) {
+    throw new RangeError(`A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`);
+  }
+  const view = new DataView(record.buffer, record.byteOffset + at, BULK_NOTICE_LENGTH);
+  view.setUint8(0, BULK_NOTICE);
+  view.setUint32(1, message.id);
+  view.setUint16(5, BULK_NOTICE_BODY);
+  view.setUint8(7, message.type);
+  view.setUint32(8, message.body.length);
+  return BULK_NOTICE_LENGTH;
+}
+
+/** Throws a RangeError unless `type` is a message type (1..0x7e). */
+export function checkType(type: number): void {
+  if (!(Number.isInteger(type) && type > 0 && type < BULK_NOTICE)) {
+    throw new RangeError(`Invalid message type ${type}`);
+  }
+}
+
 /** Splits a message into encoded fragments that each fit a record. */
 export function encodeFragments(message: Message): Uint8Array[] {
-  const { type, id, body } = message;
-  if (type <= 0 || type >= CONTINUES) throw new RangeError(`Invalid message type ${type}`);
   const fragments: Uint8Array[] = [];
   let offset = 0;
   do {
-    const length = Math.min(MAX_FRAGMENT_BODY, body.length - offset);
-    const last = offset + length === body.length;
+    const length = Math.min(MAX_FRAGMENT_BODY, message.body.length - offset);
     const fragment = new Uint8Array(FRAGMENT_HEADER_LENGTH + length);
-    const view = new DataView(fragment.buffer);
-    view.setUint8(0, last ? type : type | CONTINUES);
-    view.setUint32(1, id);
-    view.setUint16(5, length);
-    fragment.set(body.subarray(offset, offset + length), FRAGMENT_HEADER_LENGTH);
+    offset += writeFragment(fragment, 0, message, offset);
     fragments.push(fragment);
-    offset += length;
-  } while (offset < body.length);
+  } while (offset < message.body.length);
   return fragments;
 }
 
@@ -86,11 +149,13 @@ export class MessageAssembler {
   }
 
   /**
-   * Parses one record; returns the messages it completes. The messages'
-   * bodies may share memory with `record`, which must not be reused.
+   * Parses one record; returns, in order, the messages it completes and the
+   * bulk notices it holds (each one's body is the next bulk record). The
+   * messages' bodies may share memory with `record`, which must not be
+   * reused.
    */
-  push(record: Uint8Array): Message[] {
-    const done: Message[] = [];
+  push(record: Uint8Array): (Message | BulkNotice)[] {
+    const done: (Message | BulkNotice)[] = [];
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     let offset = 0;
     if (record.length === 0) throw new MessageError("Empty record");
@@ -108,6 +173,11 @@ export class MessageAssembler {
       const type = rawType & ~CONTINUES;
       if (type === 0) throw new MessageError("Invalid message type 0");
       const partial = this.#partial.get(id);
+      if (type === BULK_NOTICE) {
+        if (partial) throw new MessageError(`A bulk notice interrupts message ${id}`);
+        done.push(this.#bulkNotice(rawType, id, body));
+        continue;
+      }
       if (partial && partial.type !== type) {
         throw new MessageError(`Fragment type ${type} interrupts message ${id}`);
       }
@@ -135,6 +205,26 @@ export class MessageAssembler {
     }
     return done;
   }
+
+  #bulkNotice(rawType: number, id: number, body: Uint8Array): BulkNotice {
+    if (rawType & CONTINUES || body.length !== BULK_NOTICE_BODY) {
+      throw new MessageError("Malformed bulk notice");
+    }
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const type = view.getUint8(0);
+    const bulkSize = view.getUint32(1);
+    if (type === 0 || type >= BULK_NOTICE) throw new MessageError(`Invalid message type ${type}`);
+    const limit = Math.min(this.#maxMessageSize, MAX_BULK_PLAINTEXT);
+    if (bulkSize > limit) {
+      throw new MessageError(`Bulk record of ${bulkSize} bytes exceeds the limit of ${limit}`);
+    }
+    return { type, id, bulkSize };
+  }
+}
+
+/** Whether `item`, from {@linkcode MessageAssembler.push}, is a bulk notice. */
+export function isBulkNotice(item: Message | BulkNotice): item is BulkNotice {
+  return "bulkSize" in item;
 }
 
 function join(parts: Uint8Array[], last: Uint8Array, size: number): Uint8Array {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { type Aead, aeadByName, AES_GCM, CHACHA_POLY, DecryptError } from "../lib/noise/aead.ts";
+import {
+  type Aead,
+  aeadByName,
+  AES_GCM,
+  CHACHA_POLY,
+  DecryptError,
+  SEAL_HEADROOM,
+} from "../lib/noise/aead.ts";
 import { CipherState, MAX_COUNTER } from "../lib/noise/cipher_state.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
 
@@ -232,6 +239,19 @@ for (const aead of [CHACHA_POLY, AES_GCM]) {
     const sealed = aead.seal(key, 3, new Uint8Array([1]), new Uint8Array(0));
     assert.equal(sealed.length, 16);
     assert.deepEqual(aead.open(key, 3, new Uint8Array([1]), sealed), new Uint8Array(0));
+  });
+
+  Deno.test(`${aead.name} sealParts() gives seal()'s ciphertext and tag; seal() leaves headroom`, () => {
+    const ad = new Uint8Array([7, 7]);
+    const plaintext = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    const sealed = aead.seal(key, 9, ad, plaintext);
+    const [ciphertext, tag] = aead.sealParts(key, 9, ad, plaintext);
+    assert.equal(ciphertext.length, 1000);
+    assert.equal(tag.length, 16);
+    assert.deepEqual(new Uint8Array([...ciphertext, ...tag]), sealed);
+    // The room the channel writes a frame's length into, within seal()'s own buffer.
+    assert.equal(sealed.byteOffset, SEAL_HEADROOM);
+    assert.equal(sealed.buffer.byteLength, SEAL_HEADROOM + sealed.length);
   });
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type ByteStream,
   type ChannelOptions,
+  MAX_BULK_PLAINTEXT,
   MAX_RECORD_PLAINTEXT,
   PROLOGUE,
   PROTOCOL_NAME,
@@ -10,7 +11,7 @@ import {
 import { OvtpError } from "../lib/errors.ts";
 import { encodeFrame, FrameReader } from "../lib/framing.ts";
 import { generateIdentity, type Identity, type PublicKey } from "../lib/keys.ts";
-import { DecryptError } from "../lib/noise/aead.ts";
+import { CHACHA_POLY, DecryptError } from "../lib/noise/aead.ts";
 import { HandshakeState, protocolName } from "../lib/noise/handshake_state.ts";
 import { XX_HFS } from "../lib/noise/patterns.ts";
 
@@ -225,9 +226,75 @@ Deno.test("SecureChannel handshakes with fresh keys give different hashes", asyn
   b.close();
 });
 
+Deno.test("SecureChannel carries bulk records after the record that announces them, both ways", async () => {
+  const d = duplex();
+  const [client, server] = await connect(d);
+  const small = Uint8Array.from({ length: 70_000 }, (_, i) => i & 0xff);
+  const large = Uint8Array.from({ length: MAX_BULK_PLAINTEXT }, (_, i) => (i >> 8) & 0xff);
+  await client.send(text("two follow"), [small, large]);
+  await client.send(text("after"));
+  assert.deepEqual(await server.receive(), text("two follow"));
+  assert.deepEqual(await server.receiveBulk(small.length), small);
+  assert.deepEqual(await server.receiveBulk(large.length), large);
+  assert.deepEqual(await server.receive(), text("after"));
+  // On the wire: the record's frame, then each bulk record's ciphertext and
+  // tag without a frame header of their own.
+  assert.deepEqual(d.toServer.sent.slice(2).map((c) => c.length), [
+    2 + 10 + 16,
+    small.length,
+    16,
+    large.length,
+    16,
+    2 + 5 + 16,
+  ]);
+  await server.send(text("one"), [small]);
+  assert.deepEqual(await client.receive(), text("one"));
+  assert.deepEqual(await client.receiveBulk(small.length), small);
+  client.close();
+});
+
+Deno.test("SecureChannel.send() refuses a bulk record above MAX_BULK_PLAINTEXT with RangeError", async () => {
+  const [client, server] = await connect(duplex());
+  await assert.rejects(client.send(text("x"), [new Uint8Array(MAX_BULK_PLAINTEXT + 1)]), {
+    name: "RangeError",
+    message: `A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`,
+  });
+  await client.send(text("ok"));
+  assert.deepEqual(await server.receive(), text("ok"));
+  client.close();
+});
+
 // ---------------------------------------------------------------------------
 // Tampering with records
 // ---------------------------------------------------------------------------
+
+for (const [where, chunk] of [["ciphertext", 3], ["tag", 4]] as const) {
+  Deno.test(`SecureChannel.receiveBulk() rejects a bulk record with a flipped ${where} byte`, async () => {
+    const [client, server] = await connect(duplex({ toServer: flipAt(chunk, 0) }));
+    await client.send(text("bulk follows"), [new Uint8Array(100_000)]);
+    assert.deepEqual(await server.receive(), text("bulk follows"));
+    const error = await rejectsOvtp(
+      server.receiveBulk(100_000),
+      "protocol",
+      `Cannot receive: ${TAMPERED}`,
+    );
+    assert.ok(error.cause instanceof DecryptError);
+    client.close();
+  });
+}
+
+Deno.test("SecureChannel.receiveBulk() rejects a stream that ends inside a bulk record", async () => {
+  const d = duplex({ toServer: (chunk, i) => i === 4 ? [chunk.subarray(0, 15)] : [chunk] });
+  const [client, server] = await connect(d);
+  await client.send(text("bulk follows"), [new Uint8Array(1000)]);
+  client.close();
+  assert.deepEqual(await server.receive(), text("bulk follows"));
+  await rejectsOvtp(
+    server.receiveBulk(1000),
+    "protocol",
+    "Cannot receive: The stream ended inside a bulk record of 1016 bytes",
+  );
+});
 
 for (const [where, position] of [["first ciphertext byte", 2], ["tag", -1]] as const) {
   Deno.test(`SecureChannel.receive() rejects a record with a flipped ${where} as a protocol error`, async () => {
@@ -522,12 +589,13 @@ async function proof(identity: Identity, h: Uint8Array): Promise<Uint8Array> {
 /**
  * Runs the initiator's side by hand against a real responder; `makeProof`
  * gets the handshake hash before message 3 and returns message 3's payload.
+ * Returns the completed state and the stream's reader, to go on by hand.
  */
 async function handDrivenInitiator(
   stream: ByteStream,
   identity: Identity,
   makeProof: (h: Uint8Array) => Promise<Uint8Array>,
-): Promise<void> {
+): Promise<{ state: HandshakeState; reader: FrameReader }> {
   const reader = new FrameReader(stream.readable);
   const writer = stream.writable.getWriter();
   const state = await HandshakeState.create({
@@ -545,6 +613,7 @@ async function handDrivenInitiator(
   assert.deepEqual(payload.subarray(0, 32), BOB.publicKey.ed25519);
   assert.deepEqual(payload, await proof(BOB, h));
   await writer.write(encodeFrame(await state.writeMessage(await makeProof(state.handshakeHash))));
+  return { state, reader };
 }
 
 Deno.test("SecureChannel responder accepts a hand-made identity proof over the hash before message 3", async () => {
@@ -554,6 +623,27 @@ Deno.test("SecureChannel responder accepts a hand-made identity proof over the h
     SecureChannel.respond(d.server, { identity: BOB }),
   ]);
   assertSameKey(server.peer, ALICE.publicKey);
+  server.close();
+});
+
+Deno.test("SecureChannel spends nonce 0 of each direction on the bulk key, the keystream of 32 zero bytes", async () => {
+  const d = duplex();
+  const [{ state, reader }, server] = await Promise.all([
+    handDrivenInitiator(d.client, ALICE, (h) => proof(ALICE, h)),
+    SecureChannel.respond(d.server, { identity: BOB }),
+  ]);
+  const bulk = Uint8Array.from({ length: 100_000 }, (_, i) => i % 251);
+  await server.send(text("first"), [bulk]);
+  const record = (await reader.read())!;
+  const empty = new Uint8Array(0);
+  // Not at nonce 0: that one went to the bulk key ...
+  assert.throws(() => state.split().receive.decryptWithAd(empty, record), DecryptError);
+  // ... which is ENCRYPT(k2, 0, empty, zeros(32)) cut to 32 bytes (docs/protocol.md 5.1).
+  const { receive } = state.split();
+  const bulkKey = receive.encryptWithAd(empty, new Uint8Array(32)).slice(0, 32);
+  assert.deepEqual(receive.decryptWithAd(empty, record), text("first"));
+  const sealed = await reader.readExact(bulk.length + 16);
+  assert.deepEqual(CHACHA_POLY.open(bulkKey, 0, empty, sealed), bulk);
   server.close();
 });
 

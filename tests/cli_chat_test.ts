@@ -1,4 +1,15 @@
 import assert from "node:assert/strict";
+import {
+  ChatMessageType,
+  ChatSession,
+  fingerprint,
+  Keystore,
+  OvtpClient,
+  parsePublicKey,
+  roomContext,
+  sealEnvelope,
+} from "../mod.ts";
+import { utf8 } from "../lib/bytes.ts";
 import { assertOneError, homeWithIdentity, ovtp, startListen } from "./_cli.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -195,3 +206,43 @@ async function readTree(dir: string): Promise<string> {
   }
   return text;
 }
+
+Deno.test("a message that fails verification is dropped with a warning naming its claimed sender", async () => {
+  const { server, people } = await room(["alice", "bob"]);
+  const listener = await startListen(server.home);
+  const bob = startChat(people.bob.home, listener.target, ["--room", "ops"]);
+  try {
+    await joined(bob);
+    // Alice's client is replaced by one that posts a damaged envelope: the
+    // relay cannot tell (it checks only the routing data) and forwards it.
+    const identity = await new Keystore(people.alice.home).loadIdentity(() => Promise.resolve(""));
+    const client = await OvtpClient.connect({
+      hostname: "127.0.0.1",
+      port: listener.port,
+      identity,
+    });
+    const session = await ChatSession.join(client, identity, { room: "ops", display: "alice" }, {
+      onMessage() {},
+      onPresence() {},
+      onDropped() {},
+    });
+    const bobKey = session.members.find((m) => m.display === "bob")!.key;
+    const envelope = await sealEnvelope(identity, [parsePublicKey(bobKey).key], utf8("forged"), {
+      context: roomContext("ops"),
+    });
+    envelope[envelope.length - 70] ^= 0x01; // inside the body: the signature no longer matches
+    await client.link.send({ type: ChatMessageType.Post, id: 1, body: envelope });
+    const aliceFp = await fingerprint(identity.publicKey);
+    await bob.waitFor(
+      `warning: dropped a message claiming to come from ${aliceFp}: The envelope's signature is not valid`,
+      "stderr",
+    );
+    await session.send("genuine");
+    await bob.waitFor("alice: genuine");
+    assert.doesNotMatch(bob.stdout(), /forged/);
+    client.close();
+  } finally {
+    assert.equal(await bob.quit(), 0);
+    await listener.stop();
+  }
+});

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { encodeFrame, FrameReader, FramingError, MAX_FRAME_LENGTH } from "../lib/framing.ts";
+import {
+  encodeFrame,
+  encodeFrameInPlace,
+  FrameReader,
+  FramingError,
+  MAX_FRAME_LENGTH,
+} from "../lib/framing.ts";
 
 /** A stream that hands out `chunks` one per read, then ends (or stays open). */
 function streamOf(chunks: Uint8Array[], end = true): ReadableStream<Uint8Array> {
@@ -64,6 +70,23 @@ Deno.test("encodeFrame() prepends the 16-bit big-endian length", () => {
 Deno.test("encodeFrame() refuses a body above 65535 bytes with RangeError", () => {
   assert.equal(MAX_FRAME_LENGTH, 65535);
   assert.throws(() => encodeFrame(new Uint8Array(65536)), {
+    name: "RangeError",
+    message: "Frame body of 65536 bytes exceeds 65535",
+  });
+});
+
+Deno.test("encodeFrameInPlace() writes the length into the two bytes before the body, without a copy", () => {
+  const buffer = new Uint8Array(2 + 300);
+  buffer.set(body(300, 5), 2);
+  const frame = encodeFrameInPlace(buffer.subarray(2));
+  assert.equal(frame.buffer, buffer.buffer);
+  assert.equal(frame.byteOffset, 0);
+  assert.deepEqual(frame, encodeFrame(body(300, 5)));
+  assert.throws(() => encodeFrameInPlace(buffer.subarray(1, 10)), {
+    name: "RangeError",
+    message: "No headroom for a frame header",
+  });
+  assert.throws(() => encodeFrameInPlace(new Uint8Array(65538).subarray(2)), {
     name: "RangeError",
     message: "Frame body of 65536 bytes exceeds 65535",
   });
@@ -205,4 +228,62 @@ Deno.test("FrameReader locks the stream it reads", () => {
   new FrameReader(stream);
   assert.equal(stream.locked, true);
   assert.throws(() => new FrameReader(stream), TypeError);
+});
+
+Deno.test("FrameReader.readExact() reads a block without a length across chunks, then frames after it", async () => {
+  const block = body(300_000, 3);
+  const bytes = concat([encodeFrame(body(5, 1)), block, encodeFrame(body(7, 2))]);
+  for (const size of [1000, 65537, bytes.length]) {
+    const reader = new FrameReader(streamOf(splitEvery(bytes, size)));
+    assert.deepEqual(await reader.read(), body(5, 1));
+    assert.deepEqual((await reader.readExact(block.length)).slice(), block, `chunks of ${size}`);
+    assert.deepEqual(await reader.read(), body(7, 2));
+    assert.equal(await reader.read(), null);
+  }
+});
+
+Deno.test("FrameReader.readExact() rejects a stream that ends inside the block", async () => {
+  const bytes = body(1000, 4);
+  await rejectsFraming(
+    new FrameReader(streamOf(splitEvery(bytes, 300))).readExact(1001),
+    "The stream ended inside a bulk record of 1001 bytes",
+  );
+});
+
+/**
+ * A byte stream, as a Deno socket's readable is; `byob()` tells whether it
+ * was read with BYOB requests (into the reader's own buffer).
+ */
+function byteStreamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> & { byob(): boolean } {
+  let next = 0;
+  let byob = false;
+  const stream = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      byob ||= controller.byobRequest !== null;
+      if (next < chunks.length) return controller.enqueue(chunks[next++].slice());
+      controller.close();
+      // A BYOB read waiting at the end settles only once its view is given back.
+      controller.byobRequest?.respond(0);
+    },
+  });
+  return Object.assign(stream, { byob: () => byob });
+}
+
+Deno.test("FrameReader reads a byte stream straight into its buffer: frames, views and large blocks", async () => {
+  const block = body(3 * 1024 * 1024 + 5, 8);
+  const frames = [65535, 0, 1, 40000].map((n, i) => body(n, i));
+  const bytes = concat([...frames.map(encodeFrame), block, encodeFrame(body(9, 9))]);
+  for (const size of [4093, 65537, 1 << 20]) {
+    const stream = byteStreamOf(splitEvery(bytes, size));
+    const reader = new FrameReader(stream);
+    assert.equal(stream.locked, true);
+    const read = [await reader.read(), (await reader.readView())!.slice()];
+    read.push(await reader.read(), await reader.read());
+    read.forEach((frame, i) => assert.deepEqual(frame, frames[i], `frame ${i}, chunks of ${size}`));
+    assert.deepEqual((await reader.readExact(block.length)).slice(), block);
+    assert.deepEqual(await reader.read(), body(9, 9));
+    assert.equal(await reader.read(), null);
+    assert.equal(stream.byob(), true);
+  }
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { MAX_RECORD_PLAINTEXT } from "../lib/channel.ts";
+import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "../lib/channel.ts";
 import {
+  BULK_NOTICE,
+  BULK_NOTICE_LENGTH,
   decodeJson,
   decodeResponse,
   encodeFragments,
@@ -12,6 +14,8 @@ import {
   MessageAssembler,
   MessageError,
   MessageType,
+  writeBulkNotice,
+  writeFragment,
 } from "../lib/messages.ts";
 
 const CONTINUES = 0x80;
@@ -223,6 +227,103 @@ Deno.test("encodeFragments() refuses type 0 and types with the continue bit with
       message: `Invalid message type ${type}`,
     });
   }
+});
+
+Deno.test("encodeFragments() and writeBulkNotice() refuse 0x7f, the bulk notice's type, with RangeError", () => {
+  assert.equal(BULK_NOTICE, 0x7f);
+  const message = { type: BULK_NOTICE, id: 1, body: body(1) };
+  const expected = { name: "RangeError", message: "Invalid message type 127" };
+  assert.throws(() => encodeFragments(message), expected);
+  assert.throws(() => writeBulkNotice(new Uint8Array(BULK_NOTICE_LENGTH), 0, message), expected);
+});
+
+Deno.test("writeFragment() writes at an offset as much of the body as fits, flagged to continue", () => {
+  const record = new Uint8Array(3 + FRAGMENT_HEADER_LENGTH + 4);
+  const message = { type: MessageType.Request, id: 7, body: body(10) };
+  assert.equal(writeFragment(record, 3, message, 2), 4);
+  assert.deepEqual(
+    record.subarray(3),
+    fragment(MessageType.Request | CONTINUES, 7, body(10).subarray(2, 6)),
+  );
+  assert.equal(writeFragment(record, 3, message, 6), 4);
+  assert.deepEqual(record.subarray(3), fragment(MessageType.Request, 7, body(10).subarray(6)));
+  assert.throws(() => writeFragment(record, 9, message, 0), {
+    name: "RangeError",
+    message: "No room for a fragment header",
+  });
+});
+
+/** A bulk notice written by hand: 0x7f, id, length 5, message type, size (u32 BE). */
+function notice(id: number, type: number, size: number, flags = 0, length = 5): Uint8Array {
+  const out = fragment(BULK_NOTICE | flags, id, new Uint8Array(length));
+  const view = new DataView(out.buffer);
+  if (length >= 1) view.setUint8(7, type);
+  if (length >= 5) view.setUint32(8, size);
+  return out;
+}
+
+Deno.test("writeBulkNotice() writes 0x7f, the id, length 5, the message type and the body size", () => {
+  const record = new Uint8Array(2 + BULK_NOTICE_LENGTH);
+  const message = { type: 0x23, id: 0x01020304, body: body(200_000) };
+  assert.equal(writeBulkNotice(record, 2, message), 12);
+  assert.deepEqual(
+    record.subarray(2),
+    new Uint8Array([0x7f, 1, 2, 3, 4, 0, 5, 0x23, 0x00, 0x03, 0x0d, 0x40]),
+  );
+  assert.deepEqual(record.subarray(2), notice(0x01020304, 0x23, 200_000));
+  assert.throws(
+    () => writeBulkNotice(record, 0, { ...message, body: body(MAX_BULK_PLAINTEXT + 1) }),
+    { name: "RangeError", message: `A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes` },
+  );
+});
+
+Deno.test("MessageAssembler returns a bulk notice in its place among the record's messages", () => {
+  const record = concat(
+    fragment(MessageType.Request, 1, body(3)),
+    notice(2, 0x23, MAX_BULK_PLAINTEXT),
+    fragment(MessageType.Request, 3, body(4)),
+  );
+  assert.deepEqual(new MessageAssembler(16 * 1024 * 1024).push(record), [
+    { type: MessageType.Request, id: 1, body: body(3) },
+    { type: 0x23, id: 2, bulkSize: MAX_BULK_PLAINTEXT },
+    { type: MessageType.Request, id: 3, body: body(4) },
+  ]);
+});
+
+for (
+  const [label, record, message] of [
+    ["with the continue flag", notice(1, 0x23, 10, CONTINUES), "Malformed bulk notice"],
+    ["4 bytes long", notice(1, 0x23, 10, 0, 4), "Malformed bulk notice"],
+    ["6 bytes long", notice(1, 0x23, 10, 0, 6), "Malformed bulk notice"],
+    ["for type 0", notice(1, 0, 10), "Invalid message type 0"],
+    ["for type 0x7f", notice(1, 0x7f, 10), "Invalid message type 127"],
+    ["for type 0x90", notice(1, 0x90, 10), "Invalid message type 144"],
+    [
+      "above the message limit",
+      notice(1, 0x23, 1001),
+      "Bulk record of 1001 bytes exceeds the limit of 1000",
+    ],
+  ] as const
+) {
+  Deno.test(`MessageAssembler refuses a bulk notice ${label}`, () => {
+    assertMessageError(() => new MessageAssembler(1000).push(record), message);
+  });
+}
+
+Deno.test("MessageAssembler refuses a bulk notice above MAX_BULK_PLAINTEXT whatever its limit", () => {
+  assertMessageError(
+    () => new MessageAssembler(16 * 1024 * 1024).push(notice(1, 0x23, MAX_BULK_PLAINTEXT + 1)),
+    `Bulk record of ${MAX_BULK_PLAINTEXT + 1} bytes exceeds the limit of ${MAX_BULK_PLAINTEXT}`,
+  );
+});
+
+Deno.test("MessageAssembler refuses a bulk notice interrupting a message in progress", () => {
+  const assembler = new MessageAssembler(1000);
+  assembler.push(fragment(0x23 | CONTINUES, 5, body(3)));
+  assertMessageError(
+    () => assembler.push(notice(5, 0x23, 10)),
+    "A bulk notice interrupts message 5",
+  );
 });
 
 Deno.test("encodeResponse() writes the status length, the status and the response", () => {

@@ -13,9 +13,18 @@
  */
 
 import { type CipherGCM, createCipheriv, createDecipheriv, type DecipherGCM } from "node:crypto";
+import { concat } from "../bytes.ts";
 
 /** Length of the authentication tag appended to every ciphertext. */
 export const TAG_LENGTH = 16;
+
+/**
+ * Bytes that {@linkcode Aead.seal} leaves free in front of the ciphertext it
+ * returns (the view starts this far into its own, fresh buffer), so that the
+ * channel can write a frame's 16-bit length there instead of copying every
+ * record once more.
+ */
+export const SEAL_HEADROOM = 2;
 
 /** The cipher names as they appear in a Noise protocol name. */
 export type CipherName = "ChaChaPoly" | "AESGCM";
@@ -33,13 +42,27 @@ export class DecryptError extends Error {
 export interface Aead {
   /** The Noise name of the cipher. */
   readonly name: CipherName;
-  /** Encrypts and appends the 16-byte tag. */
+  /**
+   * Encrypts and appends the 16-byte tag. The result is a view into a fresh
+   * buffer that has {@linkcode SEAL_HEADROOM} unused bytes before it.
+   */
   seal(
     key: Uint8Array,
     counter: number,
     ad: Uint8Array,
     plaintext: Uint8Array,
   ): Uint8Array;
+  /**
+   * Encrypts as {@linkcode seal} does, but returns the ciphertext and the
+   * tag as they come out of the cipher, uncopied: for large records that
+   * are written out in pieces anyway.
+   */
+  sealParts(
+    key: Uint8Array,
+    counter: number,
+    ad: Uint8Array,
+    plaintext: Uint8Array,
+  ): [ciphertext: Uint8Array, tag: Uint8Array];
   /** Checks the tag and decrypts; throws DecryptError when it fails. */
   open(
     key: Uint8Array,
@@ -62,25 +85,30 @@ function makeAead(
   algorithm: "chacha20-poly1305" | "aes-256-gcm",
   littleEndian: boolean,
 ): Aead {
+  const sealParts: Aead["sealParts"] = (key, counter, ad, plaintext) => {
+    // Node's types know the GCM interface; ChaCha20-Poly1305 has the same.
+    const cipher = createCipheriv(
+      algorithm,
+      key,
+      nonce(counter, littleEndian),
+      { authTagLength: TAG_LENGTH } as never,
+    ) as unknown as CipherGCM;
+    cipher.setAAD(ad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    // Both ciphers are stream ciphers: final() has nothing left to give.
+    const last = cipher.final();
+    const ciphertext = last.length === 0 ? body : concat(body, last);
+    return [ciphertext, cipher.getAuthTag()];
+  };
   return {
     name,
+    sealParts,
     seal(key, counter, ad, plaintext) {
-      // Node's types know the GCM interface; ChaCha20-Poly1305 has the same.
-      const cipher = createCipheriv(
-        algorithm,
-        key,
-        nonce(counter, littleEndian),
-        { authTagLength: TAG_LENGTH } as never,
-      ) as unknown as CipherGCM;
-      cipher.setAAD(ad, { plaintextLength: plaintext.length });
-      const body = cipher.update(plaintext);
-      const last = cipher.final();
-      const tag = cipher.getAuthTag();
-      const out = new Uint8Array(body.length + last.length + TAG_LENGTH);
-      out.set(body);
-      out.set(last, body.length);
-      out.set(tag, body.length + last.length);
-      return out;
+      const [ciphertext, tag] = sealParts(key, counter, ad, plaintext);
+      const out = new Uint8Array(SEAL_HEADROOM + ciphertext.length + TAG_LENGTH);
+      out.set(ciphertext, SEAL_HEADROOM);
+      out.set(tag, SEAL_HEADROOM + ciphertext.length);
+      return out.subarray(SEAL_HEADROOM);
     },
     open(key, counter, ad, ciphertext) {
       if (ciphertext.length < TAG_LENGTH) throw new DecryptError();

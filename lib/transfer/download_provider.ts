@@ -7,19 +7,14 @@
  */
 
 import { createHash } from "node:crypto";
+import { MAX_BULK_PLAINTEXT } from "../channel.ts";
 import { OvtpError } from "../errors.ts";
-import {
-  decodeJson,
-  encodeJson,
-  MAX_FRAGMENT_BODY,
-  type Message,
-  MessageError,
-} from "../messages.ts";
+import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import { checkGet, DownloadMessageType } from "./download_messages.ts";
 import type { ServedFolder } from "./served_folder.ts";
 
-/** Data messages written before waiting for the oldest (about 2 MiB). */
-const WINDOW = 32;
+/** Data messages (one bulk record each) written before waiting for the oldest. */
+const WINDOW = 4;
 
 /** Serves downloads on one connection. */
 export class DownloadProvider {
@@ -105,7 +100,7 @@ export class DownloadProvider {
 }
 
 /**
- * Reads `length` bytes from `file` in record-sized fresh chunks, passing
+ * Reads `length` bytes from `file` in bulk-record-sized fresh chunks, passing
  * each to `use` (awaiting it when it returns a promise). Returns the bytes
  * read, less if the file is shorter or `stop` says so.
  */
@@ -117,7 +112,7 @@ async function copy(
 ): Promise<number> {
   let done = 0;
   while (done < length && !stop()) {
-    const chunk = new Uint8Array(Math.min(MAX_FRAGMENT_BODY, length - done));
+    const chunk = new Uint8Array(Math.min(MAX_BULK_PLAINTEXT, length - done));
     const n = await file.read(chunk);
     if (n === null) break;
     await use(chunk.subarray(0, n));

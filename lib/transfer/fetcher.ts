@@ -18,6 +18,7 @@ import {
   type ListEntry,
 } from "./download_messages.ts";
 import { PartialFile } from "./inbox.ts";
+import { ReplyQueue } from "./_reply_queue.ts";
 import type { MessageLink, TransferProgress } from "./sender.ts";
 
 /** The suffix of a download in progress. */
@@ -56,8 +57,8 @@ export async function fetchFile(
   const partialPath = dest + PARTIAL_SUFFIX;
   const held = await heldPrefix(partialPath);
   const id = link.nextId();
-  const replies = queue();
-  const unsubscribe = link.subscribe(id, replies.push, replies.fail);
+  const replies = new ReplyQueue();
+  const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
   let partial: PartialFile | undefined;
   try {
     await link.send({
@@ -121,8 +122,8 @@ export async function fetchFile(
 /** Lists a folder of the server's served folder. */
 export async function listFiles(link: MessageLink, remotePath: string): Promise<ListEntry[]> {
   const id = link.nextId();
-  const replies = queue();
-  const unsubscribe = link.subscribe(id, replies.push, replies.fail);
+  const replies = new ReplyQueue();
+  const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
   try {
     await link.send({ type: DownloadMessageType.List, id, body: encodeJson({ path: remotePath }) });
     const reply = expect(await replies.next(), DownloadMessageType.ListResult);
@@ -167,30 +168,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Replies for one id, awaited in order; a connection failure fails the wait. */
-function queue() {
-  const messages: Message[] = [];
-  let waiting: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
-  let failure: Error | undefined;
-  return {
-    push(message: Message) {
-      if (waiting) {
-        waiting.resolve(message);
-        waiting = undefined;
-      } else messages.push(message);
-    },
-    fail(error: Error) {
-      failure = error;
-      waiting?.reject(error);
-      waiting = undefined;
-    },
-    next(): Promise<Message> {
-      const message = messages.shift();
-      if (message) return Promise.resolve(message);
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => waiting = { resolve, reject });
-    },
-  };
 }

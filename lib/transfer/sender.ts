@@ -16,6 +16,7 @@ import {
   FileMessageType,
   type FileResult,
 } from "./file_messages.ts";
+import { ReplyQueue } from "./_reply_queue.ts";
 import type { FileSource } from "./sources.ts";
 
 /** The connection a transfer runs on (an {@linkcode OvtpClient} provides one). */
@@ -69,8 +70,12 @@ export interface SentFile {
   renamed: boolean;
 }
 
-/** Messages written before waiting for the oldest: about 2 MiB in flight. */
-const WINDOW = 32;
+/**
+ * Data bytes queued or being written before waiting for the oldest: enough
+ * to keep the socket busy while the next chunk is read and hashed, little
+ * enough to keep memory flat: four 1 MiB bulk records.
+ */
+const WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** Sends one file and resolves once the server has verified and stored it. */
 export async function sendFile(
@@ -179,7 +184,8 @@ async function streamData(
   source: FileSource,
   options: SendFileOptions,
 ): Promise<number> {
-  const inFlight: Promise<void>[] = [];
+  const inFlight: { written: Promise<void>; bytes: number }[] = [];
+  let inFlightBytes = 0;
   let size = offset;
   const sendChunk = async (chunk: Uint8Array) => {
     const early = replies.peek();
@@ -190,15 +196,23 @@ async function streamData(
     }
     hash.update(chunk);
     size += chunk.length;
-    inFlight.push(link.send({ type: FileMessageType.Data, id, body: chunk }));
-    if (inFlight.length >= WINDOW) await inFlight.shift();
+    inFlight.push({
+      written: link.send({ type: FileMessageType.Data, id, body: chunk }),
+      bytes: chunk.length,
+    });
+    inFlightBytes += chunk.length;
+    while (inFlightBytes >= WINDOW_BYTES) {
+      const oldest = inFlight.shift()!;
+      inFlightBytes -= oldest.bytes;
+      await oldest.written;
+    }
     options.onProgress?.({ name: source.name, done: size, total: source.size });
   };
   try {
     if (pending && pending.length > 0) await sendChunk(pending);
     while (true) {
       // A slow source (a pipe) must not keep a dead connection waiting.
-      const { value, done } = await Promise.race([chunks.next(), replies.failure]);
+      const { value, done } = await replies.orFailure(chunks.next());
       if (done) break;
       if (value.length > 0) await sendChunk(value);
     }
@@ -211,7 +225,7 @@ async function streamData(
     }
     throw error;
   }
-  await Promise.all(inFlight);
+  await Promise.all(inFlight.map((entry) => entry.written));
   if (source.size !== null && size !== source.size) {
     await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
     throw new OvtpError("io", `"${source.name}" changed size while it was being sent`);
@@ -225,45 +239,4 @@ function refusal(result: FileResult): OvtpError {
 
 function protocolError(type: number): OvtpError {
   return new OvtpError("protocol", `Unexpected file transfer message type ${type}`);
-}
-
-/** Replies for one transfer id, awaited one at a time. */
-class ReplyQueue {
-  #messages: Message[] = [];
-  #waiting: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
-  #error: Error | undefined;
-  #rejectFailure!: (error: Error) => void;
-  /** Rejects when the connection fails. */
-  readonly failure: Promise<never> = new Promise((_, reject) => this.#rejectFailure = reject);
-
-  constructor() {
-    this.failure.catch(() => {}); // Only observed through races.
-  }
-
-  push(message: Message): void {
-    if (this.#waiting) {
-      this.#waiting.resolve(message);
-      this.#waiting = undefined;
-    } else this.#messages.push(message);
-  }
-
-  fail(error: Error): void {
-    this.#error = error;
-    this.#rejectFailure(error);
-    this.#waiting?.reject(error);
-    this.#waiting = undefined;
-  }
-
-  /** A reply that arrived without being awaited (an early refusal). */
-  peek(): Message | undefined {
-    if (this.#error) throw this.#error;
-    return this.#messages[0];
-  }
-
-  next(): Promise<Message> {
-    const message = this.#messages.shift();
-    if (message) return Promise.resolve(message);
-    if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiting = { resolve, reject });
-  }
 }

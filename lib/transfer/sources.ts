@@ -7,7 +7,7 @@
 
 import { basename, join, relative, sep } from "node:path";
 import { OvtpError } from "../errors.ts";
-import { MAX_FRAGMENT_BODY } from "../messages.ts";
+import { MAX_BULK_PLAINTEXT } from "../channel.ts";
 
 /** Something to send as one file. */
 export interface FileSource {
@@ -23,8 +23,8 @@ export interface FileSource {
   read(): AsyncIterable<Uint8Array>;
 }
 
-/** Chunks read from a file at once: a whole number of records. */
-const READ_SIZE = 16 * MAX_FRAGMENT_BODY;
+/** Chunks read from a file at once: each one travels as one bulk record. */
+const READ_SIZE = MAX_BULK_PLAINTEXT;
 
 /** A file by path. Throws an OvtpError (`io`) if it cannot be read. */
 export async function pathSource(
@@ -53,24 +53,32 @@ export async function pathSource(
       });
       try {
         while (true) {
-          const buffer = new Uint8Array(READ_SIZE);
-          let filled = 0;
-          while (filled < buffer.length) {
-            const n = await file.read(buffer.subarray(filled));
-            if (n === null) break;
-            filled += n;
-          }
-          if (filled === 0) return;
-          for (let i = 0; i < filled; i += MAX_FRAGMENT_BODY) {
-            yield buffer.subarray(i, Math.min(filled, i + MAX_FRAGMENT_BODY));
-          }
-          if (filled < buffer.length) return;
+          const chunk = await readChunk(file, path);
+          if (chunk.length === 0) return;
+          yield chunk;
+          if (chunk.length < READ_SIZE) return;
         }
       } finally {
         file.close();
       }
     },
   };
+}
+
+/** Reads up to READ_SIZE bytes into a fresh buffer; fewer only at the end. */
+async function readChunk(file: Deno.FsFile, path: string): Promise<Uint8Array> {
+  const buffer = new Uint8Array(READ_SIZE);
+  let filled = 0;
+  try {
+    while (filled < buffer.length) {
+      const n = await file.read(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+  } catch (error) {
+    throw sourceError(path, error);
+  }
+  return buffer.subarray(0, filled);
 }
 
 /** Any stream, read once (it cannot resume). */
@@ -84,7 +92,24 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
     async *read() {
       if (used) throw new OvtpError("io", `The stream for "${name}" can be read only once`);
       used = true;
-      for await (const chunk of stream) yield chunk;
+      // Gathered into READ_SIZE pieces: one bulk record each, instead of a
+      // small record per pipe read.
+      let buffer = new Uint8Array(READ_SIZE);
+      let filled = 0;
+      for await (const chunk of stream) {
+        for (let offset = 0; offset < chunk.length;) {
+          const n = Math.min(chunk.length - offset, READ_SIZE - filled);
+          buffer.set(chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === READ_SIZE) {
+            yield buffer;
+            buffer = new Uint8Array(READ_SIZE);
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0) yield buffer.subarray(0, filled);
     },
   };
 }
