@@ -8,12 +8,12 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { join } from "node:path";
-import { concat, Keystore, OvtpError } from "../mod.ts";
+import { concat } from "../lib/bytes.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { Keystore } from "../lib/keystore.ts";
 
-/** A subcommand: its help and what it runs. */
+/** A subcommand: its help and what it runs (its one-line summary is in main.ts's table). */
 export interface Command {
-  /** One line for the command list. */
-  summary: string;
   /** The full help text. */
   usage: string;
   /** Runs with the arguments after the subcommand name; returns the exit code. */

@@ -6,13 +6,11 @@
  * @module
  */
 
-import {
-  DEFAULT_PORT,
-  type Identity,
-  type Keystore,
-  knownHostsVerifier,
-  OvtpClient,
-} from "../mod.ts";
+import { OvtpClient } from "../lib/client.ts";
+import { knownHostsVerifier } from "../lib/host_trust.ts";
+import type { Identity } from "../lib/keys.ts";
+import type { Keystore } from "../lib/keystore.ts";
+import { DEFAULT_PORT } from "../lib/server.ts";
 import { askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
 
 /** Flags shared by the commands that connect to a server. */

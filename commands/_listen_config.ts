@@ -6,7 +6,7 @@
  * @module
  */
 
-import { OvtpError } from "../mod.ts";
+import { OvtpError } from "../lib/errors.ts";
 
 /** listen's flags (the parseArgs spec); none has a default here, see {@linkcode DEFAULTS}. */
 export const LISTEN_OPTIONS = {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LogFields, Logger } from "../mod.ts";
+import type { LogFields, Logger } from "../lib/logger.ts";
 import { writeErr } from "./_cli.ts";
 
 /** How much to log. */

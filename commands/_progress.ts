@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { TransferProgress } from "../mod.ts";
+import type { TransferProgress } from "../lib/transfer/sender.ts";
 
 const REDRAW_MS = 200;
 const encoder = new TextEncoder();

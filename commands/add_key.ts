@@ -1,13 +1,6 @@
-import {
-  fingerprint,
-  type KeyOptions,
-  OvtpError,
-  parseAllow,
-  parseExpiry,
-  parsePublicKey,
-  parseRate,
-  type PublicKeyLine,
-} from "../mod.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { type KeyOptions, parseAllow, parseExpiry, parseRate } from "../lib/key_options.ts";
+import { fingerprint, parsePublicKey, type PublicKeyLine } from "../lib/keys.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -135,4 +128,4 @@ function parseLine(line: string, where: string): PublicKeyLine {
 }
 
 /** `ovtp add-key`. */
-export const addKey: Command = { summary: "authorize a client's key", usage: USAGE, run };
+export const addKey: Command = { usage: USAGE, run };

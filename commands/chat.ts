@@ -1,13 +1,8 @@
-import {
-  type ChatMessage,
-  ChatSession,
-  hasControlCharacters,
-  type Keystore,
-  type Member,
-  OvtpError,
-  parsePublicKey,
-  ROOM_PATTERN,
-} from "../mod.ts";
+import { type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
+import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
+import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
   forTerminal,
@@ -213,7 +208,6 @@ async function defaultDisplay(keystore: Keystore): Promise<string> {
 
 /** `ovtp chat`. */
 export const chat: Command = {
-  summary: "chat in an end-to-end encrypted room",
   usage: USAGE,
   run,
 };

@@ -20,7 +20,10 @@ export function optionsOf(command: Command): string[] {
 }
 
 /** The completion script for `shell`, from the command table. */
-export function completionScript(shell: string, commands: Record<string, Command>): string {
+export function completionScript(
+  shell: string,
+  commands: Record<string, DescribedCommand>,
+): string {
   const names = Object.keys(commands);
   const entries = Object.entries(commands);
   switch (shell) {
@@ -87,15 +90,19 @@ ${
   }
 }
 
+/** A command as the completion scripts see it. */
+export type DescribedCommand = Command & { summary: string };
+
 /** `ovtp completions`, over the command table it is given (main.ts's). */
-export function completionsCommand(commands: () => Record<string, Command>): Command {
+export function completionsCommand(
+  commands: () => Promise<Record<string, DescribedCommand>>,
+): Command {
   return {
-    summary: "print a shell completion script",
     usage: USAGE,
     async run(args: string[]) {
       const { positionals } = parseFlags(args, {}, "completions");
       if (positionals.length !== 1) usageError("completions", "Give one shell: bash, zsh or fish");
-      await writeOut(completionScript(positionals[0], commands()));
+      await writeOut(completionScript(positionals[0], await commands()));
       return 0;
     },
   };

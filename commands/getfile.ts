@@ -1,5 +1,6 @@
 import { basename } from "node:path";
-import { type FetchedFile, OvtpError } from "../mod.ts";
+import { OvtpError } from "../lib/errors.ts";
+import type { FetchedFile } from "../lib/transfer/fetcher.ts";
 import {
   type Command,
   forTerminal,
@@ -116,7 +117,6 @@ function outcomeJson(file: FetchedFile, seconds: number): string {
 
 /** `ovtp getfile`. */
 export const getfile: Command = {
-  summary: "download a file from a server's served folder",
   usage: USAGE,
   run,
 };

@@ -1,4 +1,4 @@
-import { fingerprint, parsePublicKey } from "../mod.ts";
+import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -33,4 +33,4 @@ async function run(args: string[]): Promise<number> {
 }
 
 /** `ovtp id`. */
-export const id: Command = { summary: "print your public key line", usage: USAGE, run };
+export const id: Command = { usage: USAGE, run };

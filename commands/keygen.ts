@@ -1,4 +1,5 @@
-import { fingerprint, OvtpError } from "../mod.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { fingerprint } from "../lib/keys.ts";
 import {
   askPassphrase,
   type Command,
@@ -61,4 +62,4 @@ function defaultComment(): string {
 }
 
 /** `ovtp keygen`. */
-export const keygen: Command = { summary: "create your identity", usage: USAGE, run };
+export const keygen: Command = { usage: USAGE, run };

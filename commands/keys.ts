@@ -1,4 +1,5 @@
-import { fingerprint, formatOptions } from "../mod.ts";
+import { formatOptions } from "../lib/key_options.ts";
+import { fingerprint } from "../lib/keys.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -53,4 +54,4 @@ async function run(args: string[]): Promise<number> {
 }
 
 /** `ovtp keys`. */
-export const keys: Command = { summary: "list or remove authorized keys", usage: USAGE, run };
+export const keys: Command = { usage: USAGE, run };

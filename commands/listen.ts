@@ -1,24 +1,22 @@
+import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
+import { ChatRelay } from "../lib/chat/relay.ts";
+import { RoomStore } from "../lib/chat/room_store.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { execFunction, execHandler } from "../lib/exec_handler.ts";
+import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
+import { parseRate } from "../lib/key_options.ts";
+import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import type { Keystore } from "../lib/keystore.ts";
 import {
-  authorizedKeysAuthorizer,
-  ChatRelay,
   DEFAULT_PORT,
-  execFunction,
-  execHandler,
-  fingerprint,
-  FUNCTION_NAME_PATTERN,
   type FunctionHandler,
-  Inbox,
-  type Keystore,
-  OvtpError,
-  parsePublicKey,
-  parseRate,
-  type ReceivedFile,
   type RequestHandler,
   requestText,
-  RoomStore,
   serve,
-  ServedFolder,
-} from "../mod.ts";
+} from "../lib/server.ts";
+import { Inbox } from "../lib/transfer/inbox.ts";
+import type { ReceivedFile } from "../lib/transfer/receiver.ts";
+import { ServedFolder } from "../lib/transfer/served_folder.ts";
 import {
   askPassphrase,
   type Command,
@@ -340,7 +338,6 @@ function waitForSignal(): Promise<Deno.Signal> {
 
 /** `ovtp listen`. */
 export const listen: Command = {
-  summary: "serve: answer messages, receive files, relay chat",
   usage: USAGE,
   run,
 };

@@ -1,10 +1,7 @@
-import {
-  DEFAULT_PORT,
-  FUNCTION_NAME_PATTERN,
-  OvtpError,
-  type Response,
-  responseText,
-} from "../mod.ts";
+import { type Response, responseText } from "../lib/client.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
+import { DEFAULT_PORT } from "../lib/server.ts";
 import {
   type Command,
   forTerminal,
@@ -177,7 +174,6 @@ function parseParams(pairs: string[]): Record<string, string> {
 
 /** `ovtp send`. */
 export const send: Command = {
-  summary: "send a message and print the response",
   usage: USAGE,
   run,
 };

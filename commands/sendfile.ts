@@ -1,12 +1,12 @@
+import { OvtpError } from "../lib/errors.ts";
+import { DEFAULT_PORT } from "../lib/server.ts";
+import type { SentFile } from "../lib/transfer/sender.ts";
 import {
-  DEFAULT_PORT,
   directorySources,
   type FileSource,
-  OvtpError,
   pathSource,
-  type SentFile,
   streamSource,
-} from "../mod.ts";
+} from "../lib/transfer/sources.ts";
 import {
   type Command,
   HOME_OPTION,
@@ -163,7 +163,6 @@ function summary(file: SentFile, seconds: number): string {
 
 /** `ovtp sendfile`. */
 export const sendfile: Command = {
-  summary: "send files or stdin, streamed and verified",
   usage: USAGE,
   run,
 };

@@ -38,13 +38,19 @@ Deno.test("completions prints zsh and fish scripts, and refuses other shells", a
 });
 
 Deno.test("the binary can be compiled: no dynamic import, five targets, the documented permissions", async () => {
-  // deno compile bundles only what it can see: every import must be static.
+  // deno compile bundles only what it can see: the library and commands
+  // import statically, and main.ts's lazy imports name literal paths.
   const root = new URL("../", import.meta.url);
   for (const dir of ["lib", "commands"]) {
     for await (const entry of walk(new URL(`${dir}/`, root))) {
       const text = await Deno.readTextFile(entry);
       assert.doesNotMatch(text, /\bimport\s*\(/, `${entry.pathname} has a dynamic import`);
     }
+  }
+  const main = await Deno.readTextFile(new URL("main.ts", root));
+  assert.doesNotMatch(main, /\bimport\s*\(\s*[^"\s]/, "main.ts imports a computed path");
+  for (const [, path] of main.matchAll(/\bimport\("(\.\/[^"]+)"\)/g)) {
+    await Deno.stat(new URL(path, root)); // each lazily loaded module exists
   }
   assert.deepEqual([...TARGETS].sort(), [
     "aarch64-apple-darwin",
