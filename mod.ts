@@ -19,6 +19,7 @@
  */
 
 export * from "./lib/errors.ts";
+export { concat, constantTimeEqual, fromHex, toHex } from "./lib/bytes.ts";
 export * from "./lib/keys.ts";
 export * from "./lib/keystore.ts";
 export * from "./lib/authorized_keys.ts";
@@ -54,3 +55,4 @@ export * from "./lib/transfer/download_messages.ts";
 export * from "./lib/transfer/served_folder.ts";
 export * from "./lib/transfer/download_provider.ts";
 export * from "./lib/transfer/fetcher.ts";
+export * from "./lib/sealed/mod.ts";

@@ -54,3 +54,52 @@ export function chachaOpen(
   }
   return new Uint8Array(body.buffer, body.byteOffset, body.length);
 }
+
+/**
+ * Like {@linkcode chachaSeal}, but writes ciphertext and tag into `out` at
+ * `offset`, saving an allocation and a copy per call where many chunks go
+ * into one buffer (lib/sealed/stream.ts). Returns the bytes written.
+ */
+export function chachaSealInto(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, {
+    authTagLength: TAG,
+  } as never) as unknown as CipherGCM;
+  out.set(cipher.update(plaintext), offset);
+  cipher.final();
+  out.set(cipher.getAuthTag(), offset + plaintext.length);
+  return plaintext.length + TAG;
+}
+
+/**
+ * Like {@linkcode chachaOpen}, but writes the plaintext into `out` at
+ * `offset`, only after the tag has verified. Returns false, writing
+ * nothing, when it does not.
+ */
+export function chachaOpenInto(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): boolean {
+  if (ciphertext.length < TAG) return false;
+  const length = ciphertext.length - TAG;
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, {
+    authTagLength: TAG,
+  } as never) as unknown as DecipherGCM;
+  decipher.setAuthTag(ciphertext.subarray(length));
+  const body = decipher.update(ciphertext.subarray(0, length));
+  try {
+    decipher.final();
+  } catch {
+    return false;
+  }
+  out.set(body, offset);
+  return true;
+}

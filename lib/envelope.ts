@@ -13,7 +13,7 @@
 
 import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
-import { setupRecipient, setupSender } from "./hpke.ts";
+import { unwrapKey, WRAP_ENC_LENGTH, wrapKey, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
 import {
   type Identity,
   KEY_LENGTH,
@@ -34,10 +34,8 @@ export const MAX_BODY_LENGTH = 16 * 1024 * 1024;
 
 const HPKE_INFO = utf8("ovtp envelope v1 content key");
 const SIGNATURE_CONTEXT = utf8("ovtp envelope v1 signature\0");
-const CHACHA20_POLY1305 = 3;
 const ID_LENGTH = 16;
-const WRAPPED_LENGTH = 32 + 16;
-const RECIPIENT_LENGTH = 32 + 32 + WRAPPED_LENGTH;
+const RECIPIENT_LENGTH = 32 + WRAP_ENC_LENGTH + WRAPPED_KEY_LENGTH;
 const SIGNATURE_LENGTH = 64;
 
 /** Why an envelope was refused: callers branch on it. */
@@ -113,12 +111,11 @@ export async function sealEnvelope(
   const senderBytes = publicKeyBytes(sender.publicKey);
   const wrapAad = concat(senderBytes, messageId);
   const stanzas = await Promise.all(recipients.map(async (recipient) => {
-    const { enc, context: hpke } = setupSender(
-      recipient.x25519,
-      HPKE_INFO,
-      CHACHA20_POLY1305,
-    );
-    return concat(recipient.x25519, enc, await hpke.seal(wrapAad, contentKey));
+    const { enc, wrapped } = await wrapKey(recipient.x25519, contentKey, {
+      info: HPKE_INFO,
+      aad: wrapAad,
+    });
+    return concat(recipient.x25519, enc, wrapped);
   }));
   const fixed = new Uint8Array(8 + ID_LENGTH + 2);
   const view = new DataView(fixed.buffer);
@@ -285,15 +282,13 @@ export async function openEnvelope(
   }
   let contentKey: Uint8Array;
   try {
-    const hpke = setupRecipient(
-      mine.subarray(32, 64),
-      { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
-      HPKE_INFO,
-      CHACHA20_POLY1305,
-    );
-    contentKey = await hpke.open(
-      concat(publicKeyBytes(envelope.sender), fromHex(envelope.messageId)),
-      mine.subarray(64),
+    contentKey = await unwrapKey(
+      { enc: mine.subarray(32, 64), wrapped: mine.subarray(64) },
+      identity,
+      {
+        info: HPKE_INFO,
+        aad: concat(publicKeyBytes(envelope.sender), fromHex(envelope.messageId)),
+      },
     );
   } catch {
     throw new EnvelopeError("wrapped-key", "The wrapped content key does not open");

@@ -42,6 +42,10 @@ export function compileArgs(target?: string): string[] {
     "compile",
     "--no-prompt",
     ...PERMISSIONS,
+    // Started with `new Worker(new URL(...))`, which compile cannot see:
+    // without it, seal and open fall back to one thread.
+    "--include",
+    "lib/sealed/_chunk_worker.ts",
     ...(target ? ["--target", target] : []),
     "--output",
     output,

@@ -1,0 +1,77 @@
+import { OvtpError } from "../lib/errors.ts";
+import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
+import { sealStream } from "../lib/sealed/seal.ts";
+import {
+  askPassphrase,
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  usageError,
+} from "./_cli.ts";
+import { knownKeys, resolveRecipients } from "./_recipients.ts";
+import { inputStream } from "./_sealed_io.ts";
+
+const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT] [--armor]
+                 [--home DIR]
+
+Encrypts FILE (or stdin) so that only the recipients can open it, and signs
+it with your identity so that they can tell it comes from you. Any size:
+the file is streamed in 64 KiB chunks. The sealed file goes to OUT (or
+stdout). Open it with \`ovtp open\`.
+
+A RECIPIENT is:
+  ovtp1 ...     a public line (quote it)
+  NAME          a name (or SHA256:... fingerprint) in your authorized_keys
+  FILE          a file holding public lines (./NAME if a name is also a file)
+  self          your own key, so that you can open the file too
+
+Options:
+  -r, --recipient RECIPIENT   who can open the file; repeat for several (up to 1024)
+  -o, --output OUT            write to OUT (created only once complete) instead of stdout
+  -a, --armor                 write text that survives e-mail (-----BEGIN OVTP SEALED FILE-----)
+  --home DIR                  use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    recipient: { type: "string", short: "r", multiple: true },
+    output: { type: "string", short: "o" },
+    armor: { type: "boolean", short: "a" },
+  }, "seal");
+  if (positionals.length > 1) usageError("seal", `Unexpected argument "${positionals[1]}"`);
+  const specs = values.recipient ?? [];
+  if (specs.length === 0) usageError("seal", "Give at least one recipient with -r");
+  if (values.output === undefined && !values.armor && Deno.stdout.isTerminal()) {
+    throw new OvtpError("usage", "Refusing to write a binary sealed file to the terminal", {
+      hint: "use -o FILE, redirect stdout, or --armor",
+    });
+  }
+  const keystore = openKeystore(values.home);
+  const known = await knownKeys(keystore);
+  const recipients = await resolveRecipients(specs, known);
+  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const input = await inputStream(positionals[0]);
+  const sealed = sealStream(input, identity, { recipients, armor: values.armor ?? false });
+  try {
+    if (values.output !== undefined) {
+      await writeFileAtomically(values.output, sealed, { mode: 0o644 });
+    } else {
+      await writeAll(Deno.stdout, sealed);
+    }
+  } catch (error) {
+    if (error instanceof OvtpError) throw error;
+    const where = values.output === undefined ? "stdout" : `"${values.output}"`;
+    throw new OvtpError("io", `Cannot seal to ${where}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return 0;
+}
+
+/** `ovtp seal`. */
+export const seal: Command = {
+  usage: USAGE,
+  run,
+};

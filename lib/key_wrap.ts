@@ -1,0 +1,79 @@
+/**
+ * Wrapping a symmetric key for one recipient with HPKE (RFC 9180): base
+ * mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305. The
+ * envelope (lib/envelope.ts) and the sealed-file format (lib/sealed/) both
+ * wrap their random key this way; each passes its own `info`, so a wrapped
+ * key cannot be moved from one format to the other, and its own associated
+ * data, which binds the wrapped key to the sender and to the message.
+ *
+ * @module
+ */
+
+import { setupRecipient, setupSender } from "./hpke.ts";
+import type { Identity } from "./keys.ts";
+
+/** The HPKE AEAD id of ChaCha20-Poly1305 (RFC 9180 section 7.3). */
+const CHACHA20_POLY1305 = 3;
+
+/** Length of `enc`, the HPKE encapsulated X25519 key. */
+export const WRAP_ENC_LENGTH = 32;
+/** Length of a wrapped 32-byte key: the key and its 16-byte tag. */
+export const WRAPPED_KEY_LENGTH = 32 + 16;
+
+/** What binds a wrapped key to its use. */
+export interface WrapOptions {
+  /** HPKE `info`: names the format and purpose. */
+  info: Uint8Array;
+  /** The associated data of the one HPKE `Seal`. */
+  aad: Uint8Array;
+}
+
+/** A key wrapped for one recipient. */
+export interface WrappedKey {
+  /** The HPKE encapsulated key (32 bytes). */
+  enc: Uint8Array;
+  /** The HPKE ciphertext of the key (key length + 16 bytes). */
+  wrapped: Uint8Array;
+}
+
+/**
+ * Wraps `key` for the holder of the X25519 private key matching
+ * `recipientX25519`, with a fresh ephemeral key.
+ *
+ * @param recipientX25519 The recipient's 32-byte X25519 public key.
+ * @param key The key to wrap.
+ * @param options The HPKE info and associated data.
+ * @returns `enc` and the wrapped key.
+ */
+export async function wrapKey(
+  recipientX25519: Uint8Array,
+  key: Uint8Array,
+  options: WrapOptions,
+): Promise<WrappedKey> {
+  const { enc, context } = setupSender(recipientX25519, options.info, CHACHA20_POLY1305);
+  return { enc, wrapped: await context.seal(options.aad, key) };
+}
+
+/**
+ * Unwraps a key wrapped by {@linkcode wrapKey} for `identity`. Throws when
+ * the tag does not verify: wrong recipient, another info or associated data,
+ * or altered bytes.
+ *
+ * @param wrappedKey The `enc` and wrapped key from the stanza.
+ * @param identity The recipient's identity.
+ * @param options The same info and associated data as when wrapping.
+ * @returns The key.
+ */
+export async function unwrapKey(
+  wrappedKey: WrappedKey,
+  identity: Identity,
+  options: WrapOptions,
+): Promise<Uint8Array> {
+  const context = setupRecipient(
+    wrappedKey.enc,
+    { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
+    options.info,
+    CHACHA20_POLY1305,
+  );
+  return await context.open(options.aad, wrappedKey.wrapped);
+}

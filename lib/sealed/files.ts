@@ -1,0 +1,191 @@
+/**
+ * Files in and out of the sealed-file streams: a reader turned into a
+ * stream of large pieces, and an output file that appears only once it is
+ * complete, so that a file that fails to open leaves nothing half-written
+ * behind.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+
+/** Something to read from: a `Deno.FsFile`, `Deno.stdin`. */
+export interface Readable {
+  /** Reads into `buffer`; null at the end. */
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Options of {@linkcode readerStream}. */
+export interface ReaderStreamOptions {
+  /** Bytes per read for a default reader. @default 1 MiB */
+  chunkSize?: number;
+  /** Called once, at the end, on an error or on cancel (e.g. to close the file). */
+  onClose?: () => void;
+}
+
+/**
+ * A byte stream of `reader`'s bytes. A BYOB reader (as the sealed-file
+ * reader uses) gets the bytes read straight into its buffer; a default
+ * reader gets pieces of `chunkSize`.
+ *
+ * @param reader What to read.
+ * @param options The read size and a close hook.
+ * @returns The stream.
+ */
+export function readerStream(
+  reader: Readable,
+  options: ReaderStreamOptions = {},
+): ReadableStream<Uint8Array> {
+  let closed = false;
+  const close = () => {
+    if (!closed) options.onClose?.();
+    closed = true;
+  };
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: options.chunkSize ?? 1024 * 1024,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      let count: number | null;
+      try {
+        count = await reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      } catch (error) {
+        close();
+        throw error;
+      }
+      if (count === null) {
+        close();
+        controller.close();
+        request.respond(0);
+      } else {
+        request.respond(count);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+}
+
+/** Options of {@linkcode writeFileAtomically}. */
+export interface WriteFileAtomicallyOptions {
+  /** The new file's mode. @default 0o600 */
+  mode?: number;
+}
+
+/**
+ * Writes `stream` to `path` through a temporary file in the same directory,
+ * synced and renamed over `path` only when the stream has ended without
+ * error. When the stream errors, the temporary file is removed and `path`
+ * is left as it was. A `path` that exists and is not a regular file
+ * (`/dev/null`, a pipe) is written directly: it cannot be replaced.
+ *
+ * @param path The file to write.
+ * @param stream The content.
+ * @param options The mode.
+ * @returns The number of bytes written.
+ */
+export async function writeFileAtomically(
+  path: string,
+  stream: ReadableStream<Uint8Array>,
+  options: WriteFileAtomicallyOptions = {},
+): Promise<number> {
+  const mode = options.mode ?? 0o600;
+  if (await isSpecial(path)) {
+    using file = await Deno.open(path, { write: true });
+    return await writeAll(file, stream);
+  }
+  const temp = join(dirname(path), `.${basename(path)}.tmp-${crypto.randomUUID()}`);
+  try {
+    let written: number;
+    {
+      using file = await Deno.open(temp, { write: true, createNew: true, mode });
+      written = await writeAll(file, stream);
+      await file.sync();
+    }
+    // Deno.open honours the umask; set the mode exactly.
+    if (Deno.build.os !== "windows") await Deno.chmod(temp, mode);
+    await Deno.rename(temp, path);
+    return written;
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function isSpecial(path: string): Promise<boolean> {
+  try {
+    return !(await Deno.stat(path)).isFile;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Something to write to: a `Deno.FsFile`, `Deno.stdout`. */
+export interface Writable {
+  /** Writes some of `bytes`; returns how many. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/**
+ * Writes all of `stream` to `writer`, each piece while the next one is
+ * being produced. A byte stream is read into two buffers in turn (BYOB), so
+ * that no buffer is allocated per piece.
+ *
+ * @param writer Where to write.
+ * @param stream What to write.
+ * @returns The number of bytes written.
+ */
+export async function writeAll(
+  writer: Writable,
+  stream: ReadableStream<Uint8Array>,
+): Promise<number> {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    byob = undefined;
+  }
+  const reader = byob ?? stream.getReader();
+  const spare: Uint8Array<ArrayBuffer>[] = [
+    new Uint8Array(WRITE_BUFFER),
+    new Uint8Array(WRITE_BUFFER),
+  ];
+  const next = async (): Promise<Uint8Array | undefined> => {
+    if (byob) {
+      const { value, done } = await byob.read(spare.pop()!);
+      return done ? undefined : value;
+    }
+    const { value, done } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    return done ? undefined : value;
+  };
+  let total = 0;
+  let writing: Promise<void> | undefined;
+  try {
+    while (true) {
+      const value = await next();
+      await writing;
+      writing = undefined;
+      if (!value) break;
+      total += value.length;
+      writing = writeFully(writer, value).then(() => {
+        // A BYOB read lent this buffer: it is the next one to read into.
+        if (byob) spare.push(new Uint8Array(value.buffer as ArrayBuffer));
+      });
+    }
+  } catch (error) {
+    await writing?.catch(() => {});
+    await reader.cancel(error).catch(() => {});
+    throw error;
+  }
+  return total;
+}
+
+const WRITE_BUFFER = 2 * 1024 * 1024;
+
+async function writeFully(writer: Writable, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await writer.write(bytes.subarray(offset));
+}

@@ -1,0 +1,148 @@
+/**
+ * Sealing: a stream of any length in, a sealed file out, with memory that
+ * stays flat whatever the size.
+ *
+ * @module
+ */
+
+import { concat } from "../bytes.ts";
+import type { Identity, PublicKey } from "../keys.ts";
+import { armorEncoder } from "./armor.ts";
+import { BufferPool } from "./_buffer_pool.ts";
+import { ByteReader } from "./_byte_reader.ts";
+import type { Done } from "./_chunk_runner.ts";
+import { CHUNK_SIZE, END_MARK, MAX_SEALED_RECIPIENTS, TAG_SIZE } from "./format.ts";
+import { createHeader } from "./_header.ts";
+import { type Lease, leaseStream } from "./_lease_stream.ts";
+import { BATCH_CHUNKS, defaultWorkers, IN_FLIGHT_PER_WORKER, RunnerSwitch } from "./_pipeline.ts";
+import { chunkCount } from "./stream.ts";
+import { Transcript } from "./_transcript.ts";
+
+const BATCH_BYTES = BATCH_CHUNKS * CHUNK_SIZE;
+
+/** Options of {@linkcode sealStream}. */
+export interface SealStreamOptions {
+  /** Who can open the file (duplicates are dropped); 1 to 1024 keys. */
+  recipients: PublicKey[];
+  /** Write the armored text form instead of binary. @default false */
+  armor?: boolean;
+  /**
+   * Worker threads for large inputs (they start after the first 4 MiB);
+   * 0 keeps everything in this thread.
+   * @default the number of cores, at most 4
+   */
+  workers?: number;
+}
+
+/**
+ * Seals `source` for the recipients, signed by `sender`. The header goes
+ * out first, then the chunks as they are sealed, then the payload
+ * signature; an error (from the source too) errors the returned stream.
+ * The result is a byte stream: a BYOB reader avoids an allocation per
+ * piece.
+ *
+ * @param source The plaintext.
+ * @param sender The identity that signs the file.
+ * @param options The recipients and the form.
+ * @returns The sealed file.
+ * @example
+ * ```ts
+ * import { generateIdentity } from "../keys.ts";
+ * import { openSealed, sealStream } from "./mod.ts";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const sealed = sealStream(ReadableStream.from([new TextEncoder().encode("hi")]), alice, {
+ *   recipients: [bob.publicKey],
+ * });
+ * const opened = await openSealed(sealed, bob);
+ * console.assert(await new Response(opened.plaintext).text() === "hi");
+ * ```
+ */
+export function sealStream(
+  source: ReadableStream<Uint8Array>,
+  sender: Identity,
+  options: SealStreamOptions,
+): ReadableStream<Uint8Array> {
+  const recipients = unique(options.recipients);
+  if (recipients.length === 0 || recipients.length > MAX_SEALED_RECIPIENTS) {
+    throw new RangeError(`A sealed file has 1 to ${MAX_SEALED_RECIPIENTS} recipients`);
+  }
+  const workers = options.workers ?? defaultWorkers();
+  const sealed = leaseStream(sealParts(source, sender, recipients, workers));
+  return options.armor ? sealed.pipeThrough(armorEncoder()) : sealed;
+}
+
+async function* sealParts(
+  source: ReadableStream<Uint8Array>,
+  sender: Identity,
+  recipients: PublicKey[],
+  workers: number,
+): AsyncGenerator<Lease> {
+  const reader = new ByteReader(source);
+  const inputs = new BufferPool(BATCH_BYTES);
+  const outputs = new BufferPool(BATCH_BYTES + BATCH_CHUNKS * TAG_SIZE);
+  const runners = new RunnerSwitch(workers);
+  const inFlight: Promise<Done>[] = [];
+  try {
+    const { bytes: header, payloadKey } = await createHeader(sender, recipients);
+    yield { bytes: header, release() {} };
+    const transcript = new Transcript(header);
+    let first = 0;
+    for await (const { input, last } of batches(reader, inputs)) {
+      const runner = runners.next();
+      const count = chunkCount(input.length); // Before a worker takes the buffer.
+      const sealing = runner.seal(payloadKey, { first, input, last, output: outputs.get() });
+      sealing.catch(() => {}); // Awaited below, in order.
+      inFlight.push(sealing);
+      first += count;
+      const keep = last ? 0 : IN_FLIGHT_PER_WORKER * Math.max(1, workers);
+      while (inFlight.length > keep) {
+        const done = await inFlight.shift()!;
+        inputs.put(done.input);
+        transcript.add(done.digests);
+        yield { bytes: done.output, release: () => outputs.put(done.output) };
+      }
+    }
+    yield { bytes: concat(END_MARK, await transcript.sign(sender.ed25519Private)), release() {} };
+  } finally {
+    runners.close();
+    await reader.cancel();
+  }
+}
+
+/**
+ * The plaintext in batches, each flagged when it holds the last chunk. The
+ * read after the next one is started before a batch is handed out, so
+ * reading overlaps sealing; a batch is known to be the last when the read
+ * after it comes back empty.
+ */
+async function* batches(
+  reader: ByteReader,
+  pool: BufferPool,
+): AsyncGenerator<{ input: Uint8Array; last: boolean }> {
+  const read = () => reader.readInto(pool.get());
+  let current = await read();
+  let ahead = current.length === BATCH_BYTES ? read() : undefined;
+  while (true) {
+    const next = ahead ? await ahead : new Uint8Array(0);
+    ahead = next.length === BATCH_BYTES ? read() : undefined;
+    const last = next.length === 0;
+    yield { input: current, last };
+    if (last) {
+      pool.put(next);
+      return;
+    }
+    current = next;
+  }
+}
+
+function unique(keys: PublicKey[]): PublicKey[] {
+  const seen = new Set<string>();
+  return keys.filter((key) => {
+    const id = key.x25519.join(",");
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
