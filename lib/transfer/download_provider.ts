@@ -81,7 +81,9 @@ export class DownloadProvider {
       const inFlight: Promise<void>[] = [];
       const sent = await copy(file, size - offset, (chunk) => {
         data.update(chunk);
-        inFlight.push(this.#send({ type: DownloadMessageType.Data, id, body: chunk }));
+        const written = this.#send({ type: DownloadMessageType.Data, id, body: chunk });
+        written.catch(() => {}); // Awaited in order; never an unhandled rejection.
+        inFlight.push(written);
         return inFlight.length >= WINDOW ? inFlight.shift() : undefined;
       }, () => this.#closed);
       await Promise.all(inFlight);

@@ -196,10 +196,11 @@ async function streamData(
     }
     hash.update(chunk);
     size += chunk.length;
-    inFlight.push({
-      written: link.send({ type: FileMessageType.Data, id, body: chunk }),
-      bytes: chunk.length,
-    });
+    const written = link.send({ type: FileMessageType.Data, id, body: chunk });
+    // Awaited below, or not at all when the transfer fails first: either
+    // way its failure must not surface as an unhandled rejection.
+    written.catch(() => {});
+    inFlight.push({ written, bytes: chunk.length });
     inFlightBytes += chunk.length;
     while (inFlightBytes >= WINDOW_BYTES) {
       const oldest = inFlight.shift()!;
