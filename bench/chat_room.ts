@@ -42,6 +42,14 @@
  */
 
 import {
+  cpuSeconds,
+  envNumber,
+  initClockTicks,
+  loadAverage,
+  machineSeconds,
+  peakRssKib,
+} from "./_proc.ts";
+import {
   authorizedKeysAuthorizer,
   ChatRelay,
   ChatSession,
@@ -73,16 +81,6 @@ interface Config {
   runTimeoutSeconds: number;
   timeoutSeconds: number;
   jsonPath: string | undefined;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = Deno.env.get(name);
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`Invalid ${name} "${text}": expected a number from ${min} to ${max}`);
-  }
-  return value;
 }
 
 function readConfig(): Config {
@@ -343,59 +341,6 @@ async function serverRole(home: string): Promise<void> {
   Deno.addSignalListener("SIGINT", () => resolve());
   await promise;
   await server.close();
-}
-
-// --- process accounting (Linux /proc) -------------------------------------------------------
-
-let clockTicks = 100;
-
-async function readClockTicks(): Promise<number> {
-  try {
-    const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stderr: "null" }).output();
-    const value = Number(new TextDecoder().decode(out.stdout).trim());
-    return value > 0 ? value : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** CPU seconds (user + system) a process has used, or NaN off Linux. */
-function cpuSeconds(pid: number | "self"): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
-
-function machineSeconds(): { busy: number; steal: number } {
-  try {
-    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
-    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/)
-      .slice(1, 9).map(Number);
-    return { busy: (user + nice + system + irq + softirq) / clockTicks, steal: steal / clockTicks };
-  } catch {
-    return { busy: NaN, steal: NaN };
-  }
-}
-
-function peakRssKib(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
-  } catch {
-    return NaN;
-  }
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "–";
-  }
 }
 
 // --- child processes -------------------------------------------------------------------------
@@ -706,7 +651,7 @@ function table(rows: Row[]): string {
 
 async function coordinator(): Promise<number> {
   const config = readConfig();
-  clockTicks = await readClockTicks();
+  await initClockTicks();
   const tmp = await Deno.makeTempDir({ prefix: "ovtp-bench-chat-" });
   let server: Child | undefined;
   const procs: ClientProcess[] = [];

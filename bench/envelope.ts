@@ -23,6 +23,7 @@
  * @module
  */
 
+import { cpuSeconds, envNumber, initClockTicks, loadAverage, machineSeconds } from "./_proc.ts";
 import {
   generateIdentity,
   type Identity,
@@ -47,16 +48,6 @@ interface Config {
   jsonPath: string | undefined;
 }
 
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = Deno.env.get(name);
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`Invalid ${name} "${text}": expected a number from ${min} to ${max}`);
-  }
-  return value;
-}
-
 function readConfig(): Config {
   const list = Deno.env.get("BENCH_RECIPIENTS") || "1,10,50,200";
   const recipients = list.split(",").map((s) => Number(s.trim()));
@@ -76,51 +67,6 @@ function readConfig(): Config {
     timeoutSeconds: envNumber("BENCH_TIMEOUT", 600, 5, 7200),
     jsonPath: Deno.env.get("BENCH_JSON") || undefined,
   };
-}
-
-// --- machine accounting (Linux /proc) -------------------------------------------------------
-
-let clockTicks = 100;
-
-async function readClockTicks(): Promise<number> {
-  try {
-    const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stderr: "null" }).output();
-    const value = Number(new TextDecoder().decode(out.stdout).trim());
-    return value > 0 ? value : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** CPU seconds (user + system) this process has used, or NaN off Linux. */
-function selfCpuSeconds(): number {
-  try {
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy (user, nice, system, irq, softirq) and steal CPU seconds of the whole machine. */
-function machineSeconds(): { busy: number; steal: number } {
-  try {
-    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
-    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/)
-      .slice(1, 9).map(Number);
-    return { busy: (user + nice + system + irq + softirq) / clockTicks, steal: steal / clockTicks };
-  } catch {
-    return { busy: NaN, steal: NaN };
-  }
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "–";
-  }
 }
 
 // --- measuring -------------------------------------------------------------------------------
@@ -205,7 +151,7 @@ async function runCase(
   const body = new Uint8Array(config.bodyBytes).fill(0x61);
   const seal = () => sealEnvelope(sender, recipients, body, { context: CONTEXT });
 
-  const cpu0 = selfCpuSeconds();
+  const cpu0 = cpuSeconds("self");
   const machine0 = machineSeconds();
   const wall0 = performance.now();
 
@@ -226,7 +172,7 @@ async function runCase(
   );
 
   const wall = (performance.now() - wall0) / 1000;
-  const selfCpu = (selfCpuSeconds() - cpu0) / wall;
+  const selfCpu = (cpuSeconds("self") - cpu0) / wall;
   const machine1 = machineSeconds();
   return {
     recipients: count,
@@ -295,7 +241,7 @@ function sizeTable(cases: Case[], bodyBytes: number): string {
 /** Runs the benchmark; resolves with the exit code. */
 async function main(): Promise<number> {
   const config = readConfig();
-  clockTicks = await readClockTicks();
+  await initClockTicks();
   let stopCode: number | undefined;
   const stop = (code: number, why: string) => {
     stopCode ??= code;

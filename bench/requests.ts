@@ -27,6 +27,7 @@
  * @module
  */
 
+import { cpuSeconds, envNumber, initClockTicks, machineSeconds, peakRssKib } from "./_proc.ts";
 import {
   authorizedKeysAuthorizer,
   Keystore,
@@ -53,16 +54,6 @@ interface Config {
   jsonPath: string | undefined;
 }
 
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = Deno.env.get(name);
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`Invalid ${name} "${text}": expected a number from ${min} to ${max}`);
-  }
-  return value;
-}
-
 function readConfig(): Config {
   const server = Deno.env.get("BENCH_SERVER") ?? "child";
   if (server !== "child" && server !== "lib" && server !== "inprocess") {
@@ -81,62 +72,6 @@ function readConfig(): Config {
     server,
     jsonPath: Deno.env.get("BENCH_JSON") || undefined,
   };
-}
-
-// --- process accounting (Linux /proc) -------------------------------------------------------
-
-let clockTicks = 100;
-
-async function readClockTicks(): Promise<number> {
-  try {
-    const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stderr: "null" }).output();
-    const value = Number(new TextDecoder().decode(out.stdout).trim());
-    return value > 0 ? value : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** CPU seconds (user + system) a process has used, or NaN off Linux. */
-function cpuSeconds(pid: number | "self"): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
-
-/**
- * CPU seconds of the whole machine (all cores) from /proc/stat: `busy` is
- * user, system, irq and softirq time of every process and the kernel;
- * `steal` is time the hypervisor gave this virtual machine's CPUs to someone
- * else. NaN off Linux.
- */
-function machineSeconds(): { busy: number; steal: number } {
-  try {
-    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
-    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/)
-      .slice(1, 9).map(Number);
-    return {
-      busy: (user + nice + system + irq + softirq) / clockTicks,
-      steal: steal / clockTicks,
-    };
-  } catch {
-    return { busy: NaN, steal: NaN };
-  }
-}
-
-/** Peak resident set size in KiB, or NaN. */
-function peakRssKib(pid: number | "self"): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
-  } catch {
-    return NaN;
-  }
 }
 
 // --- the server -------------------------------------------------------------------------------
@@ -407,7 +342,7 @@ function table(rows: Row[]): string {
 /** Runs the benchmark; resolves with the exit code. */
 async function main(): Promise<number> {
   const config = readConfig();
-  clockTicks = await readClockTicks();
+  await initClockTicks();
   const tmp = await Deno.makeTempDir({ prefix: "ovtp-bench-" });
   let server: RunningServer | undefined;
   const clients = new Set<OvtpClient>();
