@@ -1,58 +1,136 @@
 /**
- * ovtp: end-to-end encrypted messages between machines that know each
- * other's keys. This module is the library under the `ovtp` CLI.
+ * ovtp: end-to-end encrypted messages, files and chat between machines that
+ * know each other's keys. This module is the library under the `ovtp` CLI:
+ * identities and key files, the trust files (authorized_keys, known_hosts),
+ * a client and a server speaking the ovtp protocol, file transfers, signed
+ * multi-recipient envelopes, chat, and sealed files for data at rest.
  *
- * @example Answer messages
- * ```ts ignore
- * import { authorizedKeysAuthorizer, Keystore, serve } from "./mod.ts";
+ * Wire-level pieces (framing, the Noise handshake, message codecs) stay
+ * internal: docs/protocol.md specifies them for anyone writing another
+ * client.
  *
- * const keystore = new Keystore(`${Deno.env.get("HOME")}/.ovtp`);
- * const identity = await keystore.loadIdentity(() => Promise.resolve(""));
- * serve({
- *   identity,
- *   authorize: authorizedKeysAuthorizer(keystore),
+ * @example A server and a client on one machine
+ * ```ts
+ * import { generateIdentity, OvtpClient, responseText, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const serverIdentity = await generateIdentity("server");
+ * const clientIdentity = await generateIdentity("client");
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   // Anyone may connect: a real server checks authorized_keys.
+ *   authorize: (key) => Promise.resolve({ name: key.name }),
  *   handler: (request) => ({ status: "ok", response: `got ${request.body.length} bytes` }),
  * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: clientIdentity,
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * assert.equal(responseText(await client.request("hello")), "got 5 bytes");
+ * client.close();
+ * await server.close();
  * ```
  *
  * @module
  */
 
-export * from "./lib/errors.ts";
-export { concat, constantTimeEqual, fromHex, toHex } from "./lib/bytes.ts";
-export * from "./lib/keys.ts";
-export * from "./lib/keystore.ts";
-export * from "./lib/authorized_keys.ts";
-export * from "./lib/known_hosts.ts";
-export * from "./lib/authorizer.ts";
-export * from "./lib/host_trust.ts";
-export * from "./lib/logger.ts";
-export * from "./lib/peer.ts";
-export * from "./lib/channel.ts";
-export * from "./lib/connection.ts";
-export * from "./lib/framing.ts";
-export * from "./lib/messages.ts";
-export * from "./lib/server.ts";
-export * from "./lib/client.ts";
+export { type ErrorKind, OvtpError, type OvtpErrorOptions } from "./lib/errors.ts";
+export {
+  fingerprint,
+  formatPublicKey,
+  generateIdentity,
+  type Identity,
+  parsePublicKey,
+  type PublicKey,
+  type PublicKeyLine,
+  samePublicKey,
+} from "./lib/keys.ts";
+export {
+  type AddKeyResult,
+  type CreateIdentityOptions,
+  Keystore,
+  KEYSTORE_FILES,
+  type PassphraseSource,
+} from "./lib/keystore.ts";
+export {
+  type AuthorizedKey,
+  type AuthorizedKeys,
+  formatAuthorizedKey,
+  type LineError,
+  parseAuthorizedKeys,
+} from "./lib/authorized_keys.ts";
+export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
+export { type KeyOptions, type Rate } from "./lib/key_options.ts";
+export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
+export { type HostTrustOptions, knownHostsVerifier } from "./lib/host_trust.ts";
+export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
+export { type Peer } from "./lib/peer.ts";
+export {
+  type Authorizer,
+  DEFAULT_PORT,
+  type FunctionCall,
+  type FunctionHandler,
+  type Grant,
+  type OvtpServer,
+  type Reply,
+  type Request,
+  type RequestHandler,
+  requestText,
+  serve,
+  type ServeOptions,
+} from "./lib/server.ts";
+export { type ConnectOptions, OvtpClient, type Response, responseText } from "./lib/client.ts";
+export { type ByteStream } from "./lib/channel.ts";
 export { VERSION } from "./lib/version.ts";
-export * from "./lib/exec_handler.ts";
-export * from "./lib/transfer/file_messages.ts";
-export * from "./lib/transfer/safe_name.ts";
-export * from "./lib/transfer/inbox.ts";
-export * from "./lib/transfer/receiver.ts";
-export * from "./lib/transfer/sources.ts";
-export * from "./lib/transfer/sender.ts";
-export * from "./lib/hpke.ts";
-export * from "./lib/envelope.ts";
-export * from "./lib/chat/chat_messages.ts";
-export * from "./lib/chat/room_store.ts";
-export * from "./lib/chat/relay.ts";
-export * from "./lib/chat/chat_session.ts";
-export * from "./lib/key_options.ts";
-export * from "./lib/rate_limiter.ts";
-export * from "./lib/function_call.ts";
-export * from "./lib/transfer/download_messages.ts";
-export * from "./lib/transfer/served_folder.ts";
-export * from "./lib/transfer/download_provider.ts";
-export * from "./lib/transfer/fetcher.ts";
-export * from "./lib/sealed/mod.ts";
+export { execFunction, execHandler, type ExecOptions } from "./lib/exec_handler.ts";
+export {
+  directorySources,
+  type FileSource,
+  pathSource,
+  streamSource,
+} from "./lib/transfer/sources.ts";
+export {
+  type SendFileOptions,
+  type SentFile,
+  type TransferProgress,
+} from "./lib/transfer/sender.ts";
+export { Inbox, type InboxOptions, type StoredFile } from "./lib/transfer/inbox.ts";
+export { type ReceivedFile } from "./lib/transfer/receiver.ts";
+export { type FetchedFile, type FetchOptions } from "./lib/transfer/fetcher.ts";
+export { type ListEntry } from "./lib/transfer/download_messages.ts";
+export { ServedFolder } from "./lib/transfer/served_folder.ts";
+export {
+  EnvelopeError,
+  type EnvelopeFailure,
+  type EnvelopeHeader,
+  type OpenedEnvelope,
+  openEnvelope,
+  type OpenOptions,
+  parseEnvelope,
+  ReplayGuard,
+  sealEnvelope,
+  type SealOptions,
+} from "./lib/envelope.ts";
+export {
+  type ChatEvents,
+  type ChatMessage,
+  ChatSession,
+  type JoinOptions,
+} from "./lib/chat/chat_session.ts";
+export { type Member } from "./lib/chat/chat_messages.ts";
+export { ChatRelay } from "./lib/chat/relay.ts";
+export { RoomStore, type RoomStoreOptions, type StoredMember } from "./lib/chat/room_store.ts";
+export { sealStream, type SealStreamOptions } from "./lib/sealed/seal.ts";
+export {
+  inspectSealed,
+  type OpenedSealed,
+  openSealed,
+  type OpenSealedOptions,
+  type SealedInfo,
+} from "./lib/sealed/open.ts";
+export { armorDecoder, armorEncoder } from "./lib/sealed/armor.ts";
+export { SealedError, type SealedErrorOptions, type SealedFailure } from "./lib/sealed/errors.ts";

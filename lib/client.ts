@@ -176,7 +176,7 @@ export class OvtpClient {
     return sendFile(this.link, source, options);
   }
 
-  /** The raw message link, for protocol extensions built on this client. */
+  /** @internal The raw message link, for protocol extensions inside this library (chat). */
   get link(): MessageLink {
     return {
       nextId: () => this.#allocateId(),

@@ -29,7 +29,7 @@ import {
 import { formatKnownHost, type KnownHost, parseKnownHosts } from "./known_hosts.ts";
 
 /** File names inside the home directory. */
-export const FILES = {
+export const KEYSTORE_FILES = {
   identity: "id_ovtp",
   publicKey: "id_ovtp.pub",
   authorizedKeys: "authorized_keys",
@@ -71,9 +71,9 @@ export class Keystore {
     this.home = home;
   }
 
-  /** The path of one of the files in {@linkcode FILES}. */
-  path(file: keyof typeof FILES): string {
-    return join(this.home, FILES[file]);
+  /** The path of one of the files in {@linkcode KEYSTORE_FILES}. */
+  path(file: keyof typeof KEYSTORE_FILES): string {
+    return join(this.home, KEYSTORE_FILES[file]);
   }
 
   /** Whether an identity exists. */

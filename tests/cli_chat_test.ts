@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import {
-  ChatMessageType,
   ChatSession,
   fingerprint,
   Keystore,
   OvtpClient,
   parsePublicKey,
-  roomContext,
   sealEnvelope,
 } from "../mod.ts";
+import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
 import { utf8 } from "../lib/bytes.ts";
 import { assertOneError, homeWithIdentity, ovtp, startListen } from "./_cli.ts";
 

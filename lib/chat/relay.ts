@@ -41,7 +41,7 @@ export class ChatRelay {
     this.#logger = logger;
   }
 
-  /** The chat side of one connection. */
+  /** @internal The chat side of one connection (the server calls it). */
   connect(peer: Peer, send: (message: Message) => Promise<void>): ChatConnection {
     return new ChatConnection(this, peer, send);
   }

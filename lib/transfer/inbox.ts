@@ -157,7 +157,7 @@ export class Inbox {
   }
 
   /**
-   * Opens the temporary file for `key`, keeping its first `offset` bytes
+   * @internal Opens the temporary file for `key`, keeping its first `offset` bytes
    * (and hashing them) and dropping the rest.
    */
   async openPartial(key: string, offset: number): Promise<PartialFile> {
