@@ -11,17 +11,17 @@
  *
  * @example A server and a client on one machine
  * ```ts
- * import { generateIdentity, OvtpClient, responseText, serve } from "@ovtp/ovtp";
+ * import { fingerprint, generateIdentity, OvtpClient, responseText, serve } from "@ovtp/ovtp";
  * import assert from "node:assert/strict";
  *
- * const serverIdentity = await generateIdentity("server");
- * const clientIdentity = await generateIdentity("client");
+ * const serverIdentity = await generateIdentity();
+ * const clientIdentity = await generateIdentity();
  * const server = serve({
  *   identity: serverIdentity,
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   // Anyone may connect: a real server checks authorized_keys.
- *   authorize: (key) => Promise.resolve({ name: key.name }),
+ *   authorize: async (key) => ({ name: await fingerprint(key) }),
  *   handler: (request) => ({ status: "ok", response: `got ${request.body.length} bytes` }),
  * });
  * const client = await OvtpClient.connect({

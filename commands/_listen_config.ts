@@ -91,7 +91,11 @@ export async function readConfig(path: string, required: boolean): Promise<Liste
   const settings: ListenSettings = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
     const line = lineOf(text, key);
-    const spec = (LISTEN_OPTIONS as Record<string, { type: string; multiple?: boolean }>)[key];
+    // Own keys only: "constructor" or "toString" must be unknown settings,
+    // not names found on Object.prototype.
+    const spec = Object.hasOwn(LISTEN_OPTIONS, key)
+      ? (LISTEN_OPTIONS as Record<string, { type: string; multiple?: boolean }>)[key]
+      : undefined;
     if (!spec || NOT_IN_FILE.has(key)) {
       fail(line, `unknown setting "${key}"`);
     } else if (spec.type === "boolean") {

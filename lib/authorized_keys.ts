@@ -9,7 +9,29 @@
 import { formatOptions, type KeyOptions, splitOptions } from "./key_options.ts";
 import { fingerprint, formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
 
-/** One authorized client. */
+/**
+ * One authorized client.
+ *
+ * @example Find who a key belongs to
+ * ```ts
+ * import {
+ *   type AuthorizedKey,
+ *   formatAuthorizedKey,
+ *   generateIdentity,
+ *   parseAuthorizedKeys,
+ *   samePublicKey,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const text = `# Team\n${formatAuthorizedKey(alice.publicKey, "alice", { allow: ["upload"] })}\n`;
+ * const entry: AuthorizedKey | undefined = parseAuthorizedKeys(text).entries
+ *   .find((e) => samePublicKey(e.key, alice.publicKey));
+ * assert.equal(entry?.name, "alice");
+ * assert.equal(entry?.line, 2);
+ * assert.deepEqual(entry?.options, { allow: ["upload"] });
+ * ```
+ */
 export interface AuthorizedKey {
   /** The client's public key. */
   readonly key: PublicKey;
@@ -21,7 +43,21 @@ export interface AuthorizedKey {
   readonly options: KeyOptions;
 }
 
-/** A line that could not be parsed, with the reason. */
+/**
+ * A line that could not be parsed, with the reason.
+ *
+ * @example Report a damaged line
+ * ```ts
+ * import { type LineError, parseAuthorizedKeys } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const text = "# Keys\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5 bob\n";
+ * const errors: LineError[] = parseAuthorizedKeys(text).errors;
+ * assert.equal(errors.length, 1);
+ * assert.equal(errors[0].line, 2);
+ * assert.match(errors[0].message, /Expected a key starting with "ovtp1"/);
+ * ```
+ */
 export interface LineError {
   /** The 1-based line number. */
   readonly line: number;
@@ -29,7 +65,26 @@ export interface LineError {
   readonly message: string;
 }
 
-/** The parsed file: the usable entries and the lines that were refused. */
+/**
+ * The parsed file: the usable entries and the lines that were refused.
+ *
+ * @example What a keystore's file holds
+ * ```ts
+ * import { type AuthorizedKeys, generateIdentity, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const empty: AuthorizedKeys = await keystore.readAuthorizedKeys(); // No file yet.
+ * assert.deepEqual(empty, { entries: [], errors: [] });
+ *
+ * await keystore.addAuthorizedKey((await generateIdentity()).publicKey, "carol");
+ * const { entries, errors } = await keystore.readAuthorizedKeys();
+ * assert.deepEqual(entries.map((e) => e.name), ["carol"]);
+ * assert.equal(errors.length, 0);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export interface AuthorizedKeys {
   /** The valid entries, in file order. */
   readonly entries: AuthorizedKey[];
@@ -37,7 +92,30 @@ export interface AuthorizedKeys {
   readonly errors: LineError[];
 }
 
-/** Parses an authorized_keys file; malformed lines are reported, not fatal. */
+/**
+ * Parses an authorized_keys file; malformed lines are reported, not fatal.
+ *
+ * @param text The file's text.
+ * @returns The valid entries and the refused lines, in file order.
+ *
+ * @example Read a file with options, comments and a bad line
+ * ```ts
+ * import { formatPublicKey, generateIdentity, parseAuthorizedKeys } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = formatPublicKey((await generateIdentity()).publicKey, "alice");
+ * const ci = formatPublicKey((await generateIdentity()).publicKey, "ci");
+ * const text = `# Who may connect\n\n${alice}\nrate="10/m",allow="call:backup" ${ci}\nbroken\n`;
+ *
+ * const { entries, errors } = parseAuthorizedKeys(text);
+ * assert.deepEqual(entries.map((e) => [e.name, e.line]), [["alice", 3], ["ci", 4]]);
+ * assert.deepEqual(entries[1].options, {
+ *   rate: { count: 10, perMs: 60_000 },
+ *   allow: ["call:backup"],
+ * });
+ * assert.deepEqual(errors.map((e) => e.line), [5]);
+ * ```
+ */
 export function parseAuthorizedKeys(text: string): AuthorizedKeys {
   const entries: AuthorizedKey[] = [];
   const errors: LineError[] = [];
@@ -55,7 +133,27 @@ export function parseAuthorizedKeys(text: string): AuthorizedKeys {
   return { entries, errors };
 }
 
-/** Formats one authorized_keys line. */
+/**
+ * Formats one authorized_keys line: the options (if any), the key, the name.
+ *
+ * @param key The client's key.
+ * @param name The name the server will know it by.
+ * @param options Its permissions, expiry and rate limit.
+ * @returns The line, without a newline.
+ *
+ * @example A key that may only upload
+ * ```ts
+ * import { formatAuthorizedKey, formatPublicKey, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const plain = formatAuthorizedKey(publicKey, "alice");
+ * assert.equal(plain, formatPublicKey(publicKey, "alice"));
+ *
+ * const line = formatAuthorizedKey(publicKey, "alice", { allow: ["upload"] });
+ * assert.equal(line, `allow="upload" ${plain}`);
+ * ```
+ */
 export function formatAuthorizedKey(
   key: PublicKey,
   name: string,

@@ -23,7 +23,52 @@ import { HandshakeError, HandshakeState, MAX_MESSAGE_LENGTH } from "./noise/hand
 import { XX_HFS } from "./noise/patterns.ts";
 import { MLKEM768_PUBLIC_KEY_SIZE } from "./_webcrypto.ts";
 
-/** Any bidirectional byte stream, such as a `Deno.Conn`. */
+/**
+ * Any bidirectional byte stream, such as a `Deno.Conn`. Pass one as
+ * {@linkcode ConnectOptions.stream} to run ovtp over something other than
+ * a TCP connection the client opens itself.
+ *
+ * @example A connection wrapped to count the bytes received
+ * ```ts
+ * import { type ByteStream, generateIdentity, OvtpClient, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({ response: "x".repeat(1000) }),
+ * });
+ *
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * let received = 0;
+ * const counting: ByteStream = {
+ *   readable: conn.readable.pipeThrough(
+ *     new TransformStream({
+ *       transform(chunk, controller) {
+ *         received += chunk.length;
+ *         controller.enqueue(chunk);
+ *       },
+ *     }),
+ *   ),
+ *   writable: conn.writable,
+ *   close: () => conn.close(),
+ * };
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   stream: counting,
+ * });
+ * const before = received;
+ * await client.request("hi");
+ * assert.ok(received - before > 1000); // The response, encrypted.
+ * client.close();
+ * await server.close();
+ * ```
+ */
 export interface ByteStream {
   /** Bytes from the peer. */
   readonly readable: ReadableStream<Uint8Array>;

@@ -23,7 +23,30 @@ import { type FetchedFile, fetchFile, type FetchOptions, listFiles } from "./tra
 import type { ListEntry } from "./transfer/download_messages.ts";
 import { CALL_MESSAGE_TYPE, encodeCall } from "./function_call.ts";
 
-/** A response to a request. */
+/**
+ * A response to a request, as {@linkcode OvtpClient.request} and
+ * {@linkcode OvtpClient.call} resolve. A refusal (no permission, rate
+ * limit, unknown function) is a response too, with its own status.
+ *
+ * @example Turning a status other than `ok` into an error
+ * ```ts
+ * import { type Response, responseText } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function textOf(response: Response): string {
+ *   const text = responseText(response);
+ *   if (response.status !== "ok") throw new Error(`Request failed (${response.status}): ${text}`);
+ *   return text;
+ * }
+ *
+ * const body = new TextEncoder().encode("Too many requests: retry after 3 s");
+ * assert.throws(
+ *   () => textOf({ status: "too-many-requests", body, requestId: 4 }),
+ *   /Request failed \(too-many-requests\)/,
+ * );
+ * assert.equal(textOf({ status: "ok", body: new TextEncoder().encode("42"), requestId: 5 }), "42");
+ * ```
+ */
 export interface Response {
   /** The server's status: `ok`, `error`, or another. */
   readonly status: string;
@@ -33,7 +56,47 @@ export interface Response {
   readonly requestId: number;
 }
 
-/** Options of {@linkcode connect}. */
+/**
+ * Options of {@linkcode OvtpClient.connect}.
+ *
+ * @example Pinning the server's key
+ * ```ts
+ * import {
+ *   type ConnectOptions,
+ *   generateIdentity,
+ *   OvtpClient,
+ *   type PublicKey,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const serverIdentity = await generateIdentity();
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ * });
+ *
+ * const identity = await generateIdentity();
+ * const pinned = (expected: PublicKey): ConnectOptions => ({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity,
+ *   timeoutMs: 2000,
+ *   verifyHost: (key) => {
+ *     if (!samePublicKey(key, expected)) throw new Error("Not the server I know");
+ *   },
+ * });
+ * const client = await OvtpClient.connect(pinned(serverIdentity.publicKey));
+ * client.close();
+ * const impostor = await generateIdentity();
+ * await assert.rejects(OvtpClient.connect(pinned(impostor.publicKey)), /Not the server I know/);
+ * await server.close();
+ * ```
+ */
 export interface ConnectOptions {
   /** The server's host name or address. */
   hostname: string;
@@ -54,7 +117,50 @@ export interface ConnectOptions {
   stream?: ByteStream;
 }
 
-/** A connection to an ovtp server. */
+/**
+ * A connection to an ovtp server: requests, named function calls, file
+ * uploads and downloads, and (through {@linkcode ChatSession}) chat rooms,
+ * all concurrently on one connection.
+ *
+ * @example Requests and a function call on one connection
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   OvtpClient,
+ *   requestText,
+ *   responseText,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const serverIdentity = await generateIdentity();
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: (request) => ({ response: requestText(request).toUpperCase() }),
+ *   functions: { greet: ({ params }) => ({ response: `hello ${params.who}` }) },
+ * });
+ *
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * assert.ok(samePublicKey(client.serverKey, serverIdentity.publicKey));
+ * // Requests run concurrently; each response finds its request.
+ * const [a, b] = await Promise.all([client.request("a"), client.request("b")]);
+ * assert.deepEqual([responseText(a), responseText(b)], ["A", "B"]);
+ * assert.equal(responseText(await client.call("greet", { who: "bob" })), "hello bob");
+ *
+ * client.close();
+ * await assert.rejects(client.request("late"), /closed/);
+ * await server.close();
+ * ```
+ */
 export class OvtpClient {
   #connection: Connection;
   #pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void }>();
@@ -257,7 +363,19 @@ export class OvtpClient {
   }
 }
 
-/** Decodes a response body as UTF-8 text, replacing invalid sequences. */
+/**
+ * Decodes a response body as UTF-8 text, replacing invalid sequences.
+ *
+ * @example Text, and bytes that are not UTF-8
+ * ```ts
+ * import { type Response, responseText } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const response = (body: Uint8Array): Response => ({ status: "ok", body, requestId: 1 });
+ * assert.equal(responseText(response(new TextEncoder().encode("héllo"))), "héllo");
+ * assert.equal(responseText(response(new Uint8Array([0x68, 0x69, 0xff]))), "hi\ufffd");
+ * ```
+ */
 export function responseText(response: Response): string {
   try {
     return fromUtf8(response.body);

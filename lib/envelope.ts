@@ -38,7 +38,38 @@ const ID_LENGTH = 16;
 const RECIPIENT_LENGTH = 32 + WRAP_ENC_LENGTH + WRAPPED_KEY_LENGTH;
 const SIGNATURE_LENGTH = 64;
 
-/** Why an envelope was refused: callers branch on it. */
+/**
+ * Why an envelope was refused: callers branch on it.
+ * - `malformed`: not an envelope, or a field out of range
+ * - `signature`: the sender's signature is not valid (the bytes were changed)
+ * - `context`: sealed for another context than the one expected
+ * - `expired`, `future`: the timestamp is too old, or too far ahead
+ * - `replay`: its message id was already received
+ * - `not-recipient`: not addressed to this key
+ * - `wrapped-key`, `body`: the content key or the body does not decrypt
+ *
+ * @example Tell "not for me" from tampering
+ * ```ts
+ * import {
+ *   EnvelopeError,
+ *   type EnvelopeFailure,
+ *   generateIdentity,
+ *   openEnvelope,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array([7]), {
+ *   context: "inbox",
+ * });
+ * const reason = await openEnvelope(envelope, carol, { context: "inbox" }).then(
+ *   (): EnvelopeFailure | undefined => undefined,
+ *   (error: EnvelopeError): EnvelopeFailure => error.reason,
+ * );
+ * assert.equal(reason, "not-recipient"); // Skip it quietly: it is for someone else.
+ * ```
+ */
 export type EnvelopeFailure =
   | "malformed"
   | "signature"
@@ -50,7 +81,27 @@ export type EnvelopeFailure =
   | "wrapped-key"
   | "body";
 
-/** An envelope that could not be opened, with the reason. */
+/**
+ * An envelope that could not be opened, with the reason.
+ *
+ * @example A changed byte is caught by the signature
+ * ```ts
+ * import { EnvelopeError, generateIdentity, openEnvelope, sealEnvelope } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array(100), {
+ *   context: "inbox",
+ * });
+ * envelope[envelope.length - 100] ^= 1; // Inside the sealed body.
+ * await assert.rejects(openEnvelope(envelope, bob, { context: "inbox" }), (error) => {
+ *   assert.ok(error instanceof EnvelopeError);
+ *   assert.equal(error.reason, "signature");
+ *   return true;
+ * });
+ * ```
+ */
 export class EnvelopeError extends Error {
   /** What failed. */
   readonly reason: EnvelopeFailure;
@@ -63,7 +114,32 @@ export class EnvelopeError extends Error {
   }
 }
 
-/** The public part of an envelope, readable without any key. */
+/**
+ * The public part of an envelope, readable without any key.
+ *
+ * @example Route by recipient
+ * ```ts
+ * import {
+ *   type EnvelopeHeader,
+ *   generateIdentity,
+ *   parseEnvelope,
+ *   type PublicKey,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function isFor(header: EnvelopeHeader, key: PublicKey): boolean {
+ *   return header.recipients.some((r) => r.every((byte, i) => byte === key.x25519[i]));
+ * }
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const body = new TextEncoder().encode("lunch?");
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], body, { context: "dm" });
+ * const header = parseEnvelope(envelope);
+ * assert.ok(isFor(header, bob.publicKey));
+ * assert.ok(!isFor(header, carol.publicKey));
+ * assert.equal(header.bodyLength, body.length + 16); // The ciphertext carries a 16-byte tag.
+ * ```
+ */
 export interface EnvelopeHeader {
   /** The sender's public key (its signature is checked by {@linkcode openEnvelope}). */
   sender: PublicKey;
@@ -79,13 +155,52 @@ export interface EnvelopeHeader {
   bodyLength: number;
 }
 
-/** An opened, verified envelope. */
+/**
+ * An opened, verified envelope.
+ *
+ * @example Read the body and who sent it
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   type OpenedEnvelope,
+ *   openEnvelope,
+ *   samePublicKey,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const sealed = await sealEnvelope(alice, [bob.publicKey], new TextEncoder().encode("hi bob"), {
+ *   context: "dm",
+ * });
+ * const opened: OpenedEnvelope = await openEnvelope(sealed, bob, { context: "dm" });
+ * assert.equal(new TextDecoder().decode(opened.body), "hi bob");
+ * assert.ok(samePublicKey(opened.sender, alice.publicKey));
+ * assert.match(opened.messageId, /^[0-9a-f]{32}$/);
+ * ```
+ */
 export interface OpenedEnvelope extends EnvelopeHeader {
   /** The plaintext. */
   body: Uint8Array;
 }
 
-/** Options of {@linkcode sealEnvelope}. */
+/**
+ * Options of {@linkcode sealEnvelope}.
+ *
+ * @example Stamp the context and the time
+ * ```ts
+ * import { generateIdentity, parseEnvelope, sealEnvelope, type SealOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const options: SealOptions = { context: "room:ops", timestamp: Date.UTC(2025, 0, 1) };
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array([1]), options);
+ * const { context, timestamp } = parseEnvelope(envelope);
+ * assert.deepEqual({ context, timestamp }, options);
+ * ```
+ */
 export interface SealOptions {
   /** What the message is for; a recipient refuses any other. */
   context: string;
@@ -93,7 +208,33 @@ export interface SealOptions {
   timestamp?: number;
 }
 
-/** Seals `body` for `recipients`, signed by `sender`. */
+/**
+ * Seals `body` for `recipients`, signed by `sender`. Throws a RangeError for
+ * no recipient or more than 1024, a context over 1 KiB, or a body over
+ * 16 MiB.
+ *
+ * @param sender The identity that signs the envelope.
+ * @param recipients The keys that can open it (1 to 1024).
+ * @param body The plaintext.
+ * @param options The context and the timestamp.
+ * @returns The envelope's bytes.
+ *
+ * @example One message for two recipients
+ * ```ts
+ * import { generateIdentity, openEnvelope, sealEnvelope } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const body = new TextEncoder().encode("deploy at 5");
+ * const envelope = await sealEnvelope(alice, [bob.publicKey, carol.publicKey], body, {
+ *   context: "room:ops",
+ * });
+ * for (const reader of [bob, carol]) {
+ *   const opened = await openEnvelope(envelope, reader, { context: "room:ops" });
+ *   assert.deepEqual(opened.body, body);
+ * }
+ * ```
+ */
 export async function sealEnvelope(
   sender: Identity,
   recipients: PublicKey[],
@@ -146,6 +287,35 @@ interface Parsed extends EnvelopeHeader {
 /**
  * Reads an envelope's public part without checking anything but its
  * shape. A relay uses it to route; {@linkcode openEnvelope} verifies.
+ * Throws an {@linkcode EnvelopeError} (`malformed`) for bytes that are not
+ * an envelope.
+ *
+ * @param bytes The envelope.
+ * @returns Its header: nothing in it is verified yet.
+ *
+ * @example What a relay can see
+ * ```ts
+ * import {
+ *   EnvelopeError,
+ *   generateIdentity,
+ *   parseEnvelope,
+ *   samePublicKey,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array(10), {
+ *   context: "room:ops",
+ * });
+ * const header = parseEnvelope(envelope);
+ * assert.equal(header.context, "room:ops");
+ * assert.ok(samePublicKey(header.sender, alice.publicKey));
+ * assert.equal(header.recipients.length, 1);
+ *
+ * assert.throws(() => parseEnvelope(envelope.subarray(0, 50)), EnvelopeError);
+ * ```
  */
 export function parseEnvelope(bytes: Uint8Array): EnvelopeHeader {
   const { header: _h, stanzas: _s, sealedBody: _b, signed: _g, signature: _x, ...rest } = parse(
@@ -207,7 +377,34 @@ function parse(bytes: Uint8Array): Parsed {
   };
 }
 
-/** Remembers message ids to refuse replays, forgetting the oldest past a bound. */
+/**
+ * Remembers message ids to refuse replays, forgetting the oldest past a bound.
+ * Keep one per recipient and pass it to every {@linkcode openEnvelope}.
+ *
+ * @example The same envelope twice
+ * ```ts
+ * import {
+ *   EnvelopeError,
+ *   generateIdentity,
+ *   openEnvelope,
+ *   ReplayGuard,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array([1]), {
+ *   context: "dm",
+ * });
+ * const replay = new ReplayGuard();
+ * await openEnvelope(envelope, bob, { context: "dm", replay });
+ * await assert.rejects(
+ *   openEnvelope(envelope, bob, { context: "dm", replay }),
+ *   (error) => error instanceof EnvelopeError && error.reason === "replay",
+ * );
+ * ```
+ */
 export class ReplayGuard {
   #seen = new Set<string>();
   #limit: number;
@@ -228,7 +425,35 @@ export class ReplayGuard {
   }
 }
 
-/** Options of {@linkcode openEnvelope}. */
+/**
+ * Options of {@linkcode openEnvelope}.
+ *
+ * @example Accept week-old messages only
+ * ```ts
+ * import {
+ *   EnvelopeError,
+ *   generateIdentity,
+ *   openEnvelope,
+ *   type OpenOptions,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const day = 24 * 60 * 60 * 1000;
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array([1]), {
+ *   context: "backup-report",
+ *   timestamp: Date.now() - 10 * day,
+ * });
+ * const options: OpenOptions = { context: "backup-report", maxAgeMs: 7 * day };
+ * await assert.rejects(
+ *   openEnvelope(envelope, bob, options),
+ *   (error) => error instanceof EnvelopeError && error.reason === "expired",
+ * );
+ * await openEnvelope(envelope, bob, { ...options, maxAgeMs: 30 * day }); // Accepted.
+ * ```
+ */
 export interface OpenOptions {
   /** The only context accepted. */
   context: string;
@@ -247,6 +472,29 @@ export interface OpenOptions {
  * first, then the context, the time and the replay guard; only then is
  * anything decrypted. Throws an {@linkcode EnvelopeError} saying which check
  * failed.
+ *
+ * @param bytes The envelope.
+ * @param identity The recipient's identity.
+ * @param options The context expected, the replay guard and the time limits.
+ * @returns The verified header and the plaintext.
+ *
+ * @example Refuse an envelope meant for another context
+ * ```ts
+ * import { EnvelopeError, generateIdentity, openEnvelope, sealEnvelope } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const body = new TextEncoder().encode("rotate the keys");
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], body, { context: "room:ops" });
+ *
+ * const opened = await openEnvelope(envelope, bob, { context: "room:ops" });
+ * assert.equal(new TextDecoder().decode(opened.body), "rotate the keys");
+ * await assert.rejects(
+ *   openEnvelope(envelope, bob, { context: "room:random" }),
+ *   (error) => error instanceof EnvelopeError && error.reason === "context",
+ * );
+ * ```
  */
 export async function openEnvelope(
   bytes: Uint8Array,

@@ -15,6 +15,24 @@
  * - `protocol`: the peer broke the protocol (tampering, malformed data)
  * - `remote`: the server answered with an error
  * - `io`: a local file could not be read or written
+ *
+ * @example Tell a refused connection from other failures
+ * ```ts
+ * import { type ErrorKind, generateIdentity, OvtpClient, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * // A port that was free a moment ago: nothing listens there now.
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const { port } = listener.addr;
+ * listener.close();
+ *
+ * const identity = await generateIdentity();
+ * const error = await OvtpClient.connect({ hostname: "127.0.0.1", port, identity })
+ *   .catch((e) => e);
+ * assert.ok(error instanceof OvtpError);
+ * const kind: ErrorKind = error.kind;
+ * assert.equal(kind, "network");
+ * ```
  */
 export type ErrorKind =
   | "usage"
@@ -25,7 +43,21 @@ export type ErrorKind =
   | "remote"
   | "io";
 
-/** Options of {@linkcode OvtpError}. */
+/**
+ * Options of {@linkcode OvtpError}.
+ *
+ * @example Wrap a lower-level error with a hint
+ * ```ts
+ * import { OvtpError, type OvtpErrorOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const cause = new Deno.errors.PermissionDenied("open");
+ * const options: OvtpErrorOptions = { cause, hint: "check the file's owner" };
+ * const error = new OvtpError("io", 'Cannot read "notes.txt"', options);
+ * assert.equal(error.cause, cause);
+ * assert.equal(error.hint, "check the file's owner");
+ * ```
+ */
 export interface OvtpErrorOptions {
   /** A next step for the user, printed as `ovtp: hint: ...`. */
   hint?: string;
@@ -33,7 +65,27 @@ export interface OvtpErrorOptions {
   cause?: unknown;
 }
 
-/** An error with a kind and an optional hint for the user. */
+/**
+ * An error with a kind and an optional hint for the user.
+ *
+ * @example Show a failure and its hint
+ * ```ts
+ * import { Keystore, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home); // Empty: no identity yet.
+ * await assert.rejects(() => keystore.loadIdentity(() => Promise.resolve("")), (error) => {
+ *   assert.ok(error instanceof OvtpError);
+ *   assert.equal(error.name, "OvtpError");
+ *   assert.equal(error.kind, "key");
+ *   assert.match(error.message, /^No identity in/);
+ *   assert.equal(error.hint, "run `ovtp keygen` to create one");
+ *   return true;
+ * });
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export class OvtpError extends Error {
   /** What the error is about. */
   readonly kind: ErrorKind;

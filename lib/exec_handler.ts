@@ -11,7 +11,31 @@
 import { concat, fromUtf8, utf8 } from "./bytes.ts";
 import type { FunctionCall, FunctionHandler, Reply, Request, RequestHandler } from "./server.ts";
 
-/** Options of {@linkcode execHandler} and {@linkcode execFunction}. */
+/**
+ * Options of {@linkcode execHandler} and {@linkcode execFunction}.
+ *
+ * @example Stopping a command that runs too long, cutting long output
+ * ```ts
+ * import { execHandler, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const request = {
+ *   requestId: 1,
+ *   body: new Uint8Array(0),
+ *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
+ * };
+ *
+ * const slow = execHandler("sleep 10", { timeoutMs: 100 });
+ * assert.equal((await slow(request)).status, "timeout");
+ *
+ * const chatty = execHandler("echo 0123456789", { maxOutput: 4 });
+ * assert.deepEqual(await chatty(request), {
+ *   status: "ok",
+ *   response: new TextEncoder().encode("0123"),
+ * });
+ * ```
+ */
 export interface ExecOptions {
   /** The largest response kept; the rest of the output is cut. @default 1 MiB */
   maxOutput?: number;
@@ -32,7 +56,49 @@ const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
 
 /**
  * Runs `command` through the system shell (`sh -c`, or `cmd /c` on
- * Windows) for each request, with the message on stdin.
+ * Windows) for each request, with the message on stdin. The sender's name
+ * is in `OVTP_SENDER_NAME`, its fingerprint in `OVTP_SENDER_FINGERPRINT`;
+ * exit code 0 answers `ok`, any other `error` (with stderr when stdout is
+ * empty).
+ *
+ * @example Serving a shell command
+ * ```ts
+ * import { execHandler, generateIdentity, OvtpClient, responseText, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: execHandler('printf "%s wrote: " "$OVTP_SENDER_NAME"; tr a-z A-Z'),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * assert.equal(responseText(await client.request("hello")), "alice wrote: HELLO");
+ * client.close();
+ * await server.close();
+ * ```
+ *
+ * @example A failing command answers `error`
+ * ```ts
+ * import { execHandler, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const handler = execHandler("echo 'no such user' >&2; exit 3");
+ * const reply = await handler({
+ *   requestId: 1,
+ *   body: new TextEncoder().encode("bob"),
+ *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
+ * });
+ * assert.equal(reply.status, "error");
+ * assert.deepEqual(reply.response, new TextEncoder().encode("no such user\n")); // From stderr.
+ * ```
  */
 export function execHandler(command: string, options: ExecOptions = {}): RequestHandler {
   return (request: Request) => runCommand(command, request.body, request, undefined, options);
@@ -41,6 +107,31 @@ export function execHandler(command: string, options: ExecOptions = {}): Request
 /**
  * Runs `command` for a named function: its stdin is
  * `{"function", "params", "message"}` as JSON, and `OVTP_FUNCTION` names it.
+ *
+ * @example What the command reads
+ * ```ts
+ * import { execFunction, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * // `cat` answers with its input; a real command would parse it (with jq, say).
+ * const handler = execFunction("cat");
+ * // serve({ ..., functions: { backup: handler } })
+ * const { publicKey } = await generateIdentity();
+ * const reply = await handler({
+ *   requestId: 1,
+ *   name: "backup",
+ *   params: { target: "/srv" },
+ *   body: new TextEncoder().encode("now"),
+ *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
+ * });
+ * assert.equal(reply.status, "ok");
+ * const input = JSON.parse(new TextDecoder().decode(reply.response as Uint8Array));
+ * assert.deepEqual(input, {
+ *   function: "backup",
+ *   params: { target: "/srv" },
+ *   message: "now",
+ * });
+ * ```
  */
 export function execFunction(command: string, options: ExecOptions = {}): FunctionHandler {
   return (call: FunctionCall) => {

@@ -9,7 +9,36 @@ import { OvtpError } from "./errors.ts";
 import { fingerprint, type PublicKey, samePublicKey } from "./keys.ts";
 import type { Keystore } from "./keystore.ts";
 
-/** Options of {@linkcode knownHostsVerifier}. */
+/**
+ * Options of {@linkcode knownHostsVerifier}.
+ *
+ * @example Strict mode, then trust on first use
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   type HostTrustOptions,
+ *   Keystore,
+ *   knownHostsVerifier,
+ *   OvtpError,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const server = await generateIdentity();
+ *
+ * const strict: HostTrustOptions = { strict: true };
+ * const refuse = knownHostsVerifier(keystore, "backup.example:4747", strict);
+ * await assert.rejects(refuse(server.publicKey), OvtpError);
+ *
+ * const seen: string[] = [];
+ * const options: HostTrustOptions = { onNewHost: (host, fp) => seen.push(`${host} ${fp}`) };
+ * await knownHostsVerifier(keystore, "backup.example:4747", options)(server.publicKey);
+ * assert.equal(seen.length, 1);
+ * assert.match(seen[0], /^backup\.example:4747 SHA256:/);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export interface HostTrustOptions {
   /** Refuse hosts not yet in known_hosts. @default false */
   strict?: boolean;
@@ -18,8 +47,38 @@ export interface HostTrustOptions {
 }
 
 /**
- * Returns a `verifyHost` callback for {@linkcode connect} that checks
- * `host` (as `hostname:port`) against the keystore's known_hosts.
+ * Returns a `verifyHost` callback for {@linkcode OvtpClient.connect} that
+ * checks `host` (as `hostname:port`) against the keystore's known_hosts: an
+ * unknown host is recorded (unless `strict`), a known one must present the
+ * same key, or the callback throws an {@linkcode OvtpError} of kind `trust`.
+ *
+ * @param keystore The keystore whose known_hosts is read and written.
+ * @param host The server, as `hostname:port`.
+ * @param options Strict mode and a callback for new hosts.
+ * @returns The callback to pass as `verifyHost`.
+ *
+ * @example A changed server key is refused
+ * ```ts
+ * import { generateIdentity, Keystore, knownHostsVerifier, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const verifyHost = knownHostsVerifier(keystore, "backup.example:4747");
+ *
+ * const server = await generateIdentity();
+ * await verifyHost(server.publicKey); // First use: recorded.
+ * await verifyHost(server.publicKey); // Same key: accepted.
+ *
+ * const impostor = await generateIdentity();
+ * await assert.rejects(verifyHost(impostor.publicKey), (error) => {
+ *   assert.ok(error instanceof OvtpError);
+ *   assert.equal(error.kind, "trust");
+ *   assert.match(error.message, /has changed/);
+ *   return true;
+ * });
+ * await Deno.remove(home, { recursive: true });
+ * ```
  */
 export function knownHostsVerifier(
   keystore: Keystore,

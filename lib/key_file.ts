@@ -50,7 +50,10 @@ export class WrongPassphraseError extends Error {
 
 /** Whether a key file's text needs a passphrase. */
 export function isSealedKeyFile(text: string): boolean {
-  return text.trimStart().startsWith(SEALED_LABEL + " ");
+  // Any white space after the label, as decodeKeyFile splits on /\s+/: a
+  // tab there must not make a sealed file look plain.
+  const start = text.trimStart();
+  return start.startsWith(SEALED_LABEL) && /^\s/.test(start.slice(SEALED_LABEL.length));
 }
 
 function privateBytes(identity: Identity): Uint8Array {

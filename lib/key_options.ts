@@ -14,7 +14,25 @@
  * @module
  */
 
-/** A rate: `count` requests per `perMs` milliseconds. */
+/**
+ * A rate: `count` requests per `perMs` milliseconds.
+ *
+ * @example Limit one key to 100 requests an hour
+ * ```ts
+ * import {
+ *   formatAuthorizedKey,
+ *   generateIdentity,
+ *   parseAuthorizedKeys,
+ *   type Rate,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const rate: Rate = { count: 100, perMs: 60 * 60 * 1000 };
+ * const line = formatAuthorizedKey((await generateIdentity()).publicKey, "ci", { rate });
+ * assert.match(line, /^rate="100\/h" ovtp1 /);
+ * assert.deepEqual(parseAuthorizedKeys(line).entries[0].options.rate, rate);
+ * ```
+ */
 export interface Rate {
   /** Requests per period (also the burst). */
   count: number;
@@ -22,7 +40,27 @@ export interface Rate {
   perMs: number;
 }
 
-/** The parsed options of one key. */
+/**
+ * The parsed options of one key.
+ *
+ * @example Grant a key a few services until a date
+ * ```ts
+ * import { generateIdentity, type KeyOptions, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const options: KeyOptions = {
+ *   allow: ["message", "chat:ops"],
+ *   expires: new Date("2030-01-01T00:00:00Z"),
+ * };
+ * await keystore.addAuthorizedKey((await generateIdentity()).publicKey, "dave", options);
+ *
+ * const { entries } = await keystore.readAuthorizedKeys();
+ * assert.deepEqual(entries[0].options, options);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export interface KeyOptions {
   /** Allowed services; undefined means all. */
   allow?: string[];
@@ -70,7 +108,19 @@ export function parseAllow(text: string): string[] {
 /** Parses an expiry date or time (ISO 8601); throws SyntaxError. */
 export function parseExpiry(text: string): Date {
   const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(date.getTime())) {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  // Date rolls a day that does not exist (2026-02-30) over into the next
+  // month; check that the day is real.
+  const calendar = new Date(0);
+  if (day) calendar.setUTCFullYear(Number(day[1]), Number(day[2]) - 1, Number(day[3]));
+  // formatOptions writes toISOString(), which leaves the 4-digit form
+  // outside years 0 to 9999 (a time zone offset can get there): such a
+  // line would not read back.
+  const year = date.getUTCFullYear();
+  if (
+    !day || Number.isNaN(date.getTime()) || calendar.getUTCMonth() !== Number(day[2]) - 1 ||
+    calendar.getUTCDate() !== Number(day[3]) || year < 0 || year > 9999
+  ) {
     throw new SyntaxError(
       `Invalid expiry "${text}": expected a date like 2026-12-31 or 2026-12-31T18:00:00Z`,
     );

@@ -26,7 +26,26 @@ export const PUBLIC_KEY_LABEL = "ovtp1";
 /** Length of each raw key. */
 export const KEY_LENGTH = 32;
 
-/** A peer's public identity: its key-agreement and signing keys. */
+/**
+ * A peer's public identity: its key-agreement and signing keys.
+ *
+ * @example A key rebuilt from its two halves
+ * ```ts
+ * import { formatPublicKey, generateIdentity, type PublicKey, samePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * assert.equal(publicKey.x25519.length, 32);
+ * assert.equal(publicKey.ed25519.length, 32);
+ *
+ * const stored: PublicKey = {
+ *   x25519: publicKey.x25519.slice(),
+ *   ed25519: publicKey.ed25519.slice(),
+ * };
+ * assert.ok(samePublicKey(stored, publicKey));
+ * assert.equal(formatPublicKey(stored), formatPublicKey(publicKey));
+ * ```
+ */
 export interface PublicKey {
   /** X25519 public key: the channel's static key and envelope recipient. */
   readonly x25519: Uint8Array;
@@ -34,7 +53,33 @@ export interface PublicKey {
   readonly ed25519: Uint8Array;
 }
 
-/** A full identity: both private keys and the public key. */
+/**
+ * A full identity: both private keys and the public key. Keep it secret:
+ * {@linkcode Keystore} stores it in a 0600 file, optionally sealed with a
+ * passphrase.
+ *
+ * @example An identity signs what it seals
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   type Identity,
+ *   parseEnvelope,
+ *   samePublicKey,
+ *   sealEnvelope,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice: Identity = await generateIdentity();
+ * const bob: Identity = await generateIdentity();
+ * assert.equal(alice.x25519Private.length, 32);
+ * assert.equal(alice.ed25519Private.length, 32);
+ *
+ * const envelope = await sealEnvelope(alice, [bob.publicKey], new Uint8Array([1]), {
+ *   context: "note",
+ * });
+ * assert.ok(samePublicKey(parseEnvelope(envelope).sender, alice.publicKey));
+ * ```
+ */
 export interface Identity {
   /** X25519 private key (32 bytes). */
   readonly x25519Private: Uint8Array;
@@ -44,7 +89,27 @@ export interface Identity {
   readonly publicKey: PublicKey;
 }
 
-/** A public key line parsed into its key and comment. */
+/**
+ * A public key line parsed into its key and comment.
+ *
+ * @example A line with and without a comment
+ * ```ts
+ * import {
+ *   formatPublicKey,
+ *   generateIdentity,
+ *   parsePublicKey,
+ *   type PublicKeyLine,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const named: PublicKeyLine = parsePublicKey(formatPublicKey(publicKey, "alice@laptop"));
+ * assert.equal(named.comment, "alice@laptop");
+ *
+ * const bare: PublicKeyLine = parsePublicKey(formatPublicKey(publicKey));
+ * assert.equal(bare.comment, "");
+ * ```
+ */
 export interface PublicKeyLine {
   /** The key. */
   readonly key: PublicKey;
@@ -52,7 +117,24 @@ export interface PublicKeyLine {
   readonly comment: string;
 }
 
-/** Generates a new identity from the system's CSPRNG (through WebCrypto). */
+/**
+ * Generates a new identity from the system's CSPRNG (through WebCrypto).
+ *
+ * @returns A fresh identity, held only in memory: save it with
+ * {@linkcode Keystore.createIdentity} instead when it must last.
+ *
+ * @example Two fresh identities
+ * ```ts
+ * import { generateIdentity, samePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * assert.equal(alice.x25519Private.length, 32);
+ * assert.equal(alice.publicKey.ed25519.length, 32);
+ * assert.ok(!samePublicKey(alice.publicKey, bob.publicKey));
+ * ```
+ */
 export async function generateIdentity(): Promise<Identity> {
   const [x, ed] = await Promise.all([generateX25519(), generateEd25519()]);
   return {
@@ -92,7 +174,27 @@ export function publicKeyFromBytes(bytes: Uint8Array): PublicKey {
   };
 }
 
-/** Whether two public keys are the same (both halves). */
+/**
+ * Whether two public keys are the same (both halves), in constant time.
+ * Compare keys with it, never with `===` (they hold byte arrays).
+ *
+ * @param a A key.
+ * @param b Another key.
+ * @returns Whether both the X25519 and the Ed25519 halves are equal.
+ *
+ * @example Recognize a key read back from its line
+ * ```ts
+ * import { formatPublicKey, generateIdentity, parsePublicKey, samePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const { key } = parsePublicKey(formatPublicKey(alice.publicKey));
+ * assert.ok(key !== alice.publicKey);
+ * assert.ok(samePublicKey(key, alice.publicKey));
+ * assert.ok(!samePublicKey(key, bob.publicKey));
+ * ```
+ */
 export function samePublicKey(a: PublicKey, b: PublicKey): boolean {
   // Both halves are compared in full, so the time does not depend on which.
   const x = constantTimeEqual(a.x25519, b.x25519);
@@ -100,7 +202,24 @@ export function samePublicKey(a: PublicKey, b: PublicKey): boolean {
   return x && ed;
 }
 
-/** Formats a public key line: `ovtp1 <key> [comment]`. */
+/**
+ * Formats a public key line: `ovtp1 <key> [comment]`, the key being the
+ * unpadded base64url of its 64 bytes.
+ *
+ * @param key The key.
+ * @param comment Text after the key, such as `user@host`.
+ * @returns The line, without a newline.
+ *
+ * @example The line of id_ovtp.pub
+ * ```ts
+ * import { formatPublicKey, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * assert.match(formatPublicKey(publicKey, "bob@server"), /^ovtp1 [A-Za-z0-9_-]{86} bob@server$/);
+ * assert.match(formatPublicKey(publicKey), /^ovtp1 [A-Za-z0-9_-]{86}$/);
+ * ```
+ */
 export function formatPublicKey(key: PublicKey, comment = ""): string {
   const line = `${PUBLIC_KEY_LABEL} ${toBase64Url(publicKeyBytes(key))}`;
   return comment ? `${line} ${comment}` : line;
@@ -109,6 +228,25 @@ export function formatPublicKey(key: PublicKey, comment = ""): string {
 /**
  * Parses a public key line. Throws a SyntaxError that says what is wrong:
  * the label, the encoding, or the length.
+ *
+ * @param line The line, as {@linkcode formatPublicKey} writes it; surrounding
+ * white space is ignored.
+ * @returns The key and the comment.
+ *
+ * @example Read a key someone sent you
+ * ```ts
+ * import { formatPublicKey, generateIdentity, parsePublicKey, samePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const pasted = `  ${formatPublicKey(publicKey, "carol")}\n`;
+ * const { key, comment } = parsePublicKey(pasted);
+ * assert.ok(samePublicKey(key, publicKey));
+ * assert.equal(comment, "carol");
+ *
+ * assert.throws(() => parsePublicKey("ssh-ed25519 AAAAC3Nza carol"), SyntaxError);
+ * assert.throws(() => parsePublicKey("ovtp1 AAAA"), /has 3 bytes/);
+ * ```
  */
 export function parsePublicKey(line: string): PublicKeyLine {
   const trimmed = line.trim();
@@ -141,6 +279,23 @@ export function parsePublicKey(line: string): PublicKeyLine {
 /**
  * The fingerprint of a public key, as OpenSSH shows them:
  * `SHA256:` and the unpadded base64 of SHA-256 over the 64 key bytes.
+ *
+ * @param key The key.
+ * @returns The fingerprint, e.g. `SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU`.
+ *
+ * @example Compare fingerprints read aloud
+ * ```ts
+ * import { fingerprint, formatPublicKey, generateIdentity, parsePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const server = await generateIdentity();
+ * const shown = await fingerprint(server.publicKey);
+ * assert.match(shown, /^SHA256:[A-Za-z0-9+/]{43}$/);
+ *
+ * const { key } = parsePublicKey(formatPublicKey(server.publicKey));
+ * assert.equal(await fingerprint(key), shown);
+ * assert.notEqual(await fingerprint((await generateIdentity()).publicKey), shown);
+ * ```
  */
 export async function fingerprint(key: PublicKey): Promise<string> {
   return `SHA256:${toBase64Unpadded(await sha256(publicKeyBytes(key)))}`;

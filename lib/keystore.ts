@@ -28,7 +28,26 @@ import {
 } from "./keys.ts";
 import { formatKnownHost, type KnownHost, parseKnownHosts } from "./known_hosts.ts";
 
-/** File names inside the home directory. */
+/**
+ * File names inside the home directory.
+ *
+ * @example Write authorized_keys by hand
+ * ```ts
+ * import { formatPublicKey, generateIdentity, Keystore, KEYSTORE_FILES } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const { publicKey } = await generateIdentity();
+ * const line = formatPublicKey(publicKey, "alice");
+ * await Deno.writeTextFile(`${home}/${KEYSTORE_FILES.authorizedKeys}`, line + "\n");
+ *
+ * const keystore = new Keystore(home);
+ * assert.ok(keystore.path("authorizedKeys").endsWith("authorized_keys"));
+ * const { entries } = await keystore.readAuthorizedKeys();
+ * assert.equal(entries[0].name, "alice");
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export const KEYSTORE_FILES = {
   identity: "id_ovtp",
   publicKey: "id_ovtp.pub",
@@ -40,7 +59,27 @@ export const KEYSTORE_FILES = {
   inbox: "inbox",
 } as const;
 
-/** Options of {@linkcode Keystore.createIdentity}. */
+/**
+ * Options of {@linkcode Keystore.createIdentity}.
+ *
+ * @example Replace an identity on purpose
+ * ```ts
+ * import { type CreateIdentityOptions, Keystore, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const first = await keystore.createIdentity({ comment: "alice@laptop" });
+ * assert.match(first.line, / alice@laptop$/);
+ *
+ * await assert.rejects(keystore.createIdentity(), OvtpError); // Not without force.
+ * const options: CreateIdentityOptions = { force: true, comment: "alice@desktop" };
+ * const second = await keystore.createIdentity(options);
+ * assert.equal(await keystore.readPublicLine(), second.line);
+ * assert.notEqual(second.line.split(" ")[1], first.line.split(" ")[1]);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export interface CreateIdentityOptions {
   /** Replace an existing identity. @default false */
   force?: boolean;
@@ -50,10 +89,50 @@ export interface CreateIdentityOptions {
   comment?: string;
 }
 
-/** Asks for the passphrase of a sealed key file, only when one is needed. */
+/**
+ * Asks for the passphrase of a sealed key file, only when one is needed.
+ *
+ * @example Ask only for a sealed key
+ * ```ts
+ * import { Keystore, type PassphraseSource } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * await keystore.createIdentity(); // No passphrase: the key file is not sealed.
+ *
+ * let asked = 0;
+ * const askUser: PassphraseSource = () => {
+ *   asked++;
+ *   return Promise.resolve(prompt("Passphrase:") ?? "");
+ * };
+ * await keystore.loadIdentity(askUser);
+ * assert.equal(asked, 0);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export type PassphraseSource = () => Promise<string>;
 
-/** The result of adding a key to authorized_keys. */
+/**
+ * The result of adding a key to authorized_keys.
+ *
+ * @example Adding the same key twice
+ * ```ts
+ * import { type AddKeyResult, generateIdentity, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const { publicKey } = await generateIdentity();
+ * const first: AddKeyResult = await keystore.addAuthorizedKey(publicKey, "alice");
+ * assert.deepEqual(first, { added: true, name: "alice" });
+ *
+ * // Already there: nothing changes, and the existing name is returned.
+ * const again = await keystore.addAuthorizedKey(publicKey, "alice-2");
+ * assert.deepEqual(again, { added: false, name: "alice" });
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export interface AddKeyResult {
   /** Whether the key was added, or was already there. */
   added: boolean;
@@ -61,7 +140,26 @@ export interface AddKeyResult {
   name: string;
 }
 
-/** The ~/.ovtp directory of one user. */
+/**
+ * The ~/.ovtp directory of one user. Give it a temporary directory in tests,
+ * or `OVTP_HOME`, as the CLI does.
+ *
+ * @example Create an identity and load it back
+ * ```ts
+ * import { Keystore, parsePublicKey, samePublicKey } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * assert.equal(await keystore.hasIdentity(), false);
+ * const { line } = await keystore.createIdentity({ comment: "bob@server" });
+ *
+ * const identity = await keystore.loadIdentity(() => Promise.resolve(""));
+ * assert.ok(samePublicKey(identity.publicKey, parsePublicKey(line).key));
+ * assert.equal(await keystore.readPublicLine(), line);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
 export class Keystore {
   /** The directory. */
   readonly home: string;
@@ -241,15 +339,19 @@ export class Keystore {
     const path = this.path("chatNames");
     const text = (await readTextOrUndefined(path)) ?? "";
     const lines = text.split("\n");
+    // A display name from another member can hold half a surrogate pair,
+    // which encodeURIComponent refuses (URIError): the name would never be
+    // pinned. U+FFFD in its place can only make two names share a pin.
+    const name = encodeURIComponent(display.toWellFormed());
     for (let i = 0; i < lines.length; i++) {
       const space = lines[i].lastIndexOf(" ");
-      if (space <= 0 || lines[i].slice(0, space) !== encodeURIComponent(display)) continue;
+      if (space <= 0 || lines[i].slice(0, space) !== name) continue;
       const pinned = lines[i].slice(space + 1);
       return pinned === fingerprint ? undefined : { fingerprint: pinned, line: i + 1 };
     }
     await this.#ensureHome();
     const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
-    await atomicWrite(path, `${prefix}${encodeURIComponent(display)} ${fingerprint}\n`, 0o600);
+    await atomicWrite(path, `${prefix}${name} ${fingerprint}\n`, 0o600);
     return undefined;
   }
 

@@ -19,10 +19,44 @@ import type { Inbox } from "./transfer/inbox.ts";
 import type { ServedFolder } from "./transfer/served_folder.ts";
 import type { ReceivedFile } from "./transfer/receiver.ts";
 
-/** The port `ovtp listen` uses when none is given. */
+/**
+ * The port `ovtp listen` uses when none is given, and the port
+ * {@linkcode serve} listens on by default.
+ *
+ * @example The port to dial when the user names none
+ * ```ts
+ * import { DEFAULT_PORT } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [hostname, port = String(DEFAULT_PORT)] = "example.org".split(":");
+ * assert.equal(hostname, "example.org");
+ * assert.equal(Number(port), 4747);
+ * ```
+ */
 export const DEFAULT_PORT = 4747;
 
-/** A request as the handler sees it. */
+/**
+ * A request as the handler sees it.
+ *
+ * @example A handler that answers with the sender's name
+ * ```ts
+ * import { fingerprint, generateIdentity, type Request, requestText } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function greet(request: Request) {
+ *   return { response: `hello ${request.peer.name}, you said "${requestText(request)}"` };
+ * }
+ *
+ * // Handlers are plain functions: test one without a server.
+ * const { publicKey } = await generateIdentity();
+ * const request: Request = {
+ *   requestId: 1,
+ *   body: new TextEncoder().encode("hi"),
+ *   peer: { name: "alice", fingerprint: await fingerprint(publicKey), key: publicKey },
+ * };
+ * assert.equal(greet(request).response, 'hello alice, you said "hi"');
+ * ```
+ */
 export interface Request {
   /** The id the client chose; echoed in the response. */
   readonly requestId: number;
@@ -32,7 +66,35 @@ export interface Request {
   readonly peer: Peer;
 }
 
-/** A named function call as its handler sees it. */
+/**
+ * A named function call as its handler sees it: a {@linkcode Request} with
+ * the function's name and parameters.
+ *
+ * @example Reading the parameters of a call
+ * ```ts
+ * import { type FunctionCall, type FunctionHandler, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const repeat: FunctionHandler = (call: FunctionCall) => {
+ *   const times = Number(call.params.times ?? "1");
+ *   if (!Number.isInteger(times) || times < 0) {
+ *     return { status: "error", response: `Invalid times "${call.params.times}"` };
+ *   }
+ *   return { response: new TextDecoder().decode(call.body).repeat(times) };
+ * };
+ *
+ * const { publicKey } = await generateIdentity();
+ * const call: FunctionCall = {
+ *   requestId: 7,
+ *   name: "repeat",
+ *   params: { times: "3" },
+ *   body: new TextEncoder().encode("ab"),
+ *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
+ * };
+ * assert.deepEqual(await repeat(call), { response: "ababab" });
+ * assert.equal((await repeat({ ...call, params: { times: "x" } })).status, "error");
+ * ```
+ */
 export interface FunctionCall extends Request {
   /** The function's name. */
   readonly name: string;
@@ -40,7 +102,27 @@ export interface FunctionCall extends Request {
   readonly params: Record<string, string>;
 }
 
-/** What a handler answers. */
+/**
+ * What a handler answers. The client receives it as a
+ * {@linkcode Response}: text is sent as UTF-8, a missing status as `ok`.
+ *
+ * @example Answering an empty message with an error
+ * ```ts
+ * import type { Reply, Request } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function size(request: Pick<Request, "body">): Reply {
+ *   if (request.body.length === 0) return { status: "error", response: "Empty message" };
+ *   return { response: String(request.body.length) };
+ * }
+ *
+ * assert.deepEqual(size({ body: new Uint8Array(0) }), {
+ *   status: "error",
+ *   response: "Empty message",
+ * });
+ * assert.deepEqual(size({ body: new Uint8Array(3) }), { response: "3" });
+ * ```
+ */
 export interface Reply {
   /** A short status: `ok` (the default), `error`, or another. */
   status?: string;
@@ -48,13 +130,105 @@ export interface Reply {
   response?: string | Uint8Array;
 }
 
-/** Answers one request; may run concurrently with others. */
+/**
+ * Answers one request; may run concurrently with others. A handler that
+ * throws is answered `error`, and the connection stays open.
+ *
+ * @example A handler that counts requests per sender
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   OvtpClient,
+ *   type RequestHandler,
+ *   responseText,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const counts = new Map<string, number>();
+ * const handler: RequestHandler = (request) => {
+ *   const count = (counts.get(request.peer.fingerprint) ?? 0) + 1;
+ *   counts.set(request.peer.fingerprint, count);
+ *   return { response: `request ${count} from ${request.peer.name}` };
+ * };
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler,
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * await client.request("one");
+ * assert.equal(responseText(await client.request("two")), "request 2 from alice");
+ * client.close();
+ * await server.close();
+ * ```
+ */
 export type RequestHandler = (request: Request) => Reply | Promise<Reply>;
 
-/** Answers one call of a named function. */
+/**
+ * Answers one call of a named function (see {@linkcode ServeOptions.functions}
+ * and {@linkcode OvtpClient.call}).
+ *
+ * @example Adding two numbers
+ * ```ts
+ * import { type FunctionHandler, generateIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const add: FunctionHandler = ({ params }) => ({
+ *   response: String(Number(params.a) + Number(params.b)),
+ * });
+ * // serve({ ..., functions: { add } }); a client runs `client.call("add", { a: "2", b: "3" })`.
+ *
+ * const { publicKey } = await generateIdentity();
+ * const peer = { name: "alice", fingerprint: "SHA256:test", key: publicKey };
+ * const reply = await add({
+ *   requestId: 1,
+ *   name: "add",
+ *   params: { a: "2", b: "3" },
+ *   body: new Uint8Array(0),
+ *   peer,
+ * });
+ * assert.equal(reply.response, "5");
+ * ```
+ */
 export type FunctionHandler = (call: FunctionCall) => Reply | Promise<Reply>;
 
-/** What an authorizer grants a key: its name and its options (permissions, expiry, rate). */
+/**
+ * What an authorizer grants a key: its name and its options (permissions, expiry, rate).
+ *
+ * @example Grants by fingerprint, one of them limited
+ * ```ts
+ * import { type Authorizer, fingerprint, generateIdentity, type Grant } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const backup = await generateIdentity();
+ * const grants = new Map<string, Grant>([
+ *   [await fingerprint(alice.publicKey), { name: "alice" }],
+ *   [await fingerprint(backup.publicKey), {
+ *     name: "backup",
+ *     // Only uploads, 10 per minute, until the end of 2030.
+ *     options: {
+ *       allow: ["upload"],
+ *       rate: { count: 10, perMs: 60_000 },
+ *       expires: new Date("2031-01-01T00:00:00Z"),
+ *     },
+ *   }],
+ * ]);
+ * const authorize: Authorizer = async (key) => grants.get(await fingerprint(key));
+ *
+ * assert.deepEqual((await authorize(backup.publicKey))?.options?.allow, ["upload"]);
+ * assert.equal((await authorize(alice.publicKey))?.options, undefined);
+ * ```
+ */
 export interface Grant {
   /** The name the server knows the client by. */
   name: string;
@@ -62,10 +236,91 @@ export interface Grant {
   options?: KeyOptions;
 }
 
-/** Decides whether a client may connect: a grant, or undefined to refuse it. */
+/**
+ * Decides whether a client may connect: a grant, or undefined to refuse it.
+ * {@linkcode authorizedKeysAuthorizer} builds one from an authorized_keys
+ * file.
+ *
+ * @example Accepting a fixed set of keys
+ * ```ts
+ * import {
+ *   type Authorizer,
+ *   generateIdentity,
+ *   OvtpClient,
+ *   OvtpError,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const mallory = await generateIdentity();
+ * const authorize: Authorizer = (key) =>
+ *   Promise.resolve(samePublicKey(key, alice.publicKey) ? { name: "alice" } : undefined);
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize,
+ *   handler: () => ({ response: "welcome" }),
+ * });
+ * const connect = (identity: typeof alice) =>
+ *   OvtpClient.connect({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     identity,
+ *     verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   });
+ * const client = await connect(alice);
+ * client.close();
+ * await assert.rejects(
+ *   connect(mallory),
+ *   (error) => error instanceof OvtpError && error.kind === "trust",
+ * );
+ * await server.close();
+ * ```
+ */
 export type Authorizer = (key: PublicKey) => Promise<Grant | undefined>;
 
-/** Options of {@linkcode serve}. */
+/**
+ * Options of {@linkcode serve}.
+ *
+ * @example A server with named functions and tighter limits
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   OvtpClient,
+ *   responseText,
+ *   serve,
+ *   type ServeOptions,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ServeOptions = {
+ *   identity: await generateIdentity(),
+ *   authorize: () => Promise.resolve({ name: "anyone" }),
+ *   handler: () => ({ status: "error", response: "Only functions here" }),
+ *   functions: { uptime: () => ({ response: String(Math.round(performance.now())) }) },
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   maxMessageSize: 64 * 1024,
+ *   maxPerAddress: 8,
+ *   rate: { count: 100, perMs: 60_000 },
+ * };
+ * const server = serve(options);
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * assert.match(responseText(await client.call("uptime")), /^\d+$/);
+ * assert.equal((await client.call("reboot")).status, "unknown-function");
+ * client.close();
+ * await server.close();
+ * ```
+ */
 export interface ServeOptions {
   /** The server's identity. */
   identity: Identity;
@@ -107,7 +362,28 @@ export interface ServeOptions {
   chat?: ChatRelay;
 }
 
-/** A running server. */
+/**
+ * A running server, as {@linkcode serve} returns it.
+ *
+ * @example Finding the port picked, then stopping
+ * ```ts
+ * import { generateIdentity, type OvtpServer, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const server: OvtpServer = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0, // Any free port: addr tells which.
+ *   authorize: () => Promise.resolve(undefined),
+ *   handler: () => ({}),
+ * });
+ * assert.equal(server.addr.hostname, "127.0.0.1");
+ * assert.ok(server.addr.port > 0);
+ *
+ * await server.close(1000); // Up to a second for work in flight.
+ * await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+ * ```
+ */
 export interface OvtpServer {
   /** The address it listens on (with the real port when 0 was asked). */
   readonly addr: { hostname: string; port: number };
@@ -128,7 +404,44 @@ export interface ServerContext {
   closing: boolean;
 }
 
-/** Starts a server; it is listening when this returns. */
+/**
+ * Starts a server; it is listening when this returns.
+ *
+ * @example An echo server and a client
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   OvtpClient,
+ *   requestText,
+ *   responseText,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const serverIdentity = await generateIdentity();
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   // Anyone may connect: a real server checks authorized_keys (authorizedKeysAuthorizer).
+ *   authorize: () => Promise.resolve({ name: "guest" }),
+ *   handler: (request) => ({ response: `${request.peer.name}: ${requestText(request)}` }),
+ * });
+ *
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: (key) => assert.ok(samePublicKey(key, serverIdentity.publicKey)),
+ * });
+ * const response = await client.request("hello");
+ * assert.equal(response.status, "ok");
+ * assert.equal(responseText(response), "guest: hello");
+ * client.close();
+ * await server.close();
+ * ```
+ */
 export function serve(options: ServeOptions): OvtpServer {
   const listener = Deno.listen({
     hostname: options.hostname ?? "0.0.0.0",
@@ -234,7 +547,22 @@ export function formatAddr(addr: Deno.NetAddr): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
-/** Decodes a request body as UTF-8 text, replacing invalid sequences. */
+/**
+ * Decodes a request body as UTF-8 text, replacing invalid sequences.
+ *
+ * @example Text, and bytes that are not UTF-8
+ * ```ts
+ * import { generateIdentity, type Request, requestText } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentity();
+ * const peer = { name: "alice", fingerprint: "SHA256:test", key: publicKey };
+ * const request = (body: Uint8Array): Request => ({ requestId: 1, body, peer });
+ *
+ * assert.equal(requestText(request(new TextEncoder().encode("héllo"))), "héllo");
+ * assert.equal(requestText(request(new Uint8Array([0x68, 0x69, 0xff]))), "hi\ufffd");
+ * ```
+ */
 export function requestText(request: Request): string {
   return new TextDecoder().decode(request.body);
 }

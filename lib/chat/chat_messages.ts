@@ -26,7 +26,33 @@ export const ChatMessageType = {
   Leave: 0x36,
 } as const;
 
-/** A room member as the relay describes it. */
+/**
+ * A room member as the relay describes it: in {@linkcode ChatSession.members},
+ * {@linkcode ChatMessage.member} and {@linkcode ChatEvents.onPresence}.
+ *
+ * @example Who is online
+ * ```ts
+ * import { fingerprint, formatPublicKey, generateIdentity, type Member } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function whoIsOnline(members: Member[]): string {
+ *   return members.filter((m) => m.online).map((m) => `${m.display} (${m.name})`).join(", ");
+ * }
+ * // whoIsOnline(session.members)
+ *
+ * const member = async (name: string, display: string, online: boolean): Promise<Member> => {
+ *   const { publicKey } = await generateIdentity();
+ *   const key = formatPublicKey(publicKey);
+ *   return { name, display, fingerprint: await fingerprint(publicKey), key, online };
+ * };
+ * const members = [
+ *   await member("alice", "Alice", true),
+ *   await member("bob", "Bob", false),
+ *   await member("carol", "Carol at home", true),
+ * ];
+ * assert.equal(whoIsOnline(members), "Alice (alice), Carol at home (carol)");
+ * ```
+ */
 export interface Member {
   /** The name in the server's authorized_keys. */
   name: string;

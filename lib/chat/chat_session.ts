@@ -33,7 +33,31 @@ import {
   roomContext,
 } from "./chat_messages.ts";
 
-/** A message received in a room, verified. */
+/**
+ * A message received in a room, verified, as
+ * {@linkcode ChatEvents.onMessage} receives it.
+ *
+ * @example Formatting a message for display
+ * ```ts
+ * import type { ChatMessage } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function format(message: ChatMessage): string {
+ *   const who = message.member?.display ?? message.fingerprint; // A member no longer listed.
+ *   const time = new Date(message.timestamp).toISOString().slice(11, 16);
+ *   return `[${time}] ${who}: ${message.text}`;
+ * }
+ *
+ * const message: ChatMessage = {
+ *   member: undefined,
+ *   fingerprint: "SHA256:Ji9m4iVmfjZp5C2Ay1lqF3A4Ujd1Kc2R6u7Sg0fmN9c",
+ *   text: "deploy done",
+ *   timestamp: Date.UTC(2030, 0, 1, 9, 30),
+ *   messageId: "00112233445566778899aabbccddeeff",
+ * };
+ * assert.equal(format(message), `[09:30] ${message.fingerprint}: deploy done`);
+ * ```
+ */
 export interface ChatMessage {
   /** The sender, as the room knows it (undefined if it is no longer listed). */
   member: Member | undefined;
@@ -47,7 +71,72 @@ export interface ChatMessage {
   messageId: string;
 }
 
-/** What a chat session reports. */
+/**
+ * What a chat session reports.
+ *
+ * @example Seeing a member come and go
+ * ```ts
+ * import {
+ *   type ChatEvents,
+ *   ChatRelay,
+ *   ChatSession,
+ *   generateIdentity,
+ *   type Identity,
+ *   OvtpClient,
+ *   RoomStore,
+ *   samePublicKey,
+ *   serve,
+ *   SILENT_LOGGER,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: (key) =>
+ *     Promise.resolve({ name: samePublicKey(key, alice.publicKey) ? "alice" : "bob" }),
+ *   handler: () => ({}),
+ *   chat: new ChatRelay(new RoomStore(dir), SILENT_LOGGER),
+ * });
+ * const connect = (identity: Identity) =>
+ *   OvtpClient.connect({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     identity,
+ *     verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   });
+ *
+ * const seen: string[] = [];
+ * const bobLeft = Promise.withResolvers<void>();
+ * const events: ChatEvents = {
+ *   onMessage: (message) => seen.push(`${message.member?.display}: ${message.text}`),
+ *   onPresence: (event, member) => {
+ *     seen.push(`${member.display} ${event}`);
+ *     if (event === "leave") bobLeft.resolve();
+ *   },
+ *   onDropped: (fingerprint, reason) => seen.push(`dropped from ${fingerprint}: ${reason}`),
+ * };
+ * const aliceClient = await connect(alice);
+ * await ChatSession.join(aliceClient, alice, { room: "ops", display: "Alice" }, events);
+ *
+ * const bobClient = await connect(bob);
+ * const quiet: ChatEvents = { onMessage() {}, onPresence() {}, onDropped() {} };
+ * const bobOptions = { room: "ops", display: "Bob" };
+ * const bobSession = await ChatSession.join(bobClient, bob, bobOptions, quiet);
+ * await bobSession.send("hi");
+ * bobClient.close();
+ * await bobLeft.promise;
+ *
+ * assert.deepEqual(seen, ["Bob join", "Bob: hi", "Bob leave"]);
+ * aliceClient.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ChatEvents {
   /** A verified message. */
   onMessage(message: ChatMessage): void;
@@ -57,7 +146,55 @@ export interface ChatEvents {
   onDropped(claimedFingerprint: string, reason: string): void;
 }
 
-/** Options of {@linkcode ChatSession.join}. */
+/**
+ * Options of {@linkcode ChatSession.join}. Room names are 1 to 64 letters,
+ * digits, `.`, `_` or `-`.
+ *
+ * @example A key allowed in one room only
+ * ```ts
+ * import {
+ *   type ChatEvents,
+ *   ChatRelay,
+ *   ChatSession,
+ *   generateIdentity,
+ *   type JoinOptions,
+ *   OvtpClient,
+ *   RoomStore,
+ *   serve,
+ *   SILENT_LOGGER,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice", options: { allow: ["chat:ops"] } }),
+ *   handler: () => ({}),
+ *   chat: new ChatRelay(new RoomStore(dir), SILENT_LOGGER),
+ * });
+ * const identity = await generateIdentity();
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity,
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * const events: ChatEvents = { onMessage() {}, onPresence() {}, onDropped() {} };
+ *
+ * const ops: JoinOptions = { room: "ops", display: "Alice (laptop)" };
+ * const session = await ChatSession.join(client, identity, ops, events);
+ * assert.equal(session.members[0].display, "Alice (laptop)");
+ * await assert.rejects(
+ *   ChatSession.join(client, identity, { room: "random", display: "Alice" }, events),
+ *   /The server refused/,
+ * );
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface JoinOptions {
   /** The room. */
   room: string;
@@ -65,7 +202,71 @@ export interface JoinOptions {
   display: string;
 }
 
-/** A joined room. */
+/**
+ * A joined room. Messages are sealed on this side for the other members,
+ * so the server relays them without being able to read them.
+ *
+ * @example Two members of a room
+ * ```ts
+ * import {
+ *   type ChatEvents,
+ *   type ChatMessage,
+ *   ChatRelay,
+ *   ChatSession,
+ *   generateIdentity,
+ *   type Identity,
+ *   OvtpClient,
+ *   RoomStore,
+ *   samePublicKey,
+ *   serve,
+ *   SILENT_LOGGER,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: (key) =>
+ *     Promise.resolve({ name: samePublicKey(key, alice.publicKey) ? "alice" : "bob" }),
+ *   handler: () => ({}),
+ *   chat: new ChatRelay(new RoomStore(dir), SILENT_LOGGER),
+ * });
+ * const connect = (identity: Identity) =>
+ *   OvtpClient.connect({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     identity,
+ *     verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   });
+ * const quiet: ChatEvents = { onMessage() {}, onPresence() {}, onDropped() {} };
+ *
+ * const bobClient = await connect(bob);
+ * const received = Promise.withResolvers<ChatMessage>();
+ * await ChatSession.join(bobClient, bob, { room: "ops", display: "Bob" }, {
+ *   ...quiet,
+ *   onMessage: (message) => received.resolve(message),
+ * });
+ * const aliceClient = await connect(alice);
+ * const options = { room: "ops", display: "Alice" };
+ * const session = await ChatSession.join(aliceClient, alice, options, quiet);
+ * assert.deepEqual(session.members.map((m) => m.name).sort(), ["alice", "bob"]);
+ *
+ * assert.equal(await session.send("deploy done"), 1); // Sealed for one recipient: Bob.
+ * const message = await received.promise;
+ * assert.equal(message.text, "deploy done");
+ * assert.equal(message.member?.display, "Alice");
+ *
+ * await session.leave();
+ * aliceClient.close();
+ * bobClient.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class ChatSession {
   readonly #client: OvtpClient;
   readonly #identity: Identity;

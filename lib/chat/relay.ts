@@ -26,7 +26,78 @@ interface LiveSession {
   send: (message: Message) => Promise<void>;
 }
 
-/** The rooms of one server, shared by all its connections. */
+/**
+ * The rooms of one server, shared by all its connections: give one to
+ * {@linkcode serve} as {@linkcode ServeOptions.chat} to relay chat. A
+ * message for a member who is offline is kept in the {@linkcode RoomStore}
+ * and delivered when it joins again.
+ *
+ * @example A message kept for a member who is offline
+ * ```ts
+ * import {
+ *   type ChatEvents,
+ *   type ChatMessage,
+ *   ChatRelay,
+ *   ChatSession,
+ *   generateIdentity,
+ *   type Identity,
+ *   OvtpClient,
+ *   RoomStore,
+ *   samePublicKey,
+ *   serve,
+ *   SILENT_LOGGER,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: (key) =>
+ *     Promise.resolve({ name: samePublicKey(key, alice.publicKey) ? "alice" : "bob" }),
+ *   handler: () => ({}),
+ *   chat: new ChatRelay(new RoomStore(dir), SILENT_LOGGER),
+ * });
+ * const connect = (identity: Identity) =>
+ *   OvtpClient.connect({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     identity,
+ *     verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   });
+ * const quiet: ChatEvents = { onMessage() {}, onPresence() {}, onDropped() {} };
+ *
+ * // Bob joins once, so the room knows him, and goes offline.
+ * const bobLeft = Promise.withResolvers<void>();
+ * const aliceClient = await connect(alice);
+ * const room = await ChatSession.join(aliceClient, alice, { room: "ops", display: "Alice" }, {
+ *   ...quiet,
+ *   onPresence: (event) => event === "leave" && bobLeft.resolve(),
+ * });
+ * const first = await connect(bob);
+ * await ChatSession.join(first, bob, { room: "ops", display: "Bob" }, quiet);
+ * first.close();
+ * await bobLeft.promise;
+ *
+ * assert.equal(await room.send("see you tomorrow"), 1);
+ *
+ * // Back online: the relay delivers what it kept.
+ * const again = await connect(bob);
+ * const received = Promise.withResolvers<ChatMessage>();
+ * await ChatSession.join(again, bob, { room: "ops", display: "Bob" }, {
+ *   ...quiet,
+ *   onMessage: (message) => received.resolve(message),
+ * });
+ * assert.equal((await received.promise).text, "see you tomorrow");
+ * aliceClient.close();
+ * again.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class ChatRelay {
   readonly #store: RoomStore;
   readonly #logger: Logger;

@@ -14,8 +14,38 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { atomicWrite } from "../_atomic_write.ts";
 import { utf8 } from "../bytes.ts";
+import { OvtpError } from "../errors.ts";
+import { parsePublicKey } from "../keys.ts";
 
-/** A member as stored. */
+/**
+ * A member as stored by {@linkcode RoomStore}.
+ *
+ * @example Adding a member twice updates it
+ * ```ts
+ * import {
+ *   fingerprint,
+ *   formatPublicKey,
+ *   generateIdentity,
+ *   RoomStore,
+ *   type StoredMember,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new RoomStore(dir);
+ * const { publicKey } = await generateIdentity();
+ * const alice: StoredMember = {
+ *   name: "alice",
+ *   display: "Alice",
+ *   fingerprint: await fingerprint(publicKey),
+ *   key: formatPublicKey(publicKey),
+ * };
+ * await store.addMember("ops", alice);
+ * await store.addMember("ops", { ...alice, display: "Alice (phone)" }); // Same fingerprint.
+ * assert.deepEqual(await store.members("ops"), [{ ...alice, display: "Alice (phone)" }]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface StoredMember {
   /** Name from authorized_keys. */
   name: string;
@@ -27,7 +57,27 @@ export interface StoredMember {
   key: string;
 }
 
-/** Options of {@linkcode RoomStore}. */
+/**
+ * Options of {@linkcode RoomStore}.
+ *
+ * @example Keeping only the newest envelopes
+ * ```ts
+ * import { RoomStore, type RoomStoreOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: RoomStoreOptions = { maxQueued: 2, maxAgeMs: 24 * 3600_000 };
+ * const store = new RoomStore(dir, options);
+ * const bob = { name: "bob", display: "Bob", fingerprint: "SHA256:bob", key: "ovtp1 AAAA-bob" };
+ * await store.addMember("ops", bob);
+ * for (const n of [1, 2, 3]) await store.enqueue("ops", bob.key, new Uint8Array([n]));
+ * assert.deepEqual(await store.takeQueued("ops", bob.key), [
+ *   new Uint8Array([2]),
+ *   new Uint8Array([3]),
+ * ]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface RoomStoreOptions {
   /** Envelopes kept per offline member per room; the oldest go first. @default 1000 */
   maxQueued?: number;
@@ -37,7 +87,45 @@ export interface RoomStoreOptions {
 
 const RECORD_HEADER = 12;
 
-/** Rooms on disk. Calls for one room are serialized. */
+/**
+ * Rooms on disk, for a {@linkcode ChatRelay}. Calls for one room are
+ * serialized.
+ *
+ * @example What the relay keeps for an offline member
+ * ```ts
+ * import {
+ *   ChatRelay,
+ *   fingerprint,
+ *   formatPublicKey,
+ *   generateIdentity,
+ *   RoomStore,
+ *   SILENT_LOGGER,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new RoomStore(`${dir}/rooms`);
+ * const relay = new ChatRelay(store, SILENT_LOGGER); // serve({ ..., chat: relay })
+ * assert.deepEqual(await store.members("ops"), []); // A room nobody joined yet.
+ *
+ * // What the relay does when Bob joins, then when a message for him arrives while he is away.
+ * const { publicKey } = await generateIdentity();
+ * const bob = {
+ *   name: "bob",
+ *   display: "Bob",
+ *   fingerprint: await fingerprint(publicKey),
+ *   key: formatPublicKey(publicKey),
+ * };
+ * await store.addMember("ops", bob);
+ * const envelope = new Uint8Array([1, 2, 3]); // Sealed by a ChatSession: ciphertext only.
+ * await store.enqueue("ops", bob.key, envelope);
+ *
+ * assert.deepEqual(await store.members("ops"), [bob]);
+ * assert.deepEqual(await store.takeQueued("ops", bob.key), [envelope]);
+ * assert.deepEqual(await store.takeQueued("ops", bob.key), []); // Taken means removed.
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class RoomStore {
   readonly #dir: string;
   readonly #maxQueued: number;
@@ -102,13 +190,20 @@ export class RoomStore {
   }
 
   async #readMembers(room: string): Promise<StoredMember[]> {
+    const path = join(this.#dir, room, "members.json");
+    let parsed: unknown;
     try {
-      const parsed = JSON.parse(await Deno.readTextFile(join(this.#dir, room, "members.json")));
-      return Array.isArray(parsed) ? parsed : [];
+      parsed = JSON.parse(await Deno.readTextFile(path));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
+      throw new OvtpError("io", `Cannot read room members "${path}": ${(error as Error).message}`);
     }
+    // The relay uses every field (and parses the key) at once: a damaged
+    // file is refused here, naming it, not as a TypeError in the relay.
+    if (!Array.isArray(parsed) || !parsed.every(isStoredMember)) {
+      throw new OvtpError("io", `Cannot read room members "${path}": not a list of members`);
+    }
+    return parsed;
   }
 
   async #readQueue(room: string, key: string) {
@@ -154,6 +249,22 @@ export class RoomStore {
     const next = previous.then(work, work);
     this.#locks.set(room, next.catch(() => {}));
     return next;
+  }
+}
+
+function isStoredMember(value: unknown): value is StoredMember {
+  const m = value as Record<string, unknown>;
+  return typeof m === "object" && m !== null && typeof m.name === "string" &&
+    typeof m.display === "string" && typeof m.fingerprint === "string" &&
+    typeof m.key === "string" && parsesAsKey(m.key);
+}
+
+function parsesAsKey(line: string): boolean {
+  try {
+    parsePublicKey(line);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -38,13 +38,18 @@ const END_BYTES = encoder.encode(ARMOR_END);
  * A stream that turns a binary sealed file into its armored form.
  *
  * @returns A TransformStream from binary to armored bytes.
- * @example
+ *
+ * @example Armor bytes for e-mail
  * ```ts
- * import { armorEncoder } from "./armor.ts";
- * const text = await new Response(
- *   ReadableStream.from([new Uint8Array([1, 2, 3])]).pipeThrough(armorEncoder()),
- * ).text();
- * console.assert(text.split("\n")[1] === "AQID");
+ * import { armorEncoder } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const binary = ReadableStream.from([new Uint8Array([1, 2]), new Uint8Array([3])]);
+ * const text = await new Response(binary.pipeThrough(armorEncoder())).text();
+ * assert.equal(
+ *   text,
+ *   "-----BEGIN OVTP SEALED FILE-----\nAQID\n-----END OVTP SEALED FILE-----\n",
+ * );
  * ```
  */
 export function armorEncoder(): TransformStream<Uint8Array, Uint8Array> {
@@ -104,6 +109,26 @@ type Stage = "preamble" | "body" | "after";
  * after it.
  *
  * @returns A TransformStream from armored to binary bytes.
+ *
+ * @example Decode, and report a damaged line
+ * ```ts
+ * import { armorDecoder, SealedError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const decode = (text: string) =>
+ *   new Response(
+ *     ReadableStream.from([new TextEncoder().encode(text)]).pipeThrough(armorDecoder()),
+ *   ).bytes();
+ * const begin = "-----BEGIN OVTP SEALED FILE-----\n";
+ * const end = "-----END OVTP SEALED FILE-----\n";
+ * assert.deepEqual(await decode(`${begin}AQID\r\n${end}`), new Uint8Array([1, 2, 3]));
+ *
+ * await assert.rejects(decode(`${begin}AQ!D\n${end}`), (error) => {
+ *   assert.ok(error instanceof SealedError);
+ *   assert.deepEqual([error.reason, error.line], ["armor", 2]);
+ *   return true;
+ * });
+ * ```
  */
 export function armorDecoder(): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new Dearmor();

@@ -20,6 +20,28 @@
  * - `payload-signature`: the sender's signature over the whole file is not
  *   valid (the chunks were written by another holder of the file key)
  * - `armor`: the armored text is damaged; `line` says where
+ *
+ * @example Skip files sealed for someone else
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   openSealed,
+ *   SealedError,
+ *   type SealedFailure,
+ *   sealStream,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const sealed = sealStream(ReadableStream.from([new Uint8Array(10)]), alice, {
+ *   recipients: [bob.publicKey],
+ * });
+ * const reason = await openSealed(sealed, carol).then(
+ *   (): SealedFailure | undefined => undefined,
+ *   (error: SealedError): SealedFailure => error.reason,
+ * );
+ * assert.equal(reason, "not-recipient");
+ * ```
  */
 export type SealedFailure =
   | "malformed"
@@ -33,7 +55,20 @@ export type SealedFailure =
   | "payload-signature"
   | "armor";
 
-/** Options of {@linkcode SealedError}. */
+/**
+ * Options of {@linkcode SealedError}.
+ *
+ * @example Say which chunk failed
+ * ```ts
+ * import { SealedError, type SealedErrorOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SealedErrorOptions = { chunk: 2 };
+ * const error = new SealedError("chunk", "Chunk 2 fails authentication", options);
+ * assert.equal(error.chunk, 2);
+ * assert.equal(error.line, undefined);
+ * ```
+ */
 export interface SealedErrorOptions {
   /** The 0-based index of the chunk that failed (`chunk`). */
   chunk?: number;
@@ -41,7 +76,30 @@ export interface SealedErrorOptions {
   line?: number;
 }
 
-/** A sealed file that could not be read, with the reason. */
+/**
+ * A sealed file that could not be read, with the reason. {@linkcode openSealed}
+ * rejects with one, and its plaintext stream errors with one.
+ *
+ * @example A truncated file is refused before its end is released
+ * ```ts
+ * import { generateIdentity, openSealed, SealedError, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const sealed = sealStream(ReadableStream.from([new Uint8Array(1000)]), alice, {
+ *   recipients: [bob.publicKey],
+ * });
+ * const bytes = new Uint8Array(await new Response(sealed).arrayBuffer());
+ * const cut = bytes.subarray(0, bytes.length - 10);
+ * const opened = await openSealed(ReadableStream.from([cut]), bob);
+ * await assert.rejects(new Response(opened.plaintext).arrayBuffer(), (error) => {
+ *   assert.ok(error instanceof SealedError);
+ *   assert.equal(error.reason, "truncated");
+ *   return true;
+ * });
+ * ```
+ */
 export class SealedError extends Error {
   /** What failed. */
   readonly reason: SealedFailure;

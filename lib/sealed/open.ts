@@ -37,7 +37,25 @@ import { type Lease, leaseStream } from "./_lease_stream.ts";
 import { BATCH_CHUNKS, defaultWorkers, IN_FLIGHT_PER_WORKER, RunnerSwitch } from "./_pipeline.ts";
 import { Transcript } from "./_transcript.ts";
 
-/** What a sealed file says about itself, readable without a key. */
+/**
+ * What a sealed file says about itself, readable without a key.
+ *
+ * @example Which form a file is in
+ * ```ts
+ * import { generateIdentity, inspectSealed, type SealedInfo, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const seal = (armor: boolean) =>
+ *   sealStream(ReadableStream.from([new Uint8Array(5)]), alice, {
+ *     recipients: [alice.publicKey],
+ *     armor,
+ *   });
+ * const binary: SealedInfo = await inspectSealed(seal(false));
+ * const text: SealedInfo = await inspectSealed(seal(true));
+ * assert.deepEqual([binary.armored, text.armored], [false, true]);
+ * ```
+ */
 export interface SealedInfo {
   /** The sender, whose header signature has been verified. */
   sender: PublicKey;
@@ -47,7 +65,27 @@ export interface SealedInfo {
   armored: boolean;
 }
 
-/** A sealed file being opened. */
+/**
+ * A sealed file being opened.
+ *
+ * @example Write the plaintext to a file
+ * ```ts
+ * import { generateIdentity, type OpenedSealed, openSealed, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const data = new TextEncoder().encode("quarterly numbers");
+ * const sealed = sealStream(ReadableStream.from([data]), alice, { recipients: [bob.publicKey] });
+ *
+ * const dir = await Deno.makeTempDir();
+ * const opened: OpenedSealed = await openSealed(sealed, bob);
+ * const file = await Deno.open(`${dir}/report.txt`, { write: true, createNew: true });
+ * await opened.plaintext.pipeTo(file.writable); // Rejects if any check fails.
+ * assert.deepEqual(await Deno.readFile(`${dir}/report.txt`), data);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface OpenedSealed extends SealedInfo {
   /**
    * The plaintext. It errors with a {@linkcode SealedError} when a chunk, the
@@ -57,7 +95,35 @@ export interface OpenedSealed extends SealedInfo {
   plaintext: ReadableStream<Uint8Array>;
 }
 
-/** Options of {@linkcode openSealed}. */
+/**
+ * Options of {@linkcode openSealed}.
+ *
+ * @example Accept files from one sender only
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   openSealed,
+ *   type OpenSealedOptions,
+ *   samePublicKey,
+ *   SealedError,
+ *   sealStream,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, mallory] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const options: OpenSealedOptions = {
+ *   from: (sender) => samePublicKey(sender, alice.publicKey),
+ *   workers: 0,
+ * };
+ * const sealed = sealStream(ReadableStream.from([new Uint8Array(5)]), mallory, {
+ *   recipients: [bob.publicKey],
+ * });
+ * await assert.rejects(
+ *   openSealed(sealed, bob, options),
+ *   (error) => error instanceof SealedError && error.reason === "sender",
+ * );
+ * ```
+ */
 export interface OpenSealedOptions {
   /**
    * Accepts or refuses the sender, after the header signature verifies and
@@ -81,6 +147,21 @@ export interface OpenSealedOptions {
  * @param identity The recipient's identity.
  * @param options A sender check and the worker count.
  * @returns The sender, the recipients and the plaintext stream.
+ *
+ * @example Open a file sealed for you
+ * ```ts
+ * import { generateIdentity, openSealed, samePublicKey, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentity();
+ * const bob = await generateIdentity();
+ * const source = ReadableStream.from([new TextEncoder().encode("the plan")]);
+ * const sealed = sealStream(source, alice, { recipients: [bob.publicKey] });
+ *
+ * const opened = await openSealed(sealed, bob);
+ * assert.ok(samePublicKey(opened.sender, alice.publicKey));
+ * assert.equal(await new Response(opened.plaintext).text(), "the plan");
+ * ```
  */
 export async function openSealed(
   source: ReadableStream<Uint8Array>,
@@ -113,6 +194,21 @@ export async function openSealed(
  *
  * @param source The sealed file (binary or armored); it is cancelled after the header.
  * @returns The sender, the recipients and the form.
+ *
+ * @example List who can open a file
+ * ```ts
+ * import { generateIdentity, inspectSealed, samePublicKey, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const sealed = sealStream(ReadableStream.from([new Uint8Array(100)]), alice, {
+ *   recipients: [bob.publicKey, carol.publicKey],
+ * });
+ * const info = await inspectSealed(sealed); // No key needed.
+ * assert.ok(samePublicKey(info.sender, alice.publicKey));
+ * assert.equal(info.recipients.length, 2);
+ * assert.ok(samePublicKey(info.recipients[1], carol.publicKey));
+ * ```
  */
 export async function inspectSealed(source: ReadableStream<Uint8Array>): Promise<SealedInfo> {
   const { reader, armored } = await binaryInput(source);

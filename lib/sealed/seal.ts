@@ -20,7 +20,25 @@ import { Transcript } from "./_transcript.ts";
 
 const BATCH_BYTES = BATCH_CHUNKS * CHUNK_SIZE;
 
-/** Options of {@linkcode sealStream}. */
+/**
+ * Options of {@linkcode sealStream}.
+ *
+ * @example Armored text for two recipients
+ * ```ts
+ * import { generateIdentity, inspectSealed, type SealStreamOptions, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
+ * const options: SealStreamOptions = {
+ *   recipients: [bob.publicKey, carol.publicKey, bob.publicKey], // The duplicate is dropped.
+ *   armor: true,
+ * };
+ * const text = await new Response(sealStream(ReadableStream.from([]), alice, options)).text();
+ * assert.match(text, /^-----BEGIN OVTP SEALED FILE-----\n/);
+ * const info = await inspectSealed(ReadableStream.from([new TextEncoder().encode(text)]));
+ * assert.equal(info.recipients.length, 2);
+ * ```
+ */
 export interface SealStreamOptions {
   /** Who can open the file (duplicates are dropped); 1 to 1024 keys. */
   recipients: PublicKey[];
@@ -45,18 +63,25 @@ export interface SealStreamOptions {
  * @param sender The identity that signs the file.
  * @param options The recipients and the form.
  * @returns The sealed file.
- * @example
+ *
+ * @example Seal a file for a recipient
  * ```ts
- * import { generateIdentity } from "../keys.ts";
- * import { openSealed, sealStream } from "./mod.ts";
+ * import { generateIdentity, openSealed, sealStream } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
  *
  * const alice = await generateIdentity();
  * const bob = await generateIdentity();
- * const sealed = sealStream(ReadableStream.from([new TextEncoder().encode("hi")]), alice, {
- *   recipients: [bob.publicKey],
- * });
- * const opened = await openSealed(sealed, bob);
- * console.assert(await new Response(opened.plaintext).text() === "hi");
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/notes.txt`, "meet at noon");
+ *
+ * const input = await Deno.open(`${dir}/notes.txt`);
+ * const sealed = sealStream(input.readable, alice, { recipients: [bob.publicKey] });
+ * const bytes = new Uint8Array(await new Response(sealed).arrayBuffer());
+ * assert.ok(!new TextDecoder().decode(bytes).includes("meet at noon"));
+ *
+ * const opened = await openSealed(ReadableStream.from([bytes]), bob);
+ * assert.equal(await new Response(opened.plaintext).text(), "meet at noon");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function sealStream(

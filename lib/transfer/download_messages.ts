@@ -26,7 +26,29 @@ export const DownloadMessageType = {
   ListResult: 0x46,
 } as const;
 
-/** One entry of a listing. */
+/**
+ * One entry of a listing, as {@linkcode OvtpClient.listFiles} and
+ * {@linkcode ServedFolder.list} return it.
+ *
+ * @example Listing a served folder
+ * ```ts
+ * import { type ListEntry, ServedFolder } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/photos`);
+ * await Deno.writeTextFile(`${dir}/readme.txt`, "hello");
+ * await Deno.chmod(`${dir}/readme.txt`, 0o644);
+ *
+ * const entries: ListEntry[] = await new ServedFolder(dir).list("");
+ * assert.deepEqual(entries.map(({ name, type, size }) => ({ name, type, size })), [
+ *   { name: "photos", type: "dir", size: 0 },
+ *   { name: "readme.txt", type: "file", size: 5 },
+ * ]);
+ * assert.equal(entries[1].mode, 0o644);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ListEntry {
   /** Its name in the folder. */
   name: string;

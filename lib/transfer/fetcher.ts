@@ -24,7 +24,56 @@ import type { MessageLink, TransferProgress } from "./sender.ts";
 /** The suffix of a download in progress. */
 export const PARTIAL_SUFFIX = ".ovtp-partial";
 
-/** Options of {@linkcode fetchFile}. */
+/**
+ * Options of {@linkcode OvtpClient.getFile}.
+ *
+ * @example Resuming an interrupted download
+ * ```ts
+ * import {
+ *   type FetchOptions,
+ *   generateIdentity,
+ *   OvtpClient,
+ *   serve,
+ *   ServedFolder,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/served`);
+ * await Deno.writeTextFile(`${dir}/served/log.txt`, "0123456789");
+ * // What an earlier, interrupted download of log.txt left.
+ * await Deno.writeTextFile(`${dir}/log.txt.ovtp-partial`, "0123");
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   served: new ServedFolder(`${dir}/served`),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ *
+ * let resumedAt = 0;
+ * let done = 0;
+ * const options: FetchOptions = {
+ *   onResume: (offset) => resumedAt = offset,
+ *   onProgress: (progress) => done = progress.done,
+ * };
+ * await client.getFile("log.txt", `${dir}/log.txt`, options);
+ * assert.equal(resumedAt, 4);
+ * assert.equal(done, 10);
+ * assert.equal(await Deno.readTextFile(`${dir}/log.txt`), "0123456789");
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface FetchOptions {
   /** Called as data arrives. */
   onProgress?: (progress: TransferProgress) => void;
@@ -32,7 +81,47 @@ export interface FetchOptions {
   onResume?: (offset: number) => void;
 }
 
-/** A completed download. */
+/**
+ * A completed download, as {@linkcode OvtpClient.getFile} resolves.
+ *
+ * @example Downloading a file and checking its hash
+ * ```ts
+ * import { generateIdentity, OvtpClient, serve, ServedFolder } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ * import { createHash } from "node:crypto";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/served`);
+ * await Deno.writeTextFile(`${dir}/served/notes.txt`, "hello");
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   served: new ServedFolder(`${dir}/served`),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ *
+ * const fetched = await client.getFile("notes.txt", `${dir}/copy.txt`);
+ * assert.deepEqual(fetched, {
+ *   path: `${dir}/copy.txt`,
+ *   size: 5,
+ *   sha256: createHash("sha256").update("hello").digest("hex"),
+ *   resumedFrom: 0,
+ * });
+ * // The destination must not exist: a second download is refused.
+ * await assert.rejects(client.getFile("notes.txt", `${dir}/copy.txt`), /already exists/);
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface FetchedFile {
   /** Where it was written. */
   path: string;

@@ -18,7 +18,27 @@ import { alternativeName, safeRelativePath } from "./safe_name.ts";
 /** The hidden folder holding transfers in progress. */
 export const PARTIAL_DIR = ".partial";
 
-/** Options of {@linkcode Inbox}. */
+/**
+ * Options of {@linkcode Inbox}.
+ *
+ * @example Limits a server checks before accepting a file
+ * ```ts
+ * import { Inbox, type InboxOptions, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const options: InboxOptions = {
+ *   maxFileSize: 1024 * 1024,
+ *   reserveBytes: 1000,
+ *   freeBytes: () => Promise.resolve(50_000), // As if the disk were nearly full.
+ * };
+ * const inbox = new Inbox("/srv/ovtp/inbox", options);
+ * assert.equal(inbox.maxFileSize, 1024 * 1024);
+ *
+ * await inbox.checkRoom(40_000, 40_000); // Fits, with 1000 bytes to spare.
+ * await assert.rejects(inbox.checkRoom(2 * 1024 * 1024, 0), OvtpError); // Over the limit.
+ * await assert.rejects(inbox.checkRoom(60_000, 60_000), /Not enough free disk space/);
+ * ```
+ */
 export interface InboxOptions {
   /** The largest file accepted, in bytes. @default unlimited */
   maxFileSize?: number;
@@ -94,7 +114,35 @@ async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   while (offset < data.length) offset += await file.write(data.subarray(offset));
 }
 
-/** A received file, once in place. */
+/**
+ * A received file, once in place, as {@linkcode Inbox.store} returns it.
+ *
+ * @example Storing two files of the same name
+ * ```ts
+ * import { Inbox, type StoredFile } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const inbox = new Inbox(dir);
+ * const store = async (text: string): Promise<StoredFile> => {
+ *   const partial = `${dir}/upload.tmp`;
+ *   await Deno.writeTextFile(partial, text);
+ *   return await inbox.store(partial, "alice", "notes.txt", 0o600);
+ * };
+ *
+ * const first = await store("one");
+ * assert.deepEqual(first, {
+ *   path: "alice/notes.txt",
+ *   absolutePath: `${dir}/alice/notes.txt`,
+ *   renamed: false,
+ * });
+ * const second = await store("two");
+ * assert.equal(second.path, "alice/notes (1).txt");
+ * assert.equal(second.renamed, true);
+ * assert.equal(await Deno.readTextFile(second.absolutePath), "two");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface StoredFile {
   /** Its path relative to the inbox, `/`-separated. */
   readonly path: string;
@@ -104,7 +152,41 @@ export interface StoredFile {
   readonly renamed: boolean;
 }
 
-/** The receiving folder. */
+/**
+ * The receiving folder: give one to {@linkcode serve} as
+ * {@linkcode ServeOptions.inbox} to accept files. Each sender's files go
+ * to `<dir>/<sender's name>/`.
+ *
+ * @example A server that accepts files
+ * ```ts
+ * import { generateIdentity, Inbox, OvtpClient, pathSource, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/photo.jpg`, "not really a photo");
+ * const inbox = new Inbox(`${dir}/inbox`, { maxFileSize: 100 * 1024 * 1024 });
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox,
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * await client.sendFile(await pathSource(`${dir}/photo.jpg`));
+ * assert.equal(await Deno.readTextFile(`${inbox.dir}/alice/photo.jpg`), "not really a photo");
+ * client.close();
+ * await server.close();
+ * assert.equal(await inbox.pruneStale(0), 0); // No unfinished transfer left behind.
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class Inbox {
   /** The folder. */
   readonly dir: string;

@@ -36,7 +36,24 @@ export interface MessageLink {
   ): () => void;
 }
 
-/** Progress of one transfer. */
+/**
+ * Progress of one transfer, as {@linkcode SendFileOptions.onProgress} and
+ * {@linkcode FetchOptions.onProgress} report it.
+ *
+ * @example Formatting progress for a status line
+ * ```ts
+ * import type { TransferProgress } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * function describe({ name, done, total }: TransferProgress): string {
+ *   return total ? `${name}: ${Math.floor((done / total) * 100)}%` : `${name}: ${done} bytes`;
+ * }
+ * // client.sendFile(source, { onProgress: (p) => status.textContent = describe(p) })
+ *
+ * assert.equal(describe({ name: "a.iso", done: 512, total: 2048 }), "a.iso: 25%");
+ * assert.equal(describe({ name: "stdin", done: 4096, total: null }), "stdin: 4096 bytes");
+ * ```
+ */
 export interface TransferProgress {
   /** The file's name. */
   name: string;
@@ -46,7 +63,54 @@ export interface TransferProgress {
   total: number | null;
 }
 
-/** Options of {@linkcode sendFile}. */
+/**
+ * Options of {@linkcode OvtpClient.sendFile}.
+ *
+ * @example Following an upload's progress
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   Inbox,
+ *   OvtpClient,
+ *   pathSource,
+ *   type SendFileOptions,
+ *   serve,
+ *   type TransferProgress,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(3 * 1024 * 1024));
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox: new Inbox(`${dir}/inbox`),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ *
+ * const seen: TransferProgress[] = [];
+ * let resumedAt = 0;
+ * const options: SendFileOptions = {
+ *   onProgress: (progress) => seen.push({ ...progress }),
+ *   onResume: (offset) => resumedAt = offset, // Only after an interrupted upload.
+ * };
+ * const sent = await client.sendFile(await pathSource(`${dir}/big.bin`), options);
+ * assert.equal(resumedAt, 0);
+ * assert.ok(seen.length > 1);
+ * assert.deepEqual(seen.at(-1), { name: "big.bin", done: sent.size, total: sent.size });
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface SendFileOptions {
   /** Called as data is written (often: throttle any drawing). */
   onProgress?: (progress: TransferProgress) => void;
@@ -54,7 +118,48 @@ export interface SendFileOptions {
   onResume?: (offset: number) => void;
 }
 
-/** The outcome of a transfer the server verified and stored. */
+/**
+ * The outcome of a transfer the server verified and stored, as
+ * {@linkcode OvtpClient.sendFile} resolves.
+ *
+ * @example The same name twice: the server keeps both
+ * ```ts
+ * import { generateIdentity, Inbox, OvtpClient, serve, streamSource } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ * import { createHash } from "node:crypto";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox: new Inbox(dir),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * const send = (text: string) =>
+ *   client.sendFile(streamSource(ReadableStream.from([new TextEncoder().encode(text)]), "a.txt"));
+ *
+ * const first = await send("first");
+ * assert.equal(first.path, "alice/a.txt");
+ * assert.equal(first.size, 5);
+ * assert.equal(first.sha256, createHash("sha256").update("first").digest("hex"));
+ * assert.equal(first.renamed, false);
+ * const second = await send("second");
+ * assert.equal(second.path, "alice/a (1).txt");
+ * assert.equal(second.renamed, true);
+ * assert.equal(await Deno.readTextFile(`${dir}/alice/a.txt`), "first");
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface SentFile {
   /** The name sent. */
   name: string;

@@ -12,7 +12,45 @@ import { OvtpError } from "../errors.ts";
 import { hasControlCharacters } from "../keys.ts";
 import type { ListEntry } from "./download_messages.ts";
 
-/** A folder served read-only. */
+/**
+ * A folder served read-only: give one to {@linkcode serve} as
+ * {@linkcode ServeOptions.served}, and clients list and download from it
+ * with {@linkcode OvtpClient.listFiles} and {@linkcode OvtpClient.getFile}.
+ *
+ * @example Serving a folder, and refusing paths that leave it
+ * ```ts
+ * import { generateIdentity, OvtpClient, serve, ServedFolder } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/public/docs`, { recursive: true });
+ * await Deno.writeTextFile(`${dir}/public/docs/guide.txt`, "read me");
+ * await Deno.writeTextFile(`${dir}/secret.txt`, "private");
+ *
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   served: new ServedFolder(`${dir}/public`),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ *
+ * assert.deepEqual((await client.listFiles("docs")).map((entry) => entry.name), ["guide.txt"]);
+ * await client.getFile("docs/guide.txt", `${dir}/guide.txt`);
+ * assert.equal(await Deno.readTextFile(`${dir}/guide.txt`), "read me");
+ * await assert.rejects(client.getFile("../secret.txt", `${dir}/stolen.txt`), /not allowed/);
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class ServedFolder {
   /** The folder. */
   readonly root: string;

@@ -9,7 +9,50 @@ import { basename, join, relative, sep } from "node:path";
 import { OvtpError } from "../errors.ts";
 import { MAX_BULK_PLAINTEXT } from "../channel.ts";
 
-/** Something to send as one file. */
+/**
+ * Something to send as one file with {@linkcode OvtpClient.sendFile}.
+ * {@linkcode pathSource}, {@linkcode streamSource} and
+ * {@linkcode directorySources} make them; any object of this shape works.
+ *
+ * @example Sending generated content, resumable because it can be made again
+ * ```ts
+ * import { type FileSource, generateIdentity, Inbox, OvtpClient, serve } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const lines = ["id,name", "1,alice", "2,bob"];
+ * const report: FileSource = {
+ *   name: "report.csv",
+ *   size: null, // Unknown until generated.
+ *   mode: 0o640,
+ *   resumable: true,
+ *   async *read() {
+ *     for (const line of lines) yield new TextEncoder().encode(line + "\n");
+ *   },
+ * };
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox: new Inbox(dir),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * const sent = await client.sendFile(report);
+ * assert.equal(sent.path, "alice/report.csv");
+ * assert.equal(await Deno.readTextFile(`${dir}/alice/report.csv`), "id,name\n1,alice\n2,bob\n");
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface FileSource {
   /** The relative name the receiver sees, `/`-separated. */
   readonly name: string;
@@ -26,7 +69,33 @@ export interface FileSource {
 /** Chunks read from a file at once: each one travels as one bulk record. */
 const READ_SIZE = MAX_BULK_PLAINTEXT;
 
-/** A file by path. Throws an OvtpError (`io`) if it cannot be read. */
+/**
+ * A file by path, sent under `name` (its base name by default); resumable.
+ * Throws an OvtpError (`io`) if it cannot be read.
+ *
+ * @example A file's source, and a missing file
+ * ```ts
+ * import { OvtpError, pathSource } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/notes.txt`, "hello");
+ *
+ * const source = await pathSource(`${dir}/notes.txt`);
+ * assert.equal(source.name, "notes.txt");
+ * assert.equal(source.size, 5);
+ * assert.equal(source.resumable, true);
+ * const chunks = await Array.fromAsync(source.read());
+ * assert.equal(new TextDecoder().decode(chunks[0]), "hello");
+ *
+ * assert.equal((await pathSource(`${dir}/notes.txt`, "docs/today.txt")).name, "docs/today.txt");
+ * await assert.rejects(
+ *   pathSource(`${dir}/missing.txt`),
+ *   (error) => error instanceof OvtpError && error.kind === "io",
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function pathSource(
   path: string,
   name: string = basename(path),
@@ -81,7 +150,24 @@ async function readChunk(file: Deno.FsFile, path: string): Promise<Uint8Array> {
   return buffer.subarray(0, filled);
 }
 
-/** Any stream, read once (it cannot resume). */
+/**
+ * Any stream, read once (it cannot resume), such as `Deno.stdin.readable`.
+ *
+ * @example A stream's source can be read once only
+ * ```ts
+ * import { OvtpError, streamSource } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const stream = ReadableStream.from(["one ", "two"]).pipeThrough(new TextEncoderStream());
+ * const source = streamSource(stream, "log.txt");
+ * assert.equal(source.size, null);
+ * assert.equal(source.resumable, false);
+ *
+ * const chunks = await Array.fromAsync(source.read());
+ * assert.equal(chunks.map((chunk) => new TextDecoder().decode(chunk)).join(""), "one two");
+ * await assert.rejects(Array.fromAsync(source.read()), OvtpError);
+ * ```
+ */
 export function streamSource(stream: ReadableStream<Uint8Array>, name: string): FileSource {
   let used = false;
   return {
@@ -118,6 +204,30 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
  * The files under a directory, recursively, named `<dir name>/<relative
  * path>`. Symlinks are not followed: each one is passed to `onSkip`, as are
  * special files.
+ *
+ * @example Walking a folder
+ * ```ts
+ * import { directorySources } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ * import { basename } from "node:path";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/sub`);
+ * await Deno.writeTextFile(`${dir}/a.txt`, "a");
+ * await Deno.writeTextFile(`${dir}/sub/b.txt`, "bb");
+ * await Deno.symlink(`${dir}/a.txt`, `${dir}/link.txt`);
+ *
+ * const skipped: string[] = [];
+ * const names = [];
+ * for await (const source of directorySources(dir, (path) => skipped.push(path))) {
+ *   names.push(source.name);
+ *   // Each one would go to client.sendFile(source).
+ * }
+ * const root = basename(dir);
+ * assert.deepEqual(names, [`${root}/a.txt`, `${root}/sub/b.txt`]);
+ * assert.deepEqual(skipped, [`${dir}/link.txt`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function* directorySources(
   dir: string,

@@ -1,0 +1,186 @@
+/**
+ * The real `ovtp listen` as a child process, for the network fuzzer: started
+ * the way tests/_cli.ts starts it (`deno run main.ts listen --port 0`, the
+ * port read from the "listening on" line), but watched the way a long run
+ * needs: its output is scanned as it arrives instead of kept whole, and its
+ * pid is exposed for RSS and open-file counts.
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-run",
+  "--allow-sys=hostname,statfs",
+];
+/** What a crash or an unhandled rejection prints: Deno's banner, or a stack frame. */
+const CRASH_PATTERN = /error: Uncaught|^\s+at /m;
+/** How much of stdout is kept to look for a line in. */
+const STDOUT_TAIL = 64 * 1024;
+const STARTUP_MS = 30_000;
+
+/** Options of {@linkcode startListenProcess}. */
+export interface ListenProcessOptions {
+  /** The server's OVTP_HOME. */
+  ovtpHome: string;
+  /** Its HOME, so that nothing can reach the real ~/.ovtp. */
+  home: string;
+  /** More `ovtp listen` arguments. @default none */
+  args?: string[];
+  /** Sees each stderr line as it comes. @default none */
+  onStderrLine?: (line: string) => void;
+}
+
+/** A running `ovtp listen`. */
+export interface ListenProcess {
+  /** The port it listens on (127.0.0.1). */
+  readonly port: number;
+  /** Its process id. */
+  readonly pid: number;
+  /** Its exit status once it has exited, else undefined. */
+  exitStatus(): Deno.CommandStatus | undefined;
+  /** The stderr lines that look like a crash or a stack trace, so far. */
+  crashLines(): string[];
+  /** The number of lines printed on stderr so far. */
+  stderrLines(): number;
+  /** The last lines of stderr (for a failure report). */
+  stderrTail(): string;
+  /** Resolves true once stdout prints `text`, false after `ms`. */
+  waitForStdout(text: string, ms: number): Promise<boolean>;
+  /** Resident memory in bytes (Linux /proc), or undefined elsewhere. */
+  rssBytes(): Promise<number | undefined>;
+  /** Open file descriptors (Linux /proc), or undefined elsewhere. */
+  openFiles(): Promise<number | undefined>;
+  /** Sends SIGTERM (SIGKILL after `ms`) and resolves with the exit code. */
+  stop(ms?: number): Promise<number>;
+}
+
+/** Starts `ovtp listen --host 127.0.0.1 --port 0` and waits until it listens. */
+export async function startListenProcess(options: ListenProcessOptions): Promise<ListenProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...PERMISSIONS,
+      MAIN,
+      "listen",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      ...(options.args ?? []),
+    ],
+    env: {
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+      HOME: options.home,
+      OVTP_HOME: options.ovtpHome,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  let status: Deno.CommandStatus | undefined;
+  const statusPromise = child.status.then((s) => status = s);
+  let stdoutTail = "";
+  const waiters = new Set<{ text: string; resolve: (found: boolean) => void }>();
+  const stderr = { tail: [] as string[], lines: 0, partial: "", crashes: [] as string[] };
+  const { promise: ready, resolve: onReady } = Promise.withResolvers<number>();
+
+  const pumpStdout = (async () => {
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      stdoutTail = (stdoutTail + text).slice(-STDOUT_TAIL);
+      for (const waiter of waiters) {
+        if (stdoutTail.includes(waiter.text)) {
+          waiters.delete(waiter);
+          waiter.resolve(true);
+        }
+      }
+    }
+  })();
+  const pumpStderr = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const lines = (stderr.partial + text).split("\n");
+      stderr.partial = lines.pop()!;
+      for (const line of lines) {
+        options.onStderrLine?.(line);
+        stderr.lines++;
+        stderr.tail = [...stderr.tail.slice(-19), line];
+        if (CRASH_PATTERN.test(line)) stderr.crashes.push(line);
+        const listening = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
+        if (listening) onReady(Number(listening[1]));
+      }
+    }
+    if (stderr.partial) {
+      stderr.lines++;
+      stderr.tail.push(stderr.partial);
+      if (CRASH_PATTERN.test(stderr.partial)) stderr.crashes.push(stderr.partial);
+    }
+  })();
+
+  let startupTimer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    ready,
+    statusPromise.then((s) => {
+      throw new Error(`ovtp listen exited with ${s.code}:\n${stderr.tail.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) => {
+      startupTimer = setTimeout(
+        () => reject(new Error(`ovtp listen did not start in ${STARTUP_MS} ms`)),
+        STARTUP_MS,
+      );
+    }),
+  ]).catch(async (error) => {
+    if (status === undefined) child.kill("SIGKILL");
+    await statusPromise;
+    throw error;
+  }).finally(() => clearTimeout(startupTimer));
+
+  const proc = `/proc/${child.pid}`;
+  return {
+    port,
+    pid: child.pid,
+    exitStatus: () => status,
+    crashLines: () => [...stderr.crashes],
+    stderrLines: () => stderr.lines,
+    stderrTail: () => stderr.tail.join("\n"),
+    waitForStdout(text, ms) {
+      if (stdoutTail.includes(text)) return Promise.resolve(true);
+      const { promise, resolve } = Promise.withResolvers<boolean>();
+      const waiter = { text, resolve };
+      waiters.add(waiter);
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        resolve(false);
+      }, ms);
+      return promise.finally(() => clearTimeout(timer));
+    },
+    async rssBytes() {
+      const text = await Deno.readTextFile(`${proc}/status`).catch(() => undefined);
+      const kib = text && /^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1];
+      return kib ? Number(kib) * 1024 : undefined;
+    },
+    async openFiles() {
+      try {
+        let count = 0;
+        for await (const _ of Deno.readDir(`${proc}/fd`)) count++;
+        return count;
+      } catch {
+        return undefined;
+      }
+    },
+    async stop(ms = 15_000) {
+      if (status === undefined) child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        if (status === undefined) child.kill("SIGKILL");
+      }, ms);
+      const s = await statusPromise;
+      clearTimeout(timer);
+      await Promise.all([pumpStdout, pumpStderr]);
+      return s.code;
+    },
+  };
+}

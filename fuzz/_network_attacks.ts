@@ -1,0 +1,641 @@
+/**
+ * The network fuzzer's attacks: what one hostile TCP connection to `ovtp
+ * listen` does, as data that fast-check generates ({@linkcode attack}), and
+ * the code that performs it over a real socket ({@linkcode performAttack}).
+ *
+ * The five shapes:
+ * - a: a genuine handshake message 1, mutated (its frame, or its body re-framed);
+ * - b: genuine message 1, the server's message 2, then a mutated message 3;
+ * - c: a complete handshake as an authorized client, then records: valid
+ *   records of mutated fragments, tampered ciphertexts, replays, bulk records
+ *   of the wrong size, truncated and oversized frames, a half-close;
+ * - d: a complete handshake as an unauthorized (or expired) client, which must
+ *   get exactly the Error message and a closed connection;
+ * - e: raw bytes: junk, bare length prefixes, a message 1 dribbled out slowly,
+ *   half-closes, connections that say nothing.
+ *
+ * Every wait is capped by a short timer: an attack never waits for a server
+ * timeout, it closes its socket and moves on.
+ */
+
+import fc from "fast-check";
+import { concat, utf8 } from "../lib/bytes.ts";
+import { type ByteStream, PROLOGUE, SecureChannel } from "../lib/channel.ts";
+import { encodeFrame } from "../lib/framing.ts";
+import type { Identity } from "../lib/keys.ts";
+import { decodeJson, MessageAssembler, MessageType } from "../lib/messages.ts";
+import { HandshakeState } from "../lib/noise/handshake_state.ts";
+import { XX_HFS } from "../lib/noise/patterns.ts";
+import { encodeCall } from "../lib/function_call.ts";
+import { applyMutations, mutations } from "./_mutate.ts";
+
+type Mutation = typeof mutations extends fc.Arbitrary<(infer M)[]> ? M : never;
+
+/** The attack shapes, as named in reports. */
+export const SHAPES = ["a", "b", "c", "d", "e"] as const;
+/** One attack shape. */
+export type Shape = typeof SHAPES[number];
+
+/** What the attacks need to know about the server and the identities to use. */
+export interface AttackContext {
+  /** The server's address. */
+  hostname: string;
+  /** The server's port. */
+  port: number;
+  /** A client in the server's authorized_keys. */
+  authorized: Identity;
+  /** A client the server does not know. */
+  stranger: Identity;
+  /** A client whose authorized_keys entry has expired. */
+  expired: Identity;
+}
+
+/** Thrown when the server answered an attack wrongly (not merely refused it). */
+export class AttackFailure extends Error {
+  override name = "AttackFailure";
+}
+
+// ---------------------------------------------------------------------------
+// Seeds: the plaintexts of valid records, one or more fragments each.
+
+const encoder = new TextEncoder();
+const json = (value: unknown) => encoder.encode(JSON.stringify(value));
+const HELLO_SHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+/** One fragment: type || id || length || body. */
+function fragment(type: number, id: number, body: Uint8Array | string): Uint8Array {
+  const bytes = typeof body === "string" ? utf8(body) : body;
+  const out = new Uint8Array(7 + bytes.length);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, type);
+  view.setUint32(1, id);
+  view.setUint16(5, bytes.length);
+  out.set(bytes, 7);
+  return out;
+}
+
+/** A bulk notice: the message of `type` and `id` is the next bulk record, of `size` bytes. */
+function bulkNotice(id: number, type: number, size: number): Uint8Array {
+  const body = new Uint8Array(5);
+  new DataView(body.buffer).setUint8(0, type);
+  new DataView(body.buffer).setUint32(1, size);
+  return fragment(0x7f, id, body);
+}
+
+/** Record plaintexts that reach each service: requests, calls, files, chat, downloads. */
+const SEED_RECORDS: readonly Uint8Array[] = [
+  fragment(0x10, 1, "hello"),
+  concat(fragment(0x90, 2, "hel"), fragment(0x10, 2, "lo")),
+  concat(fragment(0x10, 3, "a"), fragment(0x10, 4, "b")),
+  fragment(0x10, 0, "id zero"),
+  fragment(0x10, 0xffffffff, ""),
+  fragment(
+    0x12,
+    5,
+    encodeCall({ function: "backup", params: { when: "now" }, message: utf8("x") }),
+  ),
+  fragment(0x20, 6, json({ name: "fuzz.txt", size: 5, mode: 0o644, resumable: true })),
+  fragment(0x22, 6, json({ offset: 0 })),
+  fragment(0x23, 6, "hello"),
+  fragment(0x24, 6, json({ size: 5, sha256: HELLO_SHA256 })),
+  fragment(0x26, 6, json({})),
+  fragment(0x30, 7, json({ room: "fuzz", display: "fuzzer" })),
+  fragment(0x33, 7, new Uint8Array(200).fill(0x41)),
+  fragment(0x36, 7, json({})),
+  fragment(0x40, 8, json({ path: "x", offset: 0, prefix_sha256: null })),
+  fragment(0x45, 9, json({ path: "" })),
+  fragment(0x01, 0, json({ protocol: 1 })),
+  fragment(0x11, 1, new Uint8Array([2, 0x6f, 0x6b])),
+  fragment(0x55, 10, "unknown type"),
+  bulkNotice(11, 0x10, 5),
+];
+
+// ---------------------------------------------------------------------------
+// The attacks as data.
+
+/** One thing an attacker does on an established channel. */
+export type RecordStep =
+  /** A correctly encrypted record of any plaintext (mutated fragments). */
+  | { kind: "record"; plaintext: Uint8Array }
+  /** A record whose frame (or re-framed ciphertext) is mutated after encryption. */
+  | { kind: "tampered"; plaintext: Uint8Array; mutations: Mutation[]; bodyOnly: boolean }
+  /** One of the frames written earlier on this connection, again. */
+  | { kind: "replay"; which: number }
+  /** A bulk notice announcing `announced` bytes, then a bulk record of `actual`. */
+  | {
+    kind: "bulk";
+    type: number;
+    announced: number;
+    actual: number;
+    /** Mutates one of the three writes: 0 the record, 1 the bulk ciphertext, 2 its tag. */
+    damage?: { chunk: number; mutations: Mutation[] };
+  }
+  /** Bytes written straight to the socket, outside any record. */
+  | { kind: "raw"; bytes: Uint8Array }
+  /** A genuine record's frame cut short; nothing more is written. */
+  | { kind: "truncated"; plaintext: Uint8Array; keep: number }
+  /** Shuts the write side; the server sees the end of the stream. */
+  | { kind: "half-close" };
+
+/** One hostile connection. */
+export type Attack =
+  | { shape: "a"; bodyOnly: boolean; mutations: Mutation[] }
+  | { shape: "b"; bodyOnly: boolean; mutations: Mutation[]; as: "authorized" | "stranger" }
+  | { shape: "c"; steps: RecordStep[] }
+  | { shape: "d"; who: "stranger" | "expired"; read: boolean; steps: RecordStep[] }
+  | { shape: "e"; raw: RawAttack };
+
+/** Shape e: a connection that never completes a handshake. */
+export type RawAttack =
+  | { kind: "junk"; bytes: Uint8Array }
+  | { kind: "prefix"; length: number; bodyBytes: number }
+  | { kind: "slow"; pieces: number; delayMs: number; stopAt: number; halfClose: boolean }
+  | { kind: "half-close"; keep: number }
+  | { kind: "silent"; ms: number };
+
+const position = fc.double({ min: 0, max: 1, noNaN: true });
+const plaintext = fc.oneof(
+  { weight: 1, arbitrary: fc.constantFrom(...SEED_RECORDS) },
+  {
+    weight: 5,
+    arbitrary: fc.tuple(fc.constantFrom(...SEED_RECORDS), mutations).map(([seed, list]) =>
+      applyMutations(seed, list)
+    ),
+  },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) },
+  {
+    weight: 1,
+    arbitrary: fc.array(fc.constantFrom(...SEED_RECORDS), { minLength: 2, maxLength: 6 })
+      .map((parts) => concat(...parts)),
+  },
+);
+const bulkSize = fc.oneof(
+  fc.constantFrom(0, 1, 5, 16, 65_512, 65_536, 1_048_576),
+  fc.integer({ min: 0, max: 70_000 }),
+);
+// Raw frames inside the encrypted stream: bare headers, bodies shorter than a
+// tag, the largest frame, a header promising more than follows.
+const rawRecordBytes = fc.oneof(
+  fc.uint8Array({ minLength: 1, maxLength: 300 }),
+  fc.constantFrom(
+    new Uint8Array([0, 0]),
+    new Uint8Array([0, 5, 1, 2, 3, 4, 5]),
+    new Uint8Array([0, 15, ...new Uint8Array(15)]),
+    new Uint8Array([0xff, 0xff]),
+    concat(new Uint8Array([0xff, 0xff]), new Uint8Array(1000)),
+    concat(new Uint8Array([0xff, 0xff]), new Uint8Array(65_535).fill(0xa5)),
+  ),
+);
+
+const recordStep: fc.Arbitrary<RecordStep> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("record" as const), plaintext }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("tampered" as const),
+      plaintext: fc.constantFrom(...SEED_RECORDS),
+      mutations,
+      bodyOnly: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("replay" as const), which: position }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("bulk" as const),
+      type: fc.constantFrom(0x10, 0x12, 0x23, 0x33, 0x55),
+      announced: bulkSize,
+      actual: bulkSize,
+      damage: fc.option(
+        fc.record({ chunk: fc.integer({ min: 0, max: 2 }), mutations }),
+        { nil: undefined },
+      ),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("raw" as const), bytes: rawRecordBytes }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("truncated" as const), plaintext, keep: position }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: "half-close" as const }) },
+);
+
+const rawAttack: fc.Arbitrary<RawAttack> = fc.oneof(
+  fc.record({ kind: fc.constant("junk" as const), bytes: fc.uint8Array({ maxLength: 4096 }) }),
+  fc.record({
+    kind: fc.constant("prefix" as const),
+    length: fc.constantFrom(0, 1, 15, 16, 1215, 1216, 1217, 65_535),
+    bodyBytes: fc.constantFrom(0, 1, 100, 1216, 65_535),
+  }),
+  fc.record({
+    kind: fc.constant("slow" as const),
+    pieces: fc.integer({ min: 2, max: 12 }),
+    delayMs: fc.integer({ min: 0, max: 10 }),
+    stopAt: position,
+    halfClose: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant("half-close" as const), keep: position }),
+  fc.record({ kind: fc.constant("silent" as const), ms: fc.integer({ min: 0, max: 30 }) }),
+);
+
+/** Any attack, the five shapes equally likely. */
+export const attack: fc.Arbitrary<Attack> = fc.oneof(
+  fc.record({ shape: fc.constant("a" as const), bodyOnly: fc.boolean(), mutations }),
+  fc.record({
+    shape: fc.constant("b" as const),
+    bodyOnly: fc.boolean(),
+    mutations,
+    as: fc.constantFrom("authorized" as const, "stranger" as const),
+  }),
+  fc.record({
+    shape: fc.constant("c" as const),
+    steps: fc.array(recordStep, { minLength: 1, maxLength: 4 }),
+  }),
+  fc.record({
+    shape: fc.constant("d" as const),
+    who: fc.constantFrom("stranger" as const, "expired" as const),
+    read: fc.boolean(),
+    steps: fc.array(recordStep, { maxLength: 2 }),
+  }),
+  fc.record({ shape: fc.constant("e" as const), raw: rawAttack }),
+);
+
+/** An attack as one line of JSON, bytes in hex, for failure reports. */
+export function describeAttack(value: Attack): string {
+  return JSON.stringify(value, (_key, v) => v instanceof Uint8Array ? hex(v) : v);
+}
+
+/** Bytes as `hex:...`; long runs of one byte value are shortened to `{N x BB}`. */
+function hex(bytes: Uint8Array): string {
+  let out = "hex:";
+  for (let i = 0; i < bytes.length;) {
+    let run = 1;
+    while (i + run < bytes.length && bytes[i + run] === bytes[i]) run++;
+    const byte = bytes[i].toString(16).padStart(2, "0");
+    out += run >= 8 ? `{${run} x ${byte}}` : byte.repeat(run);
+    i += run;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Performing them.
+
+/** How long an attack waits for the server's reaction before it closes. */
+const REACTION_MS = 100;
+/** How long a record attack waits for more after the server went quiet. */
+const QUIET_MS = 30;
+/** How long the server may take to close a refused client's connection. */
+const REFUSAL_CLOSE_MS = 2_000;
+
+/** Performs one attack on a fresh connection and closes it. */
+export async function performAttack(context: AttackContext, value: Attack): Promise<void> {
+  const conn = await Deno.connect({ hostname: context.hostname, port: context.port });
+  conn.setNoDelay(true);
+  const tap = new TappedConn(conn);
+  try {
+    switch (value.shape) {
+      case "a":
+        return await mutatedFirstMessage(context, tap, value);
+      case "b":
+        return await mutatedThirdMessage(context, tap, value);
+      case "c":
+        return await afterHandshake(tap, await handshake(tap, context.authorized), value.steps);
+      case "d":
+        return await unauthorized(context, tap, value);
+      case "e":
+        return await raw(context, tap, value.raw);
+    }
+  } finally {
+    tap.close();
+  }
+}
+
+async function mutatedFirstMessage(
+  context: AttackContext,
+  tap: TappedConn,
+  value: { bodyOnly: boolean; mutations: Mutation[] },
+): Promise<void> {
+  const frame = await firstMessage(context.authorized);
+  await tap.writeRaw(damage(frame, value.bodyOnly, value.mutations)).catch(ignore);
+  // Message 2 is 1298 bytes: no need to wait once it is here.
+  await tap.drainRaw(REACTION_MS, 1298);
+}
+
+async function mutatedThirdMessage(
+  context: AttackContext,
+  tap: TappedConn,
+  value: { bodyOnly: boolean; mutations: Mutation[]; as: "authorized" | "stranger" },
+): Promise<void> {
+  // The channel writes message 1, then message 3: damage the second write.
+  tap.rewrite = (chunk, index) =>
+    index === 1 ? damage(chunk, value.bodyOnly, value.mutations) : chunk;
+  const identity = value.as === "authorized" ? context.authorized : context.stranger;
+  const channel = await SecureChannel.initiate(tap, {
+    identity,
+    handshakeTimeoutMs: 2_000,
+  }).catch(() => undefined);
+  tap.rewrite = undefined;
+  // The server closes, or (when the damage happened to be harmless) welcomes.
+  if (channel) await receiveWithin(channel, REACTION_MS);
+}
+
+async function unauthorized(
+  context: AttackContext,
+  tap: TappedConn,
+  value: { who: "stranger" | "expired"; read: boolean; steps: RecordStep[] },
+): Promise<void> {
+  const channel = await handshake(tap, context[value.who]);
+  if (value.read) {
+    const expected = value.who === "stranger" ? "not-authorized" : "key-expired";
+    const record = await receiveWithin(channel, REFUSAL_CLOSE_MS);
+    if (!(record instanceof Uint8Array)) {
+      throw new AttackFailure(`Expected an Error "${expected}" record, got ${String(record)}`);
+    }
+    const messages = new MessageAssembler(1 << 20).push(record);
+    const first = messages[0];
+    if (
+      messages.length !== 1 || !("body" in first) || first.type !== MessageType.Error ||
+      first.id !== 0 || decodeJson(first.body).code !== expected
+    ) {
+      throw new AttackFailure(`Expected one Error "${expected}", got ${describeRecord(record)}`);
+    }
+    const after = await receiveWithin(channel, REFUSAL_CLOSE_MS);
+    if (after instanceof Uint8Array || after === "timeout") {
+      throw new AttackFailure(
+        `The server did not close a refused client's connection: ${
+          after === "timeout" ? `still open after ${REFUSAL_CLOSE_MS} ms` : "it sent more"
+        }`,
+      );
+    }
+  }
+  await afterHandshake(tap, channel, value.steps);
+}
+
+async function afterHandshake(
+  tap: TappedConn,
+  channel: SecureChannel,
+  steps: RecordStep[],
+): Promise<void> {
+  // Read whatever the server sends, concurrently, until it closes.
+  let lastActivity = Date.now();
+  let closed = false;
+  const reading = (async () => {
+    try {
+      while (await channel.receive() !== null) lastActivity = Date.now();
+    } catch {
+      // A record this side cannot read (a bulk record): stop reading.
+    }
+    closed = true;
+  })();
+  try {
+    for (const step of steps) {
+      if (closed) break;
+      await performStep(tap, channel, step);
+      lastActivity = Date.now();
+    }
+  } catch {
+    // The server closed the connection under a write: expected.
+  }
+  const deadline = Date.now() + 8 * REACTION_MS;
+  while (!closed && Date.now() < deadline && Date.now() - lastActivity < QUIET_MS) {
+    await sleep(5);
+  }
+  channel.close();
+  await reading;
+}
+
+async function performStep(
+  tap: TappedConn,
+  channel: SecureChannel,
+  step: RecordStep,
+): Promise<void> {
+  switch (step.kind) {
+    case "record":
+      return await channel.send(clip(step.plaintext));
+    case "tampered":
+      tap.rewrite = (chunk) => damage(chunk, step.bodyOnly, step.mutations);
+      try {
+        return await channel.send(step.plaintext);
+      } finally {
+        tap.rewrite = undefined;
+      }
+    case "replay": {
+      const earlier = tap.written[Math.floor(step.which * (tap.written.length - 1))];
+      return await tap.writeRaw(earlier);
+    }
+    case "bulk": {
+      const start = tap.writes;
+      const { damage: hurt } = step;
+      tap.rewrite = (chunk, index) =>
+        hurt && index - start === hurt.chunk ? applyMutations(chunk, hurt.mutations) : chunk;
+      try {
+        const body = new Uint8Array(Math.min(step.actual, 1_048_576)).fill(0x5a);
+        return await channel.send(bulkNotice(12, step.type, step.announced), [body]);
+      } finally {
+        tap.rewrite = undefined;
+      }
+    }
+    case "raw":
+      return await tap.writeRaw(step.bytes);
+    case "truncated": {
+      tap.rewrite = (chunk) => chunk.subarray(0, Math.floor(step.keep * chunk.length));
+      try {
+        await channel.send(clip(step.plaintext));
+      } finally {
+        tap.rewrite = undefined;
+      }
+      // The peer must see the stream stop inside the frame.
+      return tap.stopWriting();
+    }
+    case "half-close":
+      return await tap.closeWrite();
+  }
+}
+
+async function raw(context: AttackContext, tap: TappedConn, value: RawAttack): Promise<void> {
+  switch (value.kind) {
+    case "junk":
+      await tap.writeRaw(value.bytes).catch(ignore);
+      return void await tap.drainRaw(REACTION_MS);
+    case "prefix": {
+      const header = new Uint8Array([value.length >> 8, value.length & 0xff]);
+      const body = new Uint8Array(Math.min(value.bodyBytes, value.length)).fill(0x42);
+      await tap.writeRaw(concat(header, body)).catch(ignore);
+      return void await tap.drainRaw(REACTION_MS, 1298);
+    }
+    case "slow": {
+      const frame = await firstMessage(context.authorized);
+      const end = Math.floor(value.stopAt * frame.length);
+      const piece = Math.ceil(frame.length / value.pieces);
+      try {
+        for (let at = 0; at < end; at += piece) {
+          await tap.writeRaw(frame.subarray(at, Math.min(at + piece, end)));
+          await sleep(value.delayMs);
+        }
+        if (value.halfClose) await tap.closeWrite();
+      } catch {
+        // Closed by the server.
+      }
+      return void await tap.drainRaw(REACTION_MS, 1298);
+    }
+    case "half-close": {
+      const frame = await firstMessage(context.authorized);
+      await tap.writeRaw(frame.subarray(0, Math.ceil(value.keep * frame.length))).catch(ignore);
+      await tap.closeWrite().catch(ignore);
+      // The server must notice the end of the stream and close its side.
+      return void await tap.drainRaw(4 * REACTION_MS);
+    }
+    case "silent":
+      return await sleep(value.ms);
+  }
+}
+
+/** A genuine handshake over `tap` as `identity`, which must succeed. */
+async function handshake(tap: TappedConn, identity: Identity): Promise<SecureChannel> {
+  try {
+    return await SecureChannel.initiate(tap, { identity, handshakeTimeoutMs: 5_000 });
+  } catch (error) {
+    throw new AttackFailure(`A genuine handshake failed: ${(error as Error).message}`);
+  }
+}
+
+/** A genuine message 1 frame (fresh ephemeral keys). */
+async function firstMessage(identity: Identity): Promise<Uint8Array> {
+  const state = await HandshakeState.create({
+    pattern: XX_HFS,
+    initiator: true,
+    cipher: "ChaChaPoly",
+    prologue: PROLOGUE,
+    staticKey: { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
+  });
+  return encodeFrame(await state.writeMessage(new Uint8Array(0)));
+}
+
+/** Mutates a frame whole, or only its body and frames the result again. */
+function damage(frame: Uint8Array, bodyOnly: boolean, list: Mutation[]): Uint8Array {
+  if (!bodyOnly) return applyMutations(frame, list);
+  return encodeFrame(clip(applyMutations(frame.subarray(2), list), 65_535));
+}
+
+/** At most one record's plaintext. */
+function clip(bytes: Uint8Array, max = 65_519): Uint8Array {
+  return bytes.length > max ? bytes.subarray(0, max) : bytes;
+}
+
+/** The next record, null at a clean close, "closed" on an error, or "timeout". */
+async function receiveWithin(
+  channel: SecureChannel,
+  ms: number,
+): Promise<Uint8Array | null | "closed" | "timeout"> {
+  const received = channel.receive().catch(() => "closed" as const);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+  try {
+    return await Promise.race([received, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeRecord(record: Uint8Array): string {
+  const hex = Array.from(record.subarray(0, 64), (b) => b.toString(16).padStart(2, "0"));
+  return `${record.length} bytes: ${hex.join("")}${record.length > 64 ? "..." : ""}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function ignore(): void {}
+
+/**
+ * A TCP connection as a ByteStream whose writes can be rewritten (mutated,
+ * cut short) on their way out, and are remembered for replays; raw bytes can
+ * be written beside the channel's.
+ */
+class TappedConn implements ByteStream {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  /** Every chunk written so far, as it went out. */
+  readonly written: Uint8Array[] = [];
+  /** Rewrites each chunk the channel writes; `index` counts the channel's writes. */
+  rewrite: ((chunk: Uint8Array, index: number) => Uint8Array) | undefined;
+  #conn: Deno.TcpConn;
+  #writes = 0;
+  #closed = false;
+  #silenced = false;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.readable = conn.readable;
+    this.writable = new WritableStream({
+      write: async (chunk) => {
+        const out = this.rewrite ? this.rewrite(chunk, this.#writes) : chunk;
+        this.#writes++;
+        await this.writeRaw(out);
+      },
+    });
+  }
+
+  /** How many chunks the channel has written. */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Writes bytes as they are (nothing once writing has stopped). */
+  async writeRaw(bytes: Uint8Array): Promise<void> {
+    if (this.#silenced) return;
+    this.written.push(bytes);
+    let done = 0;
+    while (done < bytes.length) done += await this.#conn.write(bytes.subarray(done));
+  }
+
+  /** Drops every later write: the peer sees a stream that stops mid-frame. */
+  stopWriting(): void {
+    this.#silenced = true;
+  }
+
+  /** Shuts the write side down. */
+  async closeWrite(): Promise<void> {
+    this.#silenced = true;
+    await this.#conn.closeWrite();
+  }
+
+  /**
+   * Reads and discards what the server sends, until it closes, `enough`
+   * bytes have come, or `ms` have passed. Needs the readable unlocked.
+   */
+  async drainRaw(ms: number, enough = Infinity): Promise<void> {
+    const reader = this.readable.getReader();
+    const deadline = Date.now() + ms;
+    let received = 0;
+    try {
+      while (received < enough) {
+        const left = deadline - Date.now();
+        if (left <= 0) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const result = await Promise.race([
+          reader.read(),
+          new Promise<"timeout">((resolve) => timer = setTimeout(resolve, left, "timeout")),
+        ]).catch(() => ({ done: true as const, value: undefined })).finally(() =>
+          clearTimeout(timer)
+        );
+        if (result === "timeout" || result.done) return;
+        received += result.value.length;
+      }
+    } finally {
+      reader.cancel().catch(ignore);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}

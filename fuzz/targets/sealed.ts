@@ -1,0 +1,3 @@
+import type { FuzzTarget } from "../_target.ts";
+
+export const targets: FuzzTarget[] = [];

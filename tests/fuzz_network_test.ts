@@ -1,0 +1,25 @@
+/**
+ * The network fuzzer (fuzz/_network.ts) in small: the real `ovtp listen`,
+ * 60 hostile connections covering every attack shape, and a valid client
+ * served after each. `deno task fuzz` runs 10,000. Set OVTP_FUZZ_SEED to
+ * replay a seed.
+ */
+
+import assert from "node:assert/strict";
+import { runNetworkFuzz } from "../fuzz/_network.ts";
+import { SHAPES } from "../fuzz/_network_attacks.ts";
+
+const seedText = Deno.env.get("OVTP_FUZZ_SEED");
+
+Deno.test("network fuzz: ovtp listen serves a valid client after each of 60 attacks", async () => {
+  const result = await runNetworkFuzz({
+    connections: 60,
+    seed: seedText ? Number(seedText) : 20_251_122,
+  });
+  assert.deepEqual(result.failures, [], `seed ${result.seed}`);
+  assert.equal(result.connections, 60);
+  for (const shape of SHAPES) {
+    assert.ok(result.counts[shape] > 0, `no attack of shape ${shape}: ${JSON.stringify(result)}`);
+  }
+  assert.equal(result.exitCode, 0);
+});
