@@ -307,7 +307,7 @@ export class OvtpClient {
 
   /** Closes the connection; requests still waiting fail. */
   close(): void {
-    this.#fail(new OvtpError("network", "The connection was closed"));
+    this.#fail(new OvtpError("network", "The connection was closed"), true);
   }
 
   #onMessage(message: Message): void {
@@ -348,9 +348,11 @@ export class OvtpClient {
     this.#fail(new OvtpError("protocol", `Unexpected message type ${message.type}`));
   }
 
-  #fail(error: Error): void {
+  // `byUs`: close() was called, so open subscriptions (a chat session, say)
+  // were not left waiting by the server.
+  #fail(error: Error, byUs = false): void {
     if (!this.#failure) {
-      this.#failure = error instanceof OvtpError && error.kind === "network" &&
+      this.#failure = !byUs && error instanceof OvtpError && error.kind === "network" &&
           (this.#pending.size > 0 || this.#subscriptions.size > 0)
         ? new OvtpError("network", "The server closed the connection before answering")
         : error;

@@ -21,7 +21,7 @@ import type { Reply, ServerContext } from "./server.ts";
 import { DownloadMessageType } from "./transfer/download_messages.ts";
 import { DownloadProvider } from "./transfer/download_provider.ts";
 import { FileMessageType } from "./transfer/file_messages.ts";
-import { FileReceiver } from "./transfer/receiver.ts";
+import { FileReceiver, type ReceivedFile } from "./transfer/receiver.ts";
 import { VERSION } from "./version.ts";
 
 /** A connection as the server tracks it, for limits and graceful shutdown. */
@@ -109,9 +109,16 @@ export async function handleConnection(
   const peer: Peer = { name: grant.name, fingerprint: fp, key: channel.peer };
   logger.info("client connected", { remote, name: peer.name, fingerprint: fp });
 
-  const files = options.inbox
-    ? new FileReceiver(options.inbox, peer, send, options.onFile ?? (() => {}))
-    : undefined;
+  // The sender already has its answer when the hook runs: a hook that
+  // throws is the server program's problem, logged here, not the client's.
+  const onFile = async (file: ReceivedFile) => {
+    try {
+      await options.onFile?.(file);
+    } catch (error) {
+      logger.warn("onFile hook failed", { path: file.path, error: (error as Error).message });
+    }
+  };
+  const files = options.inbox ? new FileReceiver(options.inbox, peer, send, onFile) : undefined;
   const downloads = options.served ? new DownloadProvider(options.served, send) : undefined;
   const chat = options.chat?.connect(peer, send);
   const rate = keyOptions.rate ?? options.rate;

@@ -5,6 +5,10 @@ import assert from "node:assert/strict";
 import { decodeKeyFile, encodeKeyFile } from "../lib/key_file.ts";
 import { formatPublicKey, generateIdentity, parsePublicKey } from "../lib/keys.ts";
 import { decodeResponse, MessageError } from "../lib/messages.ts";
+import { serve } from "../lib/server.ts";
+import { OvtpClient, responseText } from "../lib/client.ts";
+import { Inbox } from "../lib/transfer/inbox.ts";
+import { streamSource } from "../lib/transfer/sources.ts";
 
 const FAST = { memory: 1024, passes: 1, parallelism: 1 };
 
@@ -81,4 +85,46 @@ Deno.test("decodeResponse() refuses a status that is not UTF-8 with MessageError
     assert.equal(error.message, "Invalid response status");
     return true;
   });
+});
+
+// lib/transfer/receiver.ts answers "ok" and then runs the server's onFile
+// hook; a hook that threw made the receiver send a second, error Result for
+// the same transfer, which the client (already unsubscribed) took as a
+// protocol violation and closed the whole connection. The hook's failure is
+// now logged on the server and the connection carries on.
+Deno.test("a throwing onFile hook does not break the sender's connection", async () => {
+  const dir = await Deno.makeTempDir();
+  const warnings: string[] = [];
+  const hookRan = Promise.withResolvers<void>();
+  const server = serve({
+    identity: await generateIdentity(),
+    hostname: "127.0.0.1",
+    port: 0,
+    authorize: () => Promise.resolve({ name: "alice" }),
+    handler: () => ({ status: "ok", response: "still here" }),
+    inbox: new Inbox(dir),
+    onFile: () => {
+      hookRan.resolve();
+      throw new Error("hook failed");
+    },
+    logger: { info() {}, warn: (message) => warnings.push(message) },
+  });
+  const client = await OvtpClient.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    identity: await generateIdentity(),
+    verifyHost: () => {},
+  });
+  try {
+    const data = new TextEncoder().encode("hello");
+    const sent = await client.sendFile(streamSource(ReadableStream.from([data]), "a.txt"));
+    assert.equal(sent.size, 5);
+    await hookRan.promise;
+    assert.equal(responseText(await client.request("ping")), "still here");
+    assert.ok(warnings.includes("onFile hook failed"), `warnings: ${warnings.join(", ")}`);
+  } finally {
+    client.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

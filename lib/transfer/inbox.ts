@@ -204,8 +204,9 @@ export class Inbox {
   }
 
   /**
-   * Throws an OvtpError (`io`, with code in `cause`) unless `bytes` more
-   * fit within the size limit and the free disk space.
+   * Throws a TransferRefusal (an OvtpError of kind `remote`, with `code`
+   * `too-large` or `no-space`) unless a file of `total` bytes is within the
+   * size limit and `more` bytes still fit in the free disk space.
    */
   async checkRoom(total: number, more: number): Promise<void> {
     if (total > this.maxFileSize) {
