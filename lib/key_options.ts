@@ -105,10 +105,15 @@ export function parseAllow(text: string): string[] {
   return services;
 }
 
+const ISO_EXPIRY =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,3})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?$/;
+
 /** Parses an expiry date or time (ISO 8601); throws SyntaxError. */
 export function parseExpiry(text: string): Date {
   const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  // The whole text must be one ISO form: Date would also read "2026-12-31
+  // (note)" and roll T24:00 over into the next day.
+  const day = ISO_EXPIRY.exec(text);
   // Date rolls a day that does not exist (2026-02-30) over into the next
   // month; check that the day is real.
   const calendar = new Date(0);
@@ -155,6 +160,9 @@ export function splitOptions(line: string): { options: KeyOptions; rest: string 
       value = /^[^,\s]*/.exec(line.slice(i))![0];
       i += value.length;
     }
+    // A repeated option is refused: with "last one wins", a line meant to
+    // restrict a key could be read as granting more than its author saw.
+    if (Object.hasOwn(options, name)) throw new SyntaxError(`Option ${name} is given twice`);
     setOption(options, name, value);
     if (line[i] === ",") {
       i++;

@@ -101,7 +101,6 @@ const open = fuzzTarget(
       }
     },
   ),
-  { testRuns: 150 },
 );
 
 // Fixed sizes of the layout in docs/protocol.md.
