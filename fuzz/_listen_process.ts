@@ -57,6 +57,24 @@ export interface ListenProcess {
   stop(ms?: number): Promise<number>;
 }
 
+/**
+ * What `command path` prints, or "" if it fails. Deno lets only --allow-all
+ * read another process's /proc files, and `deno task fuzz` runs with less;
+ * a child process may read them.
+ */
+async function outputOf(command: string, path: string): Promise<string> {
+  try {
+    const { success, stdout } = await new Deno.Command(command, {
+      args: [path],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout) : "";
+  } catch {
+    return "";
+  }
+}
+
 /** Starts `ovtp listen --host 127.0.0.1 --port 0` and waits until it listens. */
 export async function startListenProcess(options: ListenProcessOptions): Promise<ListenProcess> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -159,18 +177,12 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
       return promise.finally(() => clearTimeout(timer));
     },
     async rssBytes() {
-      const text = await Deno.readTextFile(`${proc}/status`).catch(() => undefined);
-      const kib = text && /^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1];
+      const kib = /^VmRSS:\s+(\d+) kB$/m.exec(await outputOf("cat", `${proc}/status`))?.[1];
       return kib ? Number(kib) * 1024 : undefined;
     },
     async openFiles() {
-      try {
-        let count = 0;
-        for await (const _ of Deno.readDir(`${proc}/fd`)) count++;
-        return count;
-      } catch {
-        return undefined;
-      }
+      const listing = await outputOf("ls", `${proc}/fd`);
+      return listing ? listing.trim().split("\n").length : undefined;
     },
     async stop(ms = 15_000) {
       if (status === undefined) child.kill("SIGTERM");

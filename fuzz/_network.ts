@@ -103,6 +103,22 @@ async function fuzzIn(
   const server = await startListenProcess({
     ovtpHome: setup.serverHome,
     home: `${root}/server-user`,
+    // Every service reachable: files (with a size limit to break), downloads,
+    // chat (on by default), and a named function. Limits stay at their
+    // defaults, so that leaked connections or handshakes would soon make the
+    // server refuse the valid client.
+    args: [
+      "--inbox",
+      `${root}/inbox`,
+      "--rooms",
+      `${root}/rooms`,
+      "--serve",
+      setup.servedDir,
+      "--max-file-size",
+      "64K",
+      "--exec",
+      "echo=cat",
+    ],
     onStderrLine: options.onServerLog,
   });
   const context: AttackContext = { hostname: "127.0.0.1", port: server.port, ...setup.identities };
@@ -121,12 +137,15 @@ async function fuzzIn(
       connection: current ? made : 0,
       attack: current && describeAttack(current),
       previous: history.slice(-HISTORY - (current ? 1 : 0), current ? -1 : undefined),
-      message: `${message}\n--- last lines of the server's stderr:\n${server.stderrTail()}`,
+      message,
     });
   };
 
   try {
-    await check(0);
+    await check(0).catch((error) => {
+      throw new Error(`Before any attack: ${error.message}`);
+    });
+    const before = await tree(root);
     rss.start = rss.max = await server.rssBytes();
     openFiles.start = await server.openFiles();
     const every = options.progressEvery ?? 1000;
@@ -137,10 +156,18 @@ async function fuzzIn(
         history.push(describeAttack(current));
         if (history.length > HISTORY + 1) history.shift();
         try {
-          await withTimeout(performAttack(context, current), ATTACK_TIMEOUT_MS, "The attack");
-          const status = server.exitStatus();
-          if (status) throw new Error(`The server exited with code ${status.code}`);
-          await check(made);
+          const release = await withTimeout(
+            performAttack(context, current),
+            ATTACK_TIMEOUT_MS,
+            "The attack",
+          );
+          try {
+            const status = server.exitStatus();
+            if (status) throw new Error(`The server exited with code ${status.code}`);
+            await check(made);
+          } finally {
+            release();
+          }
         } catch (error) {
           fail((error as Error).message, current);
           throw error;
@@ -172,7 +199,13 @@ async function fuzzIn(
       ) {
         fail(`The server holds ${openFiles.end} open files, ${openFiles.start} at the start`);
       }
+      const stray = await strayFiles(root, before);
+      if (stray.length > 0) {
+        fail(`The server wrote outside its inbox and rooms folders:\n${stray.join("\n")}`);
+      }
     }
+  } catch (error) {
+    fail((error as Error).message);
   } finally {
     exitCode = await server.stop();
   }
@@ -182,6 +215,10 @@ async function fuzzIn(
   const crashes = server.crashLines();
   if (crashes.length > 0) {
     fail(`The server's stderr shows a crash or a stack trace:\n${crashes.slice(0, 20).join("\n")}`);
+  }
+  // Taken once the server has exited, so that its last words are in it.
+  if (failures.length > 0) {
+    failures[0].message += `\n--- last lines of the server's stderr:\n${server.stderrTail()}`;
   }
   return {
     connections: made,
@@ -197,6 +234,7 @@ async function fuzzIn(
 
 interface Setup {
   serverHome: string;
+  servedDir: string;
   serverKey: Identity["publicKey"];
   clientFingerprint: string;
   identities: Pick<AttackContext, "authorized" | "stranger" | "expired">;
@@ -205,13 +243,17 @@ interface Setup {
 /**
  * A server home with an identity and an authorized_keys file (written
  * through the keystore, as `ovtp add-key` does): the valid client, and a
- * client whose key expired yesterday. The stranger is in no file.
+ * client whose key expired yesterday. The stranger is in no file. Beside
+ * it, a folder to serve, holding hello.txt.
  */
 async function makeHomes(root: string): Promise<Setup> {
   const serverHome = `${root}/server`;
   const serverStore = new Keystore(serverHome);
   const clientStore = new Keystore(`${root}/client`);
   await Deno.mkdir(`${root}/server-user`);
+  const servedDir = `${root}/served`;
+  await Deno.mkdir(servedDir);
+  await Deno.writeTextFile(`${servedDir}/hello.txt`, "hello");
   const [{ identity: server }, { identity: authorized }, stranger, expired] = await Promise.all([
     serverStore.createIdentity({ comment: "fuzz-server" }),
     clientStore.createIdentity({ comment: CLIENT_NAME }),
@@ -224,6 +266,7 @@ async function makeHomes(root: string): Promise<Setup> {
   });
   return {
     serverHome,
+    servedDir,
     serverKey: server.publicKey,
     clientFingerprint: await fingerprint(authorized.publicKey),
     identities: { authorized, stranger, expired },
@@ -274,6 +317,31 @@ function validClientCheck(server: ListenProcess, setup: Setup): (n: number) => P
       client.close();
     }
   };
+}
+
+/** Every file and folder under `root`, as paths relative to it. */
+async function tree(root: string, under = ""): Promise<Set<string>> {
+  const paths = new Set<string>();
+  for await (const entry of Deno.readDir(under ? `${root}/${under}` : root)) {
+    const path = under ? `${under}/${entry.name}` : entry.name;
+    paths.add(path);
+    if (entry.isDirectory) { for (const inner of await tree(root, path)) paths.add(inner); }
+  }
+  return paths;
+}
+
+/**
+ * Paths that appeared under `root` since `before` outside inbox/ and rooms/
+ * (where clients may make the server write), and a changed served file:
+ * what a path traversal in a file name, a room or a download would leave.
+ */
+async function strayFiles(root: string, before: Set<string>): Promise<string[]> {
+  const stray = [...await tree(root)].filter((path) =>
+    !before.has(path) && !/^(inbox|rooms)(\/|$)/.test(path)
+  );
+  const served = await Deno.readTextFile(`${root}/served/hello.txt`).catch(() => "(missing)");
+  if (served !== "hello") stray.push(`served/hello.txt now holds ${JSON.stringify(served)}`);
+  return stray;
 }
 
 /** Waits (up to 2 s) for the server's open files to come back to `target`. */

@@ -12,7 +12,8 @@
  * - d: a complete handshake as an unauthorized (or expired) client, which must
  *   get exactly the Error message and a closed connection;
  * - e: raw bytes: junk, bare length prefixes, a message 1 dribbled out slowly,
- *   half-closes, connections that say nothing.
+ *   half-closes, connections that say nothing; half of them are held open
+ *   while the server is checked.
  *
  * Every wait is capped by a short timer: an attack never waits for a server
  * timeout, it closes its socket and moves on.
@@ -30,6 +31,32 @@ import { encodeCall } from "../lib/function_call.ts";
 import { applyMutations, mutations } from "./_mutate.ts";
 
 type Mutation = typeof mutations extends fc.Arbitrary<(infer M)[]> ? M : never;
+
+/**
+ * A position in [0, 1), uniform. (fc.double is uniform over the doubles,
+ * most of which are tiny: 93% of its draws in [0, 1) are below 0.01.)
+ */
+const position = fc.integer({ min: 0, max: 0xffff }).map((n) => n / 0x10000);
+
+/**
+ * Mutation lists from _mutate.ts, three times in four with their positions
+ * redrawn uniformly: its own positions come from fc.double, so nearly all of
+ * them hit the first bytes (length prefixes and headers, which the fourth
+ * case keeps hitting) and almost none reach keys, tags or JSON bodies.
+ */
+const damageList: fc.Arbitrary<Mutation[]> = fc.oneof(
+  { weight: 1, arbitrary: mutations },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(mutations, fc.array(position, { minLength: 8, maxLength: 8 })).map((
+      [list, at],
+    ) =>
+      list.map((m, i) =>
+        m.kind === "swap" ? { ...m, at: at[i], other: at[i + 4] } : { ...m, at: at[i] }
+      )
+    ),
+  },
+);
 
 /** The attack shapes, as named in reports. */
 export const SHAPES = ["a", "b", "c", "d", "e"] as const;
@@ -61,54 +88,120 @@ export class AttackFailure extends Error {
 const encoder = new TextEncoder();
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
 const HELLO_SHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+/** SHA-256 of "he", the first 2 bytes of the served hello.txt (a resumed download). */
+const HE_SHA256 = "372f7e2fd2d01ce2a1d71dc072acbba4c6fd25a1087cd7f153f4ec0ce37e1ede";
 
-/** One fragment: type || id || length || body. */
-function fragment(type: number, id: number, body: Uint8Array | string): Uint8Array {
-  const bytes = typeof body === "string" ? utf8(body) : body;
-  const out = new Uint8Array(7 + bytes.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, type);
-  view.setUint32(1, id);
-  view.setUint16(5, bytes.length);
-  out.set(bytes, 7);
-  return out;
+/** One fragment of a record's plaintext. */
+interface Fragment {
+  type: number;
+  id: number;
+  body: Uint8Array;
+}
+
+function f(type: number, id: number, body: Uint8Array | string): Fragment {
+  return { type, id, body: typeof body === "string" ? utf8(body) : body };
+}
+
+/** Fragments back to back: type || id || length || body, each. */
+function render(fragments: readonly Fragment[]): Uint8Array {
+  return concat(...fragments.map(({ type, id, body }) => {
+    const out = new Uint8Array(7 + body.length);
+    const view = new DataView(out.buffer);
+    view.setUint8(0, type);
+    view.setUint32(1, id);
+    view.setUint16(5, body.length);
+    out.set(body, 7);
+    return out;
+  }));
 }
 
 /** A bulk notice: the message of `type` and `id` is the next bulk record, of `size` bytes. */
-function bulkNotice(id: number, type: number, size: number): Uint8Array {
+function bulkNotice(id: number, type: number, size: number): Fragment {
   const body = new Uint8Array(5);
   new DataView(body.buffer).setUint8(0, type);
   new DataView(body.buffer).setUint32(1, size);
-  return fragment(0x7f, id, body);
+  return f(0x7f, id, body);
 }
 
-/** Record plaintexts that reach each service: requests, calls, files, chat, downloads. */
-const SEED_RECORDS: readonly Uint8Array[] = [
-  fragment(0x10, 1, "hello"),
-  concat(fragment(0x90, 2, "hel"), fragment(0x10, 2, "lo")),
-  concat(fragment(0x10, 3, "a"), fragment(0x10, 4, "b")),
-  fragment(0x10, 0, "id zero"),
-  fragment(0x10, 0xffffffff, ""),
-  fragment(
-    0x12,
-    5,
-    encodeCall({ function: "backup", params: { when: "now" }, message: utf8("x") }),
-  ),
-  fragment(0x20, 6, json({ name: "fuzz.txt", size: 5, mode: 0o644, resumable: true })),
-  fragment(0x22, 6, json({ offset: 0 })),
-  fragment(0x23, 6, "hello"),
-  fragment(0x24, 6, json({ size: 5, sha256: HELLO_SHA256 })),
-  fragment(0x26, 6, json({})),
-  fragment(0x30, 7, json({ room: "fuzz", display: "fuzzer" })),
-  fragment(0x33, 7, new Uint8Array(200).fill(0x41)),
-  fragment(0x36, 7, json({})),
-  fragment(0x40, 8, json({ path: "x", offset: 0, prefix_sha256: null })),
-  fragment(0x45, 9, json({ path: "" })),
-  fragment(0x01, 0, json({ protocol: 1 })),
-  fragment(0x11, 1, new Uint8Array([2, 0x6f, 0x6b])),
-  fragment(0x55, 10, "unknown type"),
-  bulkNotice(11, 0x10, 5),
+const offer = (name: string, size: number | null, mode: number | null, resumable: boolean) =>
+  json({ name, size, mode, resumable });
+
+/**
+ * Valid record plaintexts, one record each, that reach every service:
+ * requests, calls, uploads, downloads, chat; and a few the server must refuse.
+ */
+const SEEDS: readonly (readonly Fragment[])[] = [
+  [f(0x10, 1, "hello")],
+  [f(0x90, 2, "hel"), f(0x10, 2, "lo")],
+  [f(0x10, 3, "a"), f(0x10, 4, "b")],
+  [f(0x10, 0, "id zero")],
+  [f(0x10, 0xffffffff, "")],
+  [f(0x12, 5, encodeCall({ function: "echo", params: { when: "now" }, message: utf8("x") }))],
+  [f(0x12, 5, encodeCall({ function: "missing", params: {}, message: utf8("") }))],
+  [f(0x20, 6, offer("fuzz.txt", 5, 0o644, true))],
+  [f(0x22, 6, json({ offset: 0 }))],
+  [f(0x23, 6, "hello")],
+  [f(0x24, 6, json({ size: 5, sha256: HELLO_SHA256 }))],
+  [f(0x26, 6, json({}))],
+  // A whole upload, a whole chat session: mutations then reach their later steps.
+  [
+    f(0x20, 6, offer("fuzz.txt", 5, 0o644, true)),
+    f(0x22, 6, json({ offset: 0 })),
+    f(0x23, 6, "hello"),
+    f(0x24, 6, json({ size: 5, sha256: HELLO_SHA256 })),
+  ],
+  [
+    f(0x20, 17, offer("big.bin", 100_000, null, true)),
+    f(0x22, 17, json({ offset: 0 })),
+    f(0x23, 17, new Uint8Array(60_000)),
+    f(0x23, 17, new Uint8Array(5_000)),
+  ],
+  [f(0x30, 7, json({ room: "fuzz", display: "fuzzer" }))],
+  [
+    f(0x30, 7, json({ room: "fuzz", display: "fuzzer" })),
+    f(0x33, 7, new Uint8Array(100).fill(0x42)),
+    f(0x36, 7, json({})),
+  ],
+  [f(0x33, 7, new Uint8Array(200).fill(0x41))],
+  [f(0x40, 8, json({ path: "hello.txt", offset: 0, prefix_sha256: null }))],
+  [f(0x40, 8, json({ path: "hello.txt", offset: 2, prefix_sha256: HE_SHA256 }))],
+  [f(0x45, 9, json({ path: "" }))],
+  // Paths that must not escape the inbox or the served folder (the server's
+  // home, with its private key, is ../server from the served folder).
+  [f(0x20, 13, offer("../escape.txt", 2, null, false)), f(0x22, 13, json({ offset: 0 }))],
+  [f(0x20, 13, offer("/tmp/abs.txt", null, null, false))],
+  [f(0x20, 13, offer("a/../../up.txt", 2, 0o7777, true))],
+  [f(0x40, 14, json({ path: "../server/id_ovtp", offset: 0, prefix_sha256: null }))],
+  [f(0x40, 14, json({ path: "/etc/passwd", offset: 0, prefix_sha256: null }))],
+  [f(0x45, 15, json({ path: "../server" }))],
+  [f(0x30, 16, json({ room: "..", display: "x" }))],
+  // Messages only a server sends, an unknown type, a bulk notice with no bulk record.
+  [f(0x01, 0, json({ protocol: 1 }))],
+  [f(0x11, 1, new Uint8Array([2, 0x6f, 0x6b]))],
+  [f(0x55, 10, "unknown type")],
+  [bulkNotice(11, 0x10, 5)],
 ];
+
+/** A structured change to one fragment of a record (`which` picks it). */
+type FragmentEdit =
+  | { part: "body"; which: number; mutations: Mutation[] }
+  | { part: "type"; which: number; type: number }
+  | { part: "id"; which: number; id: number }
+  | { part: "continues"; which: number };
+
+function edit(fragments: readonly Fragment[], edits: readonly FragmentEdit[]): Fragment[] {
+  const out = fragments.map((fragment) => ({ ...fragment }));
+  for (const change of edits) {
+    const target = out[Math.floor(change.which * out.length)];
+    if (change.part === "body") {
+      const body = applyMutations(target.body, change.mutations);
+      target.body = body.subarray(0, 0xffff);
+    } else if (change.part === "type") target.type = change.type;
+    else if (change.part === "id") target.id = change.id;
+    else target.type ^= 0x80;
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------
 // The attacks as data.
@@ -143,7 +236,7 @@ export type Attack =
   | { shape: "b"; bodyOnly: boolean; mutations: Mutation[]; as: "authorized" | "stranger" }
   | { shape: "c"; steps: RecordStep[] }
   | { shape: "d"; who: "stranger" | "expired"; read: boolean; steps: RecordStep[] }
-  | { shape: "e"; raw: RawAttack };
+  | { shape: "e"; raw: RawAttack; hold: boolean };
 
 /** Shape e: a connection that never completes a handshake. */
 export type RawAttack =
@@ -153,21 +246,51 @@ export type RawAttack =
   | { kind: "half-close"; keep: number }
   | { kind: "silent"; ms: number };
 
-const position = fc.double({ min: 0, max: 1, noNaN: true });
-const plaintext = fc.oneof(
-  { weight: 1, arbitrary: fc.constantFrom(...SEED_RECORDS) },
+const seedRecords = fc.array(fc.constantFrom(...SEEDS), { minLength: 1, maxLength: 3 })
+  .map((list) => list.flat());
+const fragmentEdit: fc.Arbitrary<FragmentEdit> = fc.oneof(
   {
-    weight: 5,
-    arbitrary: fc.tuple(fc.constantFrom(...SEED_RECORDS), mutations).map(([seed, list]) =>
-      applyMutations(seed, list)
+    weight: 3,
+    arbitrary: fc.record({
+      part: fc.constant("body" as const),
+      which: position,
+      mutations: damageList,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      part: fc.constant("type" as const),
+      which: position,
+      type: fc.oneof(fc.constantFrom(0, 0x10, 0x7f, 0x80, 0xff), fc.integer({ min: 0, max: 255 })),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      part: fc.constant("id" as const),
+      which: position,
+      id: fc.constantFrom(0, 1, 2, 4, 6, 7, 17, 0xffffffff),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ part: fc.constant("continues" as const), which: position }) },
+);
+// Intact records, records with structured edits (bodies mutated, headers
+// changed but consistent), byte-level mutations (headers broken), noise.
+const plaintext: fc.Arbitrary<Uint8Array> = fc.oneof(
+  { weight: 3, arbitrary: seedRecords.map(render) },
+  {
+    weight: 4,
+    arbitrary: fc.tuple(seedRecords, fc.array(fragmentEdit, { minLength: 1, maxLength: 3 }))
+      .map(([fragments, edits]) => render(edit(fragments, edits))),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(seedRecords, damageList).map(([fragments, list]) =>
+      applyMutations(render(fragments), list)
     ),
   },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) },
-  {
-    weight: 1,
-    arbitrary: fc.array(fc.constantFrom(...SEED_RECORDS), { minLength: 2, maxLength: 6 })
-      .map((parts) => concat(...parts)),
-  },
 );
 const bulkSize = fc.oneof(
   fc.constantFrom(0, 1, 5, 16, 65_512, 65_536, 1_048_576),
@@ -187,14 +310,30 @@ const rawRecordBytes = fc.oneof(
   ),
 );
 
-const recordStep: fc.Arbitrary<RecordStep> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant("record" as const), plaintext }) },
+const bulkTypes = fc.constantFrom(0x10, 0x12, 0x23, 0x33, 0x55);
+
+/** Steps the server may well survive: records of any plaintext, matching bulk records. */
+const openingStep: fc.Arbitrary<RecordStep> = fc.oneof(
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant("record" as const), plaintext }) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(bulkTypes, bulkSize).map(([type, size]) => ({
+      kind: "bulk" as const,
+      type,
+      announced: size,
+      actual: size,
+    })),
+  },
+);
+
+/** Steps that break the channel: the server must close the connection. */
+const breakingStep: fc.Arbitrary<RecordStep> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant("tampered" as const),
-      plaintext: fc.constantFrom(...SEED_RECORDS),
-      mutations,
+      plaintext: seedRecords.map(render),
+      mutations: damageList,
       bodyOnly: fc.boolean(),
     }),
   },
@@ -203,11 +342,11 @@ const recordStep: fc.Arbitrary<RecordStep> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant("bulk" as const),
-      type: fc.constantFrom(0x10, 0x12, 0x23, 0x33, 0x55),
+      type: bulkTypes,
       announced: bulkSize,
       actual: bulkSize,
       damage: fc.option(
-        fc.record({ chunk: fc.integer({ min: 0, max: 2 }), mutations }),
+        fc.record({ chunk: fc.integer({ min: 0, max: 2 }), mutations: damageList }),
         { nil: undefined },
       ),
     }),
@@ -219,6 +358,16 @@ const recordStep: fc.Arbitrary<RecordStep> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ kind: "half-close" as const }) },
 );
+
+/**
+ * Records first, then (three times in four) one step that breaks the
+ * channel: a broken step ends the connection, so anything after it would
+ * never be read.
+ */
+const recordSteps: fc.Arbitrary<RecordStep[]> = fc.tuple(
+  fc.array(openingStep, { minLength: 1, maxLength: 5 }),
+  fc.option(breakingStep, { freq: 4, nil: undefined }),
+).map(([opening, last]) => last ? [...opening, last] : opening);
 
 const rawAttack: fc.Arbitrary<RawAttack> = fc.oneof(
   fc.record({ kind: fc.constant("junk" as const), bytes: fc.uint8Array({ maxLength: 4096 }) }),
@@ -240,24 +389,24 @@ const rawAttack: fc.Arbitrary<RawAttack> = fc.oneof(
 
 /** Any attack, the five shapes equally likely. */
 export const attack: fc.Arbitrary<Attack> = fc.oneof(
-  fc.record({ shape: fc.constant("a" as const), bodyOnly: fc.boolean(), mutations }),
+  fc.record({ shape: fc.constant("a" as const), bodyOnly: fc.boolean(), mutations: damageList }),
   fc.record({
     shape: fc.constant("b" as const),
     bodyOnly: fc.boolean(),
-    mutations,
+    mutations: damageList,
     as: fc.constantFrom("authorized" as const, "stranger" as const),
   }),
   fc.record({
     shape: fc.constant("c" as const),
-    steps: fc.array(recordStep, { minLength: 1, maxLength: 4 }),
+    steps: recordSteps,
   }),
   fc.record({
     shape: fc.constant("d" as const),
     who: fc.constantFrom("stranger" as const, "expired" as const),
     read: fc.boolean(),
-    steps: fc.array(recordStep, { maxLength: 2 }),
+    steps: fc.array(fc.oneof(openingStep, breakingStep), { maxLength: 2 }),
   }),
-  fc.record({ shape: fc.constant("e" as const), raw: rawAttack }),
+  fc.record({ shape: fc.constant("e" as const), raw: rawAttack, hold: fc.boolean() }),
 );
 
 /** An attack as one line of JSON, bytes in hex, for failure reports. */
@@ -288,27 +437,43 @@ const QUIET_MS = 30;
 /** How long the server may take to close a refused client's connection. */
 const REFUSAL_CLOSE_MS = 2_000;
 
-/** Performs one attack on a fresh connection and closes it. */
-export async function performAttack(context: AttackContext, value: Attack): Promise<void> {
+/**
+ * Performs one attack on a fresh connection. Returns a function that closes
+ * it: at once, except for a raw attack with `hold` set, whose connection
+ * stays open (a stalled handshake) until the caller has checked that the
+ * server serves others meanwhile.
+ */
+export async function performAttack(
+  context: AttackContext,
+  value: Attack,
+): Promise<() => void> {
   const conn = await Deno.connect({ hostname: context.hostname, port: context.port });
   conn.setNoDelay(true);
   const tap = new TappedConn(conn);
+  let hold = false;
   try {
     switch (value.shape) {
       case "a":
-        return await mutatedFirstMessage(context, tap, value);
+        await mutatedFirstMessage(context, tap, value);
+        break;
       case "b":
-        return await mutatedThirdMessage(context, tap, value);
+        await mutatedThirdMessage(context, tap, value);
+        break;
       case "c":
-        return await afterHandshake(tap, await handshake(tap, context.authorized), value.steps);
+        await afterHandshake(tap, await handshake(tap, context.authorized), value.steps);
+        break;
       case "d":
-        return await unauthorized(context, tap, value);
+        await unauthorized(context, tap, value);
+        break;
       case "e":
-        return await raw(context, tap, value.raw);
+        await raw(context, tap, value.raw);
+        hold = value.hold;
+        break;
     }
   } finally {
-    tap.close();
+    if (!hold) tap.close();
   }
+  return () => tap.close();
 }
 
 async function mutatedFirstMessage(
@@ -380,9 +545,13 @@ async function afterHandshake(
   // Read whatever the server sends, concurrently, until it closes.
   let lastActivity = Date.now();
   let closed = false;
+  let leaked = false;
   const reading = (async () => {
     try {
-      while (await channel.receive() !== null) lastActivity = Date.now();
+      for (let record; (record = await channel.receive()) !== null;) {
+        lastActivity = Date.now();
+        if (includes(record, PRIVATE_KEY_LABEL)) leaked = true;
+      }
     } catch {
       // A record this side cannot read (a bulk record): stop reading.
     }
@@ -403,6 +572,18 @@ async function afterHandshake(
   }
   channel.close();
   await reading;
+  if (leaked) throw new AttackFailure("The server sent its private key file");
+}
+
+/** What the server's id_ovtp starts with; no record may ever carry it. */
+const PRIVATE_KEY_LABEL = utf8("ovtp1-private");
+
+function includes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
 }
 
 async function performStep(
@@ -416,7 +597,7 @@ async function performStep(
     case "tampered":
       tap.rewrite = (chunk) => damage(chunk, step.bodyOnly, step.mutations);
       try {
-        return await channel.send(step.plaintext);
+        return await channel.send(clip(step.plaintext));
       } finally {
         tap.rewrite = undefined;
       }
@@ -431,7 +612,7 @@ async function performStep(
         hurt && index - start === hurt.chunk ? applyMutations(chunk, hurt.mutations) : chunk;
       try {
         const body = new Uint8Array(Math.min(step.actual, 1_048_576)).fill(0x5a);
-        return await channel.send(bulkNotice(12, step.type, step.announced), [body]);
+        return await channel.send(render([bulkNotice(12, step.type, step.announced)]), [body]);
       } finally {
         tap.rewrite = undefined;
       }

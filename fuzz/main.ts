@@ -44,6 +44,8 @@ for (const target of chosen) {
     failed++;
     console.log(`${target.name.padEnd(36)} FAILED`);
     console.log(error instanceof Error ? error.message : String(error));
+    // fast-check keeps the property's own exception as the cause.
+    if (error instanceof Error && error.cause) console.log("Caused by:", error.cause);
   }
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(0);

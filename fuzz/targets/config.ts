@@ -390,7 +390,8 @@ const chatNames = withTempDir("config/chat-names", (dir) =>
         OvtpError,
       );
       if (first) {
-        const lines = text.split("\n");
+        // Compare with the file as stored: writing replaces lone surrogates.
+        const lines = (await Deno.readTextFile(keystore.path("chatNames"))).split("\n");
         if (!(first.line >= 1 && first.line <= lines.length)) {
           fail(`Line ${first.line} is not in the file`);
         }
