@@ -48,6 +48,8 @@ export function decodeCall(body: Uint8Array): CallBody {
   } catch {
     throw new MessageError("Malformed call header");
   }
+  // JSON.parse() yields null for "null": reading fields of it would throw a TypeError.
+  if (header === null) throw new MessageError("Malformed call header");
   const params = header.params;
   if (
     typeof header.function !== "string" || !FUNCTION_NAME_PATTERN.test(header.function) ||

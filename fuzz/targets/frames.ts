@@ -299,7 +299,10 @@ const cipherRecords = fuzzTarget(
       for (const record of wire) {
         const genuine = next < sealed.length && equalBytes(record, sealed[next]);
         const opened = parsesOrDecryptError(() => receiver.decryptWithAd(ad, record));
-        check(genuine === (opened !== undefined), genuine ? "Refused a genuine record" : "Accepted a damaged record");
+        check(
+          genuine === (opened !== undefined),
+          genuine ? "Refused a genuine record" : "Accepted a damaged record",
+        );
         if (opened) {
           check(equalBytes(opened, plaintexts[next]), "Decrypted to other bytes");
           next++;
@@ -452,7 +455,10 @@ const channelRecords = fuzzTarget(
           const sizes = bulkSizes(record);
           for (const [i, size] of sizes.entries()) {
             const body = await receiver.receiveBulk(size);
-            check(equalBytes(body, items[received].bulk[i]), `Bulk record ${received}.${i} differs`);
+            check(
+              equalBytes(body, items[received].bulk[i]),
+              `Bulk record ${received}.${i} differs`,
+            );
           }
           received++;
         }

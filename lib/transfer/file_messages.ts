@@ -119,5 +119,14 @@ export function checkEnd(v: Record<string, unknown>): FileEnd {
 /** Validates a Result body. */
 export function checkResult(v: Record<string, unknown>): FileResult {
   if (v.status !== "ok" && v.status !== "error") throw new MessageError("Malformed file result");
+  // The optional fields too: the sender reads them (path, renamed) as typed.
+  const optional = (value: unknown, type: string) => value === undefined || typeof value === type;
+  if (
+    !optional(v.code, "string") || !optional(v.message, "string") ||
+    !optional(v.path, "string") || !(v.size === undefined || isCount(v.size)) ||
+    !optional(v.sha256, "string") || !optional(v.renamed, "boolean")
+  ) {
+    throw new MessageError("Malformed file result");
+  }
   return v as unknown as FileResult;
 }
