@@ -135,10 +135,13 @@ export function encodeFragments(message: Message): Uint8Array[] {
 
 /**
  * Reassembles messages from records, bounding what it holds: one message's
- * size, and the number of messages in progress at once.
+ * size, the number of messages in progress at once, and the bytes held for
+ * all of them together (no more than one message's limit: otherwise a peer
+ * could park 64 messages of almost 16 MiB each, 1 GiB per connection).
  */
 export class MessageAssembler {
   #partial = new Map<number, { type: number; parts: Uint8Array[]; size: number }>();
+  #heldBytes = 0;
   #maxMessageSize: number;
   #maxPartial: number;
 
@@ -189,6 +192,12 @@ export class MessageAssembler {
       }
       // Records are fresh buffers from decryption, so bodies may alias them.
       if (rawType & CONTINUES) {
+        if (this.#heldBytes + length > this.#maxMessageSize) {
+          throw new MessageError(
+            `Messages in progress hold more than ${this.#maxMessageSize} bytes together`,
+          );
+        }
+        this.#heldBytes += length;
         if (partial) {
           partial.parts.push(body);
           partial.size = size;
@@ -200,7 +209,10 @@ export class MessageAssembler {
         }
         continue;
       }
-      this.#partial.delete(id);
+      if (partial) {
+        this.#heldBytes -= partial.size;
+        this.#partial.delete(id);
+      }
       done.push({ type, id, body: partial ? join(partial.parts, body, size) : body });
     }
     return done;

@@ -198,6 +198,22 @@ Deno.test("MessageAssembler refuses too many messages in progress", () => {
   );
 });
 
+Deno.test("MessageAssembler bounds the bytes of all messages in progress together", () => {
+  // Without this bound, 64 messages just under 16 MiB each could be parked
+  // by one peer: 1 GiB held per connection.
+  const assembler = new MessageAssembler(100);
+  assembler.push(fragment(0x10 | CONTINUES, 1, body(60)));
+  assertMessageError(
+    () => assembler.push(fragment(0x10 | CONTINUES, 2, body(41))),
+    "Messages in progress hold more than 100 bytes together",
+  );
+  // Completing a message gives its bytes back.
+  const freed = new MessageAssembler(100);
+  freed.push(fragment(0x10 | CONTINUES, 1, body(60)));
+  assert.equal(freed.push(fragment(0x10, 1, body(40))).length, 1);
+  assert.deepEqual(freed.push(fragment(0x10 | CONTINUES, 2, body(99))), []);
+});
+
 Deno.test("MessageAssembler frees a slot when a message completes", () => {
   const assembler = new MessageAssembler(1000, 1);
   assembler.push(fragment(0x10 | CONTINUES, 1, body(1)));

@@ -81,6 +81,7 @@ type Item = Message | BulkNotice;
  */
 class ReferenceAssembler {
   #partial = new Map<number, { type: number; parts: Uint8Array[]; size: number }>();
+  #held = 0;
   constructor(readonly maxSize: number, readonly maxPartial: number) {}
 
   push(record: Uint8Array): Item[] | null {
@@ -113,6 +114,9 @@ class ReferenceAssembler {
       if (size > this.maxSize) return null;
       if (continues) {
         if (!partial && this.#partial.size >= this.maxPartial) return null;
+        // All messages in progress together hold at most one message's limit.
+        if (this.#held + length > this.maxSize) return null;
+        this.#held += length;
         if (partial) {
           partial.parts.push(body);
           partial.size = size;
@@ -120,6 +124,7 @@ class ReferenceAssembler {
         continue;
       }
       this.#partial.delete(id);
+      this.#held -= partial?.size ?? 0;
       const parts = [...(partial?.parts ?? []), body];
       const joined = new Uint8Array(size);
       let offset = 0;
@@ -213,12 +218,22 @@ const conversation = fc.tuple(
   const expected: Item[] = [];
   let open = 0;
   let peakOpen = 0;
+  // Bytes held in continued fragments of every message in progress.
+  let held = 0;
+  let peakHeld = 0;
   for (let k = 0; queues.length > 0; k++) {
     const q = queues[(picks[k] ?? 0) % queues.length];
-    order.push(q.p.fragments[q.next++]);
+    const fragment = q.p.fragments[q.next++];
+    order.push(fragment);
     if (q.next === 1 && q.p.fragments.length > 1) peakOpen = Math.max(peakOpen, ++open);
+    if (q.next < q.p.fragments.length) {
+      held += fragment.length - FRAGMENT_HEADER_LENGTH;
+      peakHeld = Math.max(peakHeld, held);
+    }
     if (q.next === q.p.fragments.length) {
       if (q.p.fragments.length > 1) open--;
+      held -= q.p.fragments.slice(0, -1)
+        .reduce((n, f) => n + f.length - FRAGMENT_HEADER_LENGTH, 0);
       const { type, id, body } = q.p.message;
       expected.push(q.p.bulk ? { type, id, bulkSize: body.length } : q.p.message);
       queues.splice(queues.indexOf(q), 1);
@@ -241,7 +256,7 @@ const conversation = fc.tuple(
       from = i;
     }
   }
-  const maxSize = Math.max(...planned.map((p) => p.message.body.length));
+  const maxSize = Math.max(peakHeld, ...planned.map((p) => p.message.body.length));
   return { records, expected, maxSize, peakOpen };
 });
 
