@@ -2,7 +2,9 @@
  * `deno task fuzz`: runs every parser target for many cases (100,000 by
  * default) and reports each one's count and time.
  *
- *   deno run fuzz/main.ts [--runs N] [--seed S] [FILTER...]
+ *   deno run fuzz/main.ts [--runs N] [--seed=S] [FILTER...]
+ *
+ * (`--seed=S` with the equals sign: fast-check seeds are often negative.)
  *
  * A FILTER keeps the targets whose name contains it. A failing target prints
  * fast-check's report (seed, path and shrunk counterexample: add it to

@@ -2,7 +2,8 @@
  * Every fuzz target (fuzz/targets/), for a few hundred cases each: enough to
  * catch a parser that regressed into crashing, cheap enough for every run.
  * `deno task fuzz` runs the same targets for 100,000 cases each. Set
- * OVTP_FUZZ_RUNS to change the count here, OVTP_FUZZ_SEED to replay a seed.
+ * OVTP_FUZZ_RUNS to change the count here, OVTP_FUZZ_SEED to replay a seed
+ * that `deno task fuzz` reported.
  */
 
 import { ALL_TARGETS } from "../fuzz/targets.ts";
@@ -10,7 +11,10 @@ import { ALL_TARGETS } from "../fuzz/targets.ts";
 const DEFAULT_RUNS = 300;
 const runsOverride = Deno.env.get("OVTP_FUZZ_RUNS");
 const seedText = Deno.env.get("OVTP_FUZZ_SEED");
-const seed = seedText ? Number(seedText) : undefined;
+// A fixed seed keeps `deno task test` reproducible: the same cases on every
+// machine, so a red run is a regression, not a lucky draw. `deno task fuzz`
+// draws new seeds to explore.
+const seed = seedText ? Number(seedText) : 20_261_122;
 
 for (const target of ALL_TARGETS) {
   Deno.test(`fuzz: ${target.name}`, async () => {
