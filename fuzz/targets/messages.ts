@@ -8,6 +8,7 @@
  */
 
 import fc from "fast-check";
+import { posix } from "node:path";
 import { MAX_BULK_PLAINTEXT } from "../../lib/channel.ts";
 import {
   checkJoin,
@@ -45,7 +46,8 @@ import {
   checkStart,
 } from "../../lib/transfer/file_messages.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects } from "../_target.ts";
-import { applyMutations, mutations } from "../_mutate.ts";
+import { applyMutations, mutatedText, mutations } from "../_mutate.ts";
+import { MAX_COMPONENT_LENGTH, MAX_DEPTH, safeRelativePath } from "../../lib/transfer/safe_name.ts";
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -650,10 +652,42 @@ const jsonBodies = fuzzTarget(
   }),
 );
 
+// A file offer's name comes from the sender and becomes a path in the
+// receiver's inbox: whatever it holds, the path must stay inside, be one a
+// file system accepts, and sanitizing it again must change nothing.
+const fileNames = fuzzTarget(
+  "messages/file-names",
+  fc.property(
+    fc.oneof(
+      fc.string({ maxLength: 300, unit: "binary" }),
+      mutatedText(["photos/2026/a.jpg", "../../.ssh/authorized_keys", "C:\\x\\nul.txt", "a/./b"]),
+    ),
+    (name) => {
+      const parts = safeRelativePath(name);
+      check(parts.length >= 1 && parts.length <= MAX_DEPTH, `${parts.length} components`);
+      for (const part of parts) {
+        check(part.length >= 1 && part.length <= MAX_COMPONENT_LENGTH, `component "${part}"`);
+        check(part !== "." && part !== "..", `component "${part}"`);
+        check(!/[\/\\:\u0000-\u001f\u007f]/.test(part), `component "${part}" has a separator`);
+        check(!/[. ]$/.test(part) && part.trim() === part, `component "${part}" ends badly`);
+        check(!/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(part), `device name "${part}"`);
+      }
+      const root = "/inbox/alice";
+      const path = posix.join(root, ...parts);
+      check(path.startsWith(`${root}/`), `${JSON.stringify(name)} leaves the inbox: ${path}`);
+      check(
+        JSON.stringify(safeRelativePath(parts.join("/"))) === JSON.stringify(parts),
+        `sanitizing ${JSON.stringify(parts)} again changes it`,
+      );
+    },
+  ),
+);
+
 export const targets: FuzzTarget[] = [
   assemblerValid,
   assemblerDamaged,
   responses,
   calls,
   jsonBodies,
+  fileNames,
 ];

@@ -12,10 +12,19 @@ export const MAX_COMPONENT_LENGTH = 200;
 /** The most components kept. */
 export const MAX_DEPTH = 32;
 
+// Windows opens a device, not a file, for these names, with any extension
+// ("nul.txt" too). They get a leading "_" everywhere, so a transfer lands
+// under the same name on every system.
+const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
+// Characters Windows refuses in file names (besides the separators and ":").
+const WINDOWS_FORBIDDEN = /[<>"|?*]/g;
+
 /**
  * Sanitizes a `/`- or `\`-separated relative path into its safe components.
- * Empty, `.` and `..` components are dropped, control characters become
- * `_`, long components are cut, and an empty result becomes `unnamed`.
+ * Empty, `.` and `..` components are dropped, control characters (and `:`)
+ * become `_`, Windows device names get a leading `_`, long components are
+ * cut, and an empty result becomes `unnamed`. On Windows, `<>"|?*` also
+ * become `_`.
  */
 export function safeRelativePath(name: string): string[] {
   const parts: string[] = [];
@@ -28,7 +37,11 @@ export function safeRelativePath(name: string): string[] {
     part = part.trim();
     if (!part || part === "." || part === "..") continue;
     // A trailing dot or space is dropped by Windows; a leading dot stays.
-    part = part.replace(/[. ]+$/, "") || "_";
+    // Any white space counts (trim() does too), or "..\ufeff." would become
+    // "..\ufeff" here and "..", dropped, when sanitized again.
+    part = part.replace(/[\s.]+$/, "") || "_";
+    if (DEVICE_NAME.test(part)) part = `_${part}`;
+    if (Deno.build.os === "windows") part = part.replace(WINDOWS_FORBIDDEN, "_");
     parts.push(cut(part, MAX_COMPONENT_LENGTH));
   }
   if (parts.length === 0) return ["unnamed"];
