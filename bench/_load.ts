@@ -9,6 +9,7 @@
  */
 
 import { Keystore, OvtpClient } from "../mod.ts";
+import { fileURLToPath } from "node:url";
 
 /** Options of {@linkcode runLoad}. */
 export interface LoadOptions {
@@ -32,7 +33,7 @@ export interface LoadResult {
   rssPeakKiB: number;
 }
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 async function ovtp(home: string, args: string[]): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {

@@ -60,11 +60,12 @@ import {
   serve,
   SILENT_LOGGER,
 } from "../mod.ts";
+import { fileURLToPath } from "node:url";
 
 /** Only loopback is ever a target. */
 const HOST = "127.0.0.1";
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const SELF = new URL(import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
 const ROOM = "bench";
 
 // --- configuration ---------------------------------------------------------------------------

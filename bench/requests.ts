@@ -36,11 +36,12 @@ import {
   type OvtpServer,
   serve,
 } from "../mod.ts";
+import { fileURLToPath } from "node:url";
 
 /** Only loopback is ever a target. */
 const HOST = "127.0.0.1";
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const SERVE = new URL("./_serve.ts", import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const SERVE = fileURLToPath(new URL("./_serve.ts", import.meta.url));
 
 interface Config {
   seconds: number;

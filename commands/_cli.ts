@@ -50,7 +50,11 @@ export function openKeystore(home: string | undefined): Keystore {
   if (home) return new Keystore(home);
   const fromEnv = Deno.env.get("OVTP_HOME");
   if (fromEnv) return new Keystore(fromEnv);
-  const userHome = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  // Windows shells like Git Bash set HOME too; the profile folder is the
+  // documented home there.
+  const userHome = Deno.build.os === "windows"
+    ? Deno.env.get("USERPROFILE") ?? Deno.env.get("HOME")
+    : Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
   if (!userHome) {
     throw new OvtpError("usage", "Cannot find the home directory", {
       hint: "set OVTP_HOME or pass --home DIR",

@@ -6,7 +6,9 @@
  * pid is exposed for RSS and open-file counts.
  */
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const PERMISSIONS = [
   "--allow-read",
   "--allow-write",

@@ -26,7 +26,9 @@ import type { FunctionCall, FunctionHandler, Reply, Request, RequestHandler } fr
  *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
  * };
  *
- * const slow = execHandler("sleep 10", { timeoutMs: 100 });
+ * // cmd.exe has no `sleep`: on Windows, `ping` waits instead.
+ * const sleep10 = Deno.build.os === "windows" ? "ping -n 11 127.0.0.1 >nul" : "sleep 10";
+ * const slow = execHandler(sleep10, { timeoutMs: 100 });
  * assert.equal((await slow(request)).status, "timeout");
  *
  * const chatty = execHandler("echo 0123456789", { maxOutput: 4 });
@@ -66,12 +68,18 @@ const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
  * import { execHandler, generateIdentity, OvtpClient, responseText, serve } from "@ovtp/ovtp";
  * import assert from "node:assert/strict";
  *
+ * // cmd.exe has no `tr`: on Windows, a Deno one-liner does the same.
+ * const upper = Deno.build.os === "windows"
+ *   ? `"${Deno.execPath()}" eval "const text = await new Response(Deno.stdin.readable).text();` +
+ *     ` const line = Deno.env.get('OVTP_SENDER_NAME') + ' wrote: ' + text.toUpperCase();` +
+ *     ` await Deno.stdout.write(new TextEncoder().encode(line))"`
+ *   : 'printf "%s wrote: " "$OVTP_SENDER_NAME"; tr a-z A-Z';
  * const server = serve({
  *   identity: await generateIdentity(),
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   authorize: () => Promise.resolve({ name: "alice" }),
- *   handler: execHandler('printf "%s wrote: " "$OVTP_SENDER_NAME"; tr a-z A-Z'),
+ *   handler: execHandler(upper),
  * });
  * const client = await OvtpClient.connect({
  *   hostname: "127.0.0.1",
@@ -90,14 +98,18 @@ const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
  * import assert from "node:assert/strict";
  *
  * const { publicKey } = await generateIdentity();
- * const handler = execHandler("echo 'no such user' >&2; exit 3");
+ * const windows = Deno.build.os === "windows";
+ * const handler = execHandler(
+ *   windows ? "echo no such user>&2& exit 3" : "echo 'no such user' >&2; exit 3",
+ * );
  * const reply = await handler({
  *   requestId: 1,
  *   body: new TextEncoder().encode("bob"),
  *   peer: { name: "alice", fingerprint: "SHA256:test", key: publicKey },
  * });
  * assert.equal(reply.status, "error");
- * assert.deepEqual(reply.response, new TextEncoder().encode("no such user\n")); // From stderr.
+ * const line = windows ? "no such user\r\n" : "no such user\n"; // cmd ends lines with CR LF.
+ * assert.deepEqual(reply.response, new TextEncoder().encode(line)); // From stderr.
  * ```
  */
 export function execHandler(command: string, options: ExecOptions = {}): RequestHandler {
@@ -114,7 +126,11 @@ export function execHandler(command: string, options: ExecOptions = {}): Request
  * import assert from "node:assert/strict";
  *
  * // `cat` answers with its input; a real command would parse it (with jq, say).
- * const handler = execFunction("cat");
+ * // cmd.exe has no `cat`: on Windows, a Deno one-liner copies stdin instead.
+ * const cat = Deno.build.os === "windows"
+ *   ? `"${Deno.execPath()}" eval "await Deno.stdin.readable.pipeTo(Deno.stdout.writable)"`
+ *   : "cat";
+ * const handler = execFunction(cat);
  * // serve({ ..., functions: { backup: handler } })
  * const { publicKey } = await generateIdentity();
  * const reply = await handler({
@@ -157,9 +173,11 @@ async function runCommand(
   const timeoutMs = options.timeoutMs ?? 30_000;
   const windows = Deno.build.os === "windows";
   // On Linux, setsid puts the command in its own process group, so that a
-  // timeout kills whatever it started too.
+  // timeout kills whatever it started too. On Windows the command line is
+  // passed to cmd as is (as Node does for shell: true): the default quoting
+  // would escape its quotes as \", which cmd does not understand.
   const argv = windows
-    ? ["cmd", "/c", command]
+    ? ["cmd", "/d", "/s", "/c", `"${command}"`]
     : Deno.build.os === "linux"
     ? ["setsid", "sh", "-c", command]
     : ["sh", "-c", command];
@@ -179,6 +197,7 @@ async function runCommand(
     // its environment must not hand the key's passphrase to a client.
     clearEnv: true,
     env,
+    windowsRawArguments: windows,
   }).spawn();
   let timedOut = false;
   const stdoutReader = child.stdout.getReader();

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
+
 /** The five release targets. */
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -59,7 +61,7 @@ if (import.meta.main) {
     console.error(`Unknown target "${target}"; one of: ${TARGETS.join(", ")}`);
     Deno.exit(2);
   }
-  const root = new URL("..", import.meta.url).pathname;
+  const root = fileURLToPath(new URL("..", import.meta.url));
   const status = await new Deno.Command(Deno.execPath(), {
     args: compileArgs(target),
     cwd: root,

@@ -4,8 +4,66 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** main.ts as a file path (a URL's pathname is "/C:/..." on Windows). */
+export const MAIN: string = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/**
+ * Whether {@linkcode Listener.stop} lets listen shut down and exit 0.
+ * Windows has no SIGTERM: Deno terminates the process instead (exit code 1).
+ */
+export const GRACEFUL_STOP: boolean = Deno.build.os !== "windows";
+if (!GRACEFUL_STOP) {
+  console.log(
+    "tests/_cli.ts: Windows has no SIGTERM, so stopping listen terminates it: " +
+      "its exit code is not checked, and the tests of a graceful shutdown are skipped",
+  );
+}
+
+/** Asserts that a listener stopped by {@linkcode Listener.stop} exited 0 (not on Windows). */
+export function assertStoppedCleanly(code: number): void {
+  if (GRACEFUL_STOP) assert.equal(code, 0);
+}
+
+/**
+ * A `--exec` command: `posix` (run by `sh -c`), or on Windows (where it
+ * would run under `cmd /c`, without the POSIX programs) `code` as a Deno
+ * one-liner that does the same.
+ */
+export function execCommand(posix: string, code: string): string {
+  // Nothing that sh or cmd would expand or unquote inside "...".
+  if (/["$`\\%!]/.test(code)) throw new Error(`Cannot quote ${code} for sh and cmd alike`);
+  return Deno.build.os === "windows" ? `"${Deno.execPath()}" eval "${code}"` : posix;
+}
+
+/**
+ * Whether this process may create symlinks: always elsewhere, but on Windows
+ * only with the privilege (an administrator, or Developer Mode).
+ */
+export const SYMLINKS: boolean = Deno.build.os !== "windows" || canSymlink();
+if (!SYMLINKS) {
+  console.log("tests/_cli.ts: this user cannot create symlinks: the symlink cases are skipped");
+}
+
+function canSymlink(): boolean {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/target`, "");
+    Deno.symlinkSync(`${dir}/target`, `${dir}/link`, { type: "file" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** `cat` as a `--exec` command. */
+export const CAT: string = execCommand(
+  "cat",
+  "await Deno.stdin.readable.pipeTo(Deno.stdout.writable)",
+);
 const PERMISSIONS = [
   "--allow-read",
   "--allow-write",
@@ -95,7 +153,10 @@ export interface Listener {
   stderr(): string;
   /** Waits until stdout or stderr contains `text`, or fails after `ms`. */
   waitFor(text: string | RegExp, stream?: "stdout" | "stderr", ms?: number): Promise<void>;
-  /** Sends a signal (SIGTERM by default) and waits for the exit code. */
+  /**
+   * Sends a signal (SIGTERM by default) and waits for the exit code. On
+   * Windows either signal terminates the process, which exits 1.
+   */
   stop(signal?: Deno.Signal): Promise<number>;
 }
 

@@ -9,9 +9,14 @@ import {
 } from "../mod.ts";
 import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
 import { utf8 } from "../lib/bytes.ts";
-import { assertOneError, homeWithIdentity, ovtp, startListen } from "./_cli.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import {
+  assertOneError,
+  assertStoppedCleanly,
+  homeWithIdentity,
+  MAIN,
+  ovtp,
+  startListen,
+} from "./_cli.ts";
 
 /** A running `ovtp chat` driven through its stdin, with its output collected. */
 interface ChatClient {
@@ -143,7 +148,7 @@ Deno.test("a member who left gets what was sent meanwhile, also across a server 
     /chat: \d+ bytes in room ops .*kept=1[\s\S]*chat: \d+ bytes in room ops .*kept=1/,
   );
 
-  assert.equal(await listener.stop(), 0);
+  assertStoppedCleanly(await listener.stop());
   listener = await startListen(server.home);
   try {
     // The server's new port is a new host to bob's known_hosts.

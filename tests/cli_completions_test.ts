@@ -14,11 +14,19 @@ const COMMANDS = [
   "chat",
 ];
 
+// On Windows, "bash" may resolve to WSL's launcher in System32, which cannot
+// read a Windows temporary path: the script's syntax is checked elsewhere.
+const BASH_CHECK = Deno.build.os !== "windows";
+if (!BASH_CHECK) {
+  console.log("cli_completions_test: the bash script's syntax (bash -n) is not checked on Windows");
+}
+
 Deno.test("completions prints a valid bash script naming every command and its options", async () => {
   const result = await ovtp(["completions", "bash"]);
   assert.equal(result.code, 0, result.stderr);
   for (const name of COMMANDS) assert.match(result.stdout, new RegExp(`\\b${name}\\)`));
   assert.match(result.stdout, /send\) COMPREPLY=\(\$\(compgen -W "[^"]*--strict/);
+  if (!BASH_CHECK) return;
   const file = await Deno.makeTempFile({ suffix: ".bash" });
   await Deno.writeTextFile(file, result.stdout);
   const check = await new Deno.Command("bash", { args: ["-n", file], stderr: "piped" }).output();

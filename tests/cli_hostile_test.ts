@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertOneError, makePair, ovtp, startListen } from "./_cli.ts";
+import { assertOneError, assertStoppedCleanly, makePair, ovtp, startListen } from "./_cli.ts";
 
 /** Offsets in the client-to-server byte stream of ovtp/1. */
 const MESSAGE1_FRAME = 2 + 1216;
@@ -78,7 +78,7 @@ Deno.test("random bytes to the listen port are logged, and the next client is se
     const sent = await ovtp(["send", listener.target, "still there?"], { home: client.home });
     assert.equal(sent.code, 0, sent.stderr);
   } finally {
-    assert.equal(await listener.stop(), 0);
+    assertStoppedCleanly(await listener.stop());
   }
 });
 

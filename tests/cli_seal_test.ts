@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, Keystore, type PublicKey } from "../mod.ts";
-import { assertOneError, ovtp, type RunResult, tempHome } from "./_cli.ts";
+import { assertOneError, MAIN, ovtp, type RunResult, tempHome } from "./_cli.ts";
+
+// Windows has no file modes: an opened file gets the default permissions.
+const MODES = Deno.build.os !== "windows";
+if (!MODES) {
+  console.log("cli_seal_test: Windows has no file modes: the 0600 of open -o is not checked");
+}
 
 // Homes are made in-process (the same files `ovtp keygen` and `add-key`
 // write), so that the tests spend their time in seal and open.
@@ -79,7 +85,7 @@ Deno.test("seal and open round-trip 0, 1, 65536, 65537 bytes and 3 MiB, by files
     const opened = await ovtp(["open", path, "-o", out], { home: bob.home });
     assert.equal(opened.code, 0, opened.stderr);
     assert.deepEqual(await Deno.readFile(out), content, `${size}`);
-    assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
+    if (MODES) assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
   }
   // stdin to stdout, both ways, binary.
   const content = bytes(CHUNK + 10);
@@ -94,7 +100,7 @@ Deno.test("seal and open round-trip 0, 1, 65536, 65537 bytes and 3 MiB, by files
 /** Runs the CLI with binary stdin and stdout. */
 async function binary(args: string[], home: string, stdin: Uint8Array) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "-A", new URL("../main.ts", import.meta.url).pathname, ...args],
+    args: ["run", "--quiet", "-A", MAIN, ...args],
     env: { OVTP_HOME: home, HOME: `${home}.user`, NO_COLOR: "1" },
     stdin: "piped",
     stdout: "piped",

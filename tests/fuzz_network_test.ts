@@ -11,7 +11,14 @@ import { SHAPES } from "../fuzz/_network_attacks.ts";
 
 const seedText = Deno.env.get("OVTP_FUZZ_SEED");
 
-Deno.test("network fuzz: ovtp listen serves a valid client after each of 60 attacks", async () => {
+// The run ends with SIGTERM and checks that listen exits 0: Windows has no
+// SIGTERM (listen stops on Ctrl-C only; Deno terminates it, exit code 1).
+const windows = Deno.build.os === "windows";
+if (windows) console.log("Skipping the network fuzz test on Windows: it stops listen with SIGTERM");
+
+Deno.test("network fuzz: ovtp listen serves a valid client after each of 60 attacks", {
+  ignore: windows,
+}, async () => {
   const result = await runNetworkFuzz({
     connections: 60,
     seed: seedText ? Number(seedText) : 20_251_122,

@@ -33,6 +33,12 @@ import { sealChunks } from "../lib/sealed/stream.ts";
 import { runJob, startWorkers } from "../lib/sealed/_chunk_runner.ts";
 import { BATCH_CHUNKS } from "../lib/sealed/_pipeline.ts";
 
+// Windows has no file modes: writeFileAtomically() does not set them there.
+const MODES = Deno.build.os !== "windows";
+if (!MODES) {
+  console.log("sealed_test: Windows has no file modes: the 0600 of a written file is not checked");
+}
+
 const people = await Promise.all(Array.from({ length: 20 }, () => generateIdentity()));
 const [alice, bob, carol] = people;
 const outsider = await generateIdentity();
@@ -505,7 +511,7 @@ Deno.test("writeFileAtomically() leaves no file, and an old file untouched, when
   assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["old"]);
   const written = await writeFileAtomically(`${dir}/ok`, ReadableStream.from([bytes(10)]));
   assert.equal(written, 10);
-  assert.equal((await Deno.stat(`${dir}/ok`)).mode! & 0o777, 0o600);
+  if (MODES) assert.equal((await Deno.stat(`${dir}/ok`)).mode! & 0o777, 0o600);
   await Deno.remove(dir, { recursive: true });
 });
 

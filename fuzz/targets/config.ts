@@ -147,18 +147,20 @@ const listenConfig = withTempDir("config/listen-json", (dir) =>
     async (text) => {
       const path = join(dir(), "listen.json");
       await Deno.writeTextFile(path, text);
+      // What the parser reads: writing turns lone surrogates into U+FFFD.
+      const stored = await Deno.readTextFile(path);
       let settings;
       try {
         settings = await readConfig(path, true);
       } catch (error) {
         if (!(error instanceof OvtpError)) throw error;
         const line = Number(/, line (\d+): ./.exec(error.message)?.[1]);
-        if (!error.message.includes(path) || !(line >= 1 && line <= text.split("\n").length)) {
+        if (!error.message.includes(path) || !(line >= 1 && line <= stored.split("\n").length)) {
           fail(`The error does not name the file and a line of it: ${error.message}`);
         }
         return;
       }
-      checkSettings(text, settings);
+      checkSettings(stored, settings);
     },
   ));
 

@@ -668,6 +668,7 @@ const fileNames = fuzzTarget(
       for (const part of parts) {
         check(part.length >= 1 && part.length <= MAX_COMPONENT_LENGTH, `component "${part}"`);
         check(part !== "." && part !== "..", `component "${part}"`);
+        // deno-lint-ignore no-control-regex -- control characters are what is checked
         check(!/[\/\\:\u0000-\u001f\u007f]/.test(part), `component "${part}" has a separator`);
         check(!/[. ]$/.test(part) && part.trim() === part, `component "${part}" ends badly`);
         check(!/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(part), `device name "${part}"`);
