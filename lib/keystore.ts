@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { atomicWrite } from "./_atomic_write.ts";
+import { withFileLock } from "./_file_lock.ts";
 import {
   type AuthorizedKey,
   type AuthorizedKeys,
@@ -253,20 +254,22 @@ export class Keystore {
     name?: string,
     options: KeyOptions = {},
   ): Promise<AddKeyResult> {
-    const path = this.path("authorizedKeys");
-    const text = (await readTextOrUndefined(path)) ?? "";
-    const existing = parseAuthorizedKeys(text).entries.find((entry) =>
-      samePublicKey(entry.key, key)
-    );
-    if (existing) return { added: false, name: existing.name };
     const finalName = name?.trim() || await defaultKeyName(key);
     if (hasControlCharacters(finalName)) {
       throw new OvtpError("usage", "A key name cannot contain control characters");
     }
+    const path = this.path("authorizedKeys");
     await this.#ensureHome();
-    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
-    await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
-    return { added: true, name: finalName };
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const existing = parseAuthorizedKeys(text).entries.find((entry) =>
+        samePublicKey(entry.key, key)
+      );
+      if (existing) return { added: false, name: existing.name };
+      const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+      await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
+      return { added: true, name: finalName };
+    });
   }
 
   /**
@@ -275,6 +278,11 @@ export class Keystore {
    */
   async removeAuthorizedKey(which: string): Promise<AuthorizedKey> {
     const path = this.path("authorizedKeys");
+    await this.#ensureHome();
+    return await withFileLock(path, () => this.#removeAuthorizedKey(path, which));
+  }
+
+  async #removeAuthorizedKey(path: string, which: string): Promise<AuthorizedKey> {
     const text = (await readTextOrUndefined(path)) ?? "";
     const { entries } = parseAuthorizedKeys(text);
     const matches: AuthorizedKey[] = [];
@@ -320,10 +328,17 @@ export class Keystore {
   /** Records a host's key in known_hosts. */
   async addKnownHost(host: string, key: PublicKey): Promise<void> {
     const path = this.path("knownHosts");
-    const text = (await readTextOrUndefined(path)) ?? "";
     await this.#ensureHome();
-    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
-    await atomicWrite(path, prefix + formatKnownHost(host, key) + "\n");
+    await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      // Another process connecting to the same host may have just added it.
+      const same = parseKnownHosts(text).entries.some((entry) =>
+        entry.host === host && samePublicKey(entry.key, key)
+      );
+      if (same) return;
+      const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+      await atomicWrite(path, prefix + formatKnownHost(host, key) + "\n");
+    });
   }
 
   /**
@@ -337,22 +352,24 @@ export class Keystore {
     fingerprint: string,
   ): Promise<{ fingerprint: string; line: number } | undefined> {
     const path = this.path("chatNames");
-    const text = (await readTextOrUndefined(path)) ?? "";
-    const lines = text.split("\n");
     // A display name from another member can hold half a surrogate pair,
     // which encodeURIComponent refuses (URIError): the name would never be
     // pinned. U+FFFD in its place can only make two names share a pin.
     const name = encodeURIComponent(display.toWellFormed());
-    for (let i = 0; i < lines.length; i++) {
-      const space = lines[i].lastIndexOf(" ");
-      if (space <= 0 || lines[i].slice(0, space) !== name) continue;
-      const pinned = lines[i].slice(space + 1);
-      return pinned === fingerprint ? undefined : { fingerprint: pinned, line: i + 1 };
-    }
     await this.#ensureHome();
-    const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
-    await atomicWrite(path, `${prefix}${name} ${fingerprint}\n`, 0o600);
-    return undefined;
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const lines = text.split("\n");
+      for (let i = 0; i < lines.length; i++) {
+        const space = lines[i].lastIndexOf(" ");
+        if (space <= 0 || lines[i].slice(0, space) !== name) continue;
+        const pinned = lines[i].slice(space + 1);
+        return pinned === fingerprint ? undefined : { fingerprint: pinned, line: i + 1 };
+      }
+      const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+      await atomicWrite(path, `${prefix}${name} ${fingerprint}\n`, 0o600);
+      return undefined;
+    });
   }
 
   async #ensureHome(): Promise<void> {
