@@ -7,16 +7,9 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { PERMISSIONS } from "../scripts/compile.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys=hostname,statfs",
-];
 /** What a crash or an unhandled rejection prints: Deno's banner, or a stack frame. */
 const CRASH_PATTERN = /error: Uncaught|^\s+at /m;
 /** How much of stdout is kept to look for a line in. */

@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+// The CLI runs with exactly the permissions compiled into the binary.
+import { PERMISSIONS } from "../scripts/compile.ts";
 
 /** main.ts as a file path (a URL's pathname is "/C:/..." on Windows). */
 export const MAIN: string = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -64,14 +66,6 @@ export const CAT: string = execCommand(
   "cat",
   "await Deno.stdin.readable.pipeTo(Deno.stdout.writable)",
 );
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys=hostname,statfs",
-];
 
 /** What a finished CLI run printed, and its exit code. */
 export interface RunResult {
