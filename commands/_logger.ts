@@ -6,7 +6,6 @@
  */
 
 import type { LogFields, Logger } from "../lib/logger.ts";
-import { writeErr } from "./_cli.ts";
 
 /** How much to log. */
 export type LogLevel = "quiet" | "normal" | "verbose";
@@ -25,11 +24,24 @@ export function stderrLogger(level: LogLevel, format: "text" | "json"): Logger {
       : `ovtp: ${
         severity === "warn" ? "warning: " : severity === "debug" ? "debug: " : ""
       }${message}${extra.length ? ` (${extra.map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}`;
-    writeErr(text + "\n").catch(() => {});
+    // Synchronously, so that the last lines before an exit ("stopped") are
+    // not lost with the process.
+    writeAllSync(Deno.stderr, encoder.encode(text + "\n"));
   };
   return {
     info: (message, fields) => level !== "quiet" && line("info", message, fields),
     warn: (message, fields) => line("warn", message, fields),
     debug: (message, fields) => level === "verbose" && line("debug", message, fields),
   };
+}
+
+const encoder = new TextEncoder();
+
+function writeAllSync(target: { writeSync(p: Uint8Array): number }, data: Uint8Array): void {
+  try {
+    let offset = 0;
+    while (offset < data.length) offset += target.writeSync(data.subarray(offset));
+  } catch {
+    // A log that cannot be written (stderr closed) must not stop the server.
+  }
 }

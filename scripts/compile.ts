@@ -12,6 +12,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import permissions from "./permissions.json" with { type: "json" };
 
 /** The five release targets. */
 export const TARGETS = [
@@ -24,16 +25,10 @@ export const TARGETS = [
 
 /**
  * The permissions compiled into the binary, the least ovtp needs (README,
- * "Building a binary", says why each).
+ * "Building a binary", says why each). They live in a JSON file because the
+ * npm package's launcher (bin/ovtp.cjs, plain Node) reads the same list.
  */
-export const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys=hostname,statfs",
-];
+export const PERMISSIONS: readonly string[] = permissions;
 
 /** The `deno compile` arguments for a target (undefined: this machine). */
 export function compileArgs(target?: string): string[] {

@@ -82,7 +82,14 @@ export interface RunOptions {
   stdin?: string | Uint8Array;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** The working directory (default: the test's). */
+  cwd?: string;
+  /** The program and its first arguments (default: `deno run` of main.ts). */
+  program?: string[];
 }
+
+/** How the tests run the CLI: main.ts with exactly the compiled binary's permissions. */
+const DENO_RUN_MAIN = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, MAIN];
 
 function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
   // HOME points at a scratch directory too, so nothing can reach ~/.ovtp.
@@ -97,8 +104,10 @@ function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
 
 /** Runs `ovtp ARGS...` to completion. */
 export async function ovtp(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...PERMISSIONS, MAIN, ...args],
+  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
+  const child = new Deno.Command(program, {
+    args: [...first, ...args],
+    cwd: options.cwd,
     env: baseEnv(options.home, options.env),
     stdin: "piped",
     stdout: "piped",
@@ -137,6 +146,8 @@ export async function homeWithIdentity(comment: string): Promise<{ home: string;
 
 /** A running `ovtp listen`. */
 export interface Listener {
+  /** The process started (with an installed launcher, the launcher's). */
+  pid: number;
   /** The port it listens on. */
   port: number;
   /** `127.0.0.1:PORT`. */
@@ -155,13 +166,15 @@ export interface Listener {
 }
 
 /** Starts `ovtp listen --host 127.0.0.1 --port 0 ARGS...` and waits until it is ready. */
-export async function startListen(home: string, args: string[] = []): Promise<Listener> {
-  const child = new Deno.Command(Deno.execPath(), {
+export async function startListen(
+  home: string,
+  args: string[] = [],
+  options: Pick<RunOptions, "program"> = {},
+): Promise<Listener> {
+  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
+  const child = new Deno.Command(program, {
     args: [
-      "run",
-      "--quiet",
-      ...PERMISSIONS,
-      MAIN,
+      ...first,
       "listen",
       "--host",
       "127.0.0.1",
@@ -214,6 +227,7 @@ export async function startListen(home: string, args: string[] = []): Promise<Li
   }
   const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out.stderr)![1]);
   return {
+    pid: child.pid,
     port,
     target: `127.0.0.1:${port}`,
     stdout: () => out.stdout,
