@@ -33,6 +33,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "list or remove authorized keys",
     load: async () => (await import("./commands/keys.ts")).keys,
   },
+  "known-hosts": {
+    summary: "list, add or remove trusted server keys",
+    load: async () => (await import("./commands/known_hosts.ts")).knownHosts,
+  },
   listen: {
     summary: "serve: answer messages, receive files, relay chat",
     load: async () => (await import("./commands/listen.ts")).listen,

@@ -66,7 +66,7 @@ export {
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
 export { type KeyOptions, type Rate } from "./lib/key_options.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
-export { type HostTrustOptions, knownHostsVerifier } from "./lib/host_trust.ts";
+export { type HostTrustOptions, knownHostsVerifier, UnknownHostError } from "./lib/host_trust.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
 export { type Peer } from "./lib/peer.ts";
 export {

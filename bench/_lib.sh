@@ -95,6 +95,8 @@ EOF
 
 # --- ovtp -----------------------------------------------------------------------------------
 # ovtp ARGS...  one ovtp command from the repository, bounded, stdin closed.
+# Benchmarks connect to a fresh server each run: record its key without asking.
+export OVTP_ACCEPT_NEW=1
 ovtp() { (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" deno run --allow-all main.ts "$@" </dev/null); }
 
 # make_ovtp_homes  -> SRV_HOME and CLI_HOME: fresh identities in $TMP, the client's

@@ -38,7 +38,7 @@ const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 async function ovtp(home: string, args: string[]): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, ...args],
-    env: { OVTP_HOME: home, HOME: `${home}.user` },
+    env: { OVTP_HOME: home, HOME: `${home}.user`, OVTP_ACCEPT_NEW: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();

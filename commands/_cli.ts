@@ -97,6 +97,43 @@ export async function askPassphrase(prompt = "Passphrase: "): Promise<string> {
   return new TextDecoder().decode(new Uint8Array(typed));
 }
 
+/**
+ * A way to ask the person at the terminal for one line (echoed): stdin when
+ * it is a terminal, else the controlling terminal (/dev/tty) when stderr is
+ * one, as ssh does for `tar c dir | ovtp sendfile ...`. Undefined when there
+ * is no terminal to ask. The answer is undefined at end of input.
+ */
+export function askLine(): ((prompt: string) => Promise<string | undefined>) | undefined {
+  let source: { read(p: Uint8Array): Promise<number | null> } | undefined;
+  if (Deno.stdin.isTerminal()) {
+    source = Deno.stdin;
+  } else if (Deno.build.os !== "windows" && Deno.stderr.isTerminal()) {
+    try {
+      source = Deno.openSync("/dev/tty", { read: true });
+    } catch {
+      source = undefined;
+    }
+  }
+  if (!source) return undefined;
+  const terminal = source;
+  return async (prompt) => {
+    await writeErr(prompt);
+    const typed: number[] = [];
+    const buffer = new Uint8Array(256);
+    while (true) {
+      const n = await terminal.read(buffer);
+      if (n === null) {
+        return typed.length ? new TextDecoder().decode(new Uint8Array(typed)) : undefined;
+      }
+      for (const byte of buffer.subarray(0, n)) {
+        if (byte === 0x0a) return new TextDecoder().decode(new Uint8Array(typed));
+        typed.push(byte);
+      }
+      if (typed.length > 4096) return new TextDecoder().decode(new Uint8Array(typed));
+    }
+  };
+}
+
 const encoder = new TextEncoder();
 
 /** Writes all of `data` to stdout. */

@@ -1,50 +1,132 @@
 /**
  * The client side's common start: the flags every connecting command takes
- * (`--strict`, `--timeout`), the identity, and a connection whose server key
- * is checked against known_hosts.
+ * (`--strict`, `--accept-new`, `--timeout`), the identity, and a connection
+ * whose server key is checked against known_hosts.
+ *
+ * An unknown host is handled as ssh's default does: on a terminal its
+ * fingerprint is shown and the user answers before anything is sent (the
+ * first connection is closed after the handshake's second message, the key
+ * recorded on "yes", and a second connection must present the same key);
+ * without a terminal it is refused unless --accept-new (or OVTP_ACCEPT_NEW=1,
+ * for scripts) says to record it.
  *
  * @module
  */
 
 import { OvtpClient } from "../lib/client.ts";
-import { knownHostsVerifier } from "../lib/host_trust.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
+import { isFingerprint } from "../lib/known_hosts.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
-import { askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
+import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
 
 /** Flags shared by the commands that connect to a server. */
 export const CONNECT_OPTIONS = {
   strict: { type: "boolean" },
+  "accept-new": { type: "boolean" },
   timeout: { type: "string", default: "10" },
 } as const;
 
 /** Help lines for {@linkcode CONNECT_OPTIONS}. */
-export const CONNECT_HELP = `  --strict            refuse a host that is not in known_hosts yet
+export const CONNECT_HELP =
+  `  --strict            refuse a host that is not in known_hosts yet, without asking
+  --accept-new        record a host that is not in known_hosts yet, without asking
+                      (the default asks on a terminal and refuses without one)
   --timeout SECONDS   time allowed to connect and for the handshake (default 10)`;
+
+/** How an unknown host is handled. */
+type UnknownHostPolicy = "ask" | "accept" | "refuse";
 
 /** Loads the identity and connects to `HOST[:PORT]`, checking known_hosts. */
 export async function connectTo(
   command: string,
   keystore: Keystore,
   target: string,
-  flags: { strict?: boolean; timeout: string },
+  flags: { strict?: boolean; "accept-new"?: boolean; timeout: string },
 ): Promise<{ client: OvtpClient; identity: Identity }> {
   const { hostname, port, display } = parseHostPort(target, DEFAULT_PORT);
   const timeoutSeconds = Number(flags.timeout);
   if (!(timeoutSeconds > 0)) usageError(command, `Invalid timeout "${flags.timeout}"`);
+  if (flags.strict && flags["accept-new"]) {
+    usageError(command, "Give --strict or --accept-new, not both");
+  }
+  const policy: UnknownHostPolicy = flags.strict
+    ? "refuse"
+    : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
+    ? "accept"
+    : "ask";
   const identity = await keystore.loadIdentity(() => askPassphrase());
-  const client = await OvtpClient.connect({
-    hostname,
-    port,
-    identity,
-    timeoutMs: timeoutSeconds * 1000,
-    verifyHost: knownHostsVerifier(keystore, display, {
-      strict: flags.strict,
-      onNewHost: (host, fp) => {
-        writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
+  const connect = () =>
+    OvtpClient.connect({
+      hostname,
+      port,
+      identity,
+      timeoutMs: timeoutSeconds * 1000,
+      verifyHost: knownHostsVerifier(keystore, display, {
+        strict: policy !== "accept",
+        onNewHost: (host, fp) => {
+          writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
+        },
+      }),
+    });
+  try {
+    return { client: await connect(), identity };
+  } catch (error) {
+    if (!(error instanceof UnknownHostError)) throw error;
+    await decideUnknownHost(error, policy);
+    await keystore.addKnownHost(error.host, error.key);
+    await writeErr(`ovtp: host ${error.host} recorded in known_hosts: ${error.fingerprint}\n`);
+    // The host must present the same key again: it is known now.
+    return { client: await connect(), identity };
+  }
+}
+
+/** Returns when the user accepts the unknown host; throws otherwise. */
+async function decideUnknownHost(error: UnknownHostError, policy: UnknownHostPolicy) {
+  const { host, fingerprint } = error;
+  const addCommand = `ovtp known-hosts add ${host} ${fingerprint}`;
+  if (policy === "refuse") {
+    throw new OvtpError(
+      "trust",
+      `Unknown host ${host} with key ${fingerprint} (refused by --strict)`,
+      {
+        hint: `check the fingerprint with the server's owner, then run: ${addCommand}`,
       },
-    }),
-  });
-  return { client, identity };
+    );
+  }
+  const ask = askLine();
+  if (!ask) {
+    throw new OvtpError(
+      "trust",
+      `Unknown host ${host} with key ${fingerprint}: refused, with no terminal to ask`,
+      {
+        hint: `check the fingerprint with the server's owner (ovtp id --fingerprint there), ` +
+          `then run: ${addCommand} (or connect once with --accept-new)`,
+      },
+    );
+  }
+  await writeErr(
+    `ovtp: the authenticity of host ${host} cannot be established.\n` +
+      `ovtp: its key fingerprint is ${fingerprint}\n` +
+      `ovtp: compare it with \`ovtp id --fingerprint\` on the server.\n`,
+  );
+  let prompt = "Are you sure you want to continue connecting (yes/no/[fingerprint])? ";
+  while (true) {
+    const answer = (await ask(prompt))?.trim();
+    if (answer === "yes") return;
+    if (answer === undefined || answer === "no") {
+      throw new OvtpError("trust", `Host ${host} was not accepted: nothing was sent to it`);
+    }
+    if (isFingerprint(answer)) {
+      if (answer === fingerprint) return;
+      throw new OvtpError(
+        "trust",
+        `The fingerprint you gave does not match host ${host}'s key ${fingerprint}: ` +
+          `someone may be intercepting the connection`,
+      );
+    }
+    prompt = "Please type 'yes', 'no' or the fingerprint: ";
+  }
 }

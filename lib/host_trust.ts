@@ -1,6 +1,8 @@
 /**
  * Trust on first use for server keys, as OpenSSH does: an unknown host is
- * recorded (or refused in strict mode), a changed key is always refused.
+ * recorded (or refused in strict mode, with an {@linkcode UnknownHostError}
+ * that lets a program ask its user and connect again), a changed key is
+ * always refused.
  *
  * @module
  */
@@ -40,7 +42,10 @@ import type { Keystore } from "./keystore.ts";
  * ```
  */
 export interface HostTrustOptions {
-  /** Refuse hosts not yet in known_hosts. @default false */
+  /**
+   * Refuse hosts not yet in known_hosts, with an {@linkcode UnknownHostError}.
+   * @default false
+   */
   strict?: boolean;
   /** Told when a new host is recorded, with its fingerprint. */
   onNewHost?: (host: string, fingerprint: string) => void;
@@ -89,25 +94,62 @@ export function knownHostsVerifier(
     const known = await keystore.findKnownHost(host);
     const fp = await fingerprint(key);
     if (known) {
-      if (samePublicKey(known.key, key)) return;
+      const same = known.key ? samePublicKey(known.key, key) : known.fingerprint === fp;
+      if (same) return;
       throw new OvtpError(
         "trust",
-        `The key of host ${host} has changed to ${fp} (was ${await fingerprint(
-          known.key,
-        )}): someone may be intercepting the connection`,
+        `The key of host ${host} has changed to ${fp} (was ${
+          known.fingerprint ?? await fingerprint(known.key!)
+        }): someone may be intercepting the connection`,
         {
-          hint: `if the server's key was replaced on purpose, delete line ${known.line} of "${
-            keystore.path("knownHosts")
-          }" and connect again`,
+          hint: `if the server's key was replaced on purpose, run: ovtp known-hosts remove ${host}`,
         },
       );
     }
-    if (options.strict) {
-      throw new OvtpError("trust", `Unknown host ${host} with key ${fp} (refused by --strict)`, {
-        hint: `check the fingerprint with the server's owner, then connect once without --strict`,
-      });
-    }
+    if (options.strict) throw new UnknownHostError(host, key, fp);
     await keystore.addKnownHost(host, key);
     options.onNewHost?.(host, fp);
   };
+}
+
+/**
+ * A host that is not in known_hosts, refused in strict mode. It carries the
+ * key the host presented, so that a program can show the fingerprint, ask
+ * its user, record the key with {@linkcode Keystore.addKnownHost} and
+ * connect again: nothing was sent to the host.
+ *
+ * @example Ask, record, connect again
+ * ```ts
+ * import { generateIdentity, Keystore, knownHostsVerifier, UnknownHostError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const server = await generateIdentity();
+ * const verify = knownHostsVerifier(keystore, "backup.example:4747", { strict: true });
+ * const refused = await verify(server.publicKey).catch((error) => error);
+ * assert.ok(refused instanceof UnknownHostError);
+ * assert.match(refused.fingerprint, /^SHA256:/);
+ * // The user compared the fingerprint and said yes:
+ * await keystore.addKnownHost(refused.host, refused.key);
+ * await verify(server.publicKey); // Known now: accepted.
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export class UnknownHostError extends OvtpError {
+  /** The host as `hostname:port`. */
+  readonly host: string;
+  /** The key it presented. */
+  readonly key: PublicKey;
+  /** That key's fingerprint. */
+  readonly fingerprint: string;
+
+  /** Creates the error. */
+  constructor(host: string, key: PublicKey, fingerprint: string) {
+    super("trust", `Unknown host ${host} with key ${fingerprint}`);
+    this.name = "UnknownHostError";
+    this.host = host;
+    this.key = key;
+    this.fingerprint = fingerprint;
+  }
 }

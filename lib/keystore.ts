@@ -311,10 +311,17 @@ export class Keystore {
 
   /** Looks up a host in known_hosts. */
   async findKnownHost(host: string): Promise<KnownHost | undefined> {
+    return (await this.readKnownHosts()).find((e) => e.host === host);
+  }
+
+  /**
+   * Reads every entry of known_hosts, refusing a file with a damaged line:
+   * that line might be the one for the host at hand, and trusting anew would
+   * hide a changed key.
+   */
+  async readKnownHosts(): Promise<KnownHost[]> {
     const path = this.path("knownHosts");
     const { entries, errors } = parseKnownHosts((await readTextOrUndefined(path)) ?? "");
-    // A damaged line might be the one for this host: trusting anew would
-    // hide a changed key, so refuse until the file is fixed.
     if (errors.length > 0) {
       throw new OvtpError(
         "key",
@@ -322,22 +329,51 @@ export class Keystore {
         { hint: "fix or delete that line" },
       );
     }
-    return entries.find((e) => e.host === host);
+    return entries;
   }
 
-  /** Records a host's key in known_hosts. */
-  async addKnownHost(host: string, key: PublicKey): Promise<void> {
+  /**
+   * Records a host's key (or only its fingerprint) in known_hosts. A host
+   * already recorded with another key or fingerprint is refused: replacing
+   * it is a decision, made by removing the old entry first.
+   */
+  async addKnownHost(host: string, key: PublicKey | string): Promise<void> {
     const path = this.path("knownHosts");
     await this.#ensureHome();
     await withFileLock(path, async () => {
       const text = (await readTextOrUndefined(path)) ?? "";
-      // Another process connecting to the same host may have just added it.
-      const same = parseKnownHosts(text).entries.some((entry) =>
-        entry.host === host && samePublicKey(entry.key, key)
-      );
-      if (same) return;
+      const given = typeof key === "string" ? key : await fingerprint(key);
+      for (const entry of parseKnownHosts(text).entries) {
+        if (entry.host !== host) continue;
+        const recorded = entry.fingerprint ?? await fingerprint(entry.key!);
+        // Another process connecting to the same host may have just added it.
+        if (recorded === given && (entry.key || typeof key === "string")) return;
+        if (recorded !== given) {
+          throw new OvtpError(
+            "trust",
+            `Host ${host} is already known with another key (${recorded}, line ${entry.line})`,
+            { hint: `if it changed on purpose, run: ovtp known-hosts remove ${host}` },
+          );
+        }
+      }
       const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
       await atomicWrite(path, prefix + formatKnownHost(host, key) + "\n");
+    });
+  }
+
+  /** Removes every known_hosts entry of `host`, and returns how many there were. */
+  async removeKnownHost(host: string): Promise<number> {
+    const path = this.path("knownHosts");
+    await this.#ensureHome();
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const lines = new Set(
+        parseKnownHosts(text).entries.filter((e) => e.host === host).map((e) => e.line),
+      );
+      if (lines.size === 0) return 0;
+      const kept = text.split("\n").filter((_, index) => !lines.has(index + 1));
+      await atomicWrite(path, kept.join("\n"));
+      return lines.size;
     });
   }
 

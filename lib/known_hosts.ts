@@ -1,12 +1,22 @@
 /**
  * The text of a known_hosts file: one `<host>:<port> ovtp1 <key>` line per
- * server this client has accepted (trust on first use, as in OpenSSH).
+ * server this client has accepted (trust on first use, as in OpenSSH), or
+ * `<host>:<port> SHA256:<fingerprint>` for a host whose fingerprint was
+ * given before its key was ever seen (`ovtp known-hosts add HOST FP`).
  *
  * @module
  */
 
 import type { LineError } from "./authorized_keys.ts";
 import { formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
+
+/** A key fingerprint as ovtp and OpenSSH print it: 32 bytes of SHA-256, unpadded base64. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
+
+/** Whether `text` is a fingerprint (`SHA256:` and 43 base64 characters). */
+export function isFingerprint(text: string): boolean {
+  return FINGERPRINT.test(text);
+}
 
 /**
  * One remembered server key.
@@ -22,7 +32,7 @@ import { formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
  * await keystore.addKnownHost("backup.example:4747", server.publicKey);
  *
  * const known: KnownHost | undefined = await keystore.findKnownHost("backup.example:4747");
- * assert.ok(known && samePublicKey(known.key, server.publicKey));
+ * assert.ok(known?.key && samePublicKey(known.key, server.publicKey));
  * assert.equal(known.line, 1);
  * assert.equal(await keystore.findKnownHost("other.example:4747"), undefined);
  * await Deno.remove(home, { recursive: true });
@@ -31,8 +41,13 @@ import { formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
 export interface KnownHost {
   /** The `host:port` it was reached at. */
   readonly host: string;
-  /** The key it presented. */
-  readonly key: PublicKey;
+  /**
+   * The key it presented, or undefined for an entry that holds only the
+   * fingerprint the user gave.
+   */
+  readonly key?: PublicKey;
+  /** The fingerprint given instead of a key (only when `key` is undefined). */
+  readonly fingerprint?: string;
   /** Its 1-based line number. */
   readonly line: number;
 }
@@ -66,8 +81,13 @@ export function parseKnownHosts(
     const space = line.search(/\s/);
     try {
       if (space < 0) throw new SyntaxError("Expected a host and a key");
-      const parsed = parsePublicKey(line.slice(space + 1));
-      entries.push({ host: line.slice(0, space), key: parsed.key, line: index + 1 });
+      const host = line.slice(0, space);
+      const rest = line.slice(space + 1).trim();
+      if (isFingerprint(rest)) {
+        entries.push({ host, fingerprint: rest, line: index + 1 });
+      } else {
+        entries.push({ host, key: parsePublicKey(rest).key, line: index + 1 });
+      }
     } catch (error) {
       errors.push({ line: index + 1, message: (error as Error).message });
     }
@@ -76,10 +96,11 @@ export function parseKnownHosts(
 }
 
 /**
- * Formats one known_hosts line: `<host>:<port> ovtp1 <key>`.
+ * Formats one known_hosts line: `<host>:<port> ovtp1 <key>`, or
+ * `<host>:<port> SHA256:...` for a fingerprint.
  *
  * @param host The `host:port` the server was reached at.
- * @param key The key it presented.
+ * @param key The key it presented, or the fingerprint the user gave.
  * @returns The line, without a newline.
  *
  * @example Pin a server's key
@@ -92,6 +113,6 @@ export function parseKnownHosts(
  * assert.equal(line, `backup.example:4747 ${formatPublicKey(server.publicKey)}`);
  * ```
  */
-export function formatKnownHost(host: string, key: PublicKey): string {
-  return `${host} ${formatPublicKey(key)}`;
+export function formatKnownHost(host: string, key: PublicKey | string): string {
+  return `${host} ${typeof key === "string" ? key : formatPublicKey(key)}`;
 }

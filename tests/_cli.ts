@@ -91,11 +91,21 @@ export interface RunOptions {
 /** How the tests run the CLI: main.ts with exactly the compiled binary's permissions. */
 const DENO_RUN_MAIN = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, MAIN];
 
+/**
+ * The environment every CLI run of the tests gets: no colours, and unknown
+ * hosts recorded without asking (the tests connect to a new server each time;
+ * the tests of the first-contact prompt set OVTP_ACCEPT_NEW to "0").
+ */
+export const CLI_ENV: Record<string, string> = {
+  NO_COLOR: "1",
+  DENO_NO_UPDATE_CHECK: "1",
+  OVTP_ACCEPT_NEW: "1",
+};
+
 function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
   // HOME points at a scratch directory too, so nothing can reach ~/.ovtp.
   return {
-    NO_COLOR: "1",
-    DENO_NO_UPDATE_CHECK: "1",
+    ...CLI_ENV,
     HOME: home ? `${home}.user` : Deno.makeTempDirSync(),
     ...(home ? { OVTP_HOME: home } : {}),
     ...extra,

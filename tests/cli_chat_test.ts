@@ -12,6 +12,7 @@ import { utf8 } from "../lib/bytes.ts";
 import {
   assertOneError,
   assertStoppedCleanly,
+  CLI_ENV,
   homeWithIdentity,
   MAIN,
   ovtp,
@@ -31,7 +32,7 @@ interface ChatClient {
 function startChat(home: string, target: string, args: string[]): ChatClient {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "chat", target, ...args],
-    env: { OVTP_HOME: home, HOME: `${home}.user`, NO_COLOR: "1" },
+    env: { ...CLI_ENV, OVTP_HOME: home, HOME: `${home}.user` },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

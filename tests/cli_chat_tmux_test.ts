@@ -3,7 +3,7 @@
  * with send-keys and reading the screen with capture-pane.
  */
 import assert from "node:assert/strict";
-import { homeWithIdentity, MAIN, ovtp, startListen } from "./_cli.ts";
+import { CLI_ENV, homeWithIdentity, MAIN, ovtp, startListen } from "./_cli.ts";
 
 function tmuxAvailable(): boolean {
   try {
@@ -55,11 +55,11 @@ Deno.test({
     const listener = await startListen(server.home);
     const session = `ovtp-test-${crypto.randomUUID().slice(0, 8)}`;
     const command =
-      `OVTP_HOME='${alice.home}' HOME='${alice.home}.user' '${Deno.execPath()}' run --quiet -A '${MAIN}' chat ${listener.target} --room tty`;
+      `OVTP_ACCEPT_NEW=1 OVTP_HOME='${alice.home}' HOME='${alice.home}.user' '${Deno.execPath()}' run --quiet -A '${MAIN}' chat ${listener.target} --room tty`;
     await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "20", command);
     const bobChat = new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", "-A", MAIN, "chat", listener.target, "--room", "tty"],
-      env: { OVTP_HOME: bob.home, HOME: `${bob.home}.user` },
+      env: { ...CLI_ENV, OVTP_HOME: bob.home, HOME: `${bob.home}.user` },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   assertOneError,
   CAT,
+  CLI_ENV,
   execCommand,
   GRACEFUL_STOP,
   homeWithIdentity,
@@ -360,7 +361,7 @@ Deno.test("SIGTERM lets a request in flight finish, then listen exits 0", {
   const listener = await startListen(server.home, ["--exec", "sleep 1; echo done", "--grace", "5"]);
   const pending = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "send", listener.target, "work"],
-    env: { OVTP_HOME: client.home, HOME: `${client.home}.user` },
+    env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { assertOneError, GRACEFUL_STOP, MAIN, makePair, ovtp, startListen } from "./_cli.ts";
+import {
+  assertOneError,
+  CLI_ENV,
+  GRACEFUL_STOP,
+  MAIN,
+  makePair,
+  ovtp,
+  startListen,
+} from "./_cli.ts";
 
 const SIZE = 24 * 1024 * 1024;
 
@@ -77,7 +85,7 @@ async function waitForPartial(inbox: string, atLeast: number): Promise<void> {
 function spawnSend(home: string, target: string, path: string) {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "sendfile", target, path, "--quiet"],
-    env: { OVTP_HOME: home, HOME: `${home}.user`, NO_COLOR: "1" },
+    env: { ...CLI_ENV, OVTP_HOME: home, HOME: `${home}.user` },
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -189,7 +197,7 @@ Deno.test("stdin cut off halfway cannot resume, and says so", async () => {
   const listener = await startListen(server.home);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "sendfile", listener.target, "--name", "pipe.bin"],
-    env: { OVTP_HOME: client.home, HOME: `${client.home}.user`, NO_COLOR: "1" },
+    env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, Keystore, type PublicKey } from "../mod.ts";
-import { assertOneError, MAIN, ovtp, type RunResult, tempHome } from "./_cli.ts";
+import { assertOneError, CLI_ENV, MAIN, ovtp, type RunResult, tempHome } from "./_cli.ts";
 
 // Windows has no file modes: an opened file gets the default permissions.
 const MODES = Deno.build.os !== "windows";
@@ -101,7 +101,7 @@ Deno.test("seal and open round-trip 0, 1, 65536, 65537 bytes and 3 MiB, by files
 async function binary(args: string[], home: string, stdin: Uint8Array) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, ...args],
-    env: { OVTP_HOME: home, HOME: `${home}.user`, NO_COLOR: "1" },
+    env: { ...CLI_ENV, OVTP_HOME: home, HOME: `${home}.user` },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -30,8 +30,8 @@ Deno.test("parseKnownHosts() skips comments and blank lines and keeps line numbe
     5,
     "[::1]:7022",
   ]]);
-  assertSameKey(entries[0].key, SERVER_A);
-  assertSameKey(entries[1].key, SERVER_B);
+  assertSameKey(entries[0].key!, SERVER_A);
+  assertSameKey(entries[1].key!, SERVER_B);
 });
 
 Deno.test("parseKnownHosts() reports malformed lines with their numbers and keeps the valid ones", () => {
@@ -52,7 +52,7 @@ Deno.test("parseKnownHosts() reports malformed lines with their numbers and keep
     8,
     "g.example:7022",
   ]]);
-  assertSameKey(entries[1].key, SERVER_B);
+  assertSameKey(entries[1].key!, SERVER_B);
   assert.deepEqual(errors, [
     { line: 1, message: "Expected a host and a key" },
     { line: 3, message: 'The key is missing after "ovtp1"' },
@@ -80,8 +80,8 @@ Deno.test("parseKnownHosts() keeps every line for a host listed twice, in file o
   const text = [formatKnownHost("h:1", SERVER_A), formatKnownHost("h:1", SERVER_B)].join("\n");
   const { entries } = parseKnownHosts(text);
   assert.deepEqual(entries.map((e) => [e.line, e.host]), [[1, "h:1"], [2, "h:1"]]);
-  assertSameKey(entries[0].key, SERVER_A);
-  assertSameKey(entries[1].key, SERVER_B);
+  assertSameKey(entries[0].key!, SERVER_A);
+  assertSameKey(entries[1].key!, SERVER_B);
 });
 
 Deno.test("formatKnownHost() writes host, a space and the key line without a comment", () => {
@@ -90,5 +90,5 @@ Deno.test("formatKnownHost() writes host, a space and the key line without a com
     `example.org:7022 ${formatPublicKey(SERVER_A)}`,
   );
   const { entries } = parseKnownHosts(formatKnownHost("example.org:7022", SERVER_A));
-  assertSameKey(entries[0].key, SERVER_A);
+  assertSameKey(entries[0].key!, SERVER_A);
 });

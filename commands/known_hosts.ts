@@ -1,0 +1,92 @@
+import { DEFAULT_PORT } from "../lib/server.ts";
+import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import { isFingerprint } from "../lib/known_hosts.ts";
+import {
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  parseHostPort,
+  usageError,
+  writeErr,
+  writeOut,
+} from "./_cli.ts";
+
+const USAGE = `Usage: ovtp known-hosts [list] [--json] [--home DIR]
+       ovtp known-hosts add HOST[:PORT] (PUBLIC_LINE | FINGERPRINT) [--home DIR]
+       ovtp known-hosts remove HOST[:PORT] [--home DIR]
+
+Lists the servers whose keys this client trusts (known_hosts), records one
+(its public line from \`ovtp id\` on the server, or the fingerprint that
+\`ovtp id --fingerprint\` prints there), or forgets one (after its key was
+replaced on purpose). The port defaults to ${DEFAULT_PORT}, as when connecting.
+
+Options:
+  --json        list as one JSON object per line: {"host","fingerprint"}
+  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+`;
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(
+    args,
+    { ...HOME_OPTION, json: { type: "boolean" } },
+    "known-hosts",
+  );
+  const keystore = openKeystore(values.home);
+  const [action = "list", target, key, ...rest] = positionals;
+  const host = (text: string | undefined) => {
+    if (text === undefined) usageError("known-hosts", `Give the HOST[:PORT] to ${action}`);
+    return parseHostPort(text, DEFAULT_PORT).display;
+  };
+  switch (action) {
+    case "list": {
+      if (target !== undefined) usageError("known-hosts", "list takes no HOST");
+      for (const entry of await keystore.readKnownHosts()) {
+        const fp = entry.fingerprint ?? await fingerprint(entry.key!);
+        await writeOut(
+          values.json
+            ? JSON.stringify({ host: entry.host, fingerprint: fp }) + "\n"
+            : `${entry.host}  ${fp}\n`,
+        );
+      }
+      return 0;
+    }
+    case "add": {
+      const name = host(target);
+      if (key === undefined || rest.length > 0) {
+        usageError("known-hosts", "Give HOST[:PORT] and one public line or fingerprint");
+      }
+      const given = isFingerprint(key.trim()) ? key.trim() : parseKeyLine(key);
+      await keystore.addKnownHost(name, given);
+      const fp = typeof given === "string" ? given : await fingerprint(given);
+      await writeErr(`ovtp: host ${name} recorded in known_hosts: ${fp}\n`);
+      return 0;
+    }
+    case "remove": {
+      const name = host(target);
+      if (key !== undefined) usageError("known-hosts", "remove takes one HOST[:PORT]");
+      const removed = await keystore.removeKnownHost(name);
+      if (removed === 0) usageError("known-hosts", `Host ${name} is not in known_hosts`);
+      await writeErr(`ovtp: removed host ${name} from known_hosts\n`);
+      return 0;
+    }
+    default:
+      usageError("known-hosts", `Unknown action "${action}": give list, add or remove`);
+  }
+}
+
+function parseKeyLine(text: string) {
+  try {
+    return parsePublicKey(text).key;
+  } catch (error) {
+    usageError(
+      "known-hosts",
+      `Expected a public line (ovtp1 ...) or a fingerprint (SHA256:...): ${
+        (error as Error).message
+      }`,
+    );
+  }
+}
+
+/** `ovtp known-hosts`. */
+export const knownHosts: Command = { usage: USAGE, run };
