@@ -13,12 +13,14 @@
  * @module
  */
 
+import { join } from "node:path";
 import { OvtpClient } from "../lib/client.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
+import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
 
@@ -26,6 +28,7 @@ import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_
 export const CONNECT_OPTIONS = {
   strict: { type: "boolean" },
   "accept-new": { type: "boolean" },
+  identity: { type: "string", short: "i" },
   timeout: { type: "string", default: "10" },
 } as const;
 
@@ -34,38 +37,42 @@ export const CONNECT_HELP =
   `  --strict            refuse a host that is not in known_hosts yet, without asking
   --accept-new        record a host that is not in known_hosts yet, without asking
                       (the default asks on a terminal and refuses without one)
-  --timeout SECONDS   time allowed to connect and for the handshake (default 10)`;
-
-/** How an unknown host is handled. */
-type UnknownHostPolicy = "ask" | "accept" | "refuse";
+  -i, --identity FILE use this key file instead of id_ovtp (trust files unchanged)
+  --timeout SECONDS   time allowed to connect and for the handshake (default 10)
+HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
 /** Loads the identity and connects to `HOST[:PORT]`, checking known_hosts. */
 export async function connectTo(
   command: string,
   keystore: Keystore,
   target: string,
-  flags: { strict?: boolean; "accept-new"?: boolean; timeout: string },
+  flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout: string },
 ): Promise<{ client: OvtpClient; identity: Identity }> {
-  const { hostname, port, display } = parseHostPort(target, DEFAULT_PORT);
   const timeoutSeconds = Number(flags.timeout);
   if (!(timeoutSeconds > 0)) usageError(command, `Invalid timeout "${flags.timeout}"`);
   if (flags.strict && flags["accept-new"]) {
     usageError(command, "Give --strict or --accept-new, not both");
   }
+  // The host as typed names the config block and the known_hosts entry;
+  // the config may send the connection to another address and port.
+  const typed = parseHostPort(target, DEFAULT_PORT).hostname;
+  const settings = settingsFor(await keystore.readHostConfig(), typed);
+  const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
   const policy: UnknownHostPolicy = flags.strict
     ? "refuse"
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
-    ? "accept"
-    : "ask";
-  const identity = await keystore.loadIdentity(() => askPassphrase());
+    ? "accept-new"
+    : settings.unknownHost ?? "ask";
+  const keyFile = flags.identity ?? expandHome(settings.identity);
+  const identity = await keystore.loadIdentity(() => askPassphrase(), keyFile);
   const connect = () =>
     OvtpClient.connect({
-      hostname,
+      hostname: settings.address ?? hostname,
       port,
       identity,
       timeoutMs: timeoutSeconds * 1000,
       verifyHost: knownHostsVerifier(keystore, display, {
-        strict: policy !== "accept",
+        strict: policy !== "accept-new",
         onNewHost: (host, fp) => {
           writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
         },
@@ -75,7 +82,7 @@ export async function connectTo(
     return { client: await connect(), identity };
   } catch (error) {
     if (!(error instanceof UnknownHostError)) throw error;
-    await decideUnknownHost(error, policy);
+    await decideUnknownHost(error, policy, flags.strict === true);
     await keystore.addKnownHost(error.host, error.key);
     await writeErr(`ovtp: host ${error.host} recorded in known_hosts: ${error.fingerprint}\n`);
     // The host must present the same key again: it is known now.
@@ -84,13 +91,18 @@ export async function connectTo(
 }
 
 /** Returns when the user accepts the unknown host; throws otherwise. */
-async function decideUnknownHost(error: UnknownHostError, policy: UnknownHostPolicy) {
+async function decideUnknownHost(
+  error: UnknownHostError,
+  policy: UnknownHostPolicy,
+  strict: boolean,
+) {
   const { host, fingerprint } = error;
   const addCommand = `ovtp known-hosts add ${host} ${fingerprint}`;
   if (policy === "refuse") {
+    const by = strict ? "--strict" : "unknown-host refuse in the config";
     throw new OvtpError(
       "trust",
-      `Unknown host ${host} with key ${fingerprint} (refused by --strict)`,
+      `Unknown host ${host} with key ${fingerprint} (refused by ${by})`,
       {
         hint: `check the fingerprint with the server's owner, then run: ${addCommand}`,
       },
@@ -129,4 +141,12 @@ async function decideUnknownHost(error: UnknownHostError, policy: UnknownHostPol
     }
     prompt = "Please type 'yes', 'no' or the fingerprint: ";
   }
+}
+
+/** `~/x` in a config file means the user's home directory, as in ssh's config. */
+function expandHome(path: string | undefined): string | undefined {
+  if (!path?.startsWith("~/")) return path;
+  const home = Deno.env.get(Deno.build.os === "windows" ? "USERPROFILE" : "HOME") ??
+    Deno.env.get("HOME");
+  return home ? join(home, path.slice(2)) : path;
 }

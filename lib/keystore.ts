@@ -27,6 +27,7 @@ import {
   type PublicKey,
   samePublicKey,
 } from "./keys.ts";
+import { type HostBlock, parseHostConfig } from "./host_config.ts";
 import { formatKnownHost, type KnownHost, parseKnownHosts } from "./known_hosts.ts";
 
 /**
@@ -57,6 +58,7 @@ export const KEYSTORE_FILES = {
   chatNames: "chat_names",
   rooms: "rooms",
   listenConfig: "listen.json",
+  hostConfig: "config",
   inbox: "inbox",
 } as const;
 
@@ -206,14 +208,20 @@ export class Keystore {
     return { identity, line };
   }
 
-  /** Loads the identity, asking for the passphrase only if it is sealed. */
-  async loadIdentity(passphrase: PassphraseSource): Promise<Identity> {
-    const path = this.path("identity");
+  /**
+   * Loads the identity, asking for the passphrase only if it is sealed:
+   * id_ovtp, or the key file at `file` (`-i FILE`), which changes nothing
+   * else (the trust files stay this keystore's).
+   */
+  async loadIdentity(passphrase: PassphraseSource, file?: string): Promise<Identity> {
+    const path = file ?? this.path("identity");
     const text = await readTextOrUndefined(path);
     if (text === undefined) {
-      throw new OvtpError("key", `No identity in "${this.home}"`, {
-        hint: "run `ovtp keygen` to create one",
-      });
+      throw new OvtpError(
+        "key",
+        file === undefined ? `No identity in "${this.home}"` : `No key file "${file}"`,
+        { hint: "run `ovtp keygen` to create one" },
+      );
     }
     try {
       return await decodeKeyFile(text, passphrase);
@@ -307,6 +315,19 @@ export class Keystore {
     lines.splice(matches[0].line - 1, 1);
     await atomicWrite(path, lines.join("\n"));
     return matches[0];
+  }
+
+  /** Reads the per-host settings (`config`; none when it does not exist). */
+  async readHostConfig(): Promise<HostBlock[]> {
+    const path = this.path("hostConfig");
+    try {
+      return parseHostConfig((await readTextOrUndefined(path)) ?? "");
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      throw new OvtpError("usage", `Cannot read "${path}": ${error.message}`, {
+        hint: 'the format is in README.md, "Hosts and identities"',
+      });
+    }
   }
 
   /** Looks up a host in known_hosts. */

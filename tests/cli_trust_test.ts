@@ -188,3 +188,56 @@ Deno.test({
     });
   },
 });
+
+Deno.test("~/.ovtp/config: an alias with address, port and unknown-host policy; errors name the line", async () => {
+  await withServer(async (pair, listener) => {
+    const home = pair.client.home;
+    await Deno.writeTextFile(
+      `${home}/config`,
+      `# hosts\nhost backup b2\n  address 127.0.0.1\n  port ${listener.port}\n` +
+        `  unknown-host accept-new\nhost *\n  unknown-host refuse\n`,
+    );
+    const sent = await ovtp(["send", "backup", "via alias"], { home, env: ASK });
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stderr, new RegExp(`new host backup:${listener.port} recorded`));
+    await listener.waitFor(/via alias/, "stdout");
+    // `host *` applies to what no earlier block set.
+    const other = await ovtp(["send", listener.target, "x"], { home, env: ASK });
+    assert.equal(other.code, 4);
+    assertOneError(other, /\(refused by unknown-host refuse in the config\)/);
+
+    await Deno.writeTextFile(`${home}/config`, `host backup\n  adress 127.0.0.1\n`);
+    const bad = await ovtp(["send", "backup", "x"], { home, env: ASK });
+    assert.equal(bad.code, 2);
+    assertOneError(
+      bad,
+      /Cannot read ".*config": line 2: Unknown setting "adress" \(known: address, port, identity, unknown-host\)/,
+    );
+    await Deno.writeTextFile(`${home}/config`, `port 1\n`);
+    const orphan = await ovtp(["send", "backup", "x"], { home, env: ASK });
+    assertOneError(orphan, /line 1: "port" before any host line/);
+  });
+});
+
+Deno.test("-i FILE connects as another identity and keeps the home's trust files", async () => {
+  await withServer(async (pair, listener) => {
+    const work = await Deno.makeTempDir();
+    const made = await ovtp(["keygen", "--comment", "work@laptop"], { home: work });
+    assert.equal(made.code, 0, made.stderr);
+    const line = (await ovtp(["id"], { home: work })).stdout.trim();
+    await ovtp(["add-key", line, "--name", "work"], { home: pair.server.home });
+    const sent = await ovtp(["send", "-i", `${work}/id_ovtp`, listener.target, "from work"], {
+      home: pair.client.home,
+    });
+    assert.equal(sent.code, 0, sent.stderr);
+    await listener.waitFor(/^work \(SHA256:\S+\): from work$/m, "stdout");
+    // The host was recorded in the home's known_hosts, not next to the key.
+    assert.match(await Deno.readTextFile(`${pair.client.home}/known_hosts`), /^127\.0\.0\.1:/);
+    await assert.rejects(Deno.stat(`${work}/known_hosts`), Deno.errors.NotFound);
+    const missing = await ovtp(["send", "-i", `${work}/nope`, listener.target, "x"], {
+      home: pair.client.home,
+    });
+    assert.equal(missing.code, 5);
+    assertOneError(missing, /No key file ".*nope"/);
+  });
+});
