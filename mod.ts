@@ -66,6 +66,13 @@ export {
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
 export { type KeyOptions, type Rate } from "./lib/key_options.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
+export {
+  type HostBlock,
+  type HostSettings,
+  parseHostConfig,
+  settingsFor,
+  type UnknownHostPolicy,
+} from "./lib/host_config.ts";
 export { type HostTrustOptions, knownHostsVerifier, UnknownHostError } from "./lib/host_trust.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
 export { type Peer } from "./lib/peer.ts";

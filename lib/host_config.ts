@@ -16,10 +16,49 @@
  * @module
  */
 
-/** What to do with a host that is not in known_hosts yet. */
+/**
+ * What to do with a host that is not in known_hosts yet: ask on a terminal
+ * (and refuse without one), record it, or refuse it.
+ *
+ * @example Resolve an alias
+ * ```ts
+ * import { parseHostConfig, settingsFor } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const blocks = parseHostConfig(
+ *   "host backup\n  address backup.example.org\n  port 4848\nhost *\n  unknown-host refuse\n",
+ * );
+ * assert.deepEqual(settingsFor(blocks, "backup"), {
+ *   address: "backup.example.org",
+ *   port: 4848,
+ *   identity: undefined,
+ *   unknownHost: "refuse",
+ * });
+ * assert.throws(() => parseHostConfig("host a\n  adress x\n"), /line 2: Unknown setting "adress"/);
+ * ```
+ */
 export type UnknownHostPolicy = "ask" | "accept-new" | "refuse";
 
-/** The settings that apply to one host. */
+/**
+ * The settings that apply to one host, as {@linkcode settingsFor} gathers them.
+ *
+ * @example Resolve an alias
+ * ```ts
+ * import { parseHostConfig, settingsFor } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const blocks = parseHostConfig(
+ *   "host backup\n  address backup.example.org\n  port 4848\nhost *\n  unknown-host refuse\n",
+ * );
+ * assert.deepEqual(settingsFor(blocks, "backup"), {
+ *   address: "backup.example.org",
+ *   port: 4848,
+ *   identity: undefined,
+ *   unknownHost: "refuse",
+ * });
+ * assert.throws(() => parseHostConfig("host a\n  adress x\n"), /line 2: Unknown setting "adress"/);
+ * ```
+ */
 export interface HostSettings {
   /** The name or address to connect to. */
   address?: string;
@@ -31,7 +70,26 @@ export interface HostSettings {
   unknownHost?: UnknownHostPolicy;
 }
 
-/** One `host` block. */
+/**
+ * One `host` block of the config file.
+ *
+ * @example Resolve an alias
+ * ```ts
+ * import { parseHostConfig, settingsFor } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const blocks = parseHostConfig(
+ *   "host backup\n  address backup.example.org\n  port 4848\nhost *\n  unknown-host refuse\n",
+ * );
+ * assert.deepEqual(settingsFor(blocks, "backup"), {
+ *   address: "backup.example.org",
+ *   port: 4848,
+ *   identity: undefined,
+ *   unknownHost: "refuse",
+ * });
+ * assert.throws(() => parseHostConfig("host a\n  adress x\n"), /line 2: Unknown setting "adress"/);
+ * ```
+ */
 export interface HostBlock {
   /** The patterns after `host`. */
   patterns: string[];
@@ -48,7 +106,25 @@ const POLICIES: readonly UnknownHostPolicy[] = ["ask", "accept-new", "refuse"];
  * the line: a misspelt setting that was silently skipped could send a
  * person's key to the wrong host.
  *
+ * @param text The file's text.
+ * @returns The blocks, in file order.
  * @throws {SyntaxError} `line N: ...` for the first bad line.
+ * * @example Resolve an alias
+ * ```ts
+ * import { parseHostConfig, settingsFor } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const blocks = parseHostConfig(
+ *   "host backup\n  address backup.example.org\n  port 4848\nhost *\n  unknown-host refuse\n",
+ * );
+ * assert.deepEqual(settingsFor(blocks, "backup"), {
+ *   address: "backup.example.org",
+ *   port: 4848,
+ *   identity: undefined,
+ *   unknownHost: "refuse",
+ * });
+ * assert.throws(() => parseHostConfig("host a\n  adress x\n"), /line 2: Unknown setting "adress"/);
+ * ```
  */
 export function parseHostConfig(text: string): HostBlock[] {
   const blocks: HostBlock[] = [];
@@ -102,7 +178,31 @@ export function parseHostConfig(text: string): HostBlock[] {
   return blocks;
 }
 
-/** The settings for `host` (as typed): for each, the first block that matches and sets it. */
+/**
+ * The settings for `host` (as typed): for each, the first block that
+ * matches and sets it.
+ *
+ * @param blocks The parsed config.
+ * @param host The host name as the user typed it.
+ * @returns The settings found (each undefined when no block sets it).
+ *
+ * @example Resolve an alias
+ * ```ts
+ * import { parseHostConfig, settingsFor } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const blocks = parseHostConfig(
+ *   "host backup\n  address backup.example.org\n  port 4848\nhost *\n  unknown-host refuse\n",
+ * );
+ * assert.deepEqual(settingsFor(blocks, "backup"), {
+ *   address: "backup.example.org",
+ *   port: 4848,
+ *   identity: undefined,
+ *   unknownHost: "refuse",
+ * });
+ * assert.throws(() => parseHostConfig("host a\n  adress x\n"), /line 2: Unknown setting "adress"/);
+ * ```
+ */
 export function settingsFor(blocks: readonly HostBlock[], host: string): HostSettings {
   const result: HostSettings = {};
   for (const block of blocks) {
