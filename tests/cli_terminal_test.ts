@@ -11,6 +11,7 @@ import { printable } from "../commands/_printable.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
 import {
   assertOneError,
+  CLI_ENV,
   homeWithIdentity,
   MAIN,
   makePair,
@@ -61,7 +62,7 @@ async function ovtpOnTerminal(args: string[], home: string): Promise<RunResult> 
     .map(quote).join(" ");
   const output = await new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", HOME: `${home}.user`, OVTP_HOME: home },
+    env: { ...CLI_ENV, HOME: `${home}.user`, OVTP_HOME: home },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -226,7 +227,7 @@ Deno.test("chat names, messages and refusals from a relay are printable; --json 
           "r",
           ...(json ? ["--json"] : []),
         ],
-        env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", HOME: `${home}.user`, OVTP_HOME: home },
+        env: { ...CLI_ENV, HOME: `${home}.user`, OVTP_HOME: home },
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
@@ -294,7 +295,7 @@ Deno.test({
     const session = `ovtp-term-${crypto.randomUUID().slice(0, 8)}`;
     const raw = `${home}.pane`;
     try {
-      const command = `OVTP_HOME=${quote(home)} HOME=${quote(`${home}.user`)} ` +
+      const command = `OVTP_ACCEPT_NEW=1 OVTP_HOME=${quote(home)} HOME=${quote(`${home}.user`)} ` +
         [
           Deno.execPath(),
           "run",
