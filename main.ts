@@ -8,6 +8,7 @@
 import { OvtpError } from "./lib/errors.ts";
 import { VERSION } from "./lib/version.ts";
 import type { Command } from "./commands/_cli.ts";
+import { printable } from "./commands/_printable.ts";
 import { completionsCommand } from "./commands/completions.ts";
 
 /**
@@ -138,7 +139,7 @@ async function main(args: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    console.error(`ovtp: error: Unknown command "${name}"\n`);
+    console.error(`ovtp: error: Unknown command "${printable(name)}"\n`);
     console.error(help());
     return EXIT.usage;
   }
@@ -150,16 +151,19 @@ async function main(args: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (error) {
+    // Messages and hints often carry what a server sent (its error, a
+    // refusal, a status): each is shown as one line that cannot drive the
+    // terminal or pose as another line.
     if (error instanceof OvtpError) {
-      console.error(`ovtp: error: ${error.message}`);
-      if (error.hint) console.error(`ovtp: hint: ${error.hint}`);
+      console.error(`ovtp: error: ${printable(error.message)}`);
+      if (error.hint) console.error(`ovtp: hint: ${printable(error.hint)}`);
       return exitCodeOf(error);
     }
     if (error instanceof Deno.errors.PermissionDenied) {
-      console.error(`ovtp: error: Permission denied: ${error.message}`);
+      console.error(`ovtp: error: Permission denied: ${printable(error.message)}`);
       return EXIT.remote;
     }
-    console.error(`ovtp: error: ${(error as Error).message ?? error}`);
+    console.error(`ovtp: error: ${printable(String((error as Error).message ?? error))}`);
     return EXIT.remote;
   }
 }

@@ -201,18 +201,3 @@ export function parseSize(text: string, flag: string, command: string): number {
   const power = " kmgt".indexOf(match[2].toLowerCase() || " ");
   return Math.floor(Number(match[1]) * 1024 ** power);
 }
-
-/**
- * Makes text from a peer safe to show on a terminal: control characters
- * other than newline and tab become caret notation (`^[` for ESC), so a
- * message cannot move the cursor, retitle the window or fake output.
- * Text going to a pipe or file is left as it is.
- */
-export function forTerminal(text: string, isTerminal: boolean): string {
-  if (!isTerminal) return text;
-  return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x08\x0b-\x1f\x7f\x9b]/g,
-    (c) => c === "\x9b" ? "^[[" : `^${String.fromCharCode(c.charCodeAt(0) ^ 0x40)}`,
-  );
-}

@@ -6,6 +6,7 @@
  */
 
 import type { TransferProgress } from "../lib/transfer/sender.ts";
+import { printable } from "./_printable.ts";
 
 const REDRAW_MS = 200;
 const encoder = new TextEncoder();
@@ -60,7 +61,7 @@ export class ProgressBar {
     this.#lastDraw = now;
     const seconds = (now - this.#start) / 1000;
     const rate = (progress.done - this.#startBytes) / Math.max(seconds, 1e-6);
-    let line = `${progress.name}  ${formatBytes(progress.done)}`;
+    let line = `${printable(progress.name)}  ${formatBytes(progress.done)}`;
     if (progress.total !== null && progress.total > 0) {
       const percent = Math.min(100, (100 * progress.done) / progress.total);
       const eta = (progress.total - progress.done) / rate;

@@ -10,6 +10,7 @@ import {
   usageError,
   writeOut,
 } from "./_cli.ts";
+import { printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST]
                     [--expires DATE] [--rate COUNT/UNIT] [--home DIR]
@@ -52,8 +53,8 @@ async function run(args: string[]): Promise<number> {
     const fp = await fingerprint(key);
     await writeOut(
       result.added
-        ? `Authorized "${result.name}" (${fp}) in ${keystore.path("authorizedKeys")}\n`
-        : `Already authorized as "${result.name}" (${fp}); nothing changed\n`,
+        ? `Authorized "${printable(result.name)}" (${fp}) in ${keystore.path("authorizedKeys")}\n`
+        : `Already authorized as "${printable(result.name)}" (${fp}); nothing changed\n`,
     );
   }
   return 0;

@@ -5,7 +5,6 @@ import { hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
-  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
@@ -16,6 +15,7 @@ import {
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { LineEditor } from "./_line_editor.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
                  [--strict] [--timeout SECONDS] [--home DIR]
@@ -73,7 +73,7 @@ async function run(args: string[]): Promise<number> {
     onPresence(event, member) {
       if (event === "join") pins.check(member);
       if (values.json) {
-        show(JSON.stringify({
+        show(jsonLine({
           event,
           time: new Date().toISOString(),
           room: values.room,
@@ -82,14 +82,16 @@ async function run(args: string[]): Promise<number> {
           fingerprint: member.fingerprint,
         }));
       } else {
-        const line = `* ${clean(member.display)} ${
-          event === "join" ? "joined" : "left"
-        } (${member.fingerprint})`;
+        const line = `* ${clean(member.display)} ${event === "join" ? "joined" : "left"} (${
+          clean(member.fingerprint)
+        })`;
         editor ? editor.print(line) : notice(line.slice(2));
       }
     },
     onDropped(claimed, reason) {
-      notice(`warning: dropped a message claiming to come from ${claimed}: ${reason}`);
+      notice(
+        `warning: dropped a message claiming to come from ${clean(claimed)}: ${clean(reason)}`,
+      );
     },
   });
   for (const member of session.members) pins.check(member);
@@ -152,9 +154,9 @@ class NamePins {
       if (!pinned) return;
       this.suspicious.add(member.fingerprint);
       this.#warn(
-        `WARNING: "${
-          clean(member.display)
-        }" now has the key ${member.fingerprint}, not ${pinned.fingerprint} as before: it may be someone else (line ${pinned.line} of ${
+        `WARNING: "${clean(member.display)}" now has the key ${
+          clean(member.fingerprint)
+        }, not ${pinned.fingerprint} as before: it may be someone else (line ${pinned.line} of ${
           this.#keystore.path("chatNames")
         })`,
       );
@@ -163,13 +165,13 @@ class NamePins {
 }
 
 function messageLine(message: ChatMessage, pins: NamePins): string {
-  const name = message.member ? clean(message.member.display) : message.fingerprint;
+  const name = clean(message.member ? message.member.display : message.fingerprint);
   const flag = pins.suspicious.has(message.fingerprint) ? " [key changed!]" : "";
   return `[${clock(message.timestamp)}] ${name}${flag}: ${clean(message.text)}`;
 }
 
 function messageJson(room: string, message: ChatMessage): string {
-  return JSON.stringify({
+  return jsonLine({
     event: "message",
     time: new Date(message.timestamp).toISOString(),
     room,
@@ -183,7 +185,9 @@ function messageJson(room: string, message: ChatMessage): string {
 
 function whoList(members: Member[]): string {
   return members
-    .map((m) => `  ${m.online ? "●" : "○"} ${clean(m.display)} (${m.name}) ${m.fingerprint}`)
+    .map((m) =>
+      `  ${m.online ? "●" : "○"} ${clean(m.display)} (${clean(m.name)}) ${clean(m.fingerprint)}`
+    )
     .join("\n");
 }
 
@@ -191,9 +195,9 @@ function clock(ms: number): string {
   return new Date(ms).toTimeString().slice(0, 8);
 }
 
-/** One line of text from a peer, safe for a terminal. */
+/** One line of text from a peer, in the printable form (./_printable.ts). */
 function clean(text: string): string {
-  return forTerminal(text.replace(/\r?\n/g, " "), true);
+  return printable(text);
 }
 
 async function defaultDisplay(keystore: Keystore): Promise<string> {

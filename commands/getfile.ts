@@ -3,7 +3,6 @@ import { OvtpError } from "../lib/errors.ts";
 import type { FetchedFile } from "../lib/transfer/fetcher.ts";
 import {
   type Command,
-  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
@@ -12,6 +11,7 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
 
 const USAGE = `Usage: ovtp getfile HOST[:PORT] PATH [-o DEST] [--quiet] [--json]
@@ -51,11 +51,12 @@ async function run(args: string[]): Promise<number> {
   try {
     if (values.list) {
       const entries = await client.listFiles(remote ?? "");
-      if (values.json) await writeOut(JSON.stringify({ path: remote ?? "", entries }) + "\n");
+      if (values.json) await writeOut(jsonLine({ path: remote ?? "", entries }) + "\n");
       else {
         for (const entry of entries) {
           const size = entry.type === "dir" ? "-" : String(entry.size);
-          const name = forTerminal(entry.name, Deno.stdout.isTerminal());
+          // One line per entry, to a pipe too: a name cannot add entries.
+          const name = printable(entry.name);
           await writeOut(
             `${entry.type === "dir" ? "d" : "-"}${modeText(entry.mode)}  ${
               size.padStart(12)
@@ -72,7 +73,11 @@ async function run(args: string[]): Promise<number> {
       onProgress: (progress) => bar.update(progress),
       onResume: (offset) => {
         bar.reset(offset);
-        writeErr(`ovtp: resuming "${dest}" after ${formatBytes(offset)} already here (verified)\n`)
+        writeErr(
+          `ovtp: resuming "${printable(dest)}" after ${
+            formatBytes(offset)
+          } already here (verified)\n`,
+        )
           .catch(() => {});
       },
     }).finally(() => bar.clear());
@@ -99,13 +104,13 @@ function modeText(mode: number): string {
 
 function summary(remote: string, file: FetchedFile, seconds: number): string {
   const resumed = file.resumedFrom > 0 ? `, resumed after ${formatBytes(file.resumedFrom)}` : "";
-  return `got ${remote}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
+  return `got ${printable(remote)}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
     formatRate(file.size - file.resumedFrom, seconds)
-  }${resumed}), sha256 ${file.sha256}, verified and saved as ${file.path}\n`;
+  }${resumed}), sha256 ${file.sha256}, verified and saved as ${printable(file.path)}\n`;
 }
 
 function outcomeJson(file: FetchedFile, seconds: number): string {
-  return JSON.stringify({
+  return jsonLine({
     status: "ok",
     path: file.path,
     size: file.size,

@@ -9,6 +9,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp keys [--home DIR]
        ovtp keys remove (NAME | FINGERPRINT) [--home DIR]
@@ -26,26 +27,28 @@ async function run(args: string[]): Promise<number> {
   if (positionals[0] === "remove") {
     if (positionals.length !== 2) usageError("keys", "Give one NAME or FINGERPRINT to remove");
     const removed = await keystore.removeAuthorizedKey(positionals[1]);
-    await writeOut(`Removed "${removed.name}" (${await fingerprint(removed.key)})\n`);
+    await writeOut(`Removed "${printable(removed.name)}" (${await fingerprint(removed.key)})\n`);
     return 0;
   }
   if (positionals.length > 0) usageError("keys", `Unknown action "${positionals[0]}"`);
   const { entries, errors } = await keystore.readAuthorizedKeys();
   const path = keystore.path("authorizedKeys");
   for (const error of errors) {
-    await writeErr(`ovtp: warning: ${path} line ${error.line}: ${error.message}\n`);
+    await writeErr(`ovtp: warning: ${path} line ${error.line}: ${printable(error.message)}\n`);
   }
   if (entries.length === 0) {
     await writeErr(`No authorized keys in ${path}; add one with \`ovtp add-key\`\n`);
   }
-  const width = Math.max(0, ...entries.map((e) => e.name.length));
-  for (const entry of entries) {
+  // Names come from the clients' own key comments: shown printable.
+  const names = entries.map((entry) => printable(entry.name));
+  const width = Math.max(0, ...names.map((name) => name.length));
+  for (const [i, entry] of entries.entries()) {
     const options = formatOptions(entry.options);
     const expired = entry.options.expires && entry.options.expires.getTime() <= Date.now()
       ? "  (expired)"
       : "";
     await writeOut(
-      `${entry.name.padEnd(width)}  ${await fingerprint(entry.key)}${
+      `${names[i].padEnd(width)}  ${await fingerprint(entry.key)}${
         options ? `  ${options}` : ""
       }${expired}\n`,
     );

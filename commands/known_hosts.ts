@@ -11,6 +11,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp known-hosts [list] [--json] [--home DIR]
        ovtp known-hosts add HOST[:PORT] (PUBLIC_LINE | FINGERPRINT) [--home DIR]
@@ -45,8 +46,8 @@ async function run(args: string[]): Promise<number> {
         const fp = entry.fingerprint ?? await fingerprint(entry.key!);
         await writeOut(
           values.json
-            ? JSON.stringify({ host: entry.host, fingerprint: fp }) + "\n"
-            : `${entry.host}  ${fp}\n`,
+            ? jsonLine({ host: entry.host, fingerprint: fp }) + "\n"
+            : `${printable(entry.host)}  ${printable(fp)}\n`,
         );
       }
       return 0;

@@ -20,7 +20,6 @@ import { ServedFolder } from "../lib/transfer/served_folder.ts";
 import {
   askPassphrase,
   type Command,
-  forTerminal,
   openKeystore,
   parseFlags,
   parseSize,
@@ -35,13 +34,15 @@ import {
   readConfig,
 } from "./_listen_config.ts";
 import { stderrLogger } from "./_logger.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp listen [OPTIONS] [--add-keys FILE...]
 
 Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
 "listening on HOST:PORT" and its fingerprint on stderr. Each message is
-printed on stdout (sender name and fingerprint, then the text) and answered
-"ok"; with --exec, a command answers instead. Files sent with sendfile land
+printed on stdout as one line (sender name and fingerprint, then the text,
+its line breaks and control characters shown escaped: --json keeps them)
+and answered "ok"; with --exec, a command answers instead. Files sent with sendfile land
 in the inbox once complete and verified, and are printed on stdout. Chat
 rooms are relayed: the server forwards envelopes it cannot read, and keeps
 them for members who are offline (at most 1000 per member, for 7 days).
@@ -264,7 +265,9 @@ async function importKeys(keystore: Keystore, file: string) {
       );
     }
     const result = await keystore.addAuthorizedKey(parsed.key, parsed.comment);
-    if (result.added) await writeErr(`ovtp: authorized "${result.name}" from ${file}\n`);
+    if (result.added) {
+      await writeErr(`ovtp: authorized "${printable(result.name)}" from ${printable(file)}\n`);
+    }
   }
 }
 
@@ -275,25 +278,25 @@ const MAX_PENDING_PRINTS = 1024;
  * Prints each message and answers "ok" at once: stdout is written in
  * order, behind the answers, so a pipelined client is not held to the
  * speed of one write per message (only a stalled stdout slows it down).
+ * Each message is exactly one line, to a terminal or a pipe alike: its text
+ * in the printable form (one final line end dropped), so that no sender can
+ * print a line that looks like another sender's; --json keeps the exact text.
  */
 function printHandler(json: boolean): RequestHandler {
-  const terminal = Deno.stdout.isTerminal();
   let printing = Promise.resolve();
   let pending = 0;
   return async (request) => {
     const text = requestText(request);
     const { name, fingerprint } = request.peer;
     const line = json
-      ? JSON.stringify({
+      ? jsonLine({
         time: new Date().toISOString(),
         from: name,
         fingerprint,
         request_id: request.requestId,
         message: text,
       }) + "\n"
-      : `${forTerminal(name, terminal)} (${fingerprint}): ${forTerminal(text, terminal)}${
-        text.endsWith("\n") ? "" : "\n"
-      }`;
+      : `${printable(name)} (${fingerprint}): ${printable(text.replace(/\r?\n$/, ""))}\n`;
     pending++;
     printing = printing.then(() => writeOut(line)).finally(() => pending--);
     if (pending > MAX_PENDING_PRINTS) await printing;
@@ -303,10 +306,9 @@ function printHandler(json: boolean): RequestHandler {
 
 async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
   const { name, fingerprint } = file.peer;
-  const terminal = Deno.stdout.isTerminal();
   await writeOut(
     json
-      ? JSON.stringify({
+      ? jsonLine({
         time: new Date().toISOString(),
         event: "file",
         from: name,
@@ -316,8 +318,8 @@ async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
         size: file.size,
         sha256: file.sha256,
       }) + "\n"
-      : `${forTerminal(name, terminal)} (${fingerprint}) sent file ${
-        forTerminal(file.path, terminal)
+      : `${printable(name)} (${fingerprint}) sent file ${
+        printable(file.path)
       }: ${file.size} bytes, sha256 ${file.sha256}\n`,
   );
 }

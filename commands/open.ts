@@ -6,7 +6,6 @@ import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
 import {
   askPassphrase,
   type Command,
-  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
@@ -15,6 +14,7 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipients.ts";
+import { printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
 
 const USAGE = `Usage: ovtp open [FILE] [-o OUT] [--from NAME|FINGERPRINT] [--home DIR]
@@ -100,7 +100,7 @@ async function run(args: string[]): Promise<number> {
       : `nothing was written to "${values.output}"`;
     throw await refusal(error, { name, known, sender, from: values.from, identity, where });
   }
-  await writeErr(`Sealed by ${forTerminal(await describeKey(sender!, known), true)}\n`);
+  await writeErr(`Sealed by ${printable(await describeKey(sender!, known))}\n`);
   return 0;
 }
 
@@ -116,7 +116,7 @@ interface RefusalContext {
 /** One clear message per reason, with the exit code's kind. */
 async function refusal(error: SealedError, context: RefusalContext): Promise<OvtpError> {
   const { name, known, sender } = context;
-  const by = sender ? forTerminal(await describeKey(sender, known), true) : "";
+  const by = sender ? printable(await describeKey(sender, known)) : "";
   const hint = { hint: context.where, cause: error };
   switch (error.reason) {
     case "not-recipient":
@@ -205,14 +205,14 @@ async function showInfo(path: string | undefined, known: KnownKeys): Promise<num
   }
   const lines = [
     `Format:     ovtp sealed v1, ${info.armored ? "armored" : "binary"}`,
-    `Sealed by:  ${await describeKey(info.sender, known)}`,
+    `Sealed by:  ${printable(await describeKey(info.sender, known))}`,
     "            (header signature valid; the content is checked when opened)",
     `Recipients: ${info.recipients.length}`,
   ];
   for (const recipient of info.recipients) {
-    lines.push(`  ${await describeKey(recipient, known)}`);
+    lines.push(`  ${printable(await describeKey(recipient, known))}`);
   }
-  await writeOut(forTerminal(lines.join("\n") + "\n", Deno.stdout.isTerminal()));
+  await writeOut(lines.join("\n") + "\n");
   return 0;
 }
 

@@ -4,7 +4,6 @@ import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import {
   type Command,
-  forTerminal,
   HOME_OPTION,
   openKeystore,
   parseFlags,
@@ -15,13 +14,15 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp send HOST[:PORT] [MESSAGE...] [--json] [--lines] [--strict]
                  [--call NAME [--param KEY=VALUE]...] [--timeout SECONDS] [--home DIR]
 
-Sends a message and prints the server's response. The message is the
-arguments joined by spaces, or stdin when there are none. Exits 0 when the
-server answers "ok", 1 when it answers another status. With --call, runs the
+Sends a message and prints the server's response: its exact bytes to a
+pipe or file, with control characters shown escaped on a terminal. The
+message is the arguments joined by spaces, or stdin when there are none.
+Exits 0 when the server answers "ok", 1 when it answers another status. With --call, runs the
 server's named function NAME with the parameters and the message.
 
 Statuses other than "ok" and "error" come from the server itself and are
@@ -35,7 +36,8 @@ changed key is refused.
 Options:
   --json              print {"status","response","request_id"} per response
   --lines             send each line of stdin as its own request, pipelined
-                      over one connection; responses print in order
+                      over one connection; responses print in order, one
+                      line each (line breaks shown as \\n)
   --call NAME         call the server's function NAME (see listen --exec NAME=CMD)
   --param KEY=VALUE   a parameter for --call (repeatable)
 ${CONNECT_HELP}
@@ -121,6 +123,12 @@ async function sendLines(
   return failures;
 }
 
+/**
+ * Prints one response. The body is the payload: to a pipe or file it goes
+ * out as the exact bytes; on a terminal in the printable form, lines kept.
+ * With --lines each response is one line, in the printable form even to a
+ * pipe, so that a response cannot add lines (--json for the exact value).
+ */
 async function printResponse(
   response: Response,
   json: boolean,
@@ -129,16 +137,21 @@ async function printResponse(
   const text = responseText(response);
   if (json) {
     await writeOut(
-      JSON.stringify({
+      jsonLine({
         status: response.status,
         response: text,
         request_id: response.requestId,
       }) + "\n",
     );
-  } else if (SERVER_STATUSES.has(response.status) && !oneLineEach) {
+  } else if (oneLineEach) {
+    await writeOut(printable(text.replace(/\r?\n$/, "")) + "\n");
+  } else if (SERVER_STATUSES.has(response.status)) {
     // Explained in the error line instead.
-  } else if (text || oneLineEach) {
-    const shown = forTerminal(text, Deno.stdout.isTerminal());
+  } else if (!Deno.stdout.isTerminal()) {
+    await writeOut(response.body);
+    if (response.body.length > 0 && response.body.at(-1) !== 0x0a) await writeOut("\n");
+  } else if (text) {
+    const shown = printable(text, { keepLines: true });
     await writeOut(shown.endsWith("\n") ? shown : shown + "\n");
   }
 }

@@ -18,6 +18,7 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
 
 const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet] [--json]
@@ -82,7 +83,7 @@ async function run(args: string[]): Promise<number> {
           bar.reset(offset);
           bar.clear();
           writeErr(
-            `ovtp: resuming "${source.name}" after ${
+            `ovtp: resuming "${printable(source.name)}" after ${
               formatBytes(offset)
             } already on the server (verified)\n`,
           )
@@ -98,7 +99,7 @@ async function run(args: string[]): Promise<number> {
   }
   if (values.json) {
     await writeOut(
-      JSON.stringify({
+      jsonLine({
         status: "ok",
         files: sent.map(({ file, seconds }) => ({
           name: file.name,
@@ -146,7 +147,8 @@ async function* sources(
     if (kinds[i] === "file") yield await pathSource(paths[i], name);
     else {
       yield* directorySources(paths[i], (path, reason) => {
-        writeErr(`ovtp: warning: skipping "${path}": ${reason}\n`).catch(() => {});
+        writeErr(`ovtp: warning: skipping "${printable(path)}": ${printable(reason)}\n`)
+          .catch(() => {});
       });
     }
   }
@@ -156,9 +158,9 @@ function summary(file: SentFile, seconds: number): string {
   const moved = file.size - file.resumedFrom;
   const resumed = file.resumedFrom > 0 ? `, resumed after ${formatBytes(file.resumedFrom)}` : "";
   const renamed = file.renamed ? " (the name was taken)" : "";
-  return `sent ${file.name}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
+  return `sent ${printable(file.name)}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
     formatRate(moved, seconds)
-  }${resumed}), sha256 ${file.sha256}, verified and stored as ${file.path}${renamed}\n`;
+  }${resumed}), sha256 ${file.sha256}, verified and stored as ${printable(file.path)}${renamed}\n`;
 }
 
 /** `ovtp sendfile`. */
