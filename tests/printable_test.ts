@@ -9,8 +9,8 @@ import { jsonLine, printable } from "../commands/_printable.ts";
 import { textLogLine } from "../commands/_logger.ts";
 
 /** Characters the printable form must never contain. */
-// deno-lint-ignore no-control-regex
 const RAW =
+  // deno-lint-ignore no-control-regex
   /[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 
 Deno.test("printable() shows C0 controls in caret notation, and LF, CR, TAB as \\n \\r \\t", () => {
