@@ -105,7 +105,12 @@ export {
   type SentFile,
   type TransferProgress,
 } from "./lib/transfer/sender.ts";
-export { Inbox, type InboxOptions, type StoredFile } from "./lib/transfer/inbox.ts";
+export {
+  Inbox,
+  INBOX_STATE_DIR,
+  type InboxOptions,
+  type StoredFile,
+} from "./lib/transfer/inbox.ts";
 export { type ReceivedFile } from "./lib/transfer/receiver.ts";
 export { type FetchedFile, type FetchOptions } from "./lib/transfer/fetcher.ts";
 export { type ListEntry } from "./lib/transfer/download_messages.ts";

@@ -24,6 +24,8 @@ export const LISTEN_OPTIONS = {
   rooms: { type: "string" },
   serve: { type: "string" },
   "max-file-size": { type: "string" },
+  "keep-partial": { type: "string" },
+  "max-partial": { type: "string" },
   rate: { type: "string" },
   "max-connections": { type: "string" },
   "max-per-address": { type: "string" },
@@ -53,6 +55,8 @@ export const DEFAULTS: ListenSettings = {
   "max-message-size": "16M",
   "max-queued": "32M",
   grace: "10",
+  "keep-partial": "604800",
+  "max-partial": "16G",
   "log-format": "text",
 };
 

@@ -77,6 +77,11 @@ Files and rooms:
                      (default: ~/.ovtp/inbox)
   --max-file-size SIZE
                      refuse files larger than SIZE (e.g. 500M, 10G)
+  --keep-partial SECONDS
+                     keep an interrupted upload this long for its sender to
+                     resume it (default 604800, a week); checked periodically
+  --max-partial SIZE keep at most SIZE of interrupted uploads per client key,
+                     the oldest deleted first (default 16G)
   --serve DIR        let clients download from DIR, read-only (ovtp getfile)
   --rooms DIR        where chat rooms keep their members and the messages
                      held for offline members (default: ~/.ovtp/rooms)
@@ -140,9 +145,21 @@ async function run(args: string[]): Promise<number> {
   const identity = await keystore.loadIdentity(() => askPassphrase());
   for (const file of addKeyFiles) await importKeys(keystore, file);
   await checkAuthorizedKeys(keystore);
-  const inbox = new Inbox(get("inbox") ?? keystore.path("inbox"), { maxFileSize });
-  // Interrupted transfers wait a week for their sender to resume them.
-  await inbox.pruneStale(7 * 24 * 3600 * 1000);
+  const partialMaxAgeMs = seconds(get("keep-partial")!, "--keep-partial", true) * 1000;
+  const inbox = new Inbox(get("inbox") ?? keystore.path("inbox"), {
+    maxFileSize,
+    partialMaxAgeMs,
+    maxPartialBytes: parseSize(get("max-partial")!, "--max-partial", "listen"),
+  });
+  // Interrupted transfers wait for their sender to resume them, then go:
+  // checked now and while listen runs, not only at the next start.
+  await inbox.pruneStale();
+  const pruning = setInterval(() => {
+    inbox.pruneStale().then(
+      (count) => count > 0 && logger.info(`deleted ${count} abandoned partial upload(s)`),
+      (error) => logger.warn(`cannot prune the inbox: ${(error as Error).message}`),
+    );
+  }, Math.min(Math.max(partialMaxAgeMs / 2, 1000), 10 * 60 * 1000));
   const servedDir = get("serve");
   if (servedDir !== undefined && !(await Deno.stat(servedDir).catch(() => null))?.isDirectory) {
     throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
@@ -183,6 +200,7 @@ async function run(args: string[]): Promise<number> {
   const signal = await waitForSignal();
   const grace = seconds(get("grace")!, "--grace", true);
   logger.info(`${signal}: shutting down, letting work in flight finish (up to ${grace} s)`);
+  clearInterval(pruning);
   await server.close(grace * 1000);
   logger.info("stopped");
   return 0;

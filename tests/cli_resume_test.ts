@@ -64,8 +64,8 @@ function stallingProxy(target: number, limit: number) {
 async function partialBytes(inbox: string): Promise<number> {
   let total = 0;
   try {
-    for await (const entry of Deno.readDir(`${inbox}/.partial`)) {
-      total += (await Deno.stat(`${inbox}/.partial/${entry.name}`)).size;
+    for await (const entry of Deno.readDir(`${inbox}/.ovtp-internal/partial`)) {
+      total += (await Deno.stat(`${inbox}/.ovtp-internal/partial/${entry.name}`)).size;
     }
   } catch {
     return 0;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   alternativeName,
+  INTERNAL_NAME,
   MAX_COMPONENT_LENGTH,
   safeRelativePath,
 } from "../lib/transfer/safe_name.ts";
@@ -55,4 +56,29 @@ Deno.test("safeRelativePath() is stable: sanitizing its result again changes not
     assert.deepEqual(safeRelativePath(parts.join("/")), parts, JSON.stringify(name));
   }
   assert.deepEqual(safeRelativePath("..\ufeff."), ["_"]);
+});
+
+Deno.test("safeRelativePath() keeps every name out of the inbox's internal folder", () => {
+  const reserved = [
+    INTERNAL_NAME,
+    ".ovtp",
+    ".OVTP-Internal",
+    ` ${INTERNAL_NAME} `,
+    `${INTERNAL_NAME}.`,
+    "\uff0e\uff4f\uff56\uff54\uff50-internal", // Full width.
+    ".ovtp\u017ftate", // Long s.
+  ];
+  for (const name of reserved) {
+    const [part] = safeRelativePath(name);
+    assert.ok(part.startsWith("_"), `${JSON.stringify(name)} -> ${part}`);
+    assert.deepEqual(safeRelativePath(part), [part], "stable");
+  }
+  assert.deepEqual(safeRelativePath(`a/${INTERNAL_NAME}/partial`), [
+    "a",
+    `_${INTERNAL_NAME}`,
+    "partial",
+  ]);
+  for (const name of [".partial", ".ovt", "x.ovtp", "_.ovtp"]) {
+    assert.deepEqual(safeRelativePath(name), [name], name);
+  }
 });

@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { atomicWrite } from "../_atomic_write.ts";
+import { openForAppend } from "../_no_follow.ts";
 import { utf8 } from "../bytes.ts";
 import { OvtpError } from "../errors.ts";
 import { parsePublicKey } from "../keys.ts";
@@ -278,7 +279,7 @@ function encodeRecord(record: { storedAt: number; envelope: Uint8Array }): Uint8
 }
 
 async function appendRecord(path: string, record: { storedAt: number; envelope: Uint8Array }) {
-  const file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
+  const file = await openForAppend(path, 0o600);
   try {
     const bytes = encodeRecord(record);
     let written = 0;

@@ -8,6 +8,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { checkNotLink, chmodFile } from "../_no_follow.ts";
 
 /** Something to read from: a `Deno.FsFile`, `Deno.stdin`. */
 export interface Readable {
@@ -79,7 +80,8 @@ export interface WriteFileAtomicallyOptions {
  * synced and renamed over `path` only when the stream has ended without
  * error. When the stream errors, the temporary file is removed and `path`
  * is left as it was. A `path` that exists and is not a regular file
- * (`/dev/null`, a pipe) is written directly: it cannot be replaced.
+ * (`/dev/null`, a pipe) is written directly: it cannot be replaced. A
+ * symlink to a regular file (or to nothing) is refused.
  *
  * @param path The file to write.
  * @param stream The content.
@@ -99,13 +101,15 @@ export async function writeFileAtomically(
   const temp = join(dirname(path), `.${basename(path)}.tmp-${crypto.randomUUID()}`);
   try {
     let written: number;
+    let info: Deno.FileInfo;
     {
       using file = await Deno.open(temp, { write: true, createNew: true, mode });
       written = await writeAll(file, stream);
       await file.sync();
+      info = await file.stat();
     }
     // Deno.open honours the umask; set the mode exactly.
-    if (Deno.build.os !== "windows") await Deno.chmod(temp, mode);
+    chmodFile(temp, mode, info);
     await Deno.rename(temp, path);
     return written;
   } catch (error) {
@@ -114,12 +118,18 @@ export async function writeFileAtomically(
   }
 }
 
+// A device or a pipe, reached directly or through a link (/dev/stdout is
+// one). A link to a regular file, or to nothing, is refused: ovtp never
+// writes through a link, nor silently replaces one.
 async function isSpecial(path: string): Promise<boolean> {
   try {
-    return !(await Deno.stat(path)).isFile;
+    const info = await Deno.stat(path);
+    if (info.isFile) await checkNotLink(path);
+    return !info.isFile;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await checkNotLink(path);
+    return false;
   }
 }
 

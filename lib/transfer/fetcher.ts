@@ -17,7 +17,8 @@ import {
   DownloadMessageType,
   type ListEntry,
 } from "./download_messages.ts";
-import { PartialFile } from "./inbox.ts";
+import { chmodFile, openExistingFile } from "../_no_follow.ts";
+import { PartialFile } from "./partial_file.ts";
 import { ReplyQueue } from "./_reply_queue.ts";
 import type { MessageLink, TransferProgress } from "./sender.ts";
 
@@ -144,12 +145,24 @@ export async function fetchFile(
     throw new OvtpError("io", `"${dest}" already exists`, { hint: "choose another name with -o" });
   }
   const partialPath = dest + PARTIAL_SUFFIX;
-  const held = await heldPrefix(partialPath);
+  // An earlier attempt's file, opened without following a link: a symlink
+  // planted at DEST.ovtp-partial is refused, its target neither read (its
+  // hash would go to the server) nor written.
+  let file = await openExistingFile(partialPath, { read: true, write: true }).catch((error) => {
+    throw error instanceof OvtpError
+      ? new OvtpError("io", `Cannot resume into "${partialPath}": ${reason(error)}`, {
+        hint: `delete "${partialPath}" if it is not an earlier download`,
+      })
+      : error;
+  });
   const id = link.nextId();
   const replies = new ReplyQueue();
   const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
   let partial: PartialFile | undefined;
   try {
+    const held = file
+      ? await heldPrefix(file)
+      : { size: 0, sha256: null, hash: createHash("sha256") };
     await link.send({
       type: DownloadMessageType.Get,
       id,
@@ -159,18 +172,20 @@ export async function fetchFile(
     if (info.offset !== 0 && info.offset !== held.size) {
       throw new OvtpError("protocol", "The server resumed at an offset it was not offered");
     }
-    const file = await Deno.open(partialPath, {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
+    // createNew: never through a link, never into a file someone else made.
+    file ??= await Deno.open(partialPath, { read: true, write: true, createNew: true, mode: 0o600 })
+      .catch((error) => {
+        throw error instanceof Deno.errors.AlreadyExists
+          ? new OvtpError("io", `Cannot write "${partialPath}": it appeared during the download`)
+          : error;
+      });
     // The server confirmed our prefix (offset > 0), or starts over.
     const hash = info.offset > 0 ? held.hash : createHash("sha256");
     if (info.offset > 0) options.onResume?.(info.offset);
     await file.truncate(info.offset);
     await file.seek(info.offset, Deno.SeekMode.Start);
     partial = new PartialFile(file, partialPath, hash, info.offset);
+    file = null;
     while (true) {
       const message = await replies.next();
       if (message.type === DownloadMessageType.Data) {
@@ -190,9 +205,13 @@ export async function fetchFile(
         throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
       }
       await partial.sync();
+      const written = await partial.stat();
       await partial.close();
       partial = undefined;
-      if (Deno.build.os !== "windows") await Deno.chmod(partialPath, info.mode & 0o777);
+      // Through a descriptor that does not follow links, and only if the
+      // name still leads to the file just written.
+      chmodFile(partialPath, info.mode, written);
+      // A hard link never replaces an existing name, a planted link included.
       await Deno.link(partialPath, dest).catch((error) => {
         throw error instanceof Deno.errors.AlreadyExists
           ? new OvtpError("io", `"${dest}" already exists`)
@@ -204,6 +223,11 @@ export async function fetchFile(
   } finally {
     // Whatever arrived stays in the partial file, for the next attempt.
     await partial?.close().catch(() => {});
+    try {
+      file?.close();
+    } catch {
+      // Already closed.
+    }
     unsubscribe();
   }
 }
@@ -235,19 +259,23 @@ function expect(message: Message, type: number): Message {
 
 /** What an earlier attempt left: its size, its SHA-256, and the running hash to go on with. */
 async function heldPrefix(
-  path: string,
+  file: Deno.FsFile,
 ): Promise<{ size: number; sha256: string | null; hash: Hash }> {
   const hash = createHash("sha256");
+  const buffer = new Uint8Array(1024 * 1024);
   let size = 0;
-  try {
-    for await (const chunk of (await Deno.open(path)).readable) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  await file.seek(0, Deno.SeekMode.Start);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+    size += n;
   }
   return { size, sha256: size > 0 ? hash.copy().digest("hex") : null, hash };
+}
+
+function reason(error: Error): string {
+  return error.message.replace(/^Cannot write "[^"]*": /, "");
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,22 +1,34 @@
 /**
  * The folder where received files land. A file is written under a
- * temporary name in a hidden `.partial` folder, synced, verified, and only
+ * temporary name in the inbox's internal folder, synced, verified, and only
  * then linked into place under the sender's folder, never over an existing
- * file. An interrupted transfer of a known-size file stays in `.partial` so
- * that it can resume.
+ * file. An interrupted transfer of a known-size file stays in the internal
+ * folder so that it can resume (see `_inbox_partials.ts`).
  *
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { toHex, utf8 } from "../bytes.ts";
-import { OvtpError } from "../errors.ts";
-import { alternativeName, safeRelativePath } from "./safe_name.ts";
+import { chmodFile } from "../_no_follow.ts";
+import { ensureFolder, InboxPartials, type PartialClaim } from "./_inbox_partials.ts";
+import { alternativeName, INTERNAL_NAME, safeRelativePath } from "./safe_name.ts";
+import { TransferRefusal } from "./transfer_refusal.ts";
 
-/** The hidden folder holding transfers in progress. */
-export const PARTIAL_DIR = ".partial";
+export { PartialFile } from "./partial_file.ts";
+export { TransferRefusal } from "./transfer_refusal.ts";
+
+/**
+ * The inbox's internal folder (unfinished uploads, the secret that names
+ * them). No sender's name or file name can reach it: the name sanitizer
+ * gives any component starting with `.ovtp` a leading `_`.
+ */
+export const INBOX_STATE_DIR: string = INTERNAL_NAME;
+
+/** How long an interrupted upload waits for its sender to resume it by default. */
+export const DEFAULT_PARTIAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** Bytes of interrupted uploads kept per sender by default. */
+export const DEFAULT_MAX_PARTIAL_BYTES = 16 * 1024 * 1024 * 1024;
 
 /**
  * Options of {@linkcode Inbox}.
@@ -46,72 +58,13 @@ export interface InboxOptions {
   reserveBytes?: number;
   /** Reports the free bytes of the inbox's file system (tests inject this). */
   freeBytes?: (dir: string) => Promise<number>;
-}
-
-/** Bytes gathered before one write: fewer, larger writes cost less. */
-const WRITE_BUFFER_SIZE = 1024 * 1024;
-
-/** A file being received: buffered writes and a running SHA-256. */
-export class PartialFile {
-  /** Its path. */
-  readonly path: string;
-  /** SHA-256 of what it holds so far. */
-  readonly hash: Hash;
-  /** Bytes received (written or buffered). */
-  size: number;
-  #file: Deno.FsFile;
-  #buffer = new Uint8Array(WRITE_BUFFER_SIZE);
-  #buffered = 0;
-
-  /** Wraps an open file positioned at `size`. */
-  constructor(file: Deno.FsFile, path: string, hash: Hash, size: number) {
-    this.#file = file;
-    this.path = path;
-    this.hash = hash;
-    this.size = size;
-  }
-
-  /** Appends bytes (hashing them). */
-  async write(data: Uint8Array): Promise<void> {
-    this.hash.update(data);
-    this.size += data.length;
-    if (this.#buffered + data.length > this.#buffer.length) await this.flush();
-    if (data.length >= this.#buffer.length) return await writeAll(this.#file, data);
-    this.#buffer.set(data, this.#buffered);
-    this.#buffered += data.length;
-  }
-
-  /** Writes buffered bytes to the file. */
-  async flush(): Promise<void> {
-    if (this.#buffered === 0) return;
-    const data = this.#buffer.subarray(0, this.#buffered);
-    this.#buffered = 0;
-    await writeAll(this.#file, data);
-  }
-
-  /** Flushes and syncs to disk. */
-  async sync(): Promise<void> {
-    await this.flush();
-    await this.#file.sync();
-  }
-
-  /** Flushes (keeping what arrived, for a resume) and closes. */
-  async close(): Promise<void> {
-    try {
-      await this.flush();
-    } finally {
-      try {
-        this.#file.close();
-      } catch {
-        // Already closed.
-      }
-    }
-  }
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await file.write(data.subarray(offset));
+  /** How long an interrupted upload is kept for a resume. @default 7 days */
+  partialMaxAgeMs?: number;
+  /**
+   * Bytes of interrupted uploads kept per sender (key); the oldest go
+   * first. @default 16 GiB
+   */
+  maxPartialBytes?: number;
 }
 
 /**
@@ -191,11 +144,13 @@ export class Inbox {
   /** The folder. */
   readonly dir: string;
   readonly #options: InboxOptions;
+  readonly #partials: InboxPartials;
 
   /** Uses `dir`, created on first use. */
   constructor(dir: string, options: InboxOptions = {}) {
     this.dir = dir;
     this.#options = options;
+    this.#partials = new InboxPartials(join(dir, INBOX_STATE_DIR));
   }
 
   /** The largest file accepted, or Infinity. */
@@ -225,51 +180,20 @@ export class Inbox {
     }
   }
 
-  /** The temporary path for a transfer key. */
-  partialPath(key: string): string {
-    return join(this.dir, PARTIAL_DIR, `${key}.part`);
-  }
-
-  /** Bytes held for a key from an earlier transfer, or 0. */
-  async heldBytes(key: string): Promise<number> {
-    try {
-      return (await Deno.lstat(this.partialPath(key))).size;
-    } catch {
-      return 0;
-    }
-  }
-
   /**
-   * @internal Opens the temporary file for `key`, keeping its first `offset` bytes
-   * (and hashing them) and dropping the rest.
+   * @internal Claims the unfinished upload of `name` (`size` bytes) from
+   * the key `fingerprint`: its earlier data when `resumable` and no other
+   * upload holds it, a new empty file otherwise. Release it with
+   * {@linkcode PartialClaim.release}.
    */
-  async openPartial(key: string, offset: number): Promise<PartialFile> {
-    await Deno.mkdir(join(this.dir, PARTIAL_DIR), { recursive: true, mode: 0o700 });
-    const path = this.partialPath(key);
-    const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
-    try {
-      const hash = createHash("sha256");
-      if (offset > 0) await hashPrefix(file, offset, hash);
-      await file.truncate(offset);
-      await file.seek(offset, Deno.SeekMode.Start);
-      return new PartialFile(file, path, hash, offset);
-    } catch (error) {
-      file.close();
-      throw error;
-    }
-  }
-
-  /** SHA-256 (hex) of the first `length` bytes held for `key`. */
-  async prefixHash(key: string, length: number): Promise<string> {
-    using file = await Deno.open(this.partialPath(key), { read: true });
-    const hash = createHash("sha256");
-    await hashPrefix(file, length, hash);
-    return hash.digest("hex");
-  }
-
-  /** Removes a temporary file. */
-  async discard(path: string): Promise<void> {
-    await Deno.remove(path).catch(() => {});
+  async claim(
+    fingerprint: string,
+    name: string,
+    size: number | null,
+    resumable: boolean,
+  ): Promise<PartialClaim> {
+    await ensureFolder(this.dir);
+    return await this.#partials.claim(fingerprint, name, size, resumable);
   }
 
   /**
@@ -288,7 +212,7 @@ export class Inbox {
     const base = parts[parts.length - 1];
     // A stream has no mode: it gets an ordinary file's 0644 (the inbox
     // folder itself is 0700).
-    if (Deno.build.os !== "windows") await Deno.chmod(partial, (mode ?? 0o644) & 0o777);
+    chmodFile(partial, mode ?? 0o644);
     for (let attempt = 0; attempt < 1000; attempt++) {
       const candidate = alternativeName(base, attempt);
       const target = join(folder, candidate);
@@ -310,22 +234,17 @@ export class Inbox {
     throw new TransferRefusal("io", `Too many files named "${base}"`);
   }
 
-  /** Deletes temporary files older than `maxAgeMs`. */
-  async pruneStale(maxAgeMs: number): Promise<number> {
-    let removed = 0;
-    try {
-      for await (const entry of Deno.readDir(join(this.dir, PARTIAL_DIR))) {
-        const path = join(this.dir, PARTIAL_DIR, entry.name);
-        const info = await Deno.lstat(path);
-        if (Date.now() - (info.mtime?.getTime() ?? 0) > maxAgeMs) {
-          await Deno.remove(path);
-          removed++;
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return removed;
+  /**
+   * Deletes interrupted uploads older than `maxAgeMs`, and each sender's
+   * oldest beyond {@linkcode InboxOptions.maxPartialBytes}; uploads in
+   * progress are left alone. `listen` calls it at start and then
+   * periodically. Returns how many files were deleted.
+   */
+  async pruneStale(maxAgeMs?: number): Promise<number> {
+    return await this.#partials.prune(
+      maxAgeMs ?? this.#options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
+      this.#options.maxPartialBytes ?? DEFAULT_MAX_PARTIAL_BYTES,
+    );
   }
 
   async #makeFolders(parts: string[]): Promise<string> {
@@ -350,49 +269,8 @@ export class Inbox {
   }
 }
 
-/** A refusal to send back to the sender, with a machine-readable code. */
-export class TransferRefusal extends OvtpError {
-  /** `too-large`, `no-space`, `bad-hash`, `bad-size`, `io` or `protocol`. */
-  readonly code: string;
-
-  /** Creates the refusal. */
-  constructor(code: string, message: string) {
-    super("remote", message);
-    this.code = code;
-  }
-}
-
-/**
- * The key of a resumable transfer: the same sender sending the same name
- * with the same size finds its earlier partial file.
- */
-export function transferKey(fingerprint: string, name: string, size: number): string {
-  const hash = createHash("sha256");
-  hash.update(utf8(`${fingerprint}\0${name}\0${size}`));
-  return hash.digest("hex").slice(0, 40);
-}
-
-/** A key for a transfer that cannot resume. */
-export function oneTimeKey(): string {
-  return `once-${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
-}
-
 async function defaultFreeBytes(dir: string): Promise<number> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const info = await statfs(dir);
   return Number(info.bavail) * Number(info.bsize);
-}
-
-async function hashPrefix(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
-  await file.seek(0, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(1024 * 1024);
-  let left = length;
-  while (left > 0) {
-    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, left)));
-    if (n === null) {
-      throw new TransferRefusal("io", "The held part of the file is shorter than expected");
-    }
-    hash.update(buffer.subarray(0, n));
-    left -= n;
-  }
 }

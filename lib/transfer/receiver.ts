@@ -17,7 +17,10 @@ import {
   type FileOffer,
   type FileResult,
 } from "./file_messages.ts";
-import { type Inbox, oneTimeKey, type PartialFile, transferKey, TransferRefusal } from "./inbox.ts";
+import type { PartialClaim } from "./_inbox_partials.ts";
+import type { Inbox } from "./inbox.ts";
+import type { PartialFile } from "./partial_file.ts";
+import { TransferRefusal } from "./transfer_refusal.ts";
 
 /**
  * A file received and stored, as reported to the server's program through
@@ -86,7 +89,8 @@ export interface ReceivedFile {
 
 interface Transfer {
   offer: FileOffer;
-  key: string;
+  /** Its file in the inbox's internal folder, held by this transfer alone. */
+  claim?: PartialClaim;
   held: number;
   partial?: PartialFile;
   failed: boolean;
@@ -160,15 +164,21 @@ export class FileReceiver {
   async #offer(message: Message): Promise<void> {
     const offer = checkOffer(decodeJson(message.body));
     const resumable = offer.resumable && offer.size !== null;
-    const key = resumable
-      ? transferKey(this.#peer.fingerprint, offer.name, offer.size!)
-      : oneTimeKey();
-    const transfer: Transfer = { offer, key, held: 0, failed: false };
+    const transfer: Transfer = { offer, held: 0, failed: false };
     this.#transfers.set(message.id, transfer);
     if (offer.size !== null) await this.#inbox.checkRoom(offer.size, offer.size);
     else await this.#inbox.checkRoom(0, 0);
-    transfer.held = resumable ? Math.min(await this.#inbox.heldBytes(key), offer.size!) : 0;
-    const prefix = transfer.held > 0 ? await this.#inbox.prefixHash(key, transfer.held) : null;
+    // The claim is this transfer's alone until it ends: a second upload of
+    // the same name and size meanwhile gets a file of its own.
+    const claim = await this.#inbox.claim(
+      this.#peer.fingerprint,
+      offer.name,
+      offer.size,
+      resumable,
+    );
+    transfer.claim = claim;
+    transfer.held = resumable ? Math.min(claim.heldSize, offer.size!) : 0;
+    const prefix = transfer.held > 0 ? await claim.prefixHash(transfer.held) : null;
     await this.#send({
       type: FileMessageType.Accept,
       id: message.id,
@@ -182,7 +192,7 @@ export class FileReceiver {
     if (offset !== 0 && offset !== transfer.held) {
       throw new MessageError(`Start offset ${offset} does not match the held ${transfer.held}`);
     }
-    transfer.partial = await this.#inbox.openPartial(transfer.key, offset);
+    transfer.partial = await transfer.claim!.open(offset);
   }
 
   async #data(transfer: Transfer, body: Uint8Array): Promise<void> {
@@ -219,14 +229,24 @@ export class FileReceiver {
       );
     }
     await partial.sync();
-    await partial.close();
     this.#transfers.delete(id);
-    const stored = await this.#inbox.store(
-      partial.path,
-      this.#peer.name,
-      transfer.offer.name,
-      transfer.offer.mode,
-    );
+    // Linked into place (and its temporary name removed) while this
+    // transfer still holds the file's lock; only then is the handle closed.
+    // Nothing writes to it afterwards.
+    const claim = transfer.claim!;
+    transfer.partial = undefined;
+    transfer.claim = undefined;
+    let stored;
+    try {
+      stored = await this.#inbox.store(
+        partial.path,
+        this.#peer.name,
+        transfer.offer.name,
+        transfer.offer.mode,
+      );
+    } finally {
+      await claim.release(false);
+    }
     const result: FileResult = {
       status: "ok",
       path: stored.path,
@@ -266,7 +286,9 @@ export class FileReceiver {
       if (!refusal) throw error;
       if (transfer) {
         transfer.failed = true;
-        await this.#close(transfer, true);
+        // A refused offer keeps what an earlier attempt left (a smaller
+        // file may fit later); a refusal mid-transfer drops the data.
+        await this.#close(transfer, !offering);
         // A refused offer ends the transfer: the sender sends nothing more.
         if (offering) this.#transfers.delete(id);
       }
@@ -275,12 +297,15 @@ export class FileReceiver {
   }
 
   async #close(transfer: Transfer, discard = false): Promise<void> {
-    const partial = transfer.partial;
-    if (!partial) return;
+    const claim = transfer.claim;
+    if (!claim) return;
+    transfer.claim = undefined;
     transfer.partial = undefined;
-    await partial.close().catch(() => {});
     const resumable = transfer.offer.resumable && transfer.offer.size !== null;
-    if (discard || !resumable) await this.#inbox.discard(partial.path);
+    const keep = !discard && resumable;
+    await claim.release(keep).catch(() => {});
+    // A file left for a resume counts against its sender's cap at once.
+    if (keep) await this.#inbox.pruneStale().catch(() => {});
   }
 
   async #reply(id: number, result: FileResult): Promise<void> {

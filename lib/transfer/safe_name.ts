@@ -11,6 +11,14 @@
 export const MAX_COMPONENT_LENGTH = 200;
 /** The most components kept. */
 export const MAX_DEPTH = 32;
+/**
+ * The name of the inbox's internal folder. Every component that starts
+ * with {@linkcode RESERVED_PREFIX} gets a leading `_`, so no sender's name
+ * or file name can reach it.
+ */
+export const INTERNAL_NAME = ".ovtp-internal";
+/** Components starting with this (in any case or Unicode form) are renamed. */
+export const RESERVED_PREFIX = ".ovtp";
 
 // Windows opens a device, not a file, for these names, with any extension
 // ("nul.txt" too). They get a leading "_" everywhere, so a transfer lands
@@ -23,8 +31,9 @@ const WINDOWS_FORBIDDEN = /[<>"|?*]/g;
  * Sanitizes a `/`- or `\`-separated relative path into its safe components.
  * Empty, `.` and `..` components are dropped, control characters (and `:`)
  * become `_`, Windows device names get a leading `_`, long components are
- * cut, and an empty result becomes `unnamed`. On Windows, `<>"|?*` also
- * become `_`.
+ * cut, and an empty result becomes `unnamed`. Components starting with
+ * `.ovtp` (any case, any Unicode form: the inbox's internal folder) get a
+ * leading `_` too. On Windows, `<>"|?*` also become `_`.
  */
 export function safeRelativePath(name: string): string[] {
   const parts: string[] = [];
@@ -40,12 +49,18 @@ export function safeRelativePath(name: string): string[] {
     // Any white space counts (trim() does too), or "..\ufeff." would become
     // "..\ufeff" here and "..", dropped, when sanitized again.
     part = part.replace(/[\s.]+$/, "") || "_";
-    if (DEVICE_NAME.test(part)) part = `_${part}`;
+    if (DEVICE_NAME.test(part) || isReserved(part)) part = `_${part}`;
     if (Deno.build.os === "windows") part = part.replace(WINDOWS_FORBIDDEN, "_");
     parts.push(cut(part, MAX_COMPONENT_LENGTH));
   }
   if (parts.length === 0) return ["unnamed"];
   return parts.slice(-MAX_DEPTH);
+}
+
+// Case-insensitive file systems (Windows, macOS) and Unicode folding must
+// not turn ".OVTP-internal" or a full-width look-alike into the real folder.
+function isReserved(part: string): boolean {
+  return part.normalize("NFKC").toUpperCase().toLowerCase().startsWith(RESERVED_PREFIX);
 }
 
 function cut(part: string, max: number): string {

@@ -1,0 +1,79 @@
+/**
+ * A file being received (an upload on the server, a download on the
+ * client): buffered writes and a running SHA-256 of everything it holds.
+ *
+ * @module
+ */
+
+import type { Hash } from "node:crypto";
+
+/** Bytes gathered before one write: fewer, larger writes cost less. */
+const WRITE_BUFFER_SIZE = 1024 * 1024;
+
+/** A file being received: buffered writes and a running SHA-256. */
+export class PartialFile {
+  /** Its path. */
+  readonly path: string;
+  /** SHA-256 of what it holds so far. */
+  readonly hash: Hash;
+  /** Bytes received (written or buffered). */
+  size: number;
+  #file: Deno.FsFile;
+  #buffer = new Uint8Array(WRITE_BUFFER_SIZE);
+  #buffered = 0;
+
+  /** Wraps an open file positioned at `size`. */
+  constructor(file: Deno.FsFile, path: string, hash: Hash, size: number) {
+    this.#file = file;
+    this.path = path;
+    this.hash = hash;
+    this.size = size;
+  }
+
+  /** Appends bytes (hashing them). */
+  async write(data: Uint8Array): Promise<void> {
+    this.hash.update(data);
+    this.size += data.length;
+    if (this.#buffered + data.length > this.#buffer.length) await this.flush();
+    if (data.length >= this.#buffer.length) return await writeAll(this.#file, data);
+    this.#buffer.set(data, this.#buffered);
+    this.#buffered += data.length;
+  }
+
+  /** Writes buffered bytes to the file. */
+  async flush(): Promise<void> {
+    if (this.#buffered === 0) return;
+    const data = this.#buffer.subarray(0, this.#buffered);
+    this.#buffered = 0;
+    await writeAll(this.#file, data);
+  }
+
+  /** Flushes and syncs to disk. */
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.#file.sync();
+  }
+
+  /** The file's identity (for checking that a path still leads to it). */
+  async stat(): Promise<Deno.FileInfo> {
+    return await this.#file.stat();
+  }
+
+  /** Flushes (keeping what arrived, for a resume) and closes. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      try {
+        this.#file.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await file.write(data.subarray(offset));
+}

@@ -1,0 +1,411 @@
+/**
+ * The inbox against a hostile sender writing raw file messages: one writer
+ * per unfinished upload, internal state out of reach of any sender's name or
+ * file name, unguessable partial names, and pruning of abandoned uploads.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  fingerprint,
+  generateIdentity,
+  type Identity,
+  Inbox,
+  INBOX_STATE_DIR,
+  type InboxOptions,
+  OvtpClient,
+  type ReceivedFile,
+  serve,
+  streamSource,
+} from "../mod.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
+import { FileMessageType } from "../lib/transfer/file_messages.ts";
+import { ReplyQueue } from "../lib/transfer/_reply_queue.ts";
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function bytes(fill: number, size: number): Uint8Array {
+  return new Uint8Array(size).fill(fill);
+}
+
+/** A server whose keys are known by the names in `names` (fingerprint to name). */
+async function server(options: InboxOptions = {}) {
+  const dir = await Deno.makeTempDir();
+  const names = new Map<string, string>();
+  const inbox = new Inbox(dir, options);
+  const received: ReceivedFile[] = [];
+  const srv = serve({
+    identity: await generateIdentity(),
+    hostname: "127.0.0.1",
+    port: 0,
+    authorize: async (key) => {
+      const name = names.get(await fingerprint(key));
+      return name === undefined ? undefined : { name };
+    },
+    handler: () => ({}),
+    inbox,
+    onFile: (file) => void received.push(file),
+  });
+  return {
+    dir,
+    inbox,
+    received,
+    async client(name: string, identity?: Identity): Promise<OvtpClient> {
+      identity ??= await generateIdentity();
+      names.set(await fingerprint(identity.publicKey), name);
+      return await OvtpClient.connect({
+        hostname: "127.0.0.1",
+        port: srv.addr.port,
+        identity,
+        verifyHost: () => {},
+      });
+    },
+    async close() {
+      await srv.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** One upload driven message by message, as a hostile client would. */
+class RawUpload {
+  readonly id: number;
+  readonly replies = new ReplyQueue();
+  #client: OvtpClient;
+
+  constructor(client: OvtpClient) {
+    this.#client = client;
+    this.id = client.link.nextId();
+    client.link.subscribe(this.id, (m) => this.replies.push(m), (e) => this.replies.fail(e));
+  }
+
+  send(type: number, body: Uint8Array): Promise<void> {
+    return this.#client.link.send({ type, id: this.id, body });
+  }
+
+  async offer(name: string, size: number): Promise<{ offset: number; prefix: string | null }> {
+    await this.send(
+      FileMessageType.Offer,
+      encodeJson({ name, size, mode: null, resumable: true }),
+    );
+    const accept = decodeJson(expectType(await this.replies.next(), FileMessageType.Accept).body);
+    return { offset: accept.offset as number, prefix: accept.prefix_sha256 as string | null };
+  }
+
+  start(offset: number): Promise<void> {
+    return this.send(FileMessageType.Start, encodeJson({ offset }));
+  }
+
+  data(data: Uint8Array): Promise<void> {
+    return this.send(FileMessageType.Data, data);
+  }
+
+  async end(size: number, hash: string): Promise<Record<string, unknown>> {
+    await this.send(FileMessageType.End, encodeJson({ size, sha256: hash }));
+    return decodeJson(expectType(await this.replies.next(), FileMessageType.Result).body);
+  }
+}
+
+function expectType(message: Message, type: number): Message {
+  assert.equal(message.type, type, new TextDecoder().decode(message.body));
+  return message;
+}
+
+/** Files under `dir`, relative, `/`-separated. */
+async function walk(dir: string, prefix = ""): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) found.push(...await walk(`${dir}/${entry.name}`, rel));
+    else found.push(rel);
+  }
+  return found.sort();
+}
+
+async function partials(inbox: string): Promise<string[]> {
+  try {
+    return (await walk(`${inbox}/${INBOX_STATE_DIR}/partial`));
+  } catch {
+    return [];
+  }
+}
+
+async function heldBytes(inbox: string): Promise<number> {
+  let total = 0;
+  for (const name of await partials(inbox)) {
+    total += (await Deno.lstat(`${inbox}/${INBOX_STATE_DIR}/partial/${name}`).catch(() => null))
+      ?.size ?? 0;
+  }
+  return total;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** An upload of `data` cut off after `sent` bytes (the connection closes). */
+async function interrupted(
+  srv: Awaited<ReturnType<typeof server>>,
+  identity: Identity,
+  name: string,
+  file: string,
+  data: Uint8Array,
+  sent: number,
+): Promise<void> {
+  const before = await heldBytes(srv.dir);
+  const client = await srv.client(name, identity);
+  const upload = new RawUpload(client);
+  await upload.offer(file, data.length);
+  await upload.start(0);
+  await upload.data(data.subarray(0, sent));
+  client.close();
+  // The data reaches the file when the server ends the transfer.
+  await waitFor(async () => await heldBytes(srv.dir) >= before + sent, "the partial file");
+}
+
+Deno.test("two same-name same-size uploads on one connection each store the bytes reported", async () => {
+  const srv = await server();
+  try {
+    const client = await srv.client("alice");
+    const a = new RawUpload(client);
+    const b = new RawUpload(client);
+    const one = bytes(0x61, 100_000);
+    const two = bytes(0x62, 100_000);
+    assert.deepEqual(await a.offer("same.bin", one.length), { offset: 0, prefix: null });
+    assert.deepEqual(await b.offer("same.bin", two.length), { offset: 0, prefix: null });
+    await a.start(0);
+    await b.start(0);
+    // Interleaved, so that a shared file would mix them.
+    for (let at = 0; at < one.length; at += 10_000) {
+      await a.data(one.subarray(at, at + 10_000));
+      await b.data(two.subarray(at, at + 10_000));
+    }
+    const first = await a.end(one.length, sha256(one));
+    const second = await b.end(two.length, sha256(two));
+    assert.equal(first.status, "ok", JSON.stringify(first));
+    assert.equal(second.status, "ok", JSON.stringify(second));
+    assert.equal(first.sha256, sha256(one));
+    assert.equal(second.sha256, sha256(two));
+    // What is on disk is what was reported, and stays so.
+    for (const result of [first, second]) {
+      const stored = await Deno.readFile(`${srv.dir}/${result.path}`);
+      assert.equal(sha256(stored), result.sha256, String(result.path));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    for (const result of [first, second]) {
+      assert.equal(sha256(await Deno.readFile(`${srv.dir}/${result.path}`)), result.sha256);
+    }
+    assert.deepEqual(await partials(srv.dir), []);
+    // The connection still serves an ordinary upload.
+    const sent = await client.sendFile(streamSource(new Blob(["after"]).stream(), "after.txt"));
+    assert.equal(await Deno.readTextFile(`${srv.dir}/${sent.path}`), "after");
+    client.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a second upload of a file being resumed gets a file of its own, not the held data", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  const data = bytes(0x41, 50_000);
+  try {
+    await interrupted(srv, alice, "alice", "doc.bin", data, 20_000);
+    const client = await srv.client("alice", alice);
+    const first = new RawUpload(client);
+    const second = new RawUpload(client);
+    assert.deepEqual(await first.offer("doc.bin", data.length), {
+      offset: 20_000,
+      prefix: sha256(data.subarray(0, 20_000)),
+    });
+    // The held data is the first upload's: the second starts from nothing.
+    assert.deepEqual(await second.offer("doc.bin", data.length), { offset: 0, prefix: null });
+    const other = bytes(0x42, 50_000);
+    await second.start(0);
+    await first.start(20_000);
+    await second.data(other);
+    await first.data(data.subarray(20_000));
+    const r2 = await second.end(other.length, sha256(other));
+    const r1 = await first.end(data.length, sha256(data));
+    assert.equal(r1.status, "ok", JSON.stringify(r1));
+    assert.equal(r2.status, "ok", JSON.stringify(r2));
+    assert.deepEqual(await Deno.readFile(`${srv.dir}/${r1.path}`), data);
+    assert.deepEqual(await Deno.readFile(`${srv.dir}/${r2.path}`), other);
+    client.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("no sender name or file name reaches the inbox's internal folder", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  const data = bytes(0x61, 40_000);
+  try {
+    // Alice's interrupted upload waits in the internal folder.
+    await interrupted(srv, alice, "alice", "report.pdf", data, 10_000);
+    const [held] = await partials(srv.dir);
+    // The name today's attack computed (SHA-256 of fingerprint, name, size)
+    // is not the name used, nor anything derived from public values alone.
+    const oldKey = sha256(
+      new TextEncoder().encode(`${await fingerprint(alice.publicKey)}\0report.pdf\0${data.length}`),
+    ).slice(0, 40);
+    assert.ok(!held.includes(oldKey), held);
+    const senders = [
+      ".partial",
+      "..",
+      ".ovtp",
+      INBOX_STATE_DIR,
+      INBOX_STATE_DIR.toUpperCase(),
+      ` ${INBOX_STATE_DIR} `,
+      `${INBOX_STATE_DIR}.`,
+      `${INBOX_STATE_DIR}/partial`,
+      `../${INBOX_STATE_DIR}`,
+      "\uff0e\uff4f\uff56\uff54\uff50-internal", // Full-width ".ovtp".
+      ".ovtp\u017ftate", // Long s: "S" once upper-cased.
+    ];
+    const files = [
+      `${held}`,
+      `partial/${held}`,
+      `${INBOX_STATE_DIR}/partial/${held}`,
+      `../${INBOX_STATE_DIR}/secret`,
+      `${oldKey}.part`,
+      "secret",
+    ];
+    for (const sender of senders) {
+      const client = await srv.client(sender);
+      for (const file of files) {
+        const result = await client.sendFile(
+          streamSource(ReadableStream.from([bytes(0x6d, 1000)]), file),
+        );
+        const top = result.path.split("/")[0];
+        assert.ok(
+          !top.toLowerCase().startsWith(".ovtp"),
+          `${JSON.stringify(sender)} + ${JSON.stringify(file)} -> ${result.path}`,
+        );
+      }
+      client.close();
+    }
+    // Internal state is exactly what the server put there.
+    const internal = await walk(`${srv.dir}/${INBOX_STATE_DIR}`);
+    assert.deepEqual(internal, ["partial/" + held, "secret"]);
+    // Alice resumes and gets exactly her bytes.
+    const client = await srv.client("alice", alice);
+    const upload = new RawUpload(client);
+    const accept = await upload.offer("report.pdf", data.length);
+    assert.deepEqual(accept, { offset: 10_000, prefix: sha256(data.subarray(0, 10_000)) });
+    await upload.start(10_000);
+    await upload.data(data.subarray(10_000));
+    const result = await upload.end(data.length, sha256(data));
+    assert.equal(result.path, "alice/report.pdf");
+    assert.deepEqual(await Deno.readFile(`${srv.dir}/alice/report.pdf`), data);
+    client.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("partial names depend on the inbox's secret: another inbox names the same upload otherwise", async () => {
+  const alice = await generateIdentity();
+  const names: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const srv = await server();
+    try {
+      await interrupted(srv, alice, "alice", "a.bin", bytes(1, 5000), 1000);
+      names.push(...await partials(srv.dir));
+      const secret = await Deno.lstat(`${srv.dir}/${INBOX_STATE_DIR}/secret`);
+      if (Deno.build.os !== "windows") assert.equal(secret.mode! & 0o777, 0o600);
+    } finally {
+      await srv.close();
+    }
+  }
+  assert.equal(names.length, 2);
+  assert.notEqual(names[0], names[1]);
+});
+
+Deno.test("a symlink planted as the internal folder is refused, its target untouched", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const srv = await server();
+  const elsewhere = await Deno.makeTempDir();
+  try {
+    await Deno.symlink(elsewhere, `${srv.dir}/${INBOX_STATE_DIR}`);
+    const client = await srv.client("alice");
+    const refused = await client.sendFile(
+      streamSource(ReadableStream.from([bytes(1, 10)]), "x.bin"),
+    ).then(() => null, (error) => error);
+    assert.match(String(refused?.message), /it is a symlink or not a folder/);
+    assert.deepEqual(await walk(elsewhere), []);
+    client.close();
+  } finally {
+    await srv.close();
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test("abandoned uploads beyond a sender's byte cap are pruned, oldest first, at once", async () => {
+  const srv = await server({ maxPartialBytes: 25_000 });
+  const alice = await generateIdentity();
+  const bob = await generateIdentity();
+  try {
+    await interrupted(srv, alice, "alice", "one.bin", bytes(1, 30_000), 10_000);
+    await interrupted(srv, bob, "bob", "b.bin", bytes(3, 30_000), 20_000);
+    await new Promise((r) => setTimeout(r, 20)); // Distinct modification times.
+    await interrupted(srv, alice, "alice", "two.bin", bytes(2, 30_000), 10_000);
+    assert.equal((await partials(srv.dir)).length, 3); // 20,000 each: within the cap.
+    await new Promise((r) => setTimeout(r, 20));
+    const before = await partials(srv.dir);
+    // A third file of alice's: her oldest goes, bob's stays.
+    const client = await srv.client("alice", alice);
+    const upload = new RawUpload(client);
+    await upload.offer("three.bin", 30_000);
+    await upload.start(0);
+    await upload.data(bytes(4, 10_000));
+    client.close();
+    await waitFor(async () => {
+      const now = await partials(srv.dir);
+      return now.length === 3 && now.some((n) => !before.includes(n));
+    }, "the oldest to be pruned");
+    // alice's one.bin was the oldest: it resumes from nothing.
+    const again = await srv.client("alice", alice);
+    const one = new RawUpload(again);
+    assert.deepEqual(await one.offer("one.bin", 30_000), { offset: 0, prefix: null });
+    const two = new RawUpload(again);
+    assert.equal((await two.offer("two.bin", 30_000)).offset, 10_000);
+    again.close();
+    const bobAgain = await srv.client("bob", bob);
+    const b = new RawUpload(bobAgain);
+    assert.equal((await b.offer("b.bin", 30_000)).offset, 20_000);
+    bobAgain.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("pruneStale() deletes abandoned uploads older than the age, not those in progress", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  try {
+    await interrupted(srv, alice, "alice", "old.bin", bytes(1, 30_000), 10_000);
+    const client = await srv.client("alice");
+    const running = new RawUpload(client);
+    await running.offer("running.bin", 30_000);
+    await running.start(0);
+    await running.data(bytes(2, 1000));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(await srv.inbox.pruneStale(10), 1);
+    assert.equal((await partials(srv.dir)).length, 1); // The upload in progress.
+    await running.data(bytes(2, 29_000));
+    const done = await running.end(30_000, sha256(bytes(2, 30_000)));
+    assert.equal(done.status, "ok");
+    client.close();
+  } finally {
+    await srv.close();
+  }
+});
