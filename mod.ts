@@ -135,7 +135,12 @@ export {
 } from "./lib/chat/chat_session.ts";
 export { type Member } from "./lib/chat/chat_messages.ts";
 export { ChatRelay } from "./lib/chat/relay.ts";
-export { RoomStore, type RoomStoreOptions, type StoredMember } from "./lib/chat/room_store.ts";
+export {
+  type AddMemberOptions,
+  RoomStore,
+  type RoomStoreOptions,
+  type StoredMember,
+} from "./lib/chat/room_store.ts";
 export { sealStream, type SealStreamOptions } from "./lib/sealed/seal.ts";
 export {
   inspectSealed,

@@ -29,8 +29,10 @@ the members with their fingerprints, /quit or Ctrl-D leaves. Without a
 terminal, each line of stdin is sent as a message and each message received
 is printed as one line (--json: one JSON object per line).
 
-A member whose display name was seen before with another key is shown with
-a warning, as ssh warns of a changed host key (~/.ovtp/chat_names).
+Every fingerprint shown is computed from the key your messages are sealed
+to: a member the server lists with another fingerprint is left out, with a
+warning. A member whose display name was seen before with another key is
+shown with a warning, as ssh warns of a changed host key (~/.ovtp/chat_names).
 
 Options:
   --room NAME       the room (letters, digits, . _ -; default: lobby)
@@ -68,10 +70,12 @@ async function run(args: string[]): Promise<number> {
 
   const session = await ChatSession.join(client, identity, { room: values.room, display }, {
     onMessage(message) {
-      show(values.json ? messageJson(values.room, message) : messageLine(message, pins));
+      pins.after(() =>
+        show(values.json ? messageJson(values.room, message) : messageLine(message, pins))
+      );
     },
     onPresence(event, member) {
-      if (event === "join") pins.check(member);
+      pins.check(member);
       if (values.json) {
         show(jsonLine({
           event,
@@ -92,6 +96,9 @@ async function run(args: string[]): Promise<number> {
       notice(
         `warning: dropped a message claiming to come from ${clean(claimed)}: ${clean(reason)}`,
       );
+    },
+    onWarning(message) {
+      notice(`warning: ${clean(message)}`);
     },
   });
   for (const member of session.members) pins.check(member);
@@ -120,6 +127,8 @@ async function run(args: string[]): Promise<number> {
     await session.leave();
   } finally {
     client.close();
+    // Exiting during a check would leave chat_names' lock file behind.
+    await pins.settled();
   }
   return 0;
 }
@@ -137,10 +146,15 @@ async function* raceInput(
   }
 }
 
-/** Remembers which key each display name had, and warns when it changes. */
+/**
+ * Remembers which key each display name had, and warns when it changes.
+ * Checks and the messages shown after them go through one queue, so a
+ * message from a member is never shown before the check of its name.
+ */
 class NamePins {
   #keystore: Keystore;
   #warn: (line: string) => void;
+  #queue: Promise<void> = Promise.resolve();
   /** Fingerprints whose display name belongs to another key. */
   readonly suspicious = new Set<string>();
 
@@ -150,17 +164,30 @@ class NamePins {
   }
 
   check(member: Member): void {
-    this.#keystore.pinChatName(member.display, member.fingerprint).then((pinned) => {
+    this.after(async () => {
+      const pinned = await this.#keystore.pinChatName(member.display, member.fingerprint);
       if (!pinned) return;
       this.suspicious.add(member.fingerprint);
       this.#warn(
-        `WARNING: "${clean(member.display)}" now has the key ${
-          clean(member.fingerprint)
-        }, not ${pinned.fingerprint} as before: it may be someone else (line ${pinned.line} of ${
+        `WARNING: "${clean(member.display)}" now has the key ${clean(member.fingerprint)}, not ${
+          clean(pinned.fingerprint)
+        } as before: it may be someone else (line ${pinned.line} of ${
           this.#keystore.path("chatNames")
         })`,
       );
-    }).catch(() => {});
+    });
+  }
+
+  /** Resolves once the checks asked for so far are done. */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
+
+  /** Runs `work` once the checks asked for so far are done. */
+  after(work: () => void | Promise<void>): void {
+    this.#queue = this.#queue.then(work).catch((error) =>
+      this.#warn(`warning: cannot check chat names: ${clean((error as Error).message)}`)
+    );
   }
 }
 

@@ -45,7 +45,8 @@ its line breaks and control characters shown escaped: --json keeps them)
 and answered "ok"; with --exec, a command answers instead. Files sent with sendfile land
 in the inbox once complete and verified, and are printed on stdout. Chat
 rooms are relayed: the server forwards envelopes it cannot read, and keeps
-them for members who are offline (at most 1000 per member, for 7 days).
+them for members who are offline (at most 1000 or 16 MiB per member, for
+7 days); at most 1024 rooms, 64 per key, 256 members per room.
 SIGINT or SIGTERM stops it: work in flight may finish within --grace, then
 it exits 0 (interrupted uploads stay resumable).
 

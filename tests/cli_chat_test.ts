@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ChatSession,
   fingerprint,
+  generateIdentity,
   Keystore,
   OvtpClient,
   parsePublicKey,
@@ -248,6 +249,72 @@ Deno.test("a message that fails verification is dropped with a warning naming it
     client.close();
   } finally {
     assert.equal(await bob.quit(), 0);
+    await listener.stop();
+  }
+});
+
+Deno.test("a post naming a member twice or a non-member is refused by name; each member gets a post once", async () => {
+  const { server, people } = await room(["alice", "bob", "carol"]);
+  const listener = await startListen(server.home);
+  const bob = startChat(people.bob.home, listener.target, ["--room", "ops"]);
+  let carol = startChat(people.carol.home, listener.target, ["--room", "ops", "--json"]);
+  const identity = await new Keystore(people.alice.home).loadIdentity(() => Promise.resolve(""));
+  const client = await OvtpClient.connect({ hostname: "127.0.0.1", port: listener.port, identity });
+  try {
+    await joined(bob);
+    await joined(carol);
+    assert.equal(await carol.quit(), 0); // offline: what is for carol is kept
+    const warnings: string[] = [];
+    const session = await ChatSession.join(client, identity, { room: "ops", display: "alice" }, {
+      onMessage() {},
+      onPresence() {},
+      onDropped() {},
+      onWarning: (message) => warnings.push(message),
+    });
+    const keyOf = (name: string) => {
+      const member = session.members.find((m) => m.name === name)!;
+      return { fp: member.fingerprint, key: parsePublicKey(member.key).key };
+    };
+    const [b, c] = [keyOf("bob"), keyOf("carol")];
+    const stranger = (await generateIdentity()).publicKey;
+    const attempts: [typeof stranger[], string][] = [
+      [Array(1024).fill(b.key), `The envelope names the member ${b.fp} more than once`],
+      [Array(1024).fill(c.key), `The envelope names the member ${c.fp} more than once`],
+      [[b.key, c.key, b.key], `The envelope names the member ${b.fp} more than once`],
+      [[b.key, stranger], `The envelope names a key that is not a member of room "ops"`],
+    ];
+    for (const [recipients, reason] of attempts) {
+      const envelope = await sealEnvelope(identity, recipients, utf8("dup"), {
+        context: roomContext("ops"),
+      });
+      const before = warnings.length;
+      await client.link.send({ type: ChatMessageType.Post, id: 1, body: envelope });
+      const deadline = Date.now() + 15_000;
+      while (warnings.length === before) {
+        assert.ok(Date.now() < deadline, `no refusal for a post to ${recipients.length} stanzas`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(
+        warnings[before].startsWith(`The server refused a message: ${reason}`),
+        warnings[before],
+      );
+    }
+    assert.equal(await session.send("genuine"), 2);
+    await bob.waitFor("alice: genuine");
+    await listener.waitFor(/chat: \d+ bytes in room ops .*delivered=1 kept=1/);
+    // Nothing of the refused posts was kept, and the server still serves carol.
+    carol = startChat(people.carol.home, listener.target, ["--room", "ops", "--json"]);
+    await carol.waitFor("genuine");
+    const messages = carol.stdout().trim().split("\n").map((l) => JSON.parse(l))
+      .filter((e) => e.event === "message");
+    assert.deepEqual(messages.map((m) => m.message), ["genuine"]);
+    assert.equal(bob.stdout().split("\n").filter((l) => l.includes("alice:")).length, 1);
+    assert.doesNotMatch(bob.stdout(), /dup/);
+    assert.doesNotMatch(listener.stderr(), /does not read/);
+  } finally {
+    client.close();
+    assert.equal(await bob.quit(), 0);
+    assert.equal(await carol.quit(), 0);
     await listener.stop();
   }
 });

@@ -54,11 +54,15 @@ export const ChatMessageType = {
  * ```
  */
 export interface Member {
-  /** The name in the server's authorized_keys. */
+  /** The name in the server's authorized_keys (the relay's word: a label, not identity). */
   name: string;
-  /** The display name the member chose. */
+  /** The display name the member chose (the relay's word: pinned to the key by the CLI). */
   display: string;
-  /** Its key's fingerprint. */
+  /**
+   * Its key's fingerprint. On the wire, what the relay claims; in a
+   * {@linkcode ChatSession}, computed from `key` by the client, which leaves
+   * out a member whose claim differs.
+   */
   fingerprint: string;
   /** Its public line (`ovtp1 ...`, no comment). */
   key: string;

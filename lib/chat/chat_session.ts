@@ -11,19 +11,14 @@ import { fromUtf8, utf8 } from "../bytes.ts";
 import type { OvtpClient } from "../client.ts";
 import {
   EnvelopeError,
+  MAX_RECIPIENTS,
   openEnvelope,
   parseEnvelope,
   ReplayGuard,
   sealEnvelope,
 } from "../envelope.ts";
 import { OvtpError } from "../errors.ts";
-import {
-  fingerprint,
-  type Identity,
-  parsePublicKey,
-  type PublicKey,
-  samePublicKey,
-} from "../keys.ts";
+import { fingerprint, type Identity, parsePublicKey, type PublicKey } from "../keys.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
 import {
   ChatMessageType,
@@ -140,10 +135,20 @@ export interface ChatMessage {
 export interface ChatEvents {
   /** A verified message. */
   onMessage(message: ChatMessage): void;
-  /** A member came online or went offline. */
+  /**
+   * A member came online or went offline (`member.fingerprint` computed
+   * from its key by this client).
+   */
   onPresence(event: "join" | "leave", member: Member): void;
   /** A delivered envelope failed verification and was not shown. */
   onDropped(claimedFingerprint: string, reason: string): void;
+  /**
+   * The relay said something this client refused or could not check: a
+   * member whose listed fingerprint is not its key's (left out), a second
+   * member list, a refused post. One line, from the relay's data: neutralize
+   * it before printing.
+   */
+  onWarning?(message: string): void;
 }
 
 /**
@@ -273,8 +278,11 @@ export class ChatSession {
   readonly #id: number;
   readonly #events: ChatEvents;
   readonly #replay = new ReplayGuard();
-  #members: Member[] = [];
+  /** computed fingerprint → member, in the order first listed */
+  #members = new Map<string, Member>();
+  /** computed fingerprint → the key it was computed from */
   #keys = new Map<string, PublicKey>();
+  #joined = false;
   #fingerprint = "";
   #pending: Promise<void> = Promise.resolve();
   /** The room's name. */
@@ -327,9 +335,13 @@ export class ChatSession {
     return session;
   }
 
-  /** The members, online or not, including this one. */
+  /**
+   * The members, online or not, including this one. Each `fingerprint` is
+   * computed from its `key` here; a member the relay listed with another
+   * fingerprint is left out (and reported to {@linkcode ChatEvents.onWarning}).
+   */
   get members(): Member[] {
-    return [...this.#members];
+    return [...this.#members.values()];
   }
 
   /**
@@ -337,9 +349,11 @@ export class ChatSession {
    * return) and posts it. Resolves with the number of recipients.
    */
   async send(text: string): Promise<number> {
-    const recipients = this.#members
-      .filter((m) => m.fingerprint !== this.#fingerprint)
-      .map((m) => this.#keyOf(m));
+    // The keys this client checked, one per fingerprint: never a field the
+    // relay chose, never the same key twice.
+    const recipients = [...this.#keys]
+      .filter(([fp]) => fp !== this.#fingerprint)
+      .map(([, key]) => key);
     if (recipients.length === 0) return 0;
     const envelope = await sealEnvelope(this.#identity, recipients, utf8(text), {
       context: roomContext(this.room),
@@ -357,35 +371,95 @@ export class ChatSession {
     });
   }
 
-  /** A member's parsed key, parsed once per key line. */
-  #keyOf(member: Member): PublicKey {
-    let key = this.#keys.get(member.key);
-    if (!key) {
-      key = parsePublicKey(member.key).key;
-      this.#keys.set(member.key, key);
+  /**
+   * A member as the relay described it, with the fingerprint computed from
+   * its key; undefined (and a warning) when the key does not parse or the
+   * relay's fingerprint is not the key's: the relay lied or is broken.
+   */
+  async #check(listed: Member): Promise<{ member: Member; key: PublicKey } | undefined> {
+    const name = JSON.stringify(listed.display);
+    let key: PublicKey;
+    try {
+      key = parsePublicKey(listed.key).key;
+    } catch (error) {
+      this.#warn(
+        `The server listed member ${name} with a key that does not parse: ` +
+          `${(error as Error).message}; left out`,
+      );
+      return undefined;
     }
-    return key;
+    const computed = await fingerprint(key);
+    if (listed.fingerprint !== computed) {
+      this.#warn(
+        `The server listed member ${name} as ${listed.fingerprint}, but its key is ${computed}; ` +
+          "left out: the server may be impersonating this member",
+      );
+      return undefined;
+    }
+    return { member: { ...listed, fingerprint: computed }, key };
+  }
+
+  #add(checked: { member: Member; key: PublicKey }): void {
+    const { member, key } = checked;
+    this.#members.delete(member.fingerprint);
+    this.#members.set(member.fingerprint, member);
+    this.#keys.set(member.fingerprint, key);
+  }
+
+  #warn(message: string): void {
+    this.#events.onWarning?.(message);
   }
 
   async #receive(message: Message, joined: PromiseWithResolvers<void>): Promise<void> {
     switch (message.type) {
       case ChatMessageType.Joined: {
-        this.#members = checkJoined(decodeJson(message.body)).members;
+        const { members } = checkJoined(decodeJson(message.body));
+        // The member list comes once: afterwards, only Presence (each change
+        // shown) may change it.
+        if (this.#joined) return this.#warn("The server sent the member list again; ignored");
+        if (members.length > MAX_RECIPIENTS + 1) {
+          const error = new OvtpError(
+            "protocol",
+            `The server listed ${members.length} members, more than an envelope can hold (${MAX_RECIPIENTS} others)`,
+          );
+          joined.reject(error);
+          return;
+        }
+        for (const listed of members) {
+          const checked = await this.#check(listed);
+          if (checked) this.#add(checked);
+        }
+        this.#joined = true;
         joined.resolve();
         return;
       }
       case ChatMessageType.Refused: {
         const info = decodeJson(message.body);
         const error = new OvtpError("remote", `The server refused: ${String(info.message)}`);
-        joined.reject(error);
-        this.#events.onDropped(this.#fingerprint, String(info.message));
+        if (!this.#joined) return joined.reject(error);
+        this.#warn(`The server refused a message: ${String(info.message)}`);
         return;
       }
       case ChatMessageType.Presence: {
-        const { event, member } = checkPresence(decodeJson(message.body));
-        this.#members = this.#members.filter((m) => m.fingerprint !== member.fingerprint);
-        this.#members.push(member);
-        this.#events.onPresence(event, member);
+        const { event, member: listed } = checkPresence(decodeJson(message.body));
+        if (!this.#joined) return;
+        const checked = await this.#check(listed);
+        if (!checked) return;
+        const known = this.#members.get(checked.member.fingerprint);
+        if (event === "leave" && !known) {
+          return this.#warn(
+            `The server said ${checked.member.fingerprint} left, ` +
+              "but it was not a member; ignored",
+          );
+        }
+        if (!known && this.#members.size > MAX_RECIPIENTS) {
+          return this.#warn(
+            `The room has more members than an envelope can hold; ` +
+              `${checked.member.fingerprint} left out`,
+          );
+        }
+        this.#add(checked);
+        this.#events.onPresence(event, checked.member);
         return;
       }
       case ChatMessageType.Deliver:
@@ -401,7 +475,9 @@ export class ChatSession {
         context: roomContext(this.room),
         replay: this.#replay,
       });
-      const member = this.#members.find((m) => samePublicKey(this.#keyOf(m), opened.sender));
+      // The sender's key is verified: the member is looked up by it, never by
+      // what the relay says.
+      const member = this.#members.get(claimed);
       let text: string;
       try {
         text = fromUtf8(opened.body);

@@ -117,8 +117,11 @@ export class ChatRelay {
     return new ChatConnection(this, peer, send);
   }
 
-  /** @internal Joins a live session to a room and tells everyone. */
-  async join(room: string, session: LiveSession): Promise<void> {
+  /**
+   * @internal Joins a live session to a room and tells everyone; resolves
+   * with the reason when a bound of the {@linkcode RoomStore} refuses it.
+   */
+  async join(room: string, session: LiveSession): Promise<string | undefined> {
     const { peer } = session;
     const key = formatPublicKey(peer.key);
     const member = {
@@ -127,9 +130,17 @@ export class ChatRelay {
       fingerprint: peer.fingerprint,
       key,
     };
-    await this.#store.addMember(room, member);
-    (await this.#membersByKey(room)).set(toHex(peer.key.x25519), member);
+    const refusal = await this.#store.addMember(room, member, {
+      inUse: (r) => this.#live.has(r),
+    });
+    if (refusal) {
+      this.#logger.info(`chat: ${peer.name} refused in room ${room}: ${refusal}`, {
+        fingerprint: peer.fingerprint,
+      });
+      return refusal;
+    }
     const online = this.#room(room);
+    (await this.#membersByKey(room)).set(toHex(peer.key.x25519), member);
     const wasOnline = (online.get(peer.fingerprint)?.size ?? 0) > 0;
     if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
     online.get(peer.fingerprint)!.add(session);
@@ -157,6 +168,11 @@ export class ChatRelay {
     if (!sessions?.delete(session)) return;
     if (sessions.size > 0) return;
     online.delete(session.peer.fingerprint);
+    if (online.size === 0) {
+      // Nobody left in the room: its maps go, and are rebuilt on the next join.
+      this.#live.delete(room);
+      this.#members.delete(room);
+    }
     this.#logger.info(`chat: ${session.peer.name} left room ${room}`, {
       fingerprint: session.peer.fingerprint,
     });
@@ -180,13 +196,28 @@ export class ChatRelay {
     }
     if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
     const members = await this.#membersByKey(room);
+    // Every stanza names a distinct member, checked before anything is sent:
+    // a post reaches each member at most once, and costs at most one
+    // delivery or one append per member.
+    const recipients: StoredMember[] = [];
+    const named = new Set<string>();
+    for (const recipient of header.recipients) {
+      const hex = toHex(recipient);
+      const member = members.get(hex);
+      if (!member) {
+        return `The envelope names a key that is not a member of room "${room}" (X25519 ${hex})`;
+      }
+      if (named.has(hex)) {
+        return `The envelope names the member ${member.fingerprint} more than once`;
+      }
+      named.add(hex);
+      if (member.fingerprint !== session.peer.fingerprint) recipients.push(member);
+    }
     const online = this.#room(room);
     let delivered = 0;
     let kept = 0;
     const sending: Promise<void>[] = [];
-    for (const recipient of header.recipients) {
-      const member = members.get(toHex(recipient));
-      if (!member || member.fingerprint === session.peer.fingerprint) continue;
+    for (const member of recipients) {
       const sessions = online.get(member.fingerprint);
       if (sessions && sessions.size > 0) {
         // Sent to all at once: one slow member does not delay the others.
@@ -250,7 +281,7 @@ export class ChatRelay {
       key: formatPublicKey(session.peer.key),
       online: event === "join",
     };
-    for (const [fingerprint, sessions] of this.#room(room)) {
+    for (const [fingerprint, sessions] of this.#live.get(room) ?? []) {
       if (fingerprint === session.peer.fingerprint) continue;
       for (const other of sessions) {
         await other.send({
@@ -292,18 +323,17 @@ export class ChatConnection {
           send: this.#send,
         };
         this.#sessions.set(message.id, { room, session });
-        return await this.#relay.join(room, session);
+        const refusal = await this.#relay.join(room, session);
+        if (refusal) {
+          this.#sessions.delete(message.id);
+          await this.#refuse(message.id, refusal);
+        }
+        return;
       }
       case ChatMessageType.Post: {
         if (!entry) throw new MessageError(`No chat session ${message.id}`);
         const refusal = await this.#relay.post(entry.room, entry.session, message.body);
-        if (refusal) {
-          await this.#send({
-            type: ChatMessageType.Refused,
-            id: message.id,
-            body: encodeJson({ code: "refused", message: refusal }),
-          });
-        }
+        if (refusal) await this.#refuse(message.id, refusal);
         return;
       }
       case ChatMessageType.Leave: {
@@ -314,6 +344,14 @@ export class ChatConnection {
       default:
         throw new MessageError(`Unexpected chat message type ${message.type}`);
     }
+  }
+
+  async #refuse(id: number, reason: string): Promise<void> {
+    await this.#send({
+      type: ChatMessageType.Refused,
+      id,
+      body: encodeJson({ code: "refused", message: reason }),
+    });
   }
 
   /** Leaves every room, when the connection ends. */

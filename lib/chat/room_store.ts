@@ -17,6 +17,7 @@ import { openForAppend } from "../_no_follow.ts";
 import { utf8 } from "../bytes.ts";
 import { OvtpError } from "../errors.ts";
 import { parsePublicKey } from "../keys.ts";
+import { ROOM_PATTERN } from "./chat_messages.ts";
 
 /**
  * A member as stored by {@linkcode RoomStore}.
@@ -59,7 +60,9 @@ export interface StoredMember {
 }
 
 /**
- * Options of {@linkcode RoomStore}.
+ * Options of {@linkcode RoomStore}: what it keeps, and the bounds on rooms,
+ * members and queues that keep its disk and memory from growing without
+ * bound whatever authorized keys do.
  *
  * @example Keeping only the newest envelopes
  * ```ts
@@ -67,30 +70,98 @@ export interface StoredMember {
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
- * const options: RoomStoreOptions = { maxQueued: 2, maxAgeMs: 24 * 3600_000 };
+ * const options: RoomStoreOptions = { maxQueued: 4, maxAgeMs: 24 * 3600_000 };
  * const store = new RoomStore(dir, options);
  * const bob = { name: "bob", display: "Bob", fingerprint: "SHA256:bob", key: "ovtp1 AAAA-bob" };
  * await store.addMember("ops", bob);
- * for (const n of [1, 2, 3]) await store.enqueue("ops", bob.key, new Uint8Array([n]));
+ * for (const n of [1, 2, 3, 4, 5]) await store.enqueue("ops", bob.key, new Uint8Array([n]));
+ * // The fifth went over 4: the oldest were dropped down to 3 (3/4 of the bound), then it was added.
  * assert.deepEqual(await store.takeQueued("ops", bob.key), [
- *   new Uint8Array([2]),
  *   new Uint8Array([3]),
+ *   new Uint8Array([4]),
+ *   new Uint8Array([5]),
  * ]);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface RoomStoreOptions {
-  /** Envelopes kept per offline member per room; the oldest go first. @default 1000 */
+  /** Envelopes kept per offline member per room. @default 1000 */
   maxQueued?: number;
+  /** Bytes kept per offline member per room (records with their 12-byte headers). @default 16 MiB */
+  maxQueuedBytes?: number;
   /** Age after which a kept envelope is dropped. @default 7 days */
   maxAgeMs?: number;
+  /** Rooms on this server. @default 1024 */
+  maxRooms?: number;
+  /** Rooms one key may be a member of. @default 64 */
+  maxRoomsPerKey?: number;
+  /** Members of one room, online or not. @default 256 */
+  maxMembers?: number;
+  /** A room nobody joined for this long, and with nobody in it, is removed. @default 30 days */
+  maxIdleMs?: number;
+}
+
+/**
+ * Options of {@linkcode RoomStore.addMember}.
+ *
+ * @example A room someone is in is never removed as idle
+ * ```ts
+ * import { type AddMemberOptions, RoomStore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new RoomStore(dir, { maxRooms: 1, maxIdleMs: 1 });
+ * const alice = { name: "alice", display: "Alice", fingerprint: "SHA256:a", key: "ovtp1 AAAA-a" };
+ * await store.addMember("ops", alice);
+ * await new Promise((r) => setTimeout(r, 10)); // "ops" is idle now.
+ * const busy: AddMemberOptions = { inUse: (room) => room === "ops" };
+ * assert.equal(await store.addMember("dev", alice, busy), "This server has too many chat rooms (1)");
+ * assert.equal(await store.addMember("dev", alice), undefined); // "ops" was removed.
+ * assert.deepEqual(await store.members("ops"), []);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface AddMemberOptions {
+  /**
+   * Whether someone is in `room` now: such a room is never removed as idle.
+   * @default no room is in use
+   */
+  inUse?: (room: string) => boolean;
 }
 
 const RECORD_HEADER = 12;
+const DAY_MS = 24 * 3600_000;
+/** Where the queue cache starts over (each entry is re-read on its next use). */
+const MAX_CACHED_QUEUES = 4096;
+
+interface QueueRecord {
+  storedAt: number;
+  envelope: Uint8Array;
+}
+
+/** What a queue file holds, so that keeping one more envelope needs no read. */
+interface QueueState {
+  count: number;
+  bytes: number;
+}
+
+/** The rooms on disk and, per fingerprint, how many of them it is a member of. */
+interface RoomIndex {
+  rooms: Set<string>;
+  roomsOf: Map<string, number>;
+}
 
 /**
  * Rooms on disk, for a {@linkcode ChatRelay}. Calls for one room are
- * serialized.
+ * serialized; adding a member (which may create or remove rooms) is
+ * serialized across rooms.
+ *
+ * Keeping an envelope appends one record to the member's queue file: the
+ * count and size of each queue are remembered, so a post never re-reads a
+ * queue. When one more envelope would pass {@linkcode RoomStoreOptions.maxQueued}
+ * or {@linkcode RoomStoreOptions.maxQueuedBytes}, the oldest are dropped
+ * until the queue holds at most three quarters of each bound, so that the
+ * rewrite this takes happens at most once per quarter of the bound.
  *
  * @example What the relay keeps for an offline member
  * ```ts
@@ -117,7 +188,7 @@ const RECORD_HEADER = 12;
  *   fingerprint: await fingerprint(publicKey),
  *   key: formatPublicKey(publicKey),
  * };
- * await store.addMember("ops", bob);
+ * assert.equal(await store.addMember("ops", bob), undefined); // Not refused.
  * const envelope = new Uint8Array([1, 2, 3]); // Sealed by a ChatSession: ciphertext only.
  * await store.enqueue("ops", bob.key, envelope);
  *
@@ -130,14 +201,28 @@ const RECORD_HEADER = 12;
 export class RoomStore {
   readonly #dir: string;
   readonly #maxQueued: number;
+  readonly #maxQueuedBytes: number;
   readonly #maxAgeMs: number;
-  #locks = new Map<string, Promise<unknown>>();
+  readonly #maxRooms: number;
+  readonly #maxRoomsPerKey: number;
+  readonly #maxMembers: number;
+  readonly #maxIdleMs: number;
+  /** room → the tail of its serialized calls; deleted when the tail settles. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+  /** queue path → its count and size, for queues written since they were last read. */
+  readonly #queues = new Map<string, QueueState>();
+  #index: RoomIndex | undefined;
 
   /** Stores rooms under `dir`. */
   constructor(dir: string, options: RoomStoreOptions = {}) {
     this.#dir = dir;
-    this.#maxQueued = options.maxQueued ?? 1000;
-    this.#maxAgeMs = options.maxAgeMs ?? 7 * 24 * 3600_000;
+    this.#maxQueued = positive(options.maxQueued ?? 1000, "maxQueued");
+    this.#maxQueuedBytes = positive(options.maxQueuedBytes ?? 16 * 1024 * 1024, "maxQueuedBytes");
+    this.#maxAgeMs = options.maxAgeMs ?? 7 * DAY_MS;
+    this.#maxRooms = positive(options.maxRooms ?? 1024, "maxRooms");
+    this.#maxRoomsPerKey = positive(options.maxRoomsPerKey ?? 64, "maxRoomsPerKey");
+    this.#maxMembers = positive(options.maxMembers ?? 256, "maxMembers");
+    this.#maxIdleMs = options.maxIdleMs ?? 30 * DAY_MS;
   }
 
   /** The members of `room` (empty for a new room). */
@@ -145,41 +230,77 @@ export class RoomStore {
     return this.#locked(room, () => this.#readMembers(room));
   }
 
-  /** Adds or updates a member (by fingerprint). */
-  addMember(room: string, member: StoredMember): Promise<void> {
-    return this.#locked(room, async () => {
-      const members = (await this.#readMembers(room)).filter((m) =>
-        m.fingerprint !== member.fingerprint
-      );
-      members.push(member);
-      await Deno.mkdir(join(this.#dir, room), { recursive: true, mode: 0o700 });
-      await atomicWrite(
-        join(this.#dir, room, "members.json"),
-        JSON.stringify(members, null, 1) + "\n",
-        0o600,
-      );
+  /**
+   * Adds or updates a member (by fingerprint). Resolves with the reason when
+   * a bound refuses it (the room is full, the server has too many rooms, or
+   * the key is in too many), after removing rooms idle past
+   * {@linkcode RoomStoreOptions.maxIdleMs}; otherwise with undefined.
+   */
+  addMember(
+    room: string,
+    member: StoredMember,
+    options: AddMemberOptions = {},
+  ): Promise<string | undefined> {
+    // Across rooms: the counts of rooms, and removing idle ones, span them all.
+    return this.#locked("", async () => {
+      const index = await this.#loadIndex();
+      const inUse = options.inUse ?? (() => false);
+      if (!index.rooms.has(room)) {
+        await this.#pruneIdle(index, (r) => r === room || inUse(r));
+        if (index.rooms.size >= this.#maxRooms) {
+          return `This server has too many chat rooms (${this.#maxRooms})`;
+        }
+      }
+      return await this.#locked(room, async () => {
+        const members = await this.#readMembers(room);
+        const others = members.filter((m) => m.fingerprint !== member.fingerprint);
+        const isNew = others.length === members.length;
+        if (isNew && others.length >= this.#maxMembers) {
+          return `The room "${room}" is full (${this.#maxMembers} members)`;
+        }
+        if (isNew && (index.roomsOf.get(member.fingerprint) ?? 0) >= this.#maxRoomsPerKey) {
+          return `Your key is a member of too many chat rooms (${this.#maxRoomsPerKey})`;
+        }
+        others.push(member);
+        await Deno.mkdir(join(this.#dir, room), { recursive: true, mode: 0o700 });
+        // Rewritten on every join: its time is when the room was last used.
+        await atomicWrite(
+          join(this.#dir, room, "members.json"),
+          JSON.stringify(others, null, 1) + "\n",
+          0o600,
+        );
+        index.rooms.add(room);
+        if (isNew) {
+          index.roomsOf.set(member.fingerprint, (index.roomsOf.get(member.fingerprint) ?? 0) + 1);
+        }
+        return undefined;
+      });
     });
   }
 
-  /** Keeps an envelope for an offline member. */
+  /** Keeps an envelope for an offline member: one append (see the class). */
   enqueue(room: string, key: string, envelope: Uint8Array): Promise<void> {
     return this.#locked(room, async () => {
-      const records = await this.#readQueue(room, key);
-      records.push({ storedAt: Date.now(), envelope });
-      const kept = records.slice(-this.#maxQueued);
-      if (kept.length === records.length) {
-        await appendRecord(this.#queuePath(room, key), records[records.length - 1]);
-      } else {
-        await this.#writeQueue(room, key, kept);
+      const path = this.#queuePath(room, key);
+      const size = RECORD_HEADER + envelope.length;
+      if (size > this.#maxQueuedBytes) return; // Could never be kept.
+      let state = this.#queues.get(path) ?? await this.#scanQueue(path);
+      if (state.count + 1 > this.#maxQueued || state.bytes + size > this.#maxQueuedBytes) {
+        state = await this.#compact(path, size);
       }
+      await appendRecord(path, { storedAt: Date.now(), envelope });
+      if (this.#queues.size >= MAX_CACHED_QUEUES) this.#queues.clear();
+      this.#queues.set(path, { count: state.count + 1, bytes: state.bytes + size });
     });
   }
 
   /** Takes (and removes) what was kept for a member, oldest first, dropping expired ones. */
   takeQueued(room: string, key: string): Promise<Uint8Array[]> {
     return this.#locked(room, async () => {
-      const records = await this.#readQueue(room, key);
-      await Deno.remove(this.#queuePath(room, key)).catch(() => {});
+      const path = this.#queuePath(room, key);
+      const { records } = await this.#readQueue(path);
+      await Deno.remove(path).catch(() => {});
+      this.#queues.delete(path);
       const oldest = Date.now() - this.#maxAgeMs;
       return records.filter((r) => r.storedAt >= oldest).map((r) => r.envelope);
     });
@@ -207,18 +328,61 @@ export class RoomStore {
     return parsed;
   }
 
-  async #readQueue(room: string, key: string) {
+  /** Which rooms exist and who is in them: read once, then kept up to date. */
+  async #loadIndex(): Promise<RoomIndex> {
+    if (this.#index) return this.#index;
+    const index: RoomIndex = { rooms: new Set(), roomsOf: new Map() };
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if (!entry.isDirectory || !ROOM_PATTERN.test(entry.name)) continue;
+        index.rooms.add(entry.name);
+        for (const member of await this.#readMembers(entry.name)) {
+          index.roomsOf.set(member.fingerprint, (index.roomsOf.get(member.fingerprint) ?? 0) + 1);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    this.#index = index;
+    return index;
+  }
+
+  /** Removes the rooms nobody joined for maxIdleMs, except those `keep` names. */
+  async #pruneIdle(index: RoomIndex, keep: (room: string) => boolean): Promise<void> {
+    const idleSince = Date.now() - this.#maxIdleMs;
+    for (const room of [...index.rooms]) {
+      if (keep(room)) continue;
+      const stat = await Deno.stat(join(this.#dir, room, "members.json")).catch(() => null);
+      if (stat?.mtime && stat.mtime.getTime() >= idleSince) continue;
+      await this.#locked(room, async () => {
+        for (const member of await this.#readMembers(room).catch(() => [])) {
+          const count = (index.roomsOf.get(member.fingerprint) ?? 1) - 1;
+          if (count > 0) index.roomsOf.set(member.fingerprint, count);
+          else index.roomsOf.delete(member.fingerprint);
+        }
+        const dir = join(this.#dir, room);
+        for (const path of this.#queues.keys()) {
+          if (path.startsWith(dir)) this.#queues.delete(path);
+        }
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        index.rooms.delete(room);
+      });
+    }
+  }
+
+  /** Reads a queue's valid records; a record cut short by a crash is dropped with all after it. */
+  async #readQueue(path: string): Promise<{ records: QueueRecord[]; valid: number; size: number }> {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(this.#queuePath(room, key));
+      bytes = await Deno.readFile(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
+      if (error instanceof Deno.errors.NotFound) return { records: [], valid: 0, size: 0 };
       throw error;
     }
-    const records: { storedAt: number; envelope: Uint8Array }[] = [];
+    const records: QueueRecord[] = [];
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // A record cut short by a crash is dropped with everything after it.
-    for (let offset = 0; offset + RECORD_HEADER <= bytes.length;) {
+    let offset = 0;
+    while (offset + RECORD_HEADER <= bytes.length) {
       const storedAt = Number(view.getBigUint64(offset));
       const length = view.getUint32(offset + 8);
       const start = offset + RECORD_HEADER;
@@ -226,31 +390,66 @@ export class RoomStore {
       records.push({ storedAt, envelope: bytes.slice(start, start + length) });
       offset = start + length;
     }
-    return records;
+    return { records, valid: offset, size: bytes.length };
   }
 
-  async #writeQueue(
-    room: string,
-    key: string,
-    records: { storedAt: number; envelope: Uint8Array }[],
-  ) {
-    const parts = records.map(encodeRecord);
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
+  /**
+   * A queue's count and size, read once. A torn last record is cut off, so
+   * that the next append does not land inside it.
+   */
+  async #scanQueue(path: string): Promise<QueueState> {
+    const { records, valid, size } = await this.#readQueue(path);
+    if (valid < size) await Deno.truncate(path, valid);
+    return { count: records.length, bytes: valid };
+  }
+
+  /** Drops the oldest (and expired) records until `incoming` more bytes fit in 3/4 of the bounds. */
+  async #compact(path: string, incoming: number): Promise<QueueState> {
+    const { records } = await this.#readQueue(path);
+    const oldest = Date.now() - this.#maxAgeMs;
+    const maxCount = Math.max(0, Math.floor(this.#maxQueued * 3 / 4) - 1);
+    const maxBytes = Math.floor(this.#maxQueuedBytes * 3 / 4) - incoming;
+    const kept: QueueRecord[] = [];
+    let bytes = 0;
+    for (let i = records.length - 1; i >= 0 && kept.length < maxCount; i--) {
+      const size = RECORD_HEADER + records[i].envelope.length;
+      if (records[i].storedAt < oldest || bytes + size > maxBytes) break;
+      kept.push(records[i]);
+      bytes += size;
     }
-    await atomicWrite(this.#queuePath(room, key), out, 0o600);
+    kept.reverse();
+    await atomicWrite(path, concat(kept.map(encodeRecord)), 0o600);
+    return { count: kept.length, bytes };
   }
 
   #locked<T>(room: string, work: () => Promise<T>): Promise<T> {
     const previous = this.#locks.get(room) ?? Promise.resolve();
     const next = previous.then(work, work);
-    this.#locks.set(room, next.catch(() => {}));
+    const tail = next.then(() => {}, () => {});
+    this.#locks.set(room, tail);
+    // A room nobody is using holds no entry.
+    tail.then(() => {
+      if (this.#locks.get(room) === tail) this.#locks.delete(room);
+    });
     return next;
   }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Cannot use ${name} ${value}: not a positive integer`);
+  }
+  return value;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 function isStoredMember(value: unknown): value is StoredMember {
@@ -269,7 +468,7 @@ function parsesAsKey(line: string): boolean {
   }
 }
 
-function encodeRecord(record: { storedAt: number; envelope: Uint8Array }): Uint8Array {
+function encodeRecord(record: QueueRecord): Uint8Array {
   const out = new Uint8Array(RECORD_HEADER + record.envelope.length);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(record.storedAt));
@@ -278,7 +477,7 @@ function encodeRecord(record: { storedAt: number; envelope: Uint8Array }): Uint8
   return out;
 }
 
-async function appendRecord(path: string, record: { storedAt: number; envelope: Uint8Array }) {
+async function appendRecord(path: string, record: QueueRecord) {
   const file = await openForAppend(path, 0o600);
   try {
     const bytes = encodeRecord(record);
