@@ -9,7 +9,7 @@
 
 import { toHex } from "../bytes.ts";
 import { EnvelopeError, parseEnvelope } from "../envelope.ts";
-import { formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
+import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
 import type { Logger } from "../logger.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import type { Peer } from "../peer.ts";
@@ -252,7 +252,10 @@ export class ChatRelay {
     if (!members) {
       members = new Map();
       for (const member of await this.#store.members(room)) {
-        members.set(toHex(parsePublicKey(member.key).key.x25519), member);
+        // Routing goes by the fingerprint of the stored key, not by the
+        // stored fingerprint field, which only a damaged file could make differ.
+        const { key } = parsePublicKey(member.key);
+        members.set(toHex(key.x25519), { ...member, fingerprint: await fingerprint(key) });
       }
       this.#members.set(room, members);
     }
