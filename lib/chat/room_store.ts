@@ -477,13 +477,19 @@ function encodeRecord(record: QueueRecord): Uint8Array {
   return out;
 }
 
+/**
+ * Appends without fsync: measured here, one post to 255 offline members took
+ * 4.4 s with a sync per append and 0.24 s without. A restart or a killed
+ * server loses nothing (the page cache survives it); a power loss may lose
+ * the envelopes kept in the last seconds, and a record it tears is cut off
+ * before the next append.
+ */
 async function appendRecord(path: string, record: QueueRecord) {
   const file = await openForAppend(path, 0o600);
   try {
     const bytes = encodeRecord(record);
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
   } finally {
     file.close();
   }
