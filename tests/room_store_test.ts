@@ -229,3 +229,28 @@ Deno.test("the relay refuses a join past a bound with its reason, and still serv
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("RoomStore.addMember() removes members idle past maxIdleMs who are not online, with their queues", async () => {
+  await withStore({ maxMembers: 3, maxIdleMs: 3600_000 }, async (store, dir) => {
+    const [alice, bob, carol, dave] = [
+      await member("alice"),
+      await member("bob"),
+      await member("carol"),
+      await member("dave"),
+    ];
+    for (const m of [alice, bob, carol]) assert.equal(await store.addMember("ops", m), undefined);
+    await store.enqueue("ops", bob.key, new Uint8Array([1]));
+    assert.equal(await store.addMember("ops", dave), 'The room "ops" is full (3 members)');
+    // Two months pass; alice and carol were seen long ago, carol is online now.
+    const path = `${dir}/ops/members.json`;
+    const stored = JSON.parse(await Deno.readTextFile(path));
+    for (const m of stored) m.seen = Date.now() - 60 * 24 * 3600_000;
+    await Deno.writeTextFile(path, JSON.stringify(stored));
+    const online = (fp: string) => fp === carol.fingerprint;
+    const restarted = new RoomStore(dir, { maxMembers: 3, maxIdleMs: 3600_000 });
+    assert.equal(await restarted.addMember("ops", dave, { online }), undefined);
+    assert.deepEqual((await restarted.members("ops")).map((m) => m.name).sort(), ["carol", "dave"]);
+    assert.deepEqual(await restarted.takeQueued("ops", bob.key), []);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/ops`)].map((e) => e.name), ["members.json"]);
+  });
+});

@@ -130,8 +130,11 @@ export class ChatRelay {
       fingerprint: peer.fingerprint,
       key,
     };
+    // A member removed as idle while the room is in use stays in #members
+    // (routable) until the room empties: clients that listed it can still post.
     const refusal = await this.#store.addMember(room, member, {
       inUse: (r) => this.#live.has(r),
+      online: (fp) => (this.#live.get(room)?.get(fp)?.size ?? 0) > 0,
     });
     if (refusal) {
       this.#logger.info(`chat: ${peer.name} refused in room ${room}: ${refusal}`, {

@@ -97,7 +97,11 @@ export interface RoomStoreOptions {
   maxRoomsPerKey?: number;
   /** Members of one room, online or not. @default 256 */
   maxMembers?: number;
-  /** A room nobody joined for this long, and with nobody in it, is removed. @default 30 days */
+  /**
+   * A member who has not joined a room for this long, and is not in it, is
+   * removed from it (when someone joins it); a room nobody joined for this
+   * long, with nobody in it, is removed. @default 30 days
+   */
   maxIdleMs?: number;
 }
 
@@ -127,6 +131,12 @@ export interface AddMemberOptions {
    * @default no room is in use
    */
   inUse?: (room: string) => boolean;
+  /**
+   * Whether the member with this fingerprint is in the room being joined
+   * now: such a member is never removed as idle.
+   * @default nobody is
+   */
+  online?: (fingerprint: string) => boolean;
 }
 
 const RECORD_HEADER = 12;
@@ -138,6 +148,9 @@ interface QueueRecord {
   storedAt: number;
   envelope: Uint8Array;
 }
+
+/** A member as members.json holds it: with when it last joined (ms), absent in older files. */
+type DiskMember = StoredMember & { seen?: number };
 
 /** What a queue file holds, so that keeping one more envelope needs no read. */
 interface QueueState {
@@ -227,7 +240,16 @@ export class RoomStore {
 
   /** The members of `room` (empty for a new room). */
   members(room: string): Promise<StoredMember[]> {
-    return this.#locked(room, () => this.#readMembers(room));
+    return this.#locked(
+      room,
+      async () =>
+        (await this.#readMembers(room)).map(({ name, display, fingerprint, key }) => ({
+          name,
+          display,
+          fingerprint,
+          key,
+        })),
+    );
   }
 
   /**
@@ -252,16 +274,28 @@ export class RoomStore {
         }
       }
       return await this.#locked(room, async () => {
+        const now = Date.now();
+        const online = options.online ?? (() => false);
         const members = await this.#readMembers(room);
-        const others = members.filter((m) => m.fingerprint !== member.fingerprint);
-        const isNew = others.length === members.length;
+        const fallback = await this.#membersTime(room);
+        // Members who have not joined for maxIdleMs and are not here go,
+        // with what was kept for them: a room shrinks when its members leave it.
+        const idle = members.filter((m) =>
+          m.fingerprint !== member.fingerprint && (m.seen ?? fallback) < now - this.#maxIdleMs &&
+          !online(m.fingerprint)
+        );
+        const others = members.filter((m) =>
+          m.fingerprint !== member.fingerprint && !idle.includes(m)
+        );
+        const isNew = others.length + idle.length === members.length;
         if (isNew && others.length >= this.#maxMembers) {
           return `The room "${room}" is full (${this.#maxMembers} members)`;
         }
         if (isNew && (index.roomsOf.get(member.fingerprint) ?? 0) >= this.#maxRoomsPerKey) {
           return `Your key is a member of too many chat rooms (${this.#maxRoomsPerKey})`;
         }
-        others.push(member);
+        const { name, display, fingerprint, key } = member;
+        others.push({ name, display, fingerprint, key, seen: now });
         await Deno.mkdir(join(this.#dir, room), { recursive: true, mode: 0o700 });
         // Rewritten on every join: its time is when the room was last used.
         await atomicWrite(
@@ -270,8 +304,12 @@ export class RoomStore {
           0o600,
         );
         index.rooms.add(room);
-        if (isNew) {
-          index.roomsOf.set(member.fingerprint, (index.roomsOf.get(member.fingerprint) ?? 0) + 1);
+        if (isNew) countRoom(index, member.fingerprint, +1);
+        for (const gone of idle) {
+          countRoom(index, gone.fingerprint, -1);
+          const path = this.#queuePath(room, gone.key);
+          this.#queues.delete(path);
+          await Deno.remove(path).catch(() => {});
         }
         return undefined;
       });
@@ -311,7 +349,13 @@ export class RoomStore {
     return join(this.#dir, room, `${hash}.queue`);
   }
 
-  async #readMembers(room: string): Promise<StoredMember[]> {
+  /** When members.json was last written: the last join, for members stored without `seen`. */
+  async #membersTime(room: string): Promise<number> {
+    const stat = await Deno.stat(join(this.#dir, room, "members.json")).catch(() => null);
+    return stat?.mtime?.getTime() ?? 0;
+  }
+
+  async #readMembers(room: string): Promise<DiskMember[]> {
     const path = join(this.#dir, room, "members.json");
     let parsed: unknown;
     try {
@@ -337,7 +381,7 @@ export class RoomStore {
         if (!entry.isDirectory || !ROOM_PATTERN.test(entry.name)) continue;
         index.rooms.add(entry.name);
         for (const member of await this.#readMembers(entry.name)) {
-          index.roomsOf.set(member.fingerprint, (index.roomsOf.get(member.fingerprint) ?? 0) + 1);
+          countRoom(index, member.fingerprint, +1);
         }
       }
     } catch (error) {
@@ -356,9 +400,7 @@ export class RoomStore {
       if (stat?.mtime && stat.mtime.getTime() >= idleSince) continue;
       await this.#locked(room, async () => {
         for (const member of await this.#readMembers(room).catch(() => [])) {
-          const count = (index.roomsOf.get(member.fingerprint) ?? 1) - 1;
-          if (count > 0) index.roomsOf.set(member.fingerprint, count);
-          else index.roomsOf.delete(member.fingerprint);
+          countRoom(index, member.fingerprint, -1);
         }
         const dir = join(this.#dir, room);
         for (const path of this.#queues.keys()) {
@@ -435,6 +477,12 @@ export class RoomStore {
   }
 }
 
+function countRoom(index: RoomIndex, fingerprint: string, change: number): void {
+  const count = (index.roomsOf.get(fingerprint) ?? 0) + change;
+  if (count > 0) index.roomsOf.set(fingerprint, count);
+  else index.roomsOf.delete(fingerprint);
+}
+
 function positive(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`Cannot use ${name} ${value}: not a positive integer`);
@@ -452,9 +500,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function isStoredMember(value: unknown): value is StoredMember {
+function isStoredMember(value: unknown): value is DiskMember {
   const m = value as Record<string, unknown>;
   return typeof m === "object" && m !== null && typeof m.name === "string" &&
+    (m.seen === undefined || typeof m.seen === "number") &&
     typeof m.display === "string" && typeof m.fingerprint === "string" &&
     typeof m.key === "string" && parsesAsKey(m.key);
 }
