@@ -25,7 +25,7 @@ import type { ChatConnection } from "../lib/chat/relay.ts";
 import { utf8 } from "../lib/bytes.ts";
 import { encodeJson, type Message } from "../lib/messages.ts";
 import type { Peer } from "../lib/peer.ts";
-import { homeWithIdentity, MAIN } from "./_cli.ts";
+import { CLI_ENV, homeWithIdentity, MAIN } from "./_cli.ts";
 
 /** What the hostile relay does once a client joined: `send` speaks for it. */
 type Script = (
@@ -81,7 +81,7 @@ async function chatAgainst(relay: HostileRelay, relayIdentity: Identity, options
   });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "chat", `127.0.0.1:${server.addr.port}`, "--room", "ops"],
-    env: { OVTP_HOME: options.home, HOME: `${options.home}.user`, NO_COLOR: "1" },
+    env: { ...CLI_ENV, OVTP_HOME: options.home, HOME: `${options.home}.user` },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
