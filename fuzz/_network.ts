@@ -56,11 +56,12 @@ export interface NetworkFuzzOptions {
 
 /**
  * The most resident memory `ovtp listen` may ever have had (VmHWM) during a
- * run with default limits. Measured here (Linux x86-64, Deno 2.9.6): about
- * 90 MiB after the first check, and a peak of 120-150 MiB over 10,000
- * attacks of shapes a to e and over the new shapes on a server where they
- * are bounded. A flood of empty fragments (shape f, 600 records) took today's
- * server past 700 MiB in seconds.
+ * run with default limits. Measured on the 2-core test machine (Linux
+ * x86-64, Deno 2.9.6): about 67 MiB after the first check; over 10,000
+ * attacks of shapes a to g, on a server that bounds parts per connection
+ * and refuses repeated recipients, a plateau of 170-180 MiB and a peak of
+ * 182 MiB (113 MiB after 400 attacks of shapes a to e). One flood of shape f
+ * (300 records of empty parts) took ovtp 0.1.0 to 484 MiB in 3 s.
  */
 export const PEAK_RSS_BOUND = 256 * 1024 * 1024;
 /** Every this many attacks, every reported file, queue and folder is checked. */

@@ -8,9 +8,14 @@
  * One test per group of shapes, each starting with the attacks that broke
  * ovtp 0.1.0 (issue 11), so that each names the promise it holds:
  * - a to e: handshakes, records, refusals, raw bytes;
- * - f: floods of empty "continued" fragments (the server's memory);
- * - g: chat posts with repeated or non-member recipients;
- * - h: uploads with one name and size at once, and keys with hostile names.
+ * - f: floods of empty "continued" fragments (the server's memory; issue 11
+ *   invariant 2: 484 MiB on 0.1.0, over the 256 MiB bound);
+ * - g: chat posts with repeated or non-member recipients (invariant 3: 0.1.0
+ *   delivers a post once per repeated entry);
+ * - h: uploads with one name and size at once, and keys with hostile names
+ *   (invariant 4: 0.1.0 links a file that differs from the reported hash,
+ *   and lets the key named `.partial` plant a file another sender's resume
+ *   then deletes).
  */
 
 import assert from "node:assert/strict";
