@@ -26,6 +26,8 @@ export interface ListenProcessOptions {
   args?: string[];
   /** Sees each stderr line as it comes. @default none */
   onStderrLine?: (line: string) => void;
+  /** Sees each stdout line as it comes (without its newline). @default none */
+  onStdoutLine?: (line: string) => void;
 }
 
 /** A running `ovtp listen`. */
@@ -46,6 +48,12 @@ export interface ListenProcess {
   waitForStdout(text: string, ms: number): Promise<boolean>;
   /** Resident memory in bytes (Linux /proc), or undefined elsewhere. */
   rssBytes(): Promise<number | undefined>;
+  /**
+   * The most resident memory it has had since it started, in bytes (Linux
+   * VmHWM), or undefined elsewhere: a peak during an attack shows here even
+   * when the memory was freed before anyone looked.
+   */
+  peakRssBytes(): Promise<number | undefined>;
   /** Open file descriptors (Linux /proc), or undefined elsewhere. */
   openFiles(): Promise<number | undefined>;
   /** Sends SIGTERM (SIGKILL after `ms`) and resolves with the exit code. */
@@ -103,8 +111,14 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
   const stderr = { tail: [] as string[], lines: 0, partial: "", crashes: [] as string[] };
   const { promise: ready, resolve: onReady } = Promise.withResolvers<number>();
 
+  let stdoutPartial = "";
   const pumpStdout = (async () => {
     for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      if (options.onStdoutLine) {
+        const lines = (stdoutPartial + text).split("\n");
+        stdoutPartial = lines.pop()!;
+        for (const line of lines) options.onStdoutLine(line);
+      }
       stdoutTail = (stdoutTail + text).slice(-STDOUT_TAIL);
       for (const waiter of waiters) {
         if (stdoutTail.includes(waiter.text)) {
@@ -173,6 +187,10 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
     },
     async rssBytes() {
       const kib = /^VmRSS:\s+(\d+) kB$/m.exec(await outputOf("cat", `${proc}/status`))?.[1];
+      return kib ? Number(kib) * 1024 : undefined;
+    },
+    async peakRssBytes() {
+      const kib = /^VmHWM:\s+(\d+) kB$/m.exec(await outputOf("cat", `${proc}/status`))?.[1];
       return kib ? Number(kib) * 1024 : undefined;
     },
     async openFiles() {

@@ -1,28 +1,40 @@
 /**
  * The network fuzzer: starts the real `ovtp listen` (a child process, with
  * temporary homes), makes hostile connections to it (fuzz/_network_attacks.ts),
- * and after each one checks that the server still serves: it is running, and
- * a new, valid client connection gets its request answered and printed. At
- * the end the server must stop with exit code 0, with no uncaught exception
- * or stack trace on stderr, holding no more open files than it started with.
+ * and after each one checks that the server still serves and keeps its word:
+ * - it is running, and a new, valid client connection gets its request
+ *   answered and printed;
+ * - its peak resident memory (VmHWM) stays under PEAK_RSS_BOUND;
+ * - every file it reported storing (its `--json` "file" lines) still holds
+ *   exactly the bytes whose SHA-256 it reported, and no path is reported twice;
+ * - no chat queue holds an envelope twice, or one the relay had to refuse;
+ * - nothing appeared outside its inbox and rooms folders.
+ * The file, queue and folder checks run after each attack of shapes g and
+ * h, for the files reported lately after the others, and on everything every
+ * FULL_CHECK_EVERY attacks and at the end. At the end the server must stop
+ * with exit code 0, with no uncaught exception or stack trace on stderr,
+ * holding no more open files than it started with.
  *
  * Used by fuzz/network.ts (the CLI) and tests/fuzz_network_test.ts.
  */
 
 import fc from "fast-check";
+import { createHash } from "node:crypto";
 import { OvtpClient } from "../lib/client.ts";
 import { fingerprint, generateIdentity, type Identity, samePublicKey } from "../lib/keys.ts";
 import { Keystore } from "../lib/keystore.ts";
 import { type ListenProcess, startListenProcess } from "./_listen_process.ts";
 import {
   type Attack,
-  attack,
   type AttackContext,
+  attackOf,
   describeAttack,
   performAttack,
   type Shape,
   SHAPES,
 } from "./_network_attacks.ts";
+import { joinRoom, queuedEnvelopeIds, ROOM } from "./_attack_chat.ts";
+import { SENDER_NAMES } from "./_attack_uploads.ts";
 
 /** Options of {@linkcode runNetworkFuzz}. */
 export interface NetworkFuzzOptions {
@@ -36,7 +48,26 @@ export interface NetworkFuzzOptions {
   log?: (line: string) => void;
   /** @default 1000 */
   progressEvery?: number;
+  /** Only these shapes. @default all */
+  shapes?: readonly Shape[];
+  /** Attacks made first, before the generated ones (they count in `connections`). */
+  examples?: readonly Attack[];
 }
+
+/**
+ * The most resident memory `ovtp listen` may ever have had (VmHWM) during a
+ * run with default limits. Measured on the 2-core test machine (Linux
+ * x86-64, Deno 2.9.6): about 67 MiB after the first check; over 10,000
+ * attacks of shapes a to g, on a server that bounds parts per connection
+ * and refuses repeated recipients, a plateau of 170-180 MiB and a peak of
+ * 182 MiB (113 MiB after 400 attacks of shapes a to e). One flood of shape f
+ * (300 records of empty parts) took ovtp 0.1.0 to 484 MiB in 3 s.
+ */
+export const PEAK_RSS_BOUND = 256 * 1024 * 1024;
+/** Every this many attacks, every reported file, queue and folder is checked. */
+const FULL_CHECK_EVERY = 100;
+/** Files reported during the last this many attacks are checked after each one. */
+const RECENT_ATTACKS = 3;
 
 /** What broke, and the attack that did it. */
 export interface NetworkFuzzFailure {
@@ -62,8 +93,13 @@ export interface NetworkFuzzResult {
   seconds: number;
   /** Empty when the server survived everything. */
   failures: NetworkFuzzFailure[];
-  /** The server's resident memory, in bytes (Linux), after the first check and at the end. */
-  rss: { start?: number; max?: number; end?: number };
+  /**
+   * The server's resident memory, in bytes (Linux): after the first check,
+   * the most seen at a progress line, at the end, and its peak (VmHWM).
+   */
+  rss: { start?: number; max?: number; end?: number; peak?: number };
+  /** How many files the server reported storing, all checked. */
+  files: number;
   /** The server's open file descriptors (Linux), after the first check and at the end. */
   openFiles: { start?: number; end?: number };
   /** The server's exit code after SIGTERM. */
@@ -100,6 +136,7 @@ async function fuzzIn(
   started: number,
 ): Promise<NetworkFuzzResult> {
   const setup = await makeHomes(root);
+  const output = new ServerOutput();
   const server = await startListenProcess({
     ovtpHome: setup.serverHome,
     home: `${root}/server-user`,
@@ -108,6 +145,8 @@ async function fuzzIn(
     // defaults, so that leaked connections or handshakes would soon make the
     // server refuse the valid client.
     args: [
+      // Exact values on stdout: the files it stored, with their hashes.
+      "--json",
       "--inbox",
       `${root}/inbox`,
       "--rooms",
@@ -120,9 +159,16 @@ async function fuzzIn(
       "echo=cat",
     ],
     onStderrLine: options.onServerLog,
+    onStdoutLine: (line) => output.take(line),
   });
-  const context: AttackContext = { hostname: "127.0.0.1", port: server.port, ...setup.identities };
-  const check = validClientCheck(server, setup);
+  const context: AttackContext = {
+    hostname: "127.0.0.1",
+    port: server.port,
+    ...setup.identities,
+    ledger: { delivered: new Set(), refusedPosts: new Set() },
+  };
+  const check = validClientCheck(server, setup, output);
+  const arbitrary = attackOf(options.shapes);
   const counts = Object.fromEntries(SHAPES.map((s) => [s, 0])) as Record<Shape, number>;
   const failures: NetworkFuzzFailure[] = [];
   const history: string[] = [];
@@ -145,12 +191,18 @@ async function fuzzIn(
     await check(0).catch((error) => {
       throw new Error(`Before any attack: ${error.message}`);
     });
+    // The member of the room the chat attacks post to, offline from now on.
+    const joined = await joinRoom(context, setup.identities.member, ROOM, "member");
+    if (!joined) throw new Error(`The chat member's Join of room ${ROOM} was refused`);
+    await joined.close();
     const before = await tree(root);
+    const promises = (recentOnly: boolean) =>
+      checkPromises(root, before, output, context, recentOnly ? made - RECENT_ATTACKS : 0);
     rss.start = rss.max = await server.rssBytes();
     openFiles.start = await server.openFiles();
     const every = options.progressEvery ?? 1000;
     const details = await fc.check(
-      fc.asyncProperty(attack, async (current) => {
+      fc.asyncProperty(arbitrary, async (current) => {
         made++;
         counts[current.shape]++;
         history.push(describeAttack(current));
@@ -165,6 +217,18 @@ async function fuzzIn(
             const status = server.exitStatus();
             if (status) throw new Error(`The server exited with code ${status.code}`);
             await check(made);
+            rss.peak = await server.peakRssBytes();
+            if (rss.peak !== undefined && rss.peak > PEAK_RSS_BOUND) {
+              throw new Error(
+                `The server's resident memory reached ${mib(rss.peak)}, over the bound of ${
+                  mib(PEAK_RSS_BOUND)
+                }`,
+              );
+            }
+            output.attack = made;
+            const full = made % FULL_CHECK_EVERY === 0 || current.shape === "g" ||
+              current.shape === "h";
+            await promises(!full);
           } finally {
             release();
           }
@@ -182,7 +246,12 @@ async function fuzzIn(
           );
         }
       }),
-      { numRuns: options.connections, seed: options.seed, endOnFailure: true },
+      {
+        numRuns: options.connections,
+        seed: options.seed,
+        endOnFailure: true,
+        examples: (options.examples ?? []).map((example) => [example]),
+      },
     );
     seed = details.seed;
     // fast-check failing on its own (not in the property) is a failure too.
@@ -199,10 +268,8 @@ async function fuzzIn(
       ) {
         fail(`The server holds ${openFiles.end} open files, ${openFiles.start} at the start`);
       }
-      const stray = await strayFiles(root, before);
-      if (stray.length > 0) {
-        fail(`The server wrote outside its inbox and rooms folders:\n${stray.join("\n")}`);
-      }
+      await promises(false);
+      rss.peak = await server.peakRssBytes();
     }
   } catch (error) {
     fail((error as Error).message);
@@ -227,9 +294,107 @@ async function fuzzIn(
     seconds: Number(seconds(started)),
     failures,
     rss,
+    files: output.files.size,
     openFiles,
     exitCode,
   };
+}
+
+/** What `ovtp listen --json` printed: the messages and the files it stored. */
+class ServerOutput {
+  /** Each message text, with who sent it. */
+  readonly messages = new Map<string, { from: string; fingerprint: string }>();
+  /** Each stored file by its path in the inbox, and the attack after which it was reported. */
+  readonly files = new Map<string, { size: number; sha256: string; attack: number }>();
+  /** Lines that broke a rule of the output itself. */
+  readonly problems: string[] = [];
+  /** The number of the attack under way. */
+  attack = 0;
+
+  take(line: string): void {
+    let value;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      this.problems.push(`stdout line is not JSON: ${line.slice(0, 200)}`);
+      return;
+    }
+    if (value.event === "file") {
+      if (this.files.has(value.path)) {
+        this.problems.push(`the server reported storing ${JSON.stringify(value.path)} twice`);
+      }
+      this.files.set(value.path, { size: value.size, sha256: value.sha256, attack: this.attack });
+    } else if (typeof value.message === "string") {
+      this.messages.set(value.message, { from: value.from, fingerprint: value.fingerprint });
+    }
+  }
+}
+
+/**
+ * Checks the server's promises about its disk; throws the first broken one.
+ * Files reported after attack `since` (all, for 0), then, for a full check,
+ * the chat queues and the folders outside the inbox and rooms.
+ */
+async function checkPromises(
+  root: string,
+  before: Set<string>,
+  output: ServerOutput,
+  context: AttackContext,
+  since: number,
+): Promise<void> {
+  if (output.problems.length > 0) throw new Error(output.problems.join("\n"));
+  for (const [path, reported] of output.files) {
+    if (reported.attack < since) continue;
+    let bytes;
+    try {
+      bytes = await Deno.readFile(`${root}/inbox/${path}`);
+    } catch (error) {
+      throw new Error(`The stored file ${JSON.stringify(path)} is gone or unreadable: ${error}`);
+    }
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    if (bytes.length !== reported.size || sha256 !== reported.sha256) {
+      throw new Error(
+        `The stored file ${
+          JSON.stringify(path)
+        } holds ${bytes.length} bytes with SHA-256 ${sha256}` +
+          `, but the server reported ${reported.size} bytes with ${reported.sha256}`,
+      );
+    }
+  }
+  if (since > 0) return;
+  for (const queue of await queueFiles(`${root}/rooms`)) {
+    const ids = queuedEnvelopeIds(await Deno.readFile(queue));
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (seen.has(id)) throw new Error(`The chat queue ${queue} holds envelope ${id} twice`);
+      if (context.ledger.refusedPosts.has(id)) {
+        throw new Error(`The chat queue ${queue} holds envelope ${id}, which had to be refused`);
+      }
+      seen.add(id);
+    }
+  }
+  const stray = await strayFiles(root, before);
+  if (stray.length > 0) {
+    throw new Error(`The server wrote outside its inbox and rooms folders:\n${stray.join("\n")}`);
+  }
+}
+
+/** The `.queue` files under `dir`. */
+async function queueFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const entries = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) entries.push(entry);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) found.push(...await queueFiles(path));
+    else if (entry.isFile && entry.name.endsWith(".queue")) found.push(path);
+  }
+  return found;
 }
 
 interface Setup {
@@ -237,14 +402,18 @@ interface Setup {
   servedDir: string;
   serverKey: Identity["publicKey"];
   clientFingerprint: string;
-  identities: Pick<AttackContext, "authorized" | "stranger" | "expired">;
+  identities: Pick<
+    AttackContext,
+    "authorized" | "stranger" | "expired" | "member" | "senders" | "authorizedFingerprint"
+  >;
 }
 
 /**
  * A server home with an identity and an authorized_keys file (written
  * through the keystore, as `ovtp add-key` does): the valid client, and a
- * client whose key expired yesterday. The stranger is in no file. Beside
- * it, a folder to serve, holding hello.txt.
+ * client whose key expired yesterday, a chat member, and one key for each
+ * hostile sender name. The stranger is in no file. Beside it, a folder to
+ * serve, holding hello.txt.
  */
 async function makeHomes(root: string): Promise<Setup> {
   const serverHome = `${root}/server`;
@@ -264,12 +433,28 @@ async function makeHomes(root: string): Promise<Setup> {
   await serverStore.addAuthorizedKey(expired.publicKey, "fuzz-expired", {
     expires: new Date(Date.now() - 24 * 3600 * 1000),
   });
+  const member = await generateIdentity();
+  await serverStore.addAuthorizedKey(member.publicKey, "fuzz-member");
+  const senders = [];
+  for (const name of SENDER_NAMES) {
+    const identity = await generateIdentity();
+    await serverStore.addAuthorizedKey(identity.publicKey, name);
+    senders.push({ name, identity });
+  }
+  const clientFingerprint = await fingerprint(authorized.publicKey);
   return {
     serverHome,
     servedDir,
     serverKey: server.publicKey,
-    clientFingerprint: await fingerprint(authorized.publicKey),
-    identities: { authorized, stranger, expired },
+    clientFingerprint,
+    identities: {
+      authorized,
+      stranger,
+      expired,
+      member,
+      senders,
+      authorizedFingerprint: clientFingerprint,
+    },
   };
 }
 
@@ -278,9 +463,13 @@ async function makeHomes(root: string): Promise<Setup> {
  * client, which checks the server's key, sends a request with a unique
  * text, and must get status "ok" with an empty response, and see the
  * server print the text with the client's name and fingerprint (what
- * listen's default handler does).
+ * listen's default handler does, here as JSON).
  */
-function validClientCheck(server: ListenProcess, setup: Setup): (n: number) => Promise<void> {
+function validClientCheck(
+  server: ListenProcess,
+  setup: Setup,
+  output: ServerOutput,
+): (n: number) => Promise<void> {
   return async (n) => {
     const client = await withTimeout(
       OvtpClient.connect({
@@ -309,10 +498,20 @@ function validClientCheck(server: ListenProcess, setup: Setup): (n: number) => P
           `The valid client got status "${response.status}" and ${response.body.length} bytes`,
         );
       }
-      const line = `${CLIENT_NAME} (${setup.clientFingerprint}): ${text}\n`;
-      if (!await server.waitForStdout(line, CHECK_TIMEOUT_MS)) {
-        throw new Error(`The server answered "ok" but did not print ${JSON.stringify(line)}`);
+      const printed = await server.waitForStdout(JSON.stringify(text), CHECK_TIMEOUT_MS) &&
+        output.messages.get(text);
+      if (
+        !printed || printed.from !== CLIENT_NAME ||
+        printed.fingerprint !== setup.clientFingerprint
+      ) {
+        throw new Error(
+          `The server answered "ok" but did not print ${
+            JSON.stringify(text)
+          } from ${CLIENT_NAME} ` +
+            `(${setup.clientFingerprint}): ${JSON.stringify(printed)}`,
+        );
       }
+      output.messages.delete(text);
     } finally {
       client.close();
     }

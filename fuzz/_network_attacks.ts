@@ -3,7 +3,7 @@
  * listen` does, as data that fast-check generates ({@linkcode attack}), and
  * the code that performs it over a real socket ({@linkcode performAttack}).
  *
- * The five shapes:
+ * The shapes:
  * - a: a genuine handshake message 1, mutated (its frame, or its body re-framed);
  * - b: genuine message 1, the server's message 2, then a mutated message 3;
  * - c: a complete handshake as an authorized client, then records: valid
@@ -13,7 +13,11 @@
  *   get exactly the Error message and a closed connection;
  * - e: raw bytes: junk, bare length prefixes, a message 1 dribbled out slowly,
  *   half-closes, connections that say nothing; half of them are held open
- *   while the server is checked.
+ *   while the server is checked;
+ * - f: tiny "continued" fragments by the thousand (fuzz/_attack_parts.ts);
+ * - g: chat posts with repeated or foreign recipients (fuzz/_attack_chat.ts);
+ * - h: uploads that fight over a name or a held file, from keys with hostile
+ *   names (fuzz/_attack_uploads.ts).
  *
  * Every wait is capped by a short timer: an attack never waits for a server
  * timeout, it closes its socket and moves on.
@@ -21,7 +25,7 @@
 
 import fc from "fast-check";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { type ByteStream, PROLOGUE, SecureChannel } from "../lib/channel.ts";
+import { PROLOGUE, SecureChannel } from "../lib/channel.ts";
 import { encodeFrame } from "../lib/framing.ts";
 import type { Identity } from "../lib/keys.ts";
 import { decodeJson, MessageAssembler, MessageType } from "../lib/messages.ts";
@@ -29,6 +33,26 @@ import { HandshakeState } from "../lib/noise/handshake_state.ts";
 import { XX_HFS } from "../lib/noise/patterns.ts";
 import { encodeCall } from "../lib/function_call.ts";
 import { applyMutations, mutations } from "./_mutate.ts";
+import {
+  type AttackContext,
+  AttackFailure,
+  bulkNotice,
+  f,
+  type Fragment,
+  handshake,
+  ignore,
+  json,
+  receiveWithin,
+  render,
+  sleep,
+  TappedConn,
+} from "./_network_wire.ts";
+
+import { type PartsAttack, partsAttack, performParts } from "./_attack_parts.ts";
+import { type ChatAttack, chatAttack, performChat } from "./_attack_chat.ts";
+import { performUploads, type UploadsAttack, uploadsAttack } from "./_attack_uploads.ts";
+
+export { type AttackContext, AttackFailure, type Ledger } from "./_network_wire.ts";
 
 type Mutation = typeof mutations extends fc.Arbitrary<(infer M)[]> ? M : never;
 
@@ -59,69 +83,16 @@ const damageList: fc.Arbitrary<Mutation[]> = fc.oneof(
 );
 
 /** The attack shapes, as named in reports. */
-export const SHAPES = ["a", "b", "c", "d", "e"] as const;
+export const SHAPES = ["a", "b", "c", "d", "e", "f", "g", "h"] as const;
 /** One attack shape. */
 export type Shape = typeof SHAPES[number];
-
-/** What the attacks need to know about the server and the identities to use. */
-export interface AttackContext {
-  /** The server's address. */
-  hostname: string;
-  /** The server's port. */
-  port: number;
-  /** A client in the server's authorized_keys. */
-  authorized: Identity;
-  /** A client the server does not know. */
-  stranger: Identity;
-  /** A client whose authorized_keys entry has expired. */
-  expired: Identity;
-}
-
-/** Thrown when the server answered an attack wrongly (not merely refused it). */
-export class AttackFailure extends Error {
-  override name = "AttackFailure";
-}
 
 // ---------------------------------------------------------------------------
 // Seeds: the plaintexts of valid records, one or more fragments each.
 
-const encoder = new TextEncoder();
-const json = (value: unknown) => encoder.encode(JSON.stringify(value));
 const HELLO_SHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 /** SHA-256 of "he", the first 2 bytes of the served hello.txt (a resumed download). */
 const HE_SHA256 = "372f7e2fd2d01ce2a1d71dc072acbba4c6fd25a1087cd7f153f4ec0ce37e1ede";
-
-/** One fragment of a record's plaintext. */
-interface Fragment {
-  type: number;
-  id: number;
-  body: Uint8Array;
-}
-
-function f(type: number, id: number, body: Uint8Array | string): Fragment {
-  return { type, id, body: typeof body === "string" ? utf8(body) : body };
-}
-
-/** Fragments back to back: type || id || length || body, each. */
-function render(fragments: readonly Fragment[]): Uint8Array {
-  return concat(...fragments.map(({ type, id, body }) => {
-    const out = new Uint8Array(7 + body.length);
-    const view = new DataView(out.buffer);
-    view.setUint8(0, type);
-    view.setUint32(1, id);
-    view.setUint16(5, body.length);
-    out.set(body, 7);
-    return out;
-  }));
-}
-
-/** A bulk notice: the message of `type` and `id` is the next bulk record, of `size` bytes. */
-function bulkNotice(id: number, type: number, size: number): Fragment {
-  const body = new Uint8Array(5);
-  new DataView(body.buffer).setUint8(0, type);
-  new DataView(body.buffer).setUint32(1, size);
-  return f(0x7f, id, body);
-}
 
 const offer = (name: string, size: number | null, mode: number | null, resumable: boolean) =>
   json({ name, size, mode, resumable });
@@ -236,7 +207,10 @@ export type Attack =
   | { shape: "b"; bodyOnly: boolean; mutations: Mutation[]; as: "authorized" | "stranger" }
   | { shape: "c"; steps: RecordStep[] }
   | { shape: "d"; who: "stranger" | "expired"; read: boolean; steps: RecordStep[] }
-  | { shape: "e"; raw: RawAttack; hold: boolean };
+  | { shape: "e"; raw: RawAttack; hold: boolean }
+  | PartsAttack
+  | ChatAttack
+  | UploadsAttack;
 
 /** Shape e: a connection that never completes a handshake. */
 export type RawAttack =
@@ -387,8 +361,8 @@ const rawAttack: fc.Arbitrary<RawAttack> = fc.oneof(
   fc.record({ kind: fc.constant("silent" as const), ms: fc.integer({ min: 0, max: 30 }) }),
 );
 
-/** Any attack, the five shapes equally likely. */
-export const attack: fc.Arbitrary<Attack> = fc.oneof(
+/** One arbitrary per shape, in the order of SHAPES. */
+const ALL_SHAPES: fc.Arbitrary<Attack>[] = [
   fc.record({ shape: fc.constant("a" as const), bodyOnly: fc.boolean(), mutations: damageList }),
   fc.record({
     shape: fc.constant("b" as const),
@@ -407,7 +381,18 @@ export const attack: fc.Arbitrary<Attack> = fc.oneof(
     steps: fc.array(fc.oneof(openingStep, breakingStep), { maxLength: 2 }),
   }),
   fc.record({ shape: fc.constant("e" as const), raw: rawAttack, hold: fc.boolean() }),
-);
+  partsAttack,
+  chatAttack,
+  uploadsAttack,
+];
+
+/** Any attack of the given shapes, each shape equally likely. */
+export function attackOf(shapes: readonly Shape[] = SHAPES): fc.Arbitrary<Attack> {
+  return fc.oneof(...ALL_SHAPES.filter((_, i) => shapes.includes(SHAPES[i])));
+}
+
+/** Any attack, the shapes equally likely. */
+export const attack: fc.Arbitrary<Attack> = attackOf();
 
 /** An attack as one line of JSON, bytes in hex, for failure reports. */
 export function describeAttack(value: Attack): string {
@@ -447,6 +432,13 @@ export async function performAttack(
   context: AttackContext,
   value: Attack,
 ): Promise<() => void> {
+  // These open connections of their own, and close them.
+  if (value.shape === "f" || value.shape === "g" || value.shape === "h") {
+    if (value.shape === "f") await performParts(context, value);
+    else if (value.shape === "g") await performChat(context, value);
+    else await performUploads(context, value);
+    return ignore;
+  }
   const conn = await Deno.connect({ hostname: context.hostname, port: context.port });
   conn.setNoDelay(true);
   const tap = new TappedConn(conn);
@@ -672,15 +664,6 @@ async function raw(context: AttackContext, tap: TappedConn, value: RawAttack): P
   }
 }
 
-/** A genuine handshake over `tap` as `identity`, which must succeed. */
-async function handshake(tap: TappedConn, identity: Identity): Promise<SecureChannel> {
-  try {
-    return await SecureChannel.initiate(tap, { identity, handshakeTimeoutMs: 5_000 });
-  } catch (error) {
-    throw new AttackFailure(`A genuine handshake failed: ${(error as Error).message}`);
-  }
-}
-
 /** A genuine message 1 frame (fresh ephemeral keys). */
 async function firstMessage(identity: Identity): Promise<Uint8Array> {
   const state = await HandshakeState.create({
@@ -704,119 +687,7 @@ function clip(bytes: Uint8Array, max = 65_519): Uint8Array {
   return bytes.length > max ? bytes.subarray(0, max) : bytes;
 }
 
-/** The next record, null at a clean close, "closed" on an error, or "timeout". */
-async function receiveWithin(
-  channel: SecureChannel,
-  ms: number,
-): Promise<Uint8Array | null | "closed" | "timeout"> {
-  const received = channel.receive().catch(() => "closed" as const);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
-  try {
-    return await Promise.race([received, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function describeRecord(record: Uint8Array): string {
   const hex = Array.from(record.subarray(0, 64), (b) => b.toString(16).padStart(2, "0"));
   return `${record.length} bytes: ${hex.join("")}${record.length > 64 ? "..." : ""}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function ignore(): void {}
-
-/**
- * A TCP connection as a ByteStream whose writes can be rewritten (mutated,
- * cut short) on their way out, and are remembered for replays; raw bytes can
- * be written beside the channel's.
- */
-class TappedConn implements ByteStream {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  /** Every chunk written so far, as it went out. */
-  readonly written: Uint8Array[] = [];
-  /** Rewrites each chunk the channel writes; `index` counts the channel's writes. */
-  rewrite: ((chunk: Uint8Array, index: number) => Uint8Array) | undefined;
-  #conn: Deno.TcpConn;
-  #writes = 0;
-  #closed = false;
-  #silenced = false;
-
-  constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-    this.readable = conn.readable;
-    this.writable = new WritableStream({
-      write: async (chunk) => {
-        const out = this.rewrite ? this.rewrite(chunk, this.#writes) : chunk;
-        this.#writes++;
-        await this.writeRaw(out);
-      },
-    });
-  }
-
-  /** How many chunks the channel has written. */
-  get writes(): number {
-    return this.#writes;
-  }
-
-  /** Writes bytes as they are (nothing once writing has stopped). */
-  async writeRaw(bytes: Uint8Array): Promise<void> {
-    if (this.#silenced) return;
-    this.written.push(bytes);
-    let done = 0;
-    while (done < bytes.length) done += await this.#conn.write(bytes.subarray(done));
-  }
-
-  /** Drops every later write: the peer sees a stream that stops mid-frame. */
-  stopWriting(): void {
-    this.#silenced = true;
-  }
-
-  /** Shuts the write side down. */
-  async closeWrite(): Promise<void> {
-    this.#silenced = true;
-    await this.#conn.closeWrite();
-  }
-
-  /**
-   * Reads and discards what the server sends, until it closes, `enough`
-   * bytes have come, or `ms` have passed. Needs the readable unlocked.
-   */
-  async drainRaw(ms: number, enough = Infinity): Promise<void> {
-    const reader = this.readable.getReader();
-    const deadline = Date.now() + ms;
-    let received = 0;
-    try {
-      while (received < enough) {
-        const left = deadline - Date.now();
-        if (left <= 0) return;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const result = await Promise.race([
-          reader.read(),
-          new Promise<"timeout">((resolve) => timer = setTimeout(resolve, left, "timeout")),
-        ]).catch(() => ({ done: true as const, value: undefined })).finally(() =>
-          clearTimeout(timer)
-        );
-        if (result === "timeout" || result.done) return;
-        received += result.value.length;
-      }
-    } finally {
-      reader.cancel().catch(ignore);
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
 }
