@@ -59,6 +59,7 @@ export {
 export {
   type AuthorizedKey,
   type AuthorizedKeys,
+  duplicateNames,
   formatAuthorizedKey,
   type LineError,
   parseAuthorizedKeys,
@@ -94,6 +95,7 @@ export { type ConnectOptions, OvtpClient, type Response, responseText } from "./
 export { type ByteStream } from "./lib/channel.ts";
 export { VERSION } from "./lib/version.ts";
 export { execFunction, execHandler, type ExecOptions } from "./lib/exec_handler.ts";
+export { ExecSlots, type ExecSlotsOptions } from "./lib/exec_slots.ts";
 export {
   directorySources,
   type FileSource,

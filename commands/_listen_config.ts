@@ -16,6 +16,8 @@ export const LISTEN_OPTIONS = {
   port: { type: "string" },
   exec: { type: "string", multiple: true },
   "exec-timeout": { type: "string" },
+  "max-exec": { type: "string" },
+  "max-exec-per-key": { type: "string" },
   json: { type: "boolean" },
   "add-keys": { type: "string", multiple: true },
   "handshake-timeout": { type: "string" },
@@ -47,6 +49,8 @@ export type ListenSettings = Partial<
 export const DEFAULTS: ListenSettings = {
   host: "0.0.0.0",
   "exec-timeout": "30",
+  "max-exec": "16",
+  "max-exec-per-key": "4",
   "handshake-timeout": "10",
   "idle-timeout": "300",
   "max-connections": "1024",

@@ -62,11 +62,7 @@ async function resolveRecipient(spec: string, known: KnownKeys): Promise<PublicK
       `The recipient "${spec}" is both a name in authorized_keys and a file`,
     );
   }
-  if (named.length > 1 && !named.every((key) => samePublicKey(key, named[0]))) {
-    throw new OvtpError("usage", `The name "${spec}" matches ${named.length} keys`, {
-      hint: "give the fingerprint instead (`ovtp keys` lists them)",
-    });
-  }
+  refuseAmbiguous(spec, named);
   if (named.length > 0) return [named[0]];
   if (file) return await readKeyFile(spec);
   throw new OvtpError(
@@ -100,10 +96,11 @@ export async function senderFilter(spec: string, known: KnownKeys): Promise<Send
       hint: "give a name from `ovtp keys`, a fingerprint (SHA256:...), or self",
     });
   }
-  return {
-    spec,
-    matches: (key) => Promise.resolve(named.some((candidate) => samePublicKey(candidate, key))),
-  };
+  // A name must stand for one sender: with two keys named "alice", a file
+  // sealed by either would pass as alice's.
+  refuseAmbiguous(spec, named);
+  const sender = named[0];
+  return { spec, matches: (key) => Promise.resolve(samePublicKey(sender, key)) };
 }
 
 /** `NAME (SHA256:...)`, `you (SHA256:...)`, or the fingerprint alone. */
@@ -112,6 +109,14 @@ export async function describeKey(key: PublicKey, known: KnownKeys): Promise<str
   if (known.self && samePublicKey(key, known.self)) return `you (${fp})`;
   const entry = known.authorized.find((e) => samePublicKey(e.key, key));
   return entry ? `${entry.name} (${fp})` : `${fp} (not in authorized_keys)`;
+}
+
+/** Refuses a name that picks more than one key. */
+function refuseAmbiguous(spec: string, named: PublicKey[]): void {
+  if (named.every((key) => samePublicKey(key, named[0]))) return;
+  throw new OvtpError("usage", `The name "${spec}" matches ${named.length} keys`, {
+    hint: "give the fingerprint instead (`ovtp keys` lists them)",
+  });
 }
 
 async function byNameOrFingerprint(spec: string, entries: AuthorizedKey[]): Promise<PublicKey[]> {

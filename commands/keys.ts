@@ -1,3 +1,4 @@
+import { duplicateNames } from "../lib/authorized_keys.ts";
 import { formatOptions } from "../lib/key_options.ts";
 import { fingerprint } from "../lib/keys.ts";
 import {
@@ -31,7 +32,9 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) usageError("keys", `Unknown action "${positionals[0]}"`);
-  const { entries, errors } = await keystore.readAuthorizedKeys();
+  const read = await keystore.readAuthorizedKeys();
+  const entries = read.entries;
+  const errors = [...read.errors, ...duplicateNames(entries)].sort((a, b) => a.line - b.line);
   const path = keystore.path("authorizedKeys");
   for (const error of errors) {
     await writeErr(`ovtp: warning: ${path} line ${error.line}: ${printable(error.message)}\n`);

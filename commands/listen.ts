@@ -1,8 +1,10 @@
+import { duplicateNames } from "../lib/authorized_keys.ts";
 import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
 import { ChatRelay } from "../lib/chat/relay.ts";
 import { RoomStore } from "../lib/chat/room_store.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { execFunction, execHandler } from "../lib/exec_handler.ts";
+import { execFunction, execHandler, type ExecOptions } from "../lib/exec_handler.ts";
+import { ExecSlots } from "../lib/exec_slots.ts";
 import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
 import { parseRate } from "../lib/key_options.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
@@ -71,7 +73,13 @@ Commands and named functions:
                      NAME\`: stdin is {"function","params","message"} as JSON,
                      OVTP_FUNCTION names it
   --exec-timeout SECONDS
-                     kill a command running longer, answer "timeout" (default 30)
+                     kill a command running longer, answer "timeout" (default
+                     30); a command that calls setsid itself is out of reach
+  --max-exec N       commands running at once, in total (default 16)
+  --max-exec-per-key N
+                     commands running at once for one client key (default 4);
+                     over a cap a request waits its turn, and past 1024
+                     waiting for one key it is answered "busy"
 
 Files and rooms:
   --inbox DIR        where received files go, in a folder per sender
@@ -130,7 +138,14 @@ async function run(args: string[]): Promise<number> {
   );
   const { handler, functions } = handlers(
     (settings.exec as string[] | undefined) ?? [],
-    seconds(get("exec-timeout")!, "--exec-timeout"),
+    {
+      timeoutMs: seconds(get("exec-timeout")!, "--exec-timeout") * 1000,
+      // One set of slots for every command, so the caps hold across them.
+      slots: new ExecSlots({
+        total: integer(get("max-exec")!, "--max-exec", 1),
+        perKey: integer(get("max-exec-per-key")!, "--max-exec-per-key", 1),
+      }),
+    },
     settings.json === true,
   );
   const maxFileSize = get("max-file-size") === undefined
@@ -208,8 +223,7 @@ async function run(args: string[]): Promise<number> {
 }
 
 /** The default handler and the named functions from the --exec values. */
-function handlers(execs: string[], timeoutSeconds: number, json: boolean) {
-  const options = { timeoutMs: timeoutSeconds * 1000 };
+function handlers(execs: string[], options: ExecOptions, json: boolean) {
   const functions: Record<string, FunctionHandler> = {};
   let handler: RequestHandler = printHandler(json);
   let defaults = 0;
@@ -232,7 +246,9 @@ function handlers(execs: string[], timeoutSeconds: number, json: boolean) {
 
 async function checkAuthorizedKeys(keystore: Keystore): Promise<void> {
   const path = keystore.path("authorizedKeys");
-  const { entries, errors } = await keystore.readAuthorizedKeys();
+  const read = await keystore.readAuthorizedKeys();
+  const entries = read.entries;
+  const errors = [...read.errors, ...duplicateNames(entries)].sort((a, b) => a.line - b.line);
   if (errors.length > 0) {
     throw new OvtpError(
       "key",

@@ -163,6 +163,7 @@ const SERVER_STATUSES = new Set([
   "too-many-requests",
   "timeout",
   "unavailable",
+  "busy",
 ]);
 
 function statusError(response: Response): OvtpError {

@@ -7,7 +7,13 @@
  */
 
 import { formatOptions, type KeyOptions, splitOptions } from "./key_options.ts";
-import { fingerprint, formatPublicKey, parsePublicKey, type PublicKey } from "./keys.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  parsePublicKey,
+  type PublicKey,
+  samePublicKey,
+} from "./keys.ts";
 
 /**
  * One authorized client.
@@ -161,6 +167,44 @@ export function formatAuthorizedKey(
 ): string {
   const prefix = formatOptions(options);
   return prefix ? `${prefix} ${formatPublicKey(key, name)}` : formatPublicKey(key, name);
+}
+
+/**
+ * The entries whose name an earlier line already gives another key. A name
+ * picks one key (`open --from`, `seal -r`, the inbox folder, the logs), so
+ * the server refuses these lines rather than let a second "alice" pass as
+ * the first.
+ *
+ * @param entries The file's entries, in file order.
+ * @returns One error per later line of a name in use.
+ *
+ * @example A second key under a name in use
+ * ```ts
+ * import { duplicateNames, formatPublicKey, generateIdentity, parseAuthorizedKeys } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = formatPublicKey((await generateIdentity()).publicKey, "alice");
+ * const mallory = formatPublicKey((await generateIdentity()).publicKey, "alice");
+ * const { entries } = parseAuthorizedKeys(`${alice}\n${mallory}\n`);
+ * assert.deepEqual(duplicateNames(entries), [
+ *   { line: 2, message: 'The name "alice" is already used on line 1' },
+ * ]);
+ * ```
+ */
+export function duplicateNames(entries: readonly AuthorizedKey[]): LineError[] {
+  const first = new Map<string, AuthorizedKey>();
+  const errors: LineError[] = [];
+  for (const entry of entries) {
+    const earlier = first.get(entry.name);
+    if (!earlier) first.set(entry.name, entry);
+    else if (!samePublicKey(earlier.key, entry.key)) {
+      errors.push({
+        line: entry.line,
+        message: `The name "${entry.name}" is already used on line ${earlier.line}`,
+      });
+    }
+  }
+  return errors;
 }
 
 /** The name a key gets when its line has no comment. */

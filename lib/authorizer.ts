@@ -1,15 +1,20 @@
-import type { LineError } from "./authorized_keys.ts";
+import { type AuthorizedKey, duplicateNames, type LineError } from "./authorized_keys.ts";
 import { samePublicKey } from "./keys.ts";
 import type { Keystore } from "./keystore.ts";
 import type { Authorizer } from "./server.ts";
 
 /**
- * An authorizer that reads the keystore's authorized_keys on every
- * handshake, so `ovtp add-key` and `ovtp keys remove` take effect without a
- * restart. Malformed lines are skipped and reported through `onBadLine`.
+ * An authorizer that answers from the keystore's authorized_keys as it is
+ * now, so `ovtp add-key`, `ovtp keys remove` and edits take effect without a
+ * restart, on connections already open too (the server asks again about
+ * every second). The file is read again only when its size, modification
+ * time or inode changes, or when the copy is 10 s old, so asking is one
+ * `stat` most of the time. Malformed lines, and a later line giving a name
+ * in use to another key (see {@linkcode duplicateNames}), are skipped and
+ * reported through `onBadLine`, once per read of the file.
  *
  * @param keystore The keystore whose authorized_keys decides.
- * @param onBadLine Told of each malformed line, on every handshake.
+ * @param onBadLine Told of each malformed line, each time the file is read.
  * @returns An `authorize` callback for {@linkcode serve}.
  *
  * @example Who may connect, as authorized_keys says
@@ -35,7 +40,7 @@ import type { Authorizer } from "./server.ts";
  * });
  * assert.equal(await authorize((await generateIdentity()).publicKey), undefined);
  *
- * // Removing the key takes effect at the next handshake.
+ * // Removing the key takes effect at the next question.
  * await keystore.removeAuthorizedKey("alice");
  * assert.equal(await authorize(alice.publicKey), undefined);
  * assert.equal(bad.length, 0);
@@ -46,10 +51,43 @@ export function authorizedKeysAuthorizer(
   keystore: Keystore,
   onBadLine?: (error: LineError) => void,
 ): Authorizer {
-  return async (key) => {
+  const path = keystore.path("authorizedKeys");
+  let cached: { stamp: string; readAt: number; entries: AuthorizedKey[] } | undefined;
+  // Concurrent questions (many connections rechecking at once) share one
+  // stat and at most one read.
+  let pending: Promise<AuthorizedKey[]> | undefined;
+  const load = async (): Promise<AuthorizedKey[]> => {
+    const stamp = await stampOf(path);
+    if (cached && cached.stamp === stamp && Date.now() - cached.readAt < MAX_AGE_MS) {
+      return cached.entries;
+    }
+    const readAt = Date.now();
     const { entries, errors } = await keystore.readAuthorizedKeys();
-    if (onBadLine) errors.forEach(onBadLine);
+    // A second key under a name in use is refused, as a malformed line is.
+    const duplicates = duplicateNames(entries);
+    const refused = new Set(duplicates.map((error) => error.line));
+    if (onBadLine) [...errors, ...duplicates].forEach(onBadLine);
+    cached = { stamp, readAt, entries: entries.filter((entry) => !refused.has(entry.line)) };
+    return cached.entries;
+  };
+  return async (key) => {
+    pending ??= load().finally(() => pending = undefined);
+    const entries = await pending;
     const entry = entries.find((e) => samePublicKey(e.key, key));
     return entry ? { name: entry.name, options: entry.options } : undefined;
   };
+}
+
+/** A cached copy older than this is read again even if the file looks unchanged. */
+const MAX_AGE_MS = 10_000;
+
+/** What changes when the file is written (size, time, inode), or "none". */
+async function stampOf(path: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    return `${info.size}:${info.mtime?.getTime()}:${info.ino}:${info.ctime?.getTime()}`;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "none";
+    throw error;
+  }
 }

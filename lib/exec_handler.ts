@@ -3,12 +3,17 @@
  * function, a JSON object with the parameters and the message) on its
  * stdin, the sender in its environment, its stdout as the response and its
  * exit code as the status. A command that runs too long is killed, with
- * anything it started, and answered `timeout`.
+ * anything it started in its process group, and answered `timeout`; a
+ * command that calls setsid itself (or daemonizes) leaves that group and is
+ * out of reach. How many commands run at once is capped per key and in
+ * total (see exec_slots.ts): over the caps a request waits, and one over
+ * the waiting bound is answered `busy`.
  *
  * @module
  */
 
 import { concat, fromUtf8, utf8 } from "./bytes.ts";
+import { ExecSlots } from "./exec_slots.ts";
 import type { FunctionCall, FunctionHandler, Reply, Request, RequestHandler } from "./server.ts";
 
 /**
@@ -41,8 +46,13 @@ import type { FunctionCall, FunctionHandler, Reply, Request, RequestHandler } fr
 export interface ExecOptions {
   /** The largest response kept; the rest of the output is cut. @default 1 MiB */
   maxOutput?: number;
-  /** Kill the command after this long and answer `timeout`. @default 30000 */
+  /** Kill the command after this long and answer `timeout` (waiting for a slot not counted). @default 30000 */
   timeoutMs?: number;
+  /**
+   * The caps on commands running at once; give every handler of a server
+   * the same one. @default a cap of its own: 4 per key, 16 in total
+   */
+  slots?: ExecSlots;
 }
 
 /** Environment variables the command receives. */
@@ -113,7 +123,13 @@ const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
  * ```
  */
 export function execHandler(command: string, options: ExecOptions = {}): RequestHandler {
-  return (request: Request) => runCommand(command, request.body, request, undefined, options);
+  const slots = options.slots ?? new ExecSlots();
+  return (request: Request) =>
+    runLimited(
+      slots,
+      () => runCommand(command, request.body, request, undefined, options),
+      request,
+    );
 }
 
 /**
@@ -150,6 +166,7 @@ export function execHandler(command: string, options: ExecOptions = {}): Request
  * ```
  */
 export function execFunction(command: string, options: ExecOptions = {}): FunctionHandler {
+  const slots = options.slots ?? new ExecSlots();
   return (call: FunctionCall) => {
     let message: string;
     try {
@@ -158,8 +175,28 @@ export function execFunction(command: string, options: ExecOptions = {}): Functi
       return { status: "error", response: "The message of a function call must be UTF-8 text" };
     }
     const input = utf8(JSON.stringify({ function: call.name, params: call.params, message }));
-    return runCommand(command, input, call, call.name, options);
+    return runLimited(slots, () => runCommand(command, input, call, call.name, options), call);
   };
+}
+
+/** Runs `run` in one of the sender's slots, or answers `busy`. */
+async function runLimited(
+  slots: ExecSlots,
+  run: () => Promise<Reply>,
+  request: Request,
+): Promise<Reply> {
+  const release = await slots.acquire(request.peer.fingerprint);
+  if (!release) {
+    return {
+      status: "busy",
+      response: "Too many commands running and waiting for your key: retry later",
+    };
+  }
+  try {
+    return await run();
+  } finally {
+    release();
+  }
 }
 
 async function runCommand(

@@ -256,7 +256,12 @@ export class Keystore {
     return parseAuthorizedKeys(text ?? "");
   }
 
-  /** Adds a key to authorized_keys, ignoring one that is already there. */
+  /**
+   * Adds a key to authorized_keys, ignoring one that is already there.
+   * Refuses a name another key already has (a name must pick one key: for
+   * `open --from`, `seal -r`, `keys remove`, and the inbox folder), and a
+   * name that could be read as something else: a fingerprint or `self`.
+   */
   async addAuthorizedKey(
     key: PublicKey,
     name?: string,
@@ -266,6 +271,13 @@ export class Keystore {
     if (hasControlCharacters(finalName)) {
       throw new OvtpError("usage", "A key name cannot contain control characters");
     }
+    if (finalName === "self" || /^SHA256:/i.test(finalName)) {
+      throw new OvtpError(
+        "usage",
+        `Cannot authorize the key as "${finalName}": that name means something else to ovtp`,
+        { hint: "add it under another name: ovtp add-key --name OTHER" },
+      );
+    }
     const path = this.path("authorizedKeys");
     await this.#ensureHome();
     return await withFileLock(path, async () => {
@@ -274,6 +286,7 @@ export class Keystore {
         samePublicKey(entry.key, key)
       );
       if (existing) return { added: false, name: existing.name };
+      await refuseTakenName(finalName, parseAuthorizedKeys(text).entries);
       const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
       await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
       return { added: true, name: finalName };
@@ -433,6 +446,19 @@ export class Keystore {
     await Deno.mkdir(this.home, { recursive: true, mode: 0o700 });
     if (Deno.build.os !== "windows") await Deno.chmod(this.home, 0o700);
   }
+}
+
+/** Refuses `name` when another authorized key has it. */
+async function refuseTakenName(name: string, entries: AuthorizedKey[]): Promise<void> {
+  const taken = entries.find((entry) => entry.name === name);
+  if (!taken) return;
+  throw new OvtpError(
+    "usage",
+    `Cannot authorize the key as "${name}": another key (${await fingerprint(
+      taken.key,
+    )}, line ${taken.line}) already has that name`,
+    { hint: "add it under another name: ovtp add-key --name OTHER" },
+  );
 }
 
 async function exists(path: string): Promise<boolean> {

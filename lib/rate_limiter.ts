@@ -1,8 +1,11 @@
 /**
  * Per-key request limits as token buckets: a key may make `count` requests
  * at once (the burst) and earns them back at `count` per period. Buckets
- * are keyed by fingerprint, so a limit holds across all of a key's
- * connections.
+ * are keyed by fingerprint alone, so a limit holds across all of a key's
+ * connections, and a bucket survives a change of the key's rate: the
+ * tokens left are kept (clamped to the new burst), never refilled, so that
+ * alternating between connections made before and after an edit of
+ * `rate=` cannot reset the limit.
  *
  * @module
  */
@@ -32,13 +35,17 @@ export class RateLimiter {
   take(key: string, rate: Rate): RateDecision {
     const now = this.#now();
     let bucket = this.#buckets.get(key);
-    if (!bucket || bucket.rate.count !== rate.count || bucket.rate.perMs !== rate.perMs) {
+    if (!bucket) {
       bucket = { tokens: rate.count, updated: now, rate };
       this.#buckets.set(key, bucket);
     }
-    const perToken = rate.perMs / rate.count;
-    bucket.tokens = Math.min(rate.count, bucket.tokens + (now - bucket.updated) / perToken);
+    // Time since the last request earns tokens at the rate then in force;
+    // a new rate applies from now on, and its burst caps what is left.
+    const earned = (now - bucket.updated) * bucket.rate.count / bucket.rate.perMs;
+    bucket.tokens = Math.min(bucket.rate.count, rate.count, bucket.tokens + earned);
+    bucket.rate = rate;
     bucket.updated = now;
+    const perToken = rate.perMs / rate.count;
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return { allowed: true };

@@ -238,8 +238,11 @@ export interface Grant {
 
 /**
  * Decides whether a client may connect: a grant, or undefined to refuse it.
- * {@linkcode authorizedKeysAuthorizer} builds one from an authorized_keys
- * file.
+ * It is asked at the handshake and again about every second for each open
+ * connection ({@linkcode ServeOptions.recheckIntervalMs}), so keep it
+ * cheap: a key it no longer grants, a new name or a narrower `allow` closes
+ * the connection. {@linkcode authorizedKeysAuthorizer} builds one from an
+ * authorized_keys file.
  *
  * @example Accepting a fixed set of keys
  * ```ts
@@ -352,6 +355,12 @@ export interface ServeOptions {
   maxQueuedBytes?: number;
   /** The default per-key rate limit (a key's own `rate` option wins). @default none */
   rate?: Rate;
+  /**
+   * How often each open connection asks `authorize` again, in ms, so that a
+   * removed key or changed options reach connections already open (expiry
+   * takes effect at its instant regardless). @default 1000
+   */
+  recheckIntervalMs?: number;
   /** Where received files go; without it, file offers are refused. */
   inbox?: Inbox;
   /** Called for each file once it is verified and in the inbox. */

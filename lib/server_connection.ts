@@ -15,6 +15,7 @@ import { OvtpError } from "./errors.ts";
 import { CALL_MESSAGE_TYPE, decodeCall } from "./function_call.ts";
 import { type KeyOptions, refusal } from "./key_options.ts";
 import { fingerprint, formatPublicKey } from "./keys.ts";
+import { LiveGrant } from "./live_grant.ts";
 import { decodeJson, encodeJson, encodeResponse, type Message, MessageType } from "./messages.ts";
 import type { Peer } from "./peer.ts";
 import type { Reply, ServerContext } from "./server.ts";
@@ -108,6 +109,19 @@ export async function handleConnection(
   }
   const peer: Peer = { name: grant.name, fingerprint: fp, key: channel.peer };
   logger.info("client connected", { remote, name: peer.name, fingerprint: fp });
+  // Authorization holds for the connection's whole life: see live_grant.ts.
+  const authorization = new LiveGrant(grant, {
+    authorize: options.authorize,
+    key: channel.peer,
+    fingerprint: fp,
+    intervalMs: options.recheckIntervalMs,
+    onEnd: (end) => {
+      logger.warn(end.log, { remote, name: peer.name, fingerprint: fp });
+      refuse(end.code, end.message);
+    },
+    onError: (error) =>
+      logger.warn(`cannot check authorization: ${error.message}`, { remote, name: peer.name }),
+  });
 
   // The sender already has its answer when the hook runs: a hook that
   // throws is the server program's problem, logged here, not the client's.
@@ -121,12 +135,11 @@ export async function handleConnection(
   const files = options.inbox ? new FileReceiver(options.inbox, peer, send, onFile) : undefined;
   const downloads = options.served ? new DownloadProvider(options.served, send) : undefined;
   const chat = options.chat?.connect(peer, send);
-  const rate = keyOptions.rate ?? options.rate;
 
   type Denial = { status: string; message: string };
   /** Why this key may not use `service` (or `service:detail`) at all. */
   const forbidden = (service: string, detail?: string): Denial | undefined => {
-    const denied = refusal(keyOptions, service, detail);
+    const denied = refusal(authorization.options, service, detail);
     if (!denied) return undefined;
     logger.warn(`refused ${service}: not permitted`, { name: peer.name, fingerprint: fp });
     return { status: "forbidden", message: denied };
@@ -134,6 +147,7 @@ export async function handleConnection(
   /** Why this key may not make one more request now: shutdown, or its rate limit. */
   const limited = (): Denial | undefined => {
     if (context.closing) return { status: "unavailable", message: "The server is shutting down" };
+    const rate = authorization.options.rate ?? options.rate;
     if (!rate) return undefined;
     const decision = context.limiter.take(fp, rate);
     if (decision.allowed) return undefined;
@@ -157,7 +171,10 @@ export async function handleConnection(
   // and chat messages are awaited, so that a slow disk or a slow member
   // slows the sender down instead of filling memory.
   function dispatch(message: Message): void | Promise<void> {
-    if (message.id === 0) return protocolError(message);
+    // Nothing more is served once the key is removed or expired: the
+    // connection is being closed with the reason.
+    if (authorization.current()) return;
+    if (message.id === 0) return protocolError(message, "request id 0 is reserved");
     switch (message.type) {
       case MessageType.Request:
         working(() => answerRequest(message));
@@ -178,8 +195,8 @@ export async function handleConnection(
     return protocolError(message);
   }
 
-  function protocolError(message: Message): void {
-    logger.warn(`protocol error: unexpected message type ${message.type}`, { remote });
+  function protocolError(message: Message, why = `unexpected message type ${message.type}`): void {
+    logger.warn(`protocol error: ${why}`, { remote });
     connection.close(new OvtpError("protocol", "Unexpected message"));
   }
 
@@ -311,6 +328,7 @@ export async function handleConnection(
   } catch (error) {
     logger.warn(`connection closed: ${(error as Error).message}`, { remote, name: peer.name });
   } finally {
+    authorization.stop();
     await files?.close();
     await chat?.close();
     downloads?.close();
