@@ -109,19 +109,6 @@ export async function handleConnection(
   }
   const peer: Peer = { name: grant.name, fingerprint: fp, key: channel.peer };
   logger.info("client connected", { remote, name: peer.name, fingerprint: fp });
-  // Authorization holds for the connection's whole life: see live_grant.ts.
-  const authorization = new LiveGrant(grant, {
-    authorize: options.authorize,
-    key: channel.peer,
-    fingerprint: fp,
-    intervalMs: options.recheckIntervalMs,
-    onEnd: (end) => {
-      logger.warn(end.log, { remote, name: peer.name, fingerprint: fp });
-      refuse(end.code, end.message);
-    },
-    onError: (error) =>
-      logger.warn(`cannot check authorization: ${error.message}`, { remote, name: peer.name }),
-  });
 
   // The sender already has its answer when the hook runs: a hook that
   // throws is the server program's problem, logged here, not the client's.
@@ -135,6 +122,19 @@ export async function handleConnection(
   const files = options.inbox ? new FileReceiver(options.inbox, peer, send, onFile) : undefined;
   const downloads = options.served ? new DownloadProvider(options.served, send) : undefined;
   const chat = options.chat?.connect(peer, send);
+  // Authorization holds for the connection's whole life: see live_grant.ts.
+  const authorization = new LiveGrant(grant, {
+    authorize: options.authorize,
+    key: channel.peer,
+    fingerprint: fp,
+    intervalMs: options.recheckIntervalMs,
+    onEnd: (end) => {
+      logger.warn(end.log, { remote, name: peer.name, fingerprint: fp });
+      refuse(end.code, end.message);
+    },
+    onError: (error) =>
+      logger.warn(`cannot check authorization: ${error.message}`, { remote, name: peer.name }),
+  });
 
   type Denial = { status: string; message: string };
   /** Why this key may not use `service` (or `service:detail`) at all. */
