@@ -185,7 +185,11 @@ async function runLimited(
   run: () => Promise<Reply>,
   request: Request,
 ): Promise<Reply> {
-  const release = await slots.acquire(request.peer.fingerprint);
+  const release = await slots.acquire(request.peer.fingerprint, request.signal);
+  if (request.signal?.aborted) {
+    release?.();
+    return { status: "unavailable", response: "The connection ended before the command started" };
+  }
   if (!release) {
     return {
       status: "busy",

@@ -59,14 +59,29 @@ export class ExecSlots {
   /**
    * Waits for a slot for `key` (a fingerprint) and resolves with the
    * function that frees it, or with undefined when `key` already has its
-   * whole queue waiting: the caller answers `busy`.
+   * whole queue waiting (the caller answers `busy`) or when `signal` aborts
+   * first (the request's connection ended: it must not run any more).
    */
-  acquire(key: string): Promise<(() => void) | undefined> {
+  acquire(key: string, signal?: AbortSignal): Promise<(() => void) | undefined> {
+    if (signal?.aborted) return Promise.resolve(undefined);
     if (this.#fits(key)) return Promise.resolve(this.#take(key));
     const waiting = this.#waiting.get(key) ?? [];
     if (waiting.length >= this.#waitingPerKey) return Promise.resolve(undefined);
     this.#waiting.set(key, waiting);
-    return new Promise((resolve) => waiting.push(() => resolve(this.#take(key))));
+    return new Promise((resolve) => {
+      const abort = () => {
+        const index = waiting.indexOf(start);
+        if (index >= 0) waiting.splice(index, 1);
+        if (waiting.length === 0 && this.#waiting.get(key) === waiting) this.#waiting.delete(key);
+        resolve(undefined);
+      };
+      const start = () => {
+        signal?.removeEventListener("abort", abort);
+        resolve(this.#take(key));
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      waiting.push(start);
+    });
   }
 
   #fits(key: string): boolean {

@@ -64,6 +64,12 @@ export interface Request {
   readonly body: Uint8Array;
   /** The authenticated sender. */
   readonly peer: Peer;
+  /**
+   * Aborted when the request's connection ends: closed by either side, or
+   * by the server when the key is removed, expires or loses a permission.
+   * Work not yet started for it should not start. @default never aborted
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -122,6 +122,8 @@ export async function handleConnection(
   const files = options.inbox ? new FileReceiver(options.inbox, peer, send, onFile) : undefined;
   const downloads = options.served ? new DownloadProvider(options.served, send) : undefined;
   const chat = options.chat?.connect(peer, send);
+  // Handlers see it abort when the connection ends, for whatever reason.
+  const ended = new AbortController();
   // Authorization holds for the connection's whole life: see live_grant.ts.
   const authorization = new LiveGrant(grant, {
     authorize: options.authorize,
@@ -129,6 +131,7 @@ export async function handleConnection(
     fingerprint: fp,
     intervalMs: options.recheckIntervalMs,
     onEnd: (end) => {
+      ended.abort();
       logger.warn(end.log, { remote, name: peer.name, fingerprint: fp });
       refuse(end.code, end.message);
     },
@@ -225,7 +228,7 @@ export async function handleConnection(
     if (denied) {
       return await respond(message.id, { status: denied.status, response: denied.message });
     }
-    const request = { requestId: message.id, body: message.body, peer };
+    const request = { requestId: message.id, body: message.body, peer, signal: ended.signal };
     await respond(message.id, await safely(() => options.handler(request)));
   }
 
@@ -257,6 +260,7 @@ export async function handleConnection(
       peer,
       name: call.function,
       params: call.params,
+      signal: ended.signal,
     };
     await respond(message.id, await safely(() => handler(request)));
   }
@@ -328,6 +332,7 @@ export async function handleConnection(
   } catch (error) {
     logger.warn(`connection closed: ${(error as Error).message}`, { remote, name: peer.name });
   } finally {
+    ended.abort();
     authorization.stop();
     await files?.close();
     await chat?.close();

@@ -258,3 +258,60 @@ Deno.test("Keystore.addAuthorizedKey() refuses a name in use and names that mean
   });
   await Deno.remove(home, { recursive: true });
 });
+
+Deno.test("ExecSlots.acquire() gives up a waiting place when its signal aborts", async () => {
+  const slots = new ExecSlots({ perKey: 1, total: 1, waitingPerKey: 1 });
+  const first = await slots.acquire("a");
+  const ended = new AbortController();
+  const waiting = slots.acquire("a", ended.signal);
+  ended.abort();
+  assert.equal(await waiting, undefined);
+  // Its place is free again, and the slot goes to the next waiter.
+  const next = slots.acquire("a");
+  first!();
+  assert.ok(await next);
+  assert.equal(await slots.acquire("b", ended.signal), undefined);
+});
+
+Deno.test({
+  name: "commands queued for a key do not start once its connection is closed for removal",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const grant: { current: Grant | undefined | Error } = { current: { name: "alice" } };
+    const server = serve({
+      identity: await generateIdentity(),
+      hostname: "127.0.0.1",
+      port: 0,
+      recheckIntervalMs: 50,
+      authorize: () => Promise.resolve(grant.current as Grant | undefined),
+      handler: execHandler(`echo "$OVTP_REQUEST_ID" >> "${dir}/started"; sleep 0.3`, {
+        slots: new ExecSlots({ perKey: 1 }),
+      }),
+    });
+    const client = await OvtpClient.connect({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      identity: await generateIdentity(),
+      verifyHost: () => {},
+    });
+    const started = async () =>
+      (await Deno.readTextFile(`${dir}/started`).catch(() => "")).trim().split("\n")
+        .filter(Boolean).length;
+    try {
+      const answers = Array.from({ length: 10 }, () => client.request("x").catch((e) => e));
+      while (await started() === 0) await new Promise((r) => setTimeout(r, 10));
+      grant.current = undefined;
+      const outcomes = await Promise.all(answers);
+      assert.ok(outcomes.some((o) => o instanceof OvtpError && o.kind === "trust"));
+      const atClose = await started();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await started(), atClose, "a queued command started after the close");
+      assert.ok(atClose < 10, `${atClose} commands ran`);
+    } finally {
+      client.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
