@@ -41,7 +41,7 @@ export interface LiveGrantOptions {
   onEnd: (end: GrantEnd) => void;
   /** Told of an authorizer that fails (the grant then ends). */
   onError?: (error: Error) => void;
-  /** How often to ask the authorizer again. @default 1000 */
+  /** How often to ask the authorizer again, in ms (at least 10). @default 1000 */
   intervalMs?: number;
 }
 
@@ -64,10 +64,9 @@ export class LiveGrant {
     this.#options = options;
     this.#armExpiry();
     if (!this.#ended) {
-      this.#interval = setInterval(
-        () => this.#recheck(),
-        options.intervalMs ?? DEFAULT_RECHECK_MS,
-      );
+      // At least 10 ms apart: 0 would ask the authorizer without pause.
+      const interval = Math.max(10, options.intervalMs ?? DEFAULT_RECHECK_MS);
+      this.#interval = setInterval(() => this.#recheck(), interval);
     }
   }
 
