@@ -1,4 +1,5 @@
 import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
+import { cryptoBackendInfo } from "../lib/crypto/mod.ts";
 import { ChatRelay } from "../lib/chat/relay.ts";
 import { RoomStore } from "../lib/chat/room_store.ts";
 import { OvtpError } from "../lib/errors.ts";
@@ -142,6 +143,8 @@ async function run(args: string[]): Promise<number> {
     usageError("listen", (error as Error).message);
   }
 
+  const crypto = cryptoBackendInfo();
+  logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
   const identity = await keystore.loadIdentity(() => askPassphrase());
   for (const file of addKeyFiles) await importKeys(keystore, file);
   await checkAuthorizedKeys(keystore);

@@ -12,7 +12,7 @@
  */
 
 import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
-import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
+import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
 import { unwrapKey, WRAP_ENC_LENGTH, wrapKey, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
 import {
   type Identity,
@@ -251,13 +251,15 @@ export async function sealEnvelope(
   const messageId = crypto.getRandomValues(new Uint8Array(ID_LENGTH));
   const senderBytes = publicKeyBytes(sender.publicKey);
   const wrapAad = concat(senderBytes, messageId);
-  const stanzas = await Promise.all(recipients.map(async (recipient) => {
-    const { enc, wrapped } = await wrapKey(recipient.x25519, contentKey, {
+  // Synchronous: each wrap is two X25519 operations and a few HMACs on the
+  // crypto backend, with nothing to wait for.
+  const stanzas = recipients.map((recipient) => {
+    const { enc, wrapped } = wrapKey(recipient.x25519, contentKey, {
       info: HPKE_INFO,
       aad: wrapAad,
     });
     return concat(recipient.x25519, enc, wrapped);
-  }));
+  });
   const fixed = new Uint8Array(8 + ID_LENGTH + 2);
   const view = new DataView(fixed.buffer);
   view.setBigUint64(0, BigInt(options.timestamp ?? Date.now()));
@@ -530,7 +532,7 @@ export async function openEnvelope(
   }
   let contentKey: Uint8Array;
   try {
-    contentKey = await unwrapKey(
+    contentKey = unwrapKey(
       { enc: mine.subarray(32, 64), wrapped: mine.subarray(64) },
       identity,
       {

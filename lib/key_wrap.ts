@@ -12,9 +12,6 @@
 import { setupRecipient, setupSender } from "./hpke.ts";
 import type { Identity } from "./keys.ts";
 
-/** The HPKE AEAD id of ChaCha20-Poly1305 (RFC 9180 section 7.3). */
-const CHACHA20_POLY1305 = 3;
-
 /** Length of `enc`, the HPKE encapsulated X25519 key. */
 export const WRAP_ENC_LENGTH = 32;
 /** Length of a wrapped 32-byte key: the key and its 16-byte tag. */
@@ -45,13 +42,13 @@ export interface WrappedKey {
  * @param options The HPKE info and associated data.
  * @returns `enc` and the wrapped key.
  */
-export async function wrapKey(
+export function wrapKey(
   recipientX25519: Uint8Array,
   key: Uint8Array,
   options: WrapOptions,
-): Promise<WrappedKey> {
-  const { enc, context } = setupSender(recipientX25519, options.info, CHACHA20_POLY1305);
-  return { enc, wrapped: await context.seal(options.aad, key) };
+): WrappedKey {
+  const { enc, context } = setupSender(recipientX25519, options.info);
+  return { enc, wrapped: context.seal(options.aad, key) };
 }
 
 /**
@@ -64,16 +61,15 @@ export async function wrapKey(
  * @param options The same info and associated data as when wrapping.
  * @returns The key.
  */
-export async function unwrapKey(
+export function unwrapKey(
   wrappedKey: WrappedKey,
   identity: Identity,
   options: WrapOptions,
-): Promise<Uint8Array> {
+): Uint8Array {
   const context = setupRecipient(
     wrappedKey.enc,
     { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
     options.info,
-    CHACHA20_POLY1305,
   );
-  return await context.open(options.aad, wrappedKey.wrapped);
+  return context.open(options.aad, wrappedKey.wrapped);
 }

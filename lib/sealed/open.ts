@@ -174,7 +174,7 @@ export async function openSealed(
     if (options.from && !await options.from(header.sender)) {
       throw new SealedError("sender", "The file was sealed by another sender than expected");
     }
-    const payloadKey = await unwrapPayloadKey(header, identity);
+    const payloadKey = unwrapPayloadKey(header, identity);
     const workers = options.workers ?? defaultWorkers();
     return {
       sender: header.sender,

@@ -13,8 +13,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { chachaOpen, chachaOpenInto, chachaSealInto } from "../_chacha.ts";
+import { aeadOpen, aeadOpenInto, aeadSealInto, sha256 as digest } from "../crypto/mod.ts";
 import { CHUNK_CIPHERTEXT_SIZE, CHUNK_SIZE, TAG_SIZE } from "./format.ts";
 
 /**
@@ -88,8 +87,10 @@ export function sealChunks(
   for (let i = 0; i < count; i++) {
     const piece = plaintext.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
     const nonce = chunkNonce(first + i, last && i === count - 1);
-    const length = chachaSealInto(key, nonce, piece, out, written);
-    digests.set(sha256(out.subarray(written, written + length)), i * DIGEST_SIZE);
+    const length = piece.length + TAG_SIZE;
+    const sealed = out.subarray(written, written + length);
+    aeadSealInto("chacha20-poly1305", key, nonce, EMPTY, piece, sealed);
+    digests.set(sha256(sealed), i * DIGEST_SIZE);
     written += length;
   }
   return written;
@@ -118,7 +119,19 @@ export function openChunks(
   if (!Number.isInteger(count)) throw new RangeError("A batch holds whole chunks");
   for (let i = 0; i < count; i++) {
     const sealed = ciphertext.subarray(i * CHUNK_CIPHERTEXT_SIZE, (i + 1) * CHUNK_CIPHERTEXT_SIZE);
-    if (!chachaOpenInto(key, chunkNonce(first + i, false), sealed, out, i * CHUNK_SIZE)) return i;
+    const plaintext = out.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+    if (
+      !aeadOpenInto(
+        "chacha20-poly1305",
+        key,
+        chunkNonce(first + i, false),
+        EMPTY,
+        sealed,
+        plaintext,
+      )
+    ) {
+      return i;
+    }
     digests.set(sha256(sealed), i * DIGEST_SIZE);
   }
   return count;
@@ -140,17 +153,12 @@ export function openChunk(
   sealed: Uint8Array,
 ): Uint8Array | undefined {
   if (sealed.length < TAG_SIZE || sealed.length > CHUNK_CIPHERTEXT_SIZE) return undefined;
-  try {
-    return chachaOpen(key, chunkNonce(index, last), EMPTY, sealed);
-  } catch (error) {
-    if (error instanceof RangeError) throw error;
-    return undefined;
-  }
+  return aeadOpen("chacha20-poly1305", key, chunkNonce(index, last), EMPTY, sealed);
 }
 
 /** SHA-256 of one sealed chunk, as the transcript takes it. */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash("sha256").update(bytes).digest();
+  return digest(bytes);
 }
 
 const EMPTY = new Uint8Array(0);
