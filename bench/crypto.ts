@@ -77,7 +77,7 @@ for (const name of ["portable", "native"] as const) {
   const peer = b.x25519PublicOf(new Uint8Array(32).fill(9));
   record("X25519 derive (key cached)", name, time(() => b.x25519(small, peer)));
   record("X25519 public key", name, time(() => b.x25519PublicOf(small)));
-  record("X25519 public + derive", name, time(() => b.x25519WithPublic(small, peer)));
+  record("X25519 public + derive", name, time(() => b.x25519Multi(small, [peer])));
 }
 
 console.log("| primitive | portable (node:crypto) | native (OpenSSL FFI) |");

@@ -31,6 +31,7 @@ import {
   type PublicKey,
   sealEnvelope,
 } from "../mod.ts";
+import { applyCryptoEnv } from "./_crypto.ts";
 
 const CONTEXT = "room:bench";
 const SEAL_TARGET_RECIPIENTS = 50;
@@ -241,6 +242,7 @@ function sizeTable(cases: Case[], bodyBytes: number): string {
 /** Runs the benchmark; resolves with the exit code. */
 async function main(): Promise<number> {
   const config = readConfig();
+  console.error(`bench: ${applyCryptoEnv()}`);
   await initClockTicks();
   let stopCode: number | undefined;
   const stop = (code: number, why: string) => {

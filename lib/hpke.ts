@@ -21,8 +21,8 @@ import {
   hkdfExpand,
   hkdfExtract,
   x25519,
+  x25519Multi,
   x25519PublicOf,
-  x25519WithPublic,
 } from "./crypto/mod.ts";
 
 /** The one mode implemented: base (RFC 9180 section 5.1.1). */
@@ -93,9 +93,27 @@ export function encap(
   recipientPublic: Uint8Array,
   ephemeralPrivate: Uint8Array = crypto.getRandomValues(new Uint8Array(32)),
 ): { sharedSecret: Uint8Array; enc: Uint8Array } {
-  // The ephemeral public key and the DH in one go: one key import.
-  const { publicKey: enc, shared } = x25519WithPublic(ephemeralPrivate, recipientPublic);
-  return { sharedSecret: extractAndExpand(shared, concat(enc, recipientPublic)), enc };
+  const { enc, sharedSecrets } = encapMany([recipientPublic], ephemeralPrivate);
+  return { sharedSecret: sharedSecrets[0], enc };
+}
+
+/**
+ * Encap to several recipients with one ephemeral key: the same `enc` for
+ * all, and each recipient's own shared secret (its DH and its public key
+ * enter the KDF). One X25519 operation per recipient instead of two; see
+ * docs/security.md section 7 for why reusing the ephemeral key across the
+ * recipients of one message is sound.
+ */
+export function encapMany(
+  recipientPublics: readonly Uint8Array[],
+  ephemeralPrivate: Uint8Array = crypto.getRandomValues(new Uint8Array(32)),
+): { enc: Uint8Array; sharedSecrets: Uint8Array[] } {
+  // The ephemeral public key and every DH from one key import.
+  const { publicKey: enc, shared } = x25519Multi(ephemeralPrivate, recipientPublics);
+  return {
+    enc,
+    sharedSecrets: shared.map((dh, i) => extractAndExpand(dh, concat(enc, recipientPublics[i]))),
+  };
 }
 
 /** Decap(enc, skR). */
@@ -171,6 +189,16 @@ export function setupSender(
 ): { enc: Uint8Array; context: HpkeContext } {
   const { sharedSecret, enc } = encap(recipientPublic, ephemeralPrivate);
   return { enc, context: new HpkeContext(sharedSecret, info) };
+}
+
+/** SetupBaseS for each of `recipientPublics`, sharing one `enc` (see {@linkcode encapMany}). */
+export function setupSenders(
+  recipientPublics: readonly Uint8Array[],
+  info: Uint8Array,
+  ephemeralPrivate?: Uint8Array,
+): { enc: Uint8Array; contexts: HpkeContext[] } {
+  const { enc, sharedSecrets } = encapMany(recipientPublics, ephemeralPrivate);
+  return { enc, contexts: sharedSecrets.map((secret) => new HpkeContext(secret, info)) };
 }
 
 /** SetupBaseR: a recipient's context. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { setupRecipient, setupSender } from "./hpke.ts";
+import { setupRecipient, setupSender, setupSenders } from "./hpke.ts";
 import type { Identity } from "./keys.ts";
 
 /** Length of `enc`, the HPKE encapsulated X25519 key. */
@@ -49,6 +49,27 @@ export function wrapKey(
 ): WrappedKey {
   const { enc, context } = setupSender(recipientX25519, options.info);
   return { enc, wrapped: context.seal(options.aad, key) };
+}
+
+/**
+ * Wraps `key` for each of `recipientsX25519` with one fresh ephemeral key
+ * shared by all of them (the same `enc` in every result): half the X25519
+ * work of {@linkcode wrapKey} per recipient. Each recipient's wrapped key is
+ * still under a key derived from its own DH and its own public key (a key
+ * given twice gets two identical results).
+ *
+ * @param recipientsX25519 The recipients' 32-byte X25519 public keys.
+ * @param key The key to wrap.
+ * @param options The HPKE info and associated data.
+ * @returns One `enc` and wrapped key per recipient, in order.
+ */
+export function wrapKeyForAll(
+  recipientsX25519: readonly Uint8Array[],
+  key: Uint8Array,
+  options: WrapOptions,
+): WrappedKey[] {
+  const { enc, contexts } = setupSenders(recipientsX25519, options.info);
+  return contexts.map((context) => ({ enc, wrapped: context.seal(options.aad, key) }));
 }
 
 /**

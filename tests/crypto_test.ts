@@ -10,8 +10,8 @@ import {
   selectCryptoBackend,
   sha256,
   x25519,
+  x25519Multi,
   x25519PublicOf,
-  x25519WithPublic,
 } from "../lib/crypto/mod.ts";
 import { libraryCandidates, loadNative } from "../lib/crypto/native.ts";
 import { portable } from "../lib/crypto/portable.ts";
@@ -57,9 +57,10 @@ if (xdh.skipReason !== undefined) {
     assert.ok(tests.length >= 500 && refused >= 20, `${tests.length} tests, ${refused} refused`);
   });
 
-  testEachBackend("x25519WithPublic() and x25519PublicOf() agree with x25519()", () => {
-    for (const t of tests.filter((t) => t.result === "valid").slice(0, 40)) {
-      const { publicKey, shared } = x25519WithPublic(hex(t.private), hex(t.public));
+  testEachBackend("x25519Multi() and x25519PublicOf() agree with x25519()", () => {
+    const valid = tests.filter((t) => t.result === "valid").slice(0, 40);
+    for (const t of valid) {
+      const { publicKey, shared: [shared] } = x25519Multi(hex(t.private), [hex(t.public)]);
       assert.deepEqual(shared, hex(t.shared));
       assert.deepEqual(publicKey, x25519PublicOf(hex(t.private)));
       // The public key is the product with the base point 9.
@@ -67,6 +68,15 @@ if (xdh.skipReason !== undefined) {
       nine[0] = 9;
       assert.deepEqual(publicKey, x25519(hex(t.private), nine));
     }
+    // Many peers from one private key: each result is that peer's DH.
+    const mine = hex(valid[0].private);
+    const peers = valid.map((t) => hex(t.public));
+    const { shared } = x25519Multi(mine, peers);
+    assert.deepEqual(shared, peers.map((peer) => x25519(mine, peer)));
+    // One low-order peer among them fails the whole call.
+    assert.throws(() => x25519Multi(mine, [...peers.slice(0, 3), new Uint8Array(32)]), {
+      name: "OperationError",
+    });
   });
 }
 

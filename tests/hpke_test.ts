@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../lib/bytes.ts";
-import { deriveKeyPair, setupRecipient, setupSender } from "../lib/hpke.ts";
+import { deriveKeyPair, setupRecipient, setupSender, setupSenders } from "../lib/hpke.ts";
 import { loadJsonVectors } from "./_vectors.ts";
 import { testEachBackend } from "./_backends.ts";
 
@@ -80,3 +80,34 @@ testEachBackend("HPKE refuses a low-order ephemeral key (an all-zero shared secr
   const lowOrder = new Uint8Array(32); // the point 0
   assert.throws(() => setupRecipient(lowOrder, alice, new Uint8Array(0)), /all-zero/);
 });
+
+testEachBackend("setupSenders() shares one enc; each recipient opens only its own context", () => {
+  const keys = [1, 2, 3].map((n) => deriveKeyPair(new Uint8Array(32).fill(n)));
+  const info = new TextEncoder().encode("many");
+  const { enc, contexts } = setupSenders(keys.map((k) => k.publicKey), info);
+  const sealed = contexts.map((c, i) => c.seal(new Uint8Array([i]), new Uint8Array([42, i])));
+  for (const [i, key] of keys.entries()) {
+    assert.deepEqual(
+      setupRecipient(enc, key, info).open(new Uint8Array([i]), sealed[i]),
+      new Uint8Array([42, i]),
+    );
+    // Another recipient's wrapped key does not open with this key.
+    const other = (i + 1) % keys.length;
+    assert.throws(
+      () => setupRecipient(enc, key, info).open(new Uint8Array([other]), sealed[other]),
+      {
+        message: "Decryption failed",
+      },
+    );
+  }
+  // The same as Encap with that ephemeral key, one recipient at a time (RFC 9180's SetupBaseS).
+  const ephemeral = new Uint8Array(32).fill(9);
+  const many = setupSenders(keys.map((k) => k.publicKey), info, ephemeral);
+  for (const [i, key] of keys.entries()) {
+    const one = setupSender(key.publicKey, info, ephemeral);
+    assert.deepEqual(one.enc, many.enc);
+    assert.deepEqual(one.context.seal(EMPTY, EMPTY), many.contexts[i].seal(EMPTY, EMPTY));
+  }
+});
+
+const EMPTY = new Uint8Array(0);

@@ -256,12 +256,12 @@ export function x25519PublicOf(privateKey: Uint8Array): Uint8Array {
   return backend().x25519PublicOf(privateKey);
 }
 
-/** See {@linkcode Backend.x25519WithPublic}. */
-export function x25519WithPublic(
+/** See {@linkcode Backend.x25519Multi}. */
+export function x25519Multi(
   privateKey: Uint8Array,
-  peerPublic: Uint8Array,
-): { publicKey: Uint8Array; shared: Uint8Array } {
-  return backend().x25519WithPublic(privateKey, peerPublic);
+  peers: readonly Uint8Array[],
+): { publicKey: Uint8Array; shared: Uint8Array[] } {
+  return backend().x25519Multi(privateKey, peers);
 }
 
 /** A fresh X25519 key pair, both halves raw (the private key from the CSPRNG). */

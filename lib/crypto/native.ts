@@ -215,20 +215,32 @@ function makeBackend(lib: Lib): Backend {
   // X25519 operation), so the last private key imported for derive() is
   // kept: decapsulating many envelopes, or a handshake's static key, then
   // costs one operation instead of two. Ephemeral keys go through
-  // x25519WithPublic(), which never keeps them.
+  // x25519Multi(), which never keeps them.
   let cachedRaw = new Uint8Array(0);
-  let cachedKey: Deno.PointerObject | null = null;
-  const importPrivate = (raw: Uint8Array, keep: boolean): Deno.PointerObject => {
+  let cached: { key: Deno.PointerObject; ctx: Deno.PointerObject } | null = null;
+  const importPrivate = (raw: Uint8Array): Deno.PointerObject => {
     if (raw.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
-    if (keep && cachedKey !== null && same(raw, cachedRaw)) return cachedKey;
     const key = lib.EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, null, raw, 32n);
     if (key === null) throw new NativeCryptoError("import an X25519 private key");
-    if (keep) {
-      if (cachedKey !== null) lib.EVP_PKEY_free(cachedKey);
-      cachedKey = key;
-      cachedRaw = raw.slice();
-    }
     return key;
+  };
+  const cachedDeriver = (raw: Uint8Array): Deno.PointerObject => {
+    if (cached !== null && same(raw, cachedRaw)) return cached.ctx;
+    const key = importPrivate(raw);
+    let ctx: Deno.PointerObject;
+    try {
+      ctx = deriver(key);
+    } catch (error) {
+      lib.EVP_PKEY_free(key);
+      throw error;
+    }
+    if (cached !== null) {
+      lib.EVP_PKEY_CTX_free(cached.ctx);
+      lib.EVP_PKEY_free(cached.key);
+    }
+    cached = { key, ctx };
+    cachedRaw = raw.slice();
+    return ctx;
   };
   const publicOf = (key: Deno.PointerObject, free: boolean): Uint8Array => {
     try {
@@ -242,15 +254,21 @@ function makeBackend(lib: Lib): Backend {
       if (free) lib.EVP_PKEY_free(key);
     }
   };
-  const derive = (mine: Deno.PointerObject, publicKey: Uint8Array): Uint8Array => {
+  // A derivation context for one private key, reused for every peer: only
+  // the peer changes between derivations.
+  const deriver = (mine: Deno.PointerObject): Deno.PointerObject => {
+    const ctx = lib.EVP_PKEY_CTX_new(mine, null);
+    if (ctx === null || lib.EVP_PKEY_derive_init(ctx) !== 1) {
+      if (ctx !== null) lib.EVP_PKEY_CTX_free(ctx);
+      throw new NativeCryptoError("start an X25519 derivation");
+    }
+    return ctx;
+  };
+  const derive = (ctx: Deno.PointerObject, publicKey: Uint8Array): Uint8Array => {
     if (publicKey.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
     const theirs = lib.EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, null, publicKey, 32n);
     if (theirs === null) throw new NativeCryptoError("import an X25519 public key");
-    const ctx = lib.EVP_PKEY_CTX_new(mine, null);
     try {
-      if (ctx === null || lib.EVP_PKEY_derive_init(ctx) !== 1) {
-        throw new NativeCryptoError("start an X25519 derivation");
-      }
       const shared = new Uint8Array(32);
       sizeOut[0] = 32n;
       // OpenSSL refuses an all-zero result (a low-order point) here.
@@ -260,7 +278,6 @@ function makeBackend(lib: Lib): Backend {
       ) throw lowOrder();
       return shared;
     } finally {
-      if (ctx !== null) lib.EVP_PKEY_CTX_free(ctx);
       lib.EVP_PKEY_free(theirs);
     }
   };
@@ -339,16 +356,20 @@ function makeBackend(lib: Lib): Backend {
       return out;
     },
     x25519(privateKey, publicKey) {
-      return derive(importPrivate(privateKey, true), publicKey);
+      return derive(cachedDeriver(privateKey), publicKey);
     },
     x25519PublicOf(privateKey) {
-      return publicOf(importPrivate(privateKey, false), true);
+      return publicOf(importPrivate(privateKey), true);
     },
-    x25519WithPublic(privateKey, peerPublic) {
-      const key = importPrivate(privateKey, false);
+    x25519Multi(privateKey, peers) {
+      const key = importPrivate(privateKey);
+      let ctx: Deno.PointerObject | null = null;
       try {
-        return { publicKey: publicOf(key, false), shared: derive(key, peerPublic) };
+        const publicKey = publicOf(key, false);
+        ctx = deriver(key);
+        return { publicKey, shared: peers.map((peer) => derive(ctx!, peer)) };
       } finally {
+        if (ctx !== null) lib.EVP_PKEY_CTX_free(ctx);
         lib.EVP_PKEY_free(key);
       }
     },

@@ -148,9 +148,9 @@ export const portable: Backend = {
   x25519(privateKey, publicKey) {
     return derive(privateKeyObject(privateKey), publicKey);
   },
-  x25519WithPublic(privateKey, peerPublic) {
+  x25519Multi(privateKey, peers) {
     const key = privateKeyObject(privateKey);
-    return { publicKey: publicOf(key), shared: derive(key, peerPublic) };
+    return { publicKey: publicOf(key), shared: peers.map((peer) => derive(key, peer)) };
   },
   x25519PublicOf(privateKey) {
     return publicOf(privateKeyObject(privateKey));

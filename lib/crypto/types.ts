@@ -51,14 +51,14 @@ export interface Backend {
   /** The X25519 public key of a 32-byte private key. */
   x25519PublicOf(privateKey: Uint8Array): Uint8Array;
   /**
-   * The public key of `privateKey` and X25519(private, peer) together, from
-   * one key import (HPKE's Encap with a fresh ephemeral key); throws like
-   * {@linkcode Backend.x25519}.
+   * The public key of `privateKey` and X25519(private, peer) for each of
+   * `peers`, from one key import (HPKE Encap, for one or many recipients);
+   * throws like {@linkcode Backend.x25519} if any result is all zeros.
    */
-  x25519WithPublic(
+  x25519Multi(
     privateKey: Uint8Array,
-    peerPublic: Uint8Array,
-  ): { publicKey: Uint8Array; shared: Uint8Array };
+    peers: readonly Uint8Array[],
+  ): { publicKey: Uint8Array; shared: Uint8Array[] };
 }
 
 /**
