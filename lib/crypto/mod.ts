@@ -198,6 +198,11 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return backend().sha256(parts.length === 1 ? parts[0] : concat(parts));
 }
 
+/** See {@linkcode Backend.sha256Pieces}. */
+export function sha256Pieces(data: Uint8Array, pieceSize: number, out: Uint8Array): Promise<void> {
+  return backend().sha256Pieces(data, pieceSize, out);
+}
+
 /**
  * A streaming SHA-256 for large inputs (files): node:crypto in both
  * backends, which already runs at OpenSSL's speed here.

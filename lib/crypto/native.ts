@@ -59,6 +59,14 @@ const SYMBOLS = {
     parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"],
     result: "i32",
   },
+  // The same, on one of Deno's blocking-task threads: hashing overlaps the
+  // caller's next work, without a worker (sealed-file chunk digests).
+  EVP_Digest_async: {
+    name: "EVP_Digest",
+    parameters: ["buffer", "usize", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   EVP_CipherInit_ex: {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer", "i32"],
     result: "i32",
@@ -335,6 +343,15 @@ function makeBackend(lib: Lib): Backend {
         outLength[0] !== 32
       ) throw new NativeCryptoError("hash");
       return out;
+    },
+    async sha256Pieces(data, pieceSize, out) {
+      const calls: Promise<number>[] = [];
+      for (let i = 0, offset = 0; offset < data.length; i++, offset += pieceSize) {
+        const piece = data.subarray(offset, offset + pieceSize);
+        const digest = out.subarray(i * 32, i * 32 + 32);
+        calls.push(lib.EVP_Digest_async(piece, BigInt(piece.length), digest, null, sha256md, null));
+      }
+      if ((await Promise.all(calls)).some((ok) => ok !== 1)) throw new NativeCryptoError("hash");
     },
     hmacSha256(key, data) {
       const out = new Uint8Array(32);

@@ -142,6 +142,13 @@ export const portable: Backend = {
   sha256(data) {
     return new Uint8Array(createHash("sha256").update(data).digest());
   },
+  sha256Pieces(data, pieceSize, out) {
+    for (let i = 0, offset = 0; offset < data.length; i++, offset += pieceSize) {
+      const piece = data.subarray(offset, offset + pieceSize);
+      out.set(createHash("sha256").update(piece).digest(), i * 32);
+    }
+    return Promise.resolve();
+  },
   hmacSha256(key, data) {
     return new Uint8Array(createHmac("sha256", key).update(data).digest());
   },

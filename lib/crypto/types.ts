@@ -44,6 +44,13 @@ export interface Backend {
   ): boolean;
   /** SHA-256 of `data`. */
   sha256(data: Uint8Array): Uint8Array;
+  /**
+   * SHA-256 of each `pieceSize`-byte piece of `data` (the last may be
+   * shorter), written back to back into `out`. The native backend hashes
+   * on other threads, so the caller can go on meanwhile; `data` and `out`
+   * must not change until the promise settles.
+   */
+  sha256Pieces(data: Uint8Array, pieceSize: number, out: Uint8Array): Promise<void>;
   /** HMAC-SHA256. */
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** X25519(private, public); throws for an all-zero result (a low-order point). */

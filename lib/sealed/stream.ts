@@ -69,14 +69,14 @@ export function chunkCount(length: number): number {
  * @param key The payload key.
  * @param batch The chunks.
  * @param out Room for the sealed chunks: plaintext length + 16 per chunk.
- * @param digests Room for 32 bytes per chunk.
+ * @param digests Room for 32 bytes per chunk; null: the caller hashes.
  * @returns The number of bytes written to `out`.
  */
 export function sealChunks(
   key: Uint8Array,
   batch: SealBatch,
   out: Uint8Array,
-  digests: Uint8Array,
+  digests: Uint8Array | null,
 ): number {
   const { plaintext, first, last } = batch;
   const count = chunkCount(plaintext.length);
@@ -90,7 +90,7 @@ export function sealChunks(
     const length = piece.length + TAG_SIZE;
     const sealed = out.subarray(written, written + length);
     aeadSealInto("chacha20-poly1305", key, nonce, EMPTY, piece, sealed);
-    digests.set(sha256(sealed), i * DIGEST_SIZE);
+    digests?.set(sha256(sealed), i * DIGEST_SIZE);
     written += length;
   }
   return written;
@@ -105,7 +105,7 @@ export function sealChunks(
  * @param first The index of the first chunk.
  * @param ciphertext Whole sealed chunks of 64 KiB + 16 bytes.
  * @param out Room for 64 KiB per chunk.
- * @param digests Room for 32 bytes per chunk.
+ * @param digests Room for 32 bytes per chunk; null: the caller hashes.
  * @returns How many chunks verified (all of them unless one failed).
  */
 export function openChunks(
@@ -113,7 +113,7 @@ export function openChunks(
   first: number,
   ciphertext: Uint8Array,
   out: Uint8Array,
-  digests: Uint8Array,
+  digests: Uint8Array | null,
 ): number {
   const count = ciphertext.length / CHUNK_CIPHERTEXT_SIZE;
   if (!Number.isInteger(count)) throw new RangeError("A batch holds whole chunks");
@@ -132,7 +132,7 @@ export function openChunks(
     ) {
       return i;
     }
-    digests.set(sha256(sealed), i * DIGEST_SIZE);
+    digests?.set(sha256(sealed), i * DIGEST_SIZE);
   }
   return count;
 }
