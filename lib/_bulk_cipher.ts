@@ -68,6 +68,17 @@ export class BulkCipher {
     return plaintext;
   }
 
+  /**
+   * Decrypts the next bulk record (ciphertext and tag) into `out`, which
+   * may be `sealed` itself (in place, no allocation). Throws DecryptError,
+   * having released nothing, when it fails; the counter then stays where it
+   * was.
+   */
+  openInto(sealed: Uint8Array, out: Uint8Array): void {
+    this.#aead.openInto(this.#key, this.#nextCounter(), EMPTY, sealed, out);
+    this.#counter++;
+  }
+
   // A counter is never used twice: past the largest, nothing is encrypted.
   #nextCounter(): number {
     if (this.#counter > MAX_COUNTER) throw new NonceExhaustedError();

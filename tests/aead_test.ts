@@ -8,6 +8,7 @@ import {
   SEAL_HEADROOM,
 } from "../lib/noise/aead.ts";
 import { CipherState, MAX_COUNTER } from "../lib/noise/cipher_state.ts";
+import { BulkCipher } from "../lib/_bulk_cipher.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
 import { testEachBackend } from "./_backends.ts";
 
@@ -362,3 +363,37 @@ Deno.test("CipherState stops below 2^53 so that a counter never loses precision"
   assert.notDeepEqual(a, b);
   assert.throws(() => AES_GCM.open(KEY, MAX_COUNTER - 1, AD, a), DecryptError);
 });
+
+// ---------------------------------------------------------------------------
+// BulkCipher
+// ---------------------------------------------------------------------------
+
+testEachBackend(
+  "BulkCipher seals and opens in place with counters 0, 1, 2; a forged record does not advance",
+  () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+    const sender = new BulkCipher(CHACHA_POLY, key);
+    const receiver = new BulkCipher(CHACHA_POLY, key);
+    for (let n = 0; n < 3; n++) {
+      const plaintext = Uint8Array.from({ length: 70_000 + n }, (_, i) => (i * 7 + n) & 0xff);
+      const buffer = new Uint8Array(plaintext.length + 16);
+      buffer.set(plaintext);
+      sender.sealInto(buffer.subarray(0, plaintext.length), buffer);
+      assert.deepEqual(buffer, CHACHA_POLY.seal(key, n, new Uint8Array(0), plaintext));
+      const forged = buffer.slice();
+      forged[100] ^= 1;
+      assert.throws(
+        () => receiver.openInto(forged, forged.subarray(0, plaintext.length)),
+        DECRYPT_FAILED,
+      );
+      receiver.openInto(buffer, buffer.subarray(0, plaintext.length));
+      assert.deepEqual(buffer.subarray(0, plaintext.length), plaintext);
+    }
+    // seal() gives the same bytes as sealInto() at the next counter.
+    const [ciphertext, tag] = sender.seal(new Uint8Array(5));
+    assert.deepEqual(
+      new Uint8Array([...ciphertext, ...tag]),
+      CHACHA_POLY.seal(key, 3, new Uint8Array(0), new Uint8Array(5)),
+    );
+  },
+);
