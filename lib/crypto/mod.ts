@@ -14,18 +14,22 @@
  * `--allow-ffi` is granted, libcrypto 3 loads and it passes the
  * known-answer self-test (./self_test.ts), and portable otherwise.
  *
- * Per primitive, measured on the project's 2-core x86-64 machine (Deno
- * 2.9.6, OpenSSL 3.0; bench/crypto.ts), native against portable:
- * - ChaCha20-Poly1305, 1 MiB records: native several times faster
- *   (OpenSSL's assembly against Deno's node:crypto), the reason the
- *   backend exists; 16-byte records: about the same per call.
- * - AES-GCM: native many times faster.
- * - HMAC-SHA256 on short inputs (HKDF): native one-shot HMAC() several
- *   times faster per call than createHmac().
- * - X25519: native faster per operation (no DER wrapping and parsing).
- * - Streaming SHA-256 of files (transfer digests) stays on node:crypto in
- *   both backends: it already runs at OpenSSL's speed (SHA-NI).
- * The figures are in docs/security.md section 5.8.
+ * Provider per primitive, measured on the project's shared 2-core x86-64
+ * machine (Deno 2.9.6, OpenSSL 3.0.19, bench/crypto.ts; native against
+ * portable, same run, per call, under load from other processes):
+ * - ChaCha20-Poly1305: 1 MiB 2.0 against 0.8 GB/s, 1 KiB 1.7 against
+ *   6.0 us, 16 B about even (5-7 us): native, the reason it exists.
+ * - AES-256-GCM: 1 MiB 2.5 against 0.1 GB/s: native.
+ * - HMAC-SHA256 of 32 B (HKDF, Noise, HPKE): 4.8 against 27 us: native
+ *   (one HMAC() call with SHA-256 fetched once).
+ * - X25519: 68 against 93 us per DH (native keeps a derive context per
+ *   private key; see native.ts): native.
+ * - One-shot SHA-256 of a 64 KiB chunk: native (and sha256Pieces() runs it
+ *   on other threads).
+ * - Streaming SHA-256 of whole files (transfers, sealed-file transcript):
+ *   node:crypto in both backends, already at OpenSSL's speed (SHA-NI).
+ * - Ed25519, ML-KEM-768, Argon2id: WebCrypto in both (a few calls per
+ *   connection or key file).
  *
  * @module
  */
