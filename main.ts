@@ -7,6 +7,7 @@
 
 import { OvtpError } from "./lib/errors.ts";
 import { VERSION } from "./lib/version.ts";
+import { cryptoBackendInfo, selectCryptoBackend } from "./lib/crypto/mod.ts";
 import type { Command } from "./commands/_cli.ts";
 import { printable } from "./commands/_printable.ts";
 import { completionsCommand } from "./commands/completions.ts";
@@ -123,6 +124,19 @@ function exitCodeOf(error: OvtpError): number {
   }
 }
 
+/**
+ * Applies OVTP_CRYPTO (native, portable, or unset/auto): the crypto backend
+ * for the whole process, chosen before any key is touched. "native" fails
+ * when libcrypto 3 cannot be used; auto falls back to portable.
+ */
+function chooseCryptoBackend(): void {
+  const choice = Deno.env.get("OVTP_CRYPTO") || "auto";
+  if (choice !== "auto" && choice !== "native" && choice !== "portable") {
+    throw new OvtpError("usage", `Invalid OVTP_CRYPTO "${choice}": use native, portable or auto`);
+  }
+  selectCryptoBackend(choice);
+}
+
 async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined) {
@@ -133,8 +147,15 @@ async function main(args: string[]): Promise<number> {
     console.log(help());
     return EXIT.ok;
   }
+  try {
+    chooseCryptoBackend();
+  } catch (error) {
+    console.error(`ovtp: error: ${(error as Error).message}`);
+    return error instanceof OvtpError ? exitCodeOf(error) : EXIT.remote;
+  }
   if (name === "--version" || name === "-V") {
-    console.log(`ovtp ${VERSION}`);
+    const crypto = cryptoBackendInfo();
+    console.log(`ovtp ${VERSION}\ncrypto: ${crypto.name} (${crypto.detail})`);
     return EXIT.ok;
   }
   const entry = COMMANDS[name];

@@ -94,6 +94,13 @@ export {
 export { type ConnectOptions, OvtpClient, type Response, responseText } from "./lib/client.ts";
 export { type ByteStream } from "./lib/channel.ts";
 export { VERSION } from "./lib/version.ts";
+export {
+  type BackendChoice,
+  type BackendInfo,
+  type BackendName,
+  cryptoBackendInfo,
+  selectCryptoBackend,
+} from "./lib/crypto/mod.ts";
 export { execFunction, execHandler, type ExecOptions } from "./lib/exec_handler.ts";
 export { ExecSlots, type ExecSlotsOptions } from "./lib/exec_slots.ts";
 export {

@@ -36,6 +36,7 @@ import {
   type OvtpServer,
   serve,
 } from "../mod.ts";
+import { applyCryptoEnv } from "./_crypto.ts";
 import { fileURLToPath } from "node:url";
 
 /** Only loopback is ever a target. */
@@ -343,6 +344,7 @@ function table(rows: Row[]): string {
 /** Runs the benchmark; resolves with the exit code. */
 async function main(): Promise<number> {
   const config = readConfig();
+  console.error(`bench: ${applyCryptoEnv()}`);
   await initClockTicks();
   const tmp = await Deno.makeTempDir({ prefix: "ovtp-bench-" });
   let server: RunningServer | undefined;

@@ -1,5 +1,6 @@
 import { duplicateNames } from "../lib/authorized_keys.ts";
 import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
+import { cryptoBackendInfo } from "../lib/crypto/mod.ts";
 import { ChatRelay } from "../lib/chat/relay.ts";
 import { RoomStore } from "../lib/chat/room_store.ts";
 import { OvtpError } from "../lib/errors.ts";
@@ -158,6 +159,8 @@ async function run(args: string[]): Promise<number> {
     usageError("listen", (error as Error).message);
   }
 
+  const crypto = cryptoBackendInfo();
+  logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
   const identity = await keystore.loadIdentity(() => askPassphrase());
   for (const file of addKeyFiles) await importKeys(keystore, file);
   await checkAuthorizedKeys(keystore);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Aead } from "./noise/aead.ts";
+import { type Aead, TAG_LENGTH } from "./noise/aead.ts";
 import { type CipherState, MAX_COUNTER, NonceExhaustedError } from "./noise/cipher_state.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -39,11 +39,23 @@ export class BulkCipher {
     this.#key = key;
   }
 
-  /** Encrypts the next bulk record; returns its ciphertext and tag, uncopied. */
+  /**
+   * Encrypts the next bulk record into one fresh buffer; returns its
+   * ciphertext and tag, views of that buffer.
+   */
   seal(plaintext: Uint8Array): [ciphertext: Uint8Array, tag: Uint8Array] {
-    const parts = this.#aead.sealParts(this.#key, this.#nextCounter(), EMPTY, plaintext);
+    const out = new Uint8Array(plaintext.length + TAG_LENGTH);
+    this.sealInto(plaintext, out);
+    return [out.subarray(0, plaintext.length), out.subarray(plaintext.length)];
+  }
+
+  /**
+   * Encrypts the next bulk record into `out` (plaintext length + 16 bytes),
+   * which may be the plaintext's own buffer: in place, no allocation.
+   */
+  sealInto(plaintext: Uint8Array, out: Uint8Array): void {
+    this.#aead.sealInto(this.#key, this.#nextCounter(), EMPTY, plaintext, out);
     this.#counter++;
-    return parts;
   }
 
   /**
@@ -54,6 +66,17 @@ export class BulkCipher {
     const plaintext = this.#aead.open(this.#key, this.#nextCounter(), EMPTY, sealed);
     this.#counter++;
     return plaintext;
+  }
+
+  /**
+   * Decrypts the next bulk record (ciphertext and tag) into `out`, which
+   * may be `sealed` itself (in place, no allocation). Throws DecryptError,
+   * having released nothing, when it fails; the counter then stays where it
+   * was.
+   */
+  openInto(sealed: Uint8Array, out: Uint8Array): void {
+    this.#aead.openInto(this.#key, this.#nextCounter(), EMPTY, sealed, out);
+    this.#counter++;
   }
 
   // A counter is never used twice: past the largest, nothing is encrypted.

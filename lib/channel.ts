@@ -12,7 +12,7 @@
  */
 
 import { concat, utf8 } from "./bytes.ts";
-import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
+import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
 import { OvtpError } from "./errors.ts";
 import { encodeFrame, encodeFrameInPlace, FrameReader, FramingError } from "./framing.ts";
 import type { Identity, PublicKey } from "./keys.ts";
@@ -21,7 +21,7 @@ import { CHACHA_POLY, DecryptError, TAG_LENGTH } from "./noise/aead.ts";
 import type { CipherState } from "./noise/cipher_state.ts";
 import { HandshakeError, HandshakeState, MAX_MESSAGE_LENGTH } from "./noise/handshake_state.ts";
 import { XX_HFS } from "./noise/patterns.ts";
-import { MLKEM768_PUBLIC_KEY_SIZE } from "./_webcrypto.ts";
+import { MLKEM768_PUBLIC_KEY_SIZE } from "./crypto/mod.ts";
 
 /**
  * Any bidirectional byte stream, such as a `Deno.Conn`. Pass one as

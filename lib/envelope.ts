@@ -12,8 +12,8 @@
  */
 
 import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
-import { ed25519Sign, ed25519Verify } from "./_webcrypto.ts";
-import { unwrapKey, WRAP_ENC_LENGTH, wrapKey, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
+import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
+import { unwrapKey, WRAP_ENC_LENGTH, wrapKeyForAll, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
 import {
   type Identity,
   KEY_LENGTH,
@@ -251,13 +251,15 @@ export async function sealEnvelope(
   const messageId = crypto.getRandomValues(new Uint8Array(ID_LENGTH));
   const senderBytes = publicKeyBytes(sender.publicKey);
   const wrapAad = concat(senderBytes, messageId);
-  const stanzas = await Promise.all(recipients.map(async (recipient) => {
-    const { enc, wrapped } = await wrapKey(recipient.x25519, contentKey, {
-      info: HPKE_INFO,
-      aad: wrapAad,
-    });
-    return concat(recipient.x25519, enc, wrapped);
-  }));
+  // One ephemeral key for every recipient of this envelope: one X25519
+  // operation per recipient instead of two (docs/security.md section 7).
+  const wrappedKeys = wrapKeyForAll(recipients.map((r) => r.x25519), contentKey, {
+    info: HPKE_INFO,
+    aad: wrapAad,
+  });
+  const stanzas = recipients.map((recipient, i) =>
+    concat(recipient.x25519, wrappedKeys[i].enc, wrappedKeys[i].wrapped)
+  );
   const fixed = new Uint8Array(8 + ID_LENGTH + 2);
   const view = new DataView(fixed.buffer);
   view.setBigUint64(0, BigInt(options.timestamp ?? Date.now()));
@@ -530,7 +532,7 @@ export async function openEnvelope(
   }
   let contentKey: Uint8Array;
   try {
-    contentKey = await unwrapKey(
+    contentKey = unwrapKey(
       { enc: mine.subarray(32, 64), wrapped: mine.subarray(64) },
       identity,
       {

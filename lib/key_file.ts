@@ -14,7 +14,7 @@
  */
 
 import { concat, fromBase64Url, toBase64Url, utf8 } from "./bytes.ts";
-import { argon2id, type Argon2idParams } from "./_webcrypto.ts";
+import { argon2id, type Argon2idParams } from "./crypto/mod.ts";
 import { CHACHA_POLY, DecryptError } from "./noise/aead.ts";
 import { type Identity, identityFromPrivateKeys, KEY_LENGTH } from "./keys.ts";
 

@@ -9,11 +9,8 @@
  * @module
  */
 
-import { setupRecipient, setupSender } from "./hpke.ts";
+import { setupRecipient, setupSender, setupSenders } from "./hpke.ts";
 import type { Identity } from "./keys.ts";
-
-/** The HPKE AEAD id of ChaCha20-Poly1305 (RFC 9180 section 7.3). */
-const CHACHA20_POLY1305 = 3;
 
 /** Length of `enc`, the HPKE encapsulated X25519 key. */
 export const WRAP_ENC_LENGTH = 32;
@@ -45,13 +42,34 @@ export interface WrappedKey {
  * @param options The HPKE info and associated data.
  * @returns `enc` and the wrapped key.
  */
-export async function wrapKey(
+export function wrapKey(
   recipientX25519: Uint8Array,
   key: Uint8Array,
   options: WrapOptions,
-): Promise<WrappedKey> {
-  const { enc, context } = setupSender(recipientX25519, options.info, CHACHA20_POLY1305);
-  return { enc, wrapped: await context.seal(options.aad, key) };
+): WrappedKey {
+  const { enc, context } = setupSender(recipientX25519, options.info);
+  return { enc, wrapped: context.seal(options.aad, key) };
+}
+
+/**
+ * Wraps `key` for each of `recipientsX25519` with one fresh ephemeral key
+ * shared by all of them (the same `enc` in every result): half the X25519
+ * work of {@linkcode wrapKey} per recipient. Each recipient's wrapped key is
+ * still under a key derived from its own DH and its own public key (a key
+ * given twice gets two identical results).
+ *
+ * @param recipientsX25519 The recipients' 32-byte X25519 public keys.
+ * @param key The key to wrap.
+ * @param options The HPKE info and associated data.
+ * @returns One `enc` and wrapped key per recipient, in order.
+ */
+export function wrapKeyForAll(
+  recipientsX25519: readonly Uint8Array[],
+  key: Uint8Array,
+  options: WrapOptions,
+): WrappedKey[] {
+  const { enc, contexts } = setupSenders(recipientsX25519, options.info);
+  return contexts.map((context) => ({ enc, wrapped: context.seal(options.aad, key) }));
 }
 
 /**
@@ -64,16 +82,15 @@ export async function wrapKey(
  * @param options The same info and associated data as when wrapping.
  * @returns The key.
  */
-export async function unwrapKey(
+export function unwrapKey(
   wrappedKey: WrappedKey,
   identity: Identity,
   options: WrapOptions,
-): Promise<Uint8Array> {
+): Uint8Array {
   const context = setupRecipient(
     wrappedKey.enc,
     { privateKey: identity.x25519Private, publicKey: identity.publicKey.x25519 },
     options.info,
-    CHACHA20_POLY1305,
   );
-  return await context.open(options.aad, wrappedKey.wrapped);
+  return context.open(options.aad, wrappedKey.wrapped);
 }

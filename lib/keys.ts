@@ -19,7 +19,7 @@ import {
   generateX25519,
   sha256,
   x25519PublicOf,
-} from "./_webcrypto.ts";
+} from "./crypto/mod.ts";
 
 /** The label that starts every public key line. */
 export const PUBLIC_KEY_LABEL = "ovtp1";

@@ -179,7 +179,7 @@ export interface Listener {
 export async function startListen(
   home: string,
   args: string[] = [],
-  options: Pick<RunOptions, "program"> = {},
+  options: Pick<RunOptions, "program" | "env"> = {},
 ): Promise<Listener> {
   const [program, ...first] = options.program ?? DENO_RUN_MAIN;
   const child = new Deno.Command(program, {
@@ -192,7 +192,7 @@ export async function startListen(
       "0",
       ...args,
     ],
-    env: baseEnv(home),
+    env: baseEnv(home, options.env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -8,7 +8,9 @@ import {
   SEAL_HEADROOM,
 } from "../lib/noise/aead.ts";
 import { CipherState, MAX_COUNTER } from "../lib/noise/cipher_state.ts";
+import { BulkCipher } from "../lib/_bulk_cipher.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
+import { testEachBackend } from "./_backends.ts";
 
 const DECRYPT_FAILED = {
   name: "DecryptError",
@@ -130,27 +132,30 @@ for (const suite of SUITES) {
   }
   const tests = applicableTests(loaded.data);
 
-  Deno.test(`${name} seal/open pass the Wycheproof vectors whose nonce is a Noise counter nonce`, () => {
-    // Our API takes a counter, not a nonce: only a nonce of 4 zero bytes and
-    // a counter in Noise's byte order can be given to it. Few vectors have one.
-    let ran = 0;
-    for (const t of tests) {
-      const counter = counterOf(hex(t.iv), suite.littleEndian);
-      if (counter === undefined) continue;
-      ran++;
-      const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
-      const sealed = concatBytes(hex(t.ct), hex(t.tag));
-      if (t.result === "valid") {
-        assert.deepEqual(suite.aead.seal(key, counter, aad, msg), sealed, `tcId ${t.tcId}`);
-        assert.deepEqual(suite.aead.open(key, counter, aad, sealed), msg, `tcId ${t.tcId}`);
-      } else {
-        assert.throws(() => suite.aead.open(key, counter, aad, sealed), DECRYPT_FAILED);
+  testEachBackend(
+    `${name} seal/open pass the Wycheproof vectors whose nonce is a Noise counter nonce`,
+    () => {
+      // Our API takes a counter, not a nonce: only a nonce of 4 zero bytes and
+      // a counter in Noise's byte order can be given to it. Few vectors have one.
+      let ran = 0;
+      for (const t of tests) {
+        const counter = counterOf(hex(t.iv), suite.littleEndian);
+        if (counter === undefined) continue;
+        ran++;
+        const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
+        const sealed = concatBytes(hex(t.ct), hex(t.tag));
+        if (t.result === "valid") {
+          assert.deepEqual(suite.aead.seal(key, counter, aad, msg), sealed, `tcId ${t.tcId}`);
+          assert.deepEqual(suite.aead.open(key, counter, aad, sealed), msg, `tcId ${t.tcId}`);
+        } else {
+          assert.throws(() => suite.aead.open(key, counter, aad, sealed), DECRYPT_FAILED);
+        }
       }
-    }
-    console.log(`${name}: ${ran} of ${tests.length} Wycheproof vectors map to a Noise counter`);
-    // AES-GCM tcId 128 (all-zero nonce) maps; no ChaCha20-Poly1305 vector does.
-    assert.ok(ran >= (name === "AESGCM" ? 1 : 0));
-  });
+      console.log(`${name}: ${ran} of ${tests.length} Wycheproof vectors map to a Noise counter`);
+      // AES-GCM tcId 128 (all-zero nonce) maps; no ChaCha20-Poly1305 vector does.
+      assert.ok(ran >= (name === "AESGCM" ? 1 : 0));
+    },
+  );
 
   Deno.test(`${name} reference (WebCrypto) passes every applicable Wycheproof vector`, async () => {
     // This checks the oracle the next test compares our AEAD with.
@@ -174,58 +179,64 @@ for (const suite of SUITES) {
     assert.ok(valid >= suite.minValid && invalid > 0);
   });
 
-  Deno.test(`${name} seal/open equal the reference with Noise's nonce on every Wycheproof input`, async () => {
-    // Each valid vector's key, AD and plaintext (empty, block-sized, long,
-    // odd lengths) is sealed at counters that show the byte order.
-    let checked = 0;
-    for (const t of tests.filter((t) => t.result === "valid")) {
-      const ref = await reference(suite, hex(t.key));
-      const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
-      for (const counter of COUNTERS) {
-        const expected = await ref.seal(noiseNonce(counter, suite.littleEndian), aad, msg);
-        const sealed = suite.aead.seal(key, counter, aad, msg);
-        assert.deepEqual(sealed, expected, `tcId ${t.tcId} counter ${counter}`);
-        assert.deepEqual(suite.aead.open(key, counter, aad, sealed), msg);
+  testEachBackend(
+    `${name} seal/open equal the reference with Noise's nonce on every Wycheproof input`,
+    async () => {
+      // Each valid vector's key, AD and plaintext (empty, block-sized, long,
+      // odd lengths) is sealed at counters that show the byte order.
+      let checked = 0;
+      for (const t of tests.filter((t) => t.result === "valid")) {
+        const ref = await reference(suite, hex(t.key));
+        const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
+        for (const counter of COUNTERS) {
+          const expected = await ref.seal(noiseNonce(counter, suite.littleEndian), aad, msg);
+          const sealed = suite.aead.seal(key, counter, aad, msg);
+          assert.deepEqual(sealed, expected, `tcId ${t.tcId} counter ${counter}`);
+          assert.deepEqual(suite.aead.open(key, counter, aad, sealed), msg);
+          checked++;
+        }
+      }
+      console.log(`${name}: ${checked} seal/open pairs equal the reference`);
+      assert.ok(checked >= COUNTERS.length * suite.minValid);
+    },
+  );
+
+  testEachBackend(
+    `${name} open() refuses a flipped tag, body or AD, and the wrong counter or key`,
+    () => {
+      let checked = 0;
+      for (const t of tests.filter((t) => t.result === "valid")) {
+        const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
+        const sealed = suite.aead.seal(key, 7, aad, msg);
+        const flip = (bytes: Uint8Array, i: number) => {
+          const out = bytes.slice();
+          out[i] ^= 0x80;
+          return out;
+        };
+        assert.throws(
+          () => suite.aead.open(key, 7, aad, flip(sealed, sealed.length - 1)),
+          DECRYPT_FAILED,
+        );
+        if (msg.length > 0) {
+          assert.throws(() => suite.aead.open(key, 7, aad, flip(sealed, 0)), DECRYPT_FAILED);
+        }
+        if (aad.length > 0) {
+          assert.throws(() => suite.aead.open(key, 7, flip(aad, 0), sealed), DECRYPT_FAILED);
+        }
+        assert.throws(() => suite.aead.open(key, 6, aad, sealed), DECRYPT_FAILED);
+        assert.throws(() => suite.aead.open(key, 8, aad, sealed), DECRYPT_FAILED);
+        assert.throws(() => suite.aead.open(flip(key, 31), 7, aad, sealed), DECRYPT_FAILED);
         checked++;
       }
-    }
-    console.log(`${name}: ${checked} seal/open pairs equal the reference`);
-    assert.ok(checked >= COUNTERS.length * suite.minValid);
-  });
-
-  Deno.test(`${name} open() refuses a flipped tag, body or AD, and the wrong counter or key`, () => {
-    let checked = 0;
-    for (const t of tests.filter((t) => t.result === "valid")) {
-      const [key, aad, msg] = [hex(t.key), hex(t.aad), hex(t.msg)];
-      const sealed = suite.aead.seal(key, 7, aad, msg);
-      const flip = (bytes: Uint8Array, i: number) => {
-        const out = bytes.slice();
-        out[i] ^= 0x80;
-        return out;
-      };
-      assert.throws(
-        () => suite.aead.open(key, 7, aad, flip(sealed, sealed.length - 1)),
-        DECRYPT_FAILED,
-      );
-      if (msg.length > 0) {
-        assert.throws(() => suite.aead.open(key, 7, aad, flip(sealed, 0)), DECRYPT_FAILED);
-      }
-      if (aad.length > 0) {
-        assert.throws(() => suite.aead.open(key, 7, flip(aad, 0), sealed), DECRYPT_FAILED);
-      }
-      assert.throws(() => suite.aead.open(key, 6, aad, sealed), DECRYPT_FAILED);
-      assert.throws(() => suite.aead.open(key, 8, aad, sealed), DECRYPT_FAILED);
-      assert.throws(() => suite.aead.open(flip(key, 31), 7, aad, sealed), DECRYPT_FAILED);
-      checked++;
-    }
-    assert.ok(checked >= suite.minValid);
-  });
+      assert.ok(checked >= suite.minValid);
+    },
+  );
 }
 
 for (const aead of [CHACHA_POLY, AES_GCM]) {
   const key = new Uint8Array(32).fill(0x42);
 
-  Deno.test(`${aead.name} open() refuses a ciphertext shorter than the tag`, () => {
+  testEachBackend(`${aead.name} open() refuses a ciphertext shorter than the tag`, () => {
     for (const length of [0, 1, 15]) {
       assert.throws(
         () => aead.open(key, 0, new Uint8Array(0), new Uint8Array(length)),
@@ -235,24 +246,41 @@ for (const aead of [CHACHA_POLY, AES_GCM]) {
     }
   });
 
-  Deno.test(`${aead.name} seal() appends a 16-byte tag and an empty plaintext opens to empty`, () => {
-    const sealed = aead.seal(key, 3, new Uint8Array([1]), new Uint8Array(0));
-    assert.equal(sealed.length, 16);
-    assert.deepEqual(aead.open(key, 3, new Uint8Array([1]), sealed), new Uint8Array(0));
-  });
+  testEachBackend(
+    `${aead.name} seal() appends a 16-byte tag and an empty plaintext opens to empty`,
+    () => {
+      const sealed = aead.seal(key, 3, new Uint8Array([1]), new Uint8Array(0));
+      assert.equal(sealed.length, 16);
+      assert.deepEqual(aead.open(key, 3, new Uint8Array([1]), sealed), new Uint8Array(0));
+    },
+  );
 
-  Deno.test(`${aead.name} sealParts() gives seal()'s ciphertext and tag; seal() leaves headroom`, () => {
-    const ad = new Uint8Array([7, 7]);
-    const plaintext = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
-    const sealed = aead.seal(key, 9, ad, plaintext);
-    const [ciphertext, tag] = aead.sealParts(key, 9, ad, plaintext);
-    assert.equal(ciphertext.length, 1000);
-    assert.equal(tag.length, 16);
-    assert.deepEqual(new Uint8Array([...ciphertext, ...tag]), sealed);
-    // The room the channel writes a frame's length into, within seal()'s own buffer.
-    assert.equal(sealed.byteOffset, SEAL_HEADROOM);
-    assert.equal(sealed.buffer.byteLength, SEAL_HEADROOM + sealed.length);
-  });
+  testEachBackend(
+    `${aead.name} sealInto()/openInto() work in place and equal seal(); seal() leaves headroom`,
+    () => {
+      const ad = new Uint8Array([7, 7]);
+      const plaintext = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+      const sealed = aead.seal(key, 9, ad, plaintext);
+      const buffer = new Uint8Array(1000 + 16);
+      buffer.set(plaintext);
+      aead.sealInto(key, 9, ad, buffer.subarray(0, 1000), buffer);
+      assert.deepEqual(buffer, sealed);
+      aead.openInto(key, 9, ad, buffer, buffer.subarray(0, 1000));
+      assert.deepEqual(buffer.subarray(0, 1000), plaintext);
+      // A forged record opened in place leaves no unauthenticated plaintext.
+      const forged = sealed.slice();
+      forged[0] ^= 1;
+      assert.throws(
+        () => aead.openInto(key, 9, ad, forged, forged.subarray(0, 1000)),
+        DECRYPT_FAILED,
+      );
+      // (Its decryption would equal the plaintext past the flipped first byte.)
+      assert.notDeepEqual(forged.subarray(1, 1000), plaintext.subarray(1));
+      // The room the channel writes a frame's length into, within seal()'s own buffer.
+      assert.equal(sealed.byteOffset, SEAL_HEADROOM);
+      assert.equal(sealed.buffer.byteLength, SEAL_HEADROOM + sealed.length);
+    },
+  );
 }
 
 Deno.test("aeadByName() returns the cipher with that Noise name", () => {
@@ -335,3 +363,37 @@ Deno.test("CipherState stops below 2^53 so that a counter never loses precision"
   assert.notDeepEqual(a, b);
   assert.throws(() => AES_GCM.open(KEY, MAX_COUNTER - 1, AD, a), DecryptError);
 });
+
+// ---------------------------------------------------------------------------
+// BulkCipher
+// ---------------------------------------------------------------------------
+
+testEachBackend(
+  "BulkCipher seals and opens in place with counters 0, 1, 2; a forged record does not advance",
+  () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+    const sender = new BulkCipher(CHACHA_POLY, key);
+    const receiver = new BulkCipher(CHACHA_POLY, key);
+    for (let n = 0; n < 3; n++) {
+      const plaintext = Uint8Array.from({ length: 70_000 + n }, (_, i) => (i * 7 + n) & 0xff);
+      const buffer = new Uint8Array(plaintext.length + 16);
+      buffer.set(plaintext);
+      sender.sealInto(buffer.subarray(0, plaintext.length), buffer);
+      assert.deepEqual(buffer, CHACHA_POLY.seal(key, n, new Uint8Array(0), plaintext));
+      const forged = buffer.slice();
+      forged[100] ^= 1;
+      assert.throws(
+        () => receiver.openInto(forged, forged.subarray(0, plaintext.length)),
+        DECRYPT_FAILED,
+      );
+      receiver.openInto(buffer, buffer.subarray(0, plaintext.length));
+      assert.deepEqual(buffer.subarray(0, plaintext.length), plaintext);
+    }
+    // seal() gives the same bytes as sealInto() at the next counter.
+    const [ciphertext, tag] = sender.seal(new Uint8Array(5));
+    assert.deepEqual(
+      new Uint8Array([...ciphertext, ...tag]),
+      CHACHA_POLY.seal(key, 3, new Uint8Array(0), new Uint8Array(5)),
+    );
+  },
+);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { ed25519Sign } from "../lib/_webcrypto.ts";
+import { ed25519Sign } from "../lib/crypto/mod.ts";
 import {
   type EnvelopeFailure,
   openEnvelope,

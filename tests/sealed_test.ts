@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { ed25519Sign } from "../lib/_webcrypto.ts";
+import { ed25519Sign } from "../lib/crypto/mod.ts";
 import { generateIdentity, type Identity } from "../lib/keys.ts";
 import {
   ARMOR_BEGIN,
@@ -30,7 +30,8 @@ import {
 import { ByteReader } from "../lib/sealed/_byte_reader.ts";
 import { readHeader, unwrapPayloadKey } from "../lib/sealed/_header.ts";
 import { sealChunks } from "../lib/sealed/stream.ts";
-import { runJob, startWorkers } from "../lib/sealed/_chunk_runner.ts";
+import { inlineRunner, runJob, startWorkers } from "../lib/sealed/_chunk_runner.ts";
+import { testEachBackend } from "./_backends.ts";
 import { BATCH_CHUNKS } from "../lib/sealed/_pipeline.ts";
 
 // Windows has no file modes: writeFileAtomically() does not set them there.
@@ -569,4 +570,47 @@ Deno.test("readerStream() and writeAll() move every byte, by BYOB and default re
   assert.equal(await writeAll(plain, pieces), data.length);
   assert.deepEqual(concat(...plain.parts), data);
   assert.deepEqual(await collect(readerStream(source(), { chunkSize: 4096 })), data);
+});
+
+testEachBackend(
+  "this thread's runner (digests hashed alongside) matches runJob, and stops at a bad chunk",
+  async () => {
+    const key = bytes(32, 4);
+    const plaintext = bytes(BATCH_CHUNKS * CHUNK_SIZE - 1000, 6);
+    const job = () => ({
+      first: 3,
+      input: plaintext.slice(),
+      last: true,
+      output: new Uint8Array(BATCH_CHUNKS * CHUNK_CIPHERTEXT_SIZE),
+    });
+    const inline = inlineRunner();
+    const [here, there] = [runJob(key, "seal", job()), await inline.seal(key, job())];
+    assert.deepEqual(there.output, here.output);
+    assert.deepEqual(there.digests, here.digests);
+    assert.equal(there.verified, BATCH_CHUNKS);
+    // A middle chunk damaged: both stop before it, with the digests of those before.
+    const damaged = here.output.slice(0, 10 * CHUNK_CIPHERTEXT_SIZE);
+    damaged[7 * CHUNK_CIPHERTEXT_SIZE + 5] ^= 1;
+    const open = () => ({
+      first: 3,
+      input: damaged.slice(),
+      output: new Uint8Array(10 * CHUNK_SIZE),
+    });
+    const [openedHere, openedThere] = [runJob(key, "open", open()), await inline.open(key, open())];
+    assert.equal(openedThere.verified, 7);
+    assert.deepEqual(openedThere.output, openedHere.output);
+    assert.deepEqual(openedThere.digests, openedHere.digests);
+    assert.deepEqual(openedThere.digests, here.digests.subarray(0, 7 * 32));
+  },
+);
+
+testEachBackend("seal and open round-trip 3 MiB (two batches, a short last chunk)", async () => {
+  const plaintext = bytes(3 * 1024 * 1024 + 99, 8);
+  for (const workers of [0]) {
+    const sealed = await collect(
+      sealStream(ReadableStream.from([plaintext]), alice, { recipients: [bob.publicKey], workers }),
+    );
+    const opened = await openSealed(ReadableStream.from([sealed]), bob, { workers });
+    assert.deepEqual(await collect(opened.plaintext), plaintext, `workers ${workers}`);
+  }
 });

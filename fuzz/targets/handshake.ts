@@ -25,7 +25,7 @@ import {
   generateMlKem768,
   generateX25519,
   type MlKemKeyPair,
-} from "../../lib/_webcrypto.ts";
+} from "../../lib/crypto/mod.ts";
 import { type FuzzTarget, fuzzTarget } from "../_target.ts";
 import { applyMutations, mutations } from "../_mutate.ts";
 

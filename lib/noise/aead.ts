@@ -1,19 +1,12 @@
 /**
  * The two Noise AEAD ciphers, ChaChaPoly and AESGCM, with Noise's nonce
- * encodings.
- *
- * They run on `node:crypto` rather than WebCrypto: measured on this
- * machine, node:crypto seals a 16-byte record about 3 times faster than
- * WebCrypto (62k against 24k per second) and a 64 KiB record about twice as
- * fast for ChaCha20-Poly1305 (627 against 309 MB/s), and being synchronous
- * it keeps the per-record path free of promise hops. Both implement the same
- * RFC 8439 / NIST SP 800-38D primitives; no primitive is written here.
+ * encodings, on the crypto backend of lib/crypto/mod.ts (OpenSSL through
+ * FFI, or node:crypto). No primitive is written here.
  *
  * @module
  */
 
-import { type CipherGCM, createCipheriv, createDecipheriv, type DecipherGCM } from "node:crypto";
-import { concat } from "../bytes.ts";
+import { type AeadAlgorithm, aeadOpenInto, aeadSealInto } from "../crypto/mod.ts";
 
 /** Length of the authentication tag appended to every ciphertext. */
 export const TAG_LENGTH = 16;
@@ -53,16 +46,16 @@ export interface Aead {
     plaintext: Uint8Array,
   ): Uint8Array;
   /**
-   * Encrypts as {@linkcode seal} does, but returns the ciphertext and the
-   * tag as they come out of the cipher, uncopied: for large records that
-   * are written out in pieces anyway.
+   * Encrypts `plaintext` into `out` (ciphertext, then the tag): `out` may be
+   * the plaintext's own buffer, 16 bytes longer, to encrypt in place.
    */
-  sealParts(
+  sealInto(
     key: Uint8Array,
     counter: number,
     ad: Uint8Array,
     plaintext: Uint8Array,
-  ): [ciphertext: Uint8Array, tag: Uint8Array];
+    out: Uint8Array,
+  ): void;
   /** Checks the tag and decrypts; throws DecryptError when it fails. */
   open(
     key: Uint8Array,
@@ -70,76 +63,66 @@ export interface Aead {
     ad: Uint8Array,
     ciphertext: Uint8Array,
   ): Uint8Array;
+  /**
+   * Checks the tag and decrypts into `out` (which may be `ciphertext`'s own
+   * buffer); throws DecryptError, having released nothing, when it fails.
+   */
+  openInto(
+    key: Uint8Array,
+    counter: number,
+    ad: Uint8Array,
+    ciphertext: Uint8Array,
+    out: Uint8Array,
+  ): void;
 }
 
-// Noise encodes the counter into the last 8 bytes of a 96-bit nonce, little
-// endian for ChaChaPoly and big endian for AESGCM (Noise spec section 12).
-function nonce(counter: number, littleEndian: boolean): Uint8Array {
-  const out = new Uint8Array(12);
-  new DataView(out.buffer).setBigUint64(4, BigInt(counter), littleEndian);
-  return out;
-}
-
-function makeAead(
-  name: CipherName,
-  algorithm: "chacha20-poly1305" | "aes-256-gcm",
-  littleEndian: boolean,
-): Aead {
-  const sealParts: Aead["sealParts"] = (key, counter, ad, plaintext) => {
-    // Node's types know the GCM interface; ChaCha20-Poly1305 has the same.
-    const cipher = createCipheriv(
-      algorithm,
-      key,
-      nonce(counter, littleEndian),
-      { authTagLength: TAG_LENGTH } as never,
-    ) as unknown as CipherGCM;
-    cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    const body = cipher.update(plaintext);
-    // Both ciphers are stream ciphers: final() has nothing left to give.
-    const last = cipher.final();
-    const ciphertext = last.length === 0 ? body : concat(body, last);
-    return [ciphertext, cipher.getAuthTag()];
+function makeAead(name: CipherName, algorithm: AeadAlgorithm, littleEndian: boolean): Aead {
+  // Noise encodes the counter into the last 8 bytes of a 96-bit nonce, little
+  // endian for ChaChaPoly and big endian for AESGCM (Noise spec section 12).
+  // One nonce buffer per cipher: every call is synchronous.
+  const nonceBytes = new Uint8Array(12);
+  const nonceView = new DataView(nonceBytes.buffer);
+  const nonce = (counter: number) => {
+    const high = Math.floor(counter / 2 ** 32);
+    const low = counter >>> 0;
+    if (littleEndian) {
+      nonceView.setUint32(4, low, true);
+      nonceView.setUint32(8, high, true);
+    } else {
+      nonceView.setUint32(4, high);
+      nonceView.setUint32(8, low);
+    }
+    return nonceBytes;
+  };
+  const sealInto: Aead["sealInto"] = (key, counter, ad, plaintext, out) => {
+    aeadSealInto(algorithm, key, nonce(counter), ad, plaintext, out);
+  };
+  const openInto: Aead["openInto"] = (key, counter, ad, ciphertext, out) => {
+    if (!aeadOpenInto(algorithm, key, nonce(counter), ad, ciphertext, out)) {
+      throw new DecryptError();
+    }
   };
   return {
     name,
-    sealParts,
+    sealInto,
+    openInto,
     seal(key, counter, ad, plaintext) {
-      const [ciphertext, tag] = sealParts(key, counter, ad, plaintext);
-      const out = new Uint8Array(SEAL_HEADROOM + ciphertext.length + TAG_LENGTH);
-      out.set(ciphertext, SEAL_HEADROOM);
-      out.set(tag, SEAL_HEADROOM + ciphertext.length);
-      return out.subarray(SEAL_HEADROOM);
+      const out = new Uint8Array(SEAL_HEADROOM + plaintext.length + TAG_LENGTH);
+      const sealed = out.subarray(SEAL_HEADROOM);
+      sealInto(key, counter, ad, plaintext, sealed);
+      return sealed;
     },
     open(key, counter, ad, ciphertext) {
       if (ciphertext.length < TAG_LENGTH) throw new DecryptError();
-      const bodyLength = ciphertext.length - TAG_LENGTH;
-      const decipher = createDecipheriv(
-        algorithm,
-        key,
-        nonce(counter, littleEndian),
-        { authTagLength: TAG_LENGTH } as never,
-      ) as unknown as DecipherGCM;
-      decipher.setAuthTag(ciphertext.subarray(bodyLength));
-      decipher.setAAD(ad, { plaintextLength: bodyLength });
-      // update() returns unauthenticated bytes; they are only released after
-      // final() has checked the tag.
-      const body = decipher.update(ciphertext.subarray(0, bodyLength));
-      try {
-        decipher.final();
-      } catch {
-        throw new DecryptError();
-      }
-      return new Uint8Array(body.buffer, body.byteOffset, body.length);
+      const out = new Uint8Array(ciphertext.length - TAG_LENGTH);
+      openInto(key, counter, ad, ciphertext, out);
+      return out;
     },
   };
 }
 
 /** ChaCha20-Poly1305 (RFC 8439) with Noise's little-endian nonce. */
-export const CHACHA_POLY: Aead = makeAead(
-  "ChaChaPoly",
-  "chacha20-poly1305",
-  true,
-);
+export const CHACHA_POLY: Aead = makeAead("ChaChaPoly", "chacha20-poly1305", true);
 
 /** AES-256-GCM with Noise's big-endian nonce. */
 export const AES_GCM: Aead = makeAead("AESGCM", "aes-256-gcm", false);

@@ -9,7 +9,7 @@ import {
   type MlKemKeyPair,
   x25519,
   x25519PublicOf,
-} from "../_webcrypto.ts";
+} from "../crypto/mod.ts";
 import { aeadByName, type CipherName, TAG_LENGTH } from "./aead.ts";
 import type { CipherState } from "./cipher_state.ts";
 import type { HandshakePattern, Token } from "./patterns.ts";
@@ -191,7 +191,7 @@ export class HandshakeState {
     const s = this.#symmetric;
     switch (token) {
       case "e": {
-        this.#ephemeral = this.#options.ephemeralKey ?? await generateX25519();
+        this.#ephemeral = this.#options.ephemeralKey ?? generateX25519();
         s.mixHash(this.#ephemeral.publicKey);
         return this.#ephemeral.publicKey;
       }
@@ -210,7 +210,7 @@ export class HandshakeState {
         return out;
       }
       default:
-        await this.#mixDh(token);
+        this.#mixDh(token);
         return new Uint8Array(0);
     }
   }
@@ -243,11 +243,11 @@ export class HandshakeState {
         return;
       }
       default:
-        await this.#mixDh(token);
+        this.#mixDh(token);
     }
   }
 
-  async #mixDh(token: "ee" | "es" | "se" | "ss"): Promise<void> {
+  #mixDh(token: "ee" | "es" | "se" | "ss"): void {
     // For es and se the initiator's half comes first in the token name.
     const initiator = this.#options.initiator;
     const local = (t: string) =>
@@ -257,7 +257,7 @@ export class HandshakeState {
         ? this.#need(this.#remoteEphemeral, "remote ephemeral key")
         : this.#need(this.#remoteStatic, "remote static key");
     const [mine, theirs] = initiator ? [token[0], token[1]] : [token[1], token[0]];
-    const shared = await x25519(local(mine).privateKey, remote(theirs));
+    const shared = x25519(local(mine).privateKey, remote(theirs));
     this.#symmetric.mixKey(shared);
   }
 
@@ -279,10 +279,10 @@ export function protocolName(
 }
 
 /** Builds a key pair from a raw X25519 private key. */
-export async function keyPairFromPrivate(
+export function keyPairFromPrivate(
   privateKey: Uint8Array,
 ): Promise<KeyPair> {
-  return { privateKey, publicKey: await x25519PublicOf(privateKey) };
+  return Promise.resolve({ privateKey, publicKey: x25519PublicOf(privateKey) });
 }
 
 class MessageReader {

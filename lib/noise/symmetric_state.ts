@@ -1,5 +1,5 @@
-import { createHash, hkdfSync } from "node:crypto";
 import { utf8 } from "../bytes.ts";
+import { hkdfExpand, hkdfExtract, sha256 } from "../crypto/mod.ts";
 import type { Aead } from "./aead.ts";
 import { CipherState } from "./cipher_state.ts";
 
@@ -12,8 +12,8 @@ const EMPTY = new Uint8Array(0);
  * Noise HKDF(chaining_key, input_key_material, n) (spec section 4.3). It is
  * exactly HKDF-SHA256 with the chaining key as salt and empty info.
  *
- * Hashing and HKDF use node:crypto's synchronous functions: a handshake
- * makes about 40 of these calls, and each WebCrypto call costs 35-70 us of
+ * Hashing and HKDF are the crypto backend's synchronous calls: a handshake
+ * makes about 40 of them, and each WebCrypto call costs 35-70 us of
  * promise and thread hops for microseconds of work (measured in bench/).
  */
 function noiseHkdf(
@@ -21,9 +21,7 @@ function noiseHkdf(
   inputKeyMaterial: Uint8Array,
   outputs: 2 | 3,
 ): Uint8Array[] {
-  const okm = new Uint8Array(
-    hkdfSync("sha256", inputKeyMaterial, chainingKey, EMPTY, outputs * HASH_LENGTH),
-  );
+  const okm = hkdfExpand(hkdfExtract(chainingKey, inputKeyMaterial), EMPTY, outputs * HASH_LENGTH);
   const result = [];
   for (let i = 0; i < outputs; i++) {
     result.push(okm.slice(i * HASH_LENGTH, (i + 1) * HASH_LENGTH));
@@ -99,10 +97,4 @@ export class SymmetricState {
     const [k1, k2] = noiseHkdf(this.#chainingKey, EMPTY, 2);
     return [new CipherState(this.#aead, k1), new CipherState(this.#aead, k2)];
   }
-}
-
-function sha256(...parts: Uint8Array[]): Uint8Array {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(part);
-  return new Uint8Array(hash.digest());
 }

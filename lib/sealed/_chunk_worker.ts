@@ -7,6 +7,7 @@
  * @module
  */
 
+import { backend, selectCryptoBackend } from "../crypto/mod.ts";
 import { runJob, type WorkerAnswer, type WorkerJob } from "./_chunk_runner.ts";
 
 interface Scope {
@@ -21,6 +22,7 @@ scope.onmessage = ({ data: job }) => {
   const output = new Uint8Array(job.output, job.outputOffset, job.outputLength);
   let answer: WorkerAnswer;
   try {
+    if (backend().name !== job.backend) selectCryptoBackend(job.backend);
     const done = runJob(job.key, job.op, { first: job.first, last: job.last, input, output });
     answer = {
       id: job.id,

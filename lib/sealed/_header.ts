@@ -13,7 +13,7 @@
  */
 
 import { concat, constantTimeEqual } from "../bytes.ts";
-import { ed25519Sign, ed25519Verify } from "../_webcrypto.ts";
+import { ed25519Sign, ed25519Verify } from "../crypto/mod.ts";
 import {
   type Identity,
   type PublicKey,
@@ -69,11 +69,11 @@ export async function createHeader(
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
   const senderBytes = publicKeyBytes(sender.publicKey);
   const aad = concat(senderBytes, nonce);
-  const stanzas = await Promise.all(recipients.map(async (recipient) => {
-    const { enc, wrapped } = await wrapKey(recipient.x25519, fileKey, { info: FILE_KEY_INFO, aad });
+  const stanzas = recipients.map((recipient) => {
+    const { enc, wrapped } = wrapKey(recipient.x25519, fileKey, { info: FILE_KEY_INFO, aad });
     return concat(publicKeyBytes(recipient), enc, wrapped);
-  }));
-  const { payloadKey, commitment } = await deriveKeys(fileKey, nonce);
+  });
+  const { payloadKey, commitment } = deriveKeys(fileKey, nonce);
   const count = new Uint8Array(2);
   new DataView(count.buffer).setUint16(0, recipients.length);
   const signed = concat(SEALED_MAGIC, senderBytes, nonce, count, ...stanzas, commitment);
@@ -135,7 +135,7 @@ export async function readHeader(reader: ByteReader): Promise<Header> {
  *
  * @returns The payload key.
  */
-export async function unwrapPayloadKey(header: Header, identity: Identity): Promise<Uint8Array> {
+export function unwrapPayloadKey(header: Header, identity: Identity): Uint8Array {
   const index = header.recipients.findIndex((recipient) =>
     samePublicKey(recipient, identity.publicKey)
   );
@@ -147,14 +147,14 @@ export async function unwrapPayloadKey(header: Header, identity: Identity): Prom
   const wrapped = stanza.subarray(PUBLIC_KEY_SIZE + 32);
   let fileKey: Uint8Array;
   try {
-    fileKey = await unwrapKey({ enc, wrapped }, identity, {
+    fileKey = unwrapKey({ enc, wrapped }, identity, {
       info: FILE_KEY_INFO,
       aad: concat(publicKeyBytes(header.sender), header.nonce),
     });
   } catch {
     throw new SealedError("wrapped-key", "The file key wrapped for this key does not open");
   }
-  const { payloadKey, commitment } = await deriveKeys(fileKey, header.nonce);
+  const { payloadKey, commitment } = deriveKeys(fileKey, header.nonce);
   if (!constantTimeEqual(commitment, header.commitment)) {
     throw new SealedError(
       "wrapped-key",

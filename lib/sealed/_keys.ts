@@ -6,7 +6,7 @@
  * @module
  */
 
-import { hkdfSha256 } from "../_webcrypto.ts";
+import { hkdfSha256 } from "../crypto/mod.ts";
 import { COMMITMENT_INFO, COMMITMENT_SIZE, PAYLOAD_KEY_INFO } from "./format.ts";
 
 /** The payload key and the key commitment of one file. */
@@ -28,10 +28,9 @@ export interface DerivedKeys {
  * header every recipient either gets the one file key, hence the same
  * plaintext, or refuses the file.
  */
-export async function deriveKeys(fileKey: Uint8Array, nonce: Uint8Array): Promise<DerivedKeys> {
-  const [payloadKey, commitment] = await Promise.all([
-    hkdfSha256(fileKey, nonce, PAYLOAD_KEY_INFO, 32),
-    hkdfSha256(fileKey, nonce, COMMITMENT_INFO, COMMITMENT_SIZE),
-  ]);
-  return { payloadKey, commitment };
+export function deriveKeys(fileKey: Uint8Array, nonce: Uint8Array): DerivedKeys {
+  return {
+    payloadKey: hkdfSha256(fileKey, nonce, PAYLOAD_KEY_INFO, 32),
+    commitment: hkdfSha256(fileKey, nonce, COMMITMENT_INFO, COMMITMENT_SIZE),
+  };
 }

@@ -15,9 +15,9 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { concat } from "../bytes.ts";
-import { ed25519Sign, ed25519Verify } from "../_webcrypto.ts";
+import { ed25519Sign, ed25519Verify, sha256Stream } from "../crypto/mod.ts";
 import { PAYLOAD_SIGNATURE_CONTEXT } from "./format.ts";
 
 /** The running transcript of one sealed file. */
@@ -26,7 +26,7 @@ export class Transcript {
 
   /** Starts with the header's bytes, its signature included. */
   constructor(header: Uint8Array) {
-    this.#hash = createHash("sha256").update(header);
+    this.#hash = sha256Stream().update(header);
   }
 
   /** Adds the digests of the next chunks, in order. */

@@ -193,7 +193,8 @@ export async function writeAll(
   return total;
 }
 
-const WRITE_BUFFER = 2 * 1024 * 1024;
+// Two of these: one being written while the next is filled.
+const WRITE_BUFFER = 1024 * 1024;
 
 async function writeFully(writer: Writable, bytes: Uint8Array): Promise<void> {
   let offset = 0;

@@ -34,7 +34,7 @@ import { type Header, readHeader, unwrapPayloadKey } from "./_header.ts";
 import { END_WINDOW, findEnd } from "./_end.ts";
 import { binaryInput } from "./_input.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
-import { BATCH_CHUNKS, defaultWorkers, IN_FLIGHT_PER_WORKER, RunnerSwitch } from "./_pipeline.ts";
+import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
 import { Transcript } from "./_transcript.ts";
 
 /**
@@ -174,7 +174,7 @@ export async function openSealed(
     if (options.from && !await options.from(header.sender)) {
       throw new SealedError("sender", "The file was sealed by another sender than expected");
     }
-    const payloadKey = await unwrapPayloadKey(header, identity);
+    const payloadKey = unwrapPayloadKey(header, identity);
     const workers = options.workers ?? defaultWorkers();
     return {
       sender: header.sender,
@@ -277,7 +277,7 @@ async function* openParts(
       }
       // The input ended within a trailer after `current`: the end is here.
       const atEnd = count === 0 || next.length <= TRAILER_SIZE;
-      const keep = atEnd ? 0 : IN_FLIGHT_PER_WORKER * Math.max(1, workers);
+      const keep = atEnd ? 0 : batchesInFlight(workers);
       while (inFlight.length > keep) {
         const dispatched = inFlight.shift()!;
         const done = await dispatched.result;

@@ -14,7 +14,7 @@ import type { Done } from "./_chunk_runner.ts";
 import { CHUNK_SIZE, END_MARK, MAX_SEALED_RECIPIENTS, TAG_SIZE } from "./format.ts";
 import { createHeader } from "./_header.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
-import { BATCH_CHUNKS, defaultWorkers, IN_FLIGHT_PER_WORKER, RunnerSwitch } from "./_pipeline.ts";
+import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
 import { chunkCount } from "./stream.ts";
 import { Transcript } from "./_transcript.ts";
 
@@ -121,7 +121,7 @@ async function* sealParts(
       sealing.catch(() => {}); // Awaited below, in order.
       inFlight.push(sealing);
       first += count;
-      const keep = last ? 0 : IN_FLIGHT_PER_WORKER * Math.max(1, workers);
+      const keep = last ? 0 : batchesInFlight(workers);
       while (inFlight.length > keep) {
         const done = await inFlight.shift()!;
         inputs.put(done.input);

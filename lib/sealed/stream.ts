@@ -13,8 +13,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { chachaOpen, chachaOpenInto, chachaSealInto } from "../_chacha.ts";
+import { aeadOpen, aeadOpenInto, aeadSealInto, sha256 as digest } from "../crypto/mod.ts";
 import { CHUNK_CIPHERTEXT_SIZE, CHUNK_SIZE, TAG_SIZE } from "./format.ts";
 
 /**
@@ -70,14 +69,14 @@ export function chunkCount(length: number): number {
  * @param key The payload key.
  * @param batch The chunks.
  * @param out Room for the sealed chunks: plaintext length + 16 per chunk.
- * @param digests Room for 32 bytes per chunk.
+ * @param digests Room for 32 bytes per chunk; null: the caller hashes.
  * @returns The number of bytes written to `out`.
  */
 export function sealChunks(
   key: Uint8Array,
   batch: SealBatch,
   out: Uint8Array,
-  digests: Uint8Array,
+  digests: Uint8Array | null,
 ): number {
   const { plaintext, first, last } = batch;
   const count = chunkCount(plaintext.length);
@@ -88,8 +87,10 @@ export function sealChunks(
   for (let i = 0; i < count; i++) {
     const piece = plaintext.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
     const nonce = chunkNonce(first + i, last && i === count - 1);
-    const length = chachaSealInto(key, nonce, piece, out, written);
-    digests.set(sha256(out.subarray(written, written + length)), i * DIGEST_SIZE);
+    const length = piece.length + TAG_SIZE;
+    const sealed = out.subarray(written, written + length);
+    aeadSealInto("chacha20-poly1305", key, nonce, EMPTY, piece, sealed);
+    digests?.set(sha256(sealed), i * DIGEST_SIZE);
     written += length;
   }
   return written;
@@ -104,7 +105,7 @@ export function sealChunks(
  * @param first The index of the first chunk.
  * @param ciphertext Whole sealed chunks of 64 KiB + 16 bytes.
  * @param out Room for 64 KiB per chunk.
- * @param digests Room for 32 bytes per chunk.
+ * @param digests Room for 32 bytes per chunk; null: the caller hashes.
  * @returns How many chunks verified (all of them unless one failed).
  */
 export function openChunks(
@@ -112,14 +113,26 @@ export function openChunks(
   first: number,
   ciphertext: Uint8Array,
   out: Uint8Array,
-  digests: Uint8Array,
+  digests: Uint8Array | null,
 ): number {
   const count = ciphertext.length / CHUNK_CIPHERTEXT_SIZE;
   if (!Number.isInteger(count)) throw new RangeError("A batch holds whole chunks");
   for (let i = 0; i < count; i++) {
     const sealed = ciphertext.subarray(i * CHUNK_CIPHERTEXT_SIZE, (i + 1) * CHUNK_CIPHERTEXT_SIZE);
-    if (!chachaOpenInto(key, chunkNonce(first + i, false), sealed, out, i * CHUNK_SIZE)) return i;
-    digests.set(sha256(sealed), i * DIGEST_SIZE);
+    const plaintext = out.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+    if (
+      !aeadOpenInto(
+        "chacha20-poly1305",
+        key,
+        chunkNonce(first + i, false),
+        EMPTY,
+        sealed,
+        plaintext,
+      )
+    ) {
+      return i;
+    }
+    digests?.set(sha256(sealed), i * DIGEST_SIZE);
   }
   return count;
 }
@@ -140,17 +153,12 @@ export function openChunk(
   sealed: Uint8Array,
 ): Uint8Array | undefined {
   if (sealed.length < TAG_SIZE || sealed.length > CHUNK_CIPHERTEXT_SIZE) return undefined;
-  try {
-    return chachaOpen(key, chunkNonce(index, last), EMPTY, sealed);
-  } catch (error) {
-    if (error instanceof RangeError) throw error;
-    return undefined;
-  }
+  return aeadOpen("chacha20-poly1305", key, chunkNonce(index, last), EMPTY, sealed);
 }
 
 /** SHA-256 of one sealed chunk, as the transcript takes it. */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash("sha256").update(bytes).digest();
+  return digest(bytes);
 }
 
 const EMPTY = new Uint8Array(0);

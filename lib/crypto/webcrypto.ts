@@ -1,7 +1,9 @@
 /**
- * The one place that talks to WebCrypto algorithms newer than Deno's
- * TypeScript types (X25519, Ed25519, ML-KEM-768, ChaCha20-Poly1305 and
- * Argon2id). Every cast lives here, so the rest of lib/ stays typed.
+ * The primitives that stay on WebCrypto in both backends: Ed25519,
+ * ML-KEM-768 and Argon2id, each called a few times per connection, key file
+ * or message, where a native call would not pay. They are newer than
+ * Deno's TypeScript types: every cast lives here. Only lib/crypto/mod.ts
+ * imports this file; the rest of lib/ imports lib/crypto/mod.ts.
  *
  * @module
  */
@@ -9,8 +11,7 @@
 // deno-lint-ignore no-explicit-any
 const subtle = crypto.subtle as any;
 
-/** PKCS#8 v1 prefixes: WebCrypto imports raw private keys only this way. */
-const X25519_PKCS8_PREFIX = hex("302e020100300506032b656e04220420");
+/** PKCS#8 v1 prefix: WebCrypto imports raw Ed25519 seeds only this way. */
 const ED25519_PKCS8_PREFIX = hex("302e020100300506032b657004220420");
 
 function hex(s: string): Uint8Array {
@@ -22,66 +23,6 @@ function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
   out.set(prefix);
   out.set(key, prefix.length);
   return out;
-}
-
-/** Imports a raw 32-byte X25519 private key. */
-export function importX25519Private(raw: Uint8Array): Promise<CryptoKey> {
-  return subtle.importKey(
-    "pkcs8",
-    withPrefix(X25519_PKCS8_PREFIX, raw),
-    { name: "X25519" },
-    false,
-    ["deriveBits"],
-  );
-}
-
-/** Imports a raw 32-byte X25519 public key. */
-export function importX25519Public(raw: Uint8Array): Promise<CryptoKey> {
-  return subtle.importKey("raw", raw, { name: "X25519" }, true, []);
-}
-
-/** Generates an X25519 key pair and returns both halves raw. */
-export async function generateX25519(): Promise<
-  { privateKey: Uint8Array; publicKey: Uint8Array }
-> {
-  const pair = await subtle.generateKey({ name: "X25519" }, true, [
-    "deriveBits",
-  ]);
-  const pkcs8 = new Uint8Array(await subtle.exportKey("pkcs8", pair.privateKey));
-  const publicKey = new Uint8Array(
-    await subtle.exportKey("raw", pair.publicKey),
-  );
-  return { privateKey: pkcs8.slice(-32), publicKey };
-}
-
-/** Derives the X25519 public key of a raw private key. */
-export async function x25519PublicOf(raw: Uint8Array): Promise<Uint8Array> {
-  const key = await subtle.importKey(
-    "pkcs8",
-    withPrefix(X25519_PKCS8_PREFIX, raw),
-    { name: "X25519" },
-    true,
-    ["deriveBits"],
-  );
-  const jwk = await subtle.exportKey("jwk", key);
-  return base64urlDecode(jwk.x);
-}
-
-/**
- * X25519(private, public). Throws when the result is all zeros (a low-order
- * public key), which Noise and HPKE both treat as an error.
- */
-export async function x25519(
-  privateKey: Uint8Array | CryptoKey,
-  publicKey: Uint8Array,
-): Promise<Uint8Array> {
-  const priv = privateKey instanceof Uint8Array
-    ? await importX25519Private(privateKey)
-    : privateKey;
-  const pub = await importX25519Public(publicKey);
-  return new Uint8Array(
-    await subtle.deriveBits({ name: "X25519", public: pub }, priv, 256),
-  );
 }
 
 /** Generates an Ed25519 key pair: a 32-byte seed and the public key. */
@@ -235,66 +176,7 @@ export async function argon2id(
   );
 }
 
-/** HKDF-SHA256 with an arbitrary (possibly empty) salt and info. */
-export async function hkdfSha256(
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Promise<Uint8Array> {
-  const key = await subtle.importKey("raw", ikm, "HKDF", false, [
-    "deriveBits",
-  ]);
-  return new Uint8Array(
-    await subtle.deriveBits(
-      { name: "HKDF", hash: "SHA-256", salt, info },
-      key,
-      length * 8,
-    ),
-  );
-}
-
-/** SHA-256 of `data`. */
-export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await subtle.digest("SHA-256", data));
-}
-
 function base64urlDecode(s: string): Uint8Array {
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-}
-
-/** The AEADs HPKE (RFC 9180) names, by their ids. */
-export type AeadAlgorithm = "AES-128-GCM" | "AES-256-GCM" | "ChaCha20-Poly1305";
-
-/** One-shot AEAD encryption through WebCrypto (tag appended). */
-export async function aeadSeal(
-  algorithm: AeadAlgorithm,
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array,
-  plaintext: Uint8Array,
-): Promise<Uint8Array> {
-  const name = algorithm === "ChaCha20-Poly1305" ? algorithm : "AES-GCM";
-  const format = algorithm === "ChaCha20-Poly1305" ? "raw-secret" : "raw";
-  const cryptoKey = await subtle.importKey(format, key, { name }, false, ["encrypt"]);
-  return new Uint8Array(
-    await subtle.encrypt({ name, iv: nonce, additionalData: aad }, cryptoKey, plaintext),
-  );
-}
-
-/** One-shot AEAD decryption through WebCrypto; throws on a bad tag. */
-export async function aeadOpen(
-  algorithm: AeadAlgorithm,
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  const name = algorithm === "ChaCha20-Poly1305" ? algorithm : "AES-GCM";
-  const format = algorithm === "ChaCha20-Poly1305" ? "raw-secret" : "raw";
-  const cryptoKey = await subtle.importKey(format, key, { name }, false, ["decrypt"]);
-  return new Uint8Array(
-    await subtle.decrypt({ name, iv: nonce, additionalData: aad }, cryptoKey, ciphertext),
-  );
 }

@@ -1,0 +1,165 @@
+/**
+ * The portable backend: node:crypto, which Deno implements on its own
+ * bundled crypto code, so it works wherever Deno runs, with no library to
+ * find and no `--allow-ffi`. Synchronous, unlike WebCrypto, whose per-call
+ * promise and thread hops cost 35-70 us each (a handshake makes ~40 calls,
+ * an envelope for 50 recipients several hundred).
+ *
+ * @module
+ */
+
+import {
+  type CipherGCM,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  type DecipherGCM,
+  diffieHellman,
+  type KeyObject,
+} from "node:crypto";
+import { type Backend, lowOrder } from "./types.ts";
+
+const TAG = 16;
+
+// GCM would take any nonce length; ovtp's formats all use 12 bytes, and
+// both backends refuse anything else alike.
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length !== 12) throw new RangeError("Wrong AEAD key or nonce length");
+}
+
+/** DER prefixes: node:crypto imports raw X25519 keys only inside PKCS#8 / SPKI. */
+export const X25519_PKCS8_PREFIX: Uint8Array = Uint8Array.from([
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
+]);
+const X25519_SPKI_PREFIX = Uint8Array.from([
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x03,
+  0x21,
+  0x00,
+]);
+
+/** `prefix || key`. */
+export function der(prefix: Uint8Array, key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefix.length + key.length);
+  out.set(prefix);
+  out.set(key, prefix.length);
+  return out;
+}
+
+function privateKeyObject(raw: Uint8Array) {
+  if (raw.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
+  return createPrivateKey({
+    key: der(X25519_PKCS8_PREFIX, raw) as never,
+    format: "der",
+    type: "pkcs8",
+  });
+}
+
+function publicOf(key: KeyObject): Uint8Array {
+  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+  return new Uint8Array(spki.subarray(spki.length - 32));
+}
+
+function derive(key: KeyObject, publicKey: Uint8Array): Uint8Array {
+  if (publicKey.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
+  const peer = createPublicKey({
+    key: der(X25519_SPKI_PREFIX, publicKey) as never,
+    format: "der",
+    type: "spki",
+  });
+  let shared: Uint8Array;
+  try {
+    shared = new Uint8Array(diffieHellman({ privateKey: key, publicKey: peer }));
+  } catch {
+    // node:crypto refuses the all-zero result itself (a low-order point).
+    throw lowOrder();
+  }
+  if (shared.every((b) => b === 0)) throw lowOrder();
+  return shared;
+}
+
+/** The node:crypto backend. */
+export const portable: Backend = {
+  name: "portable",
+  aeadSealInto(algorithm, key, nonce, aad, plaintext, out) {
+    checkNonce(nonce);
+    // Node's types know the GCM interface; ChaCha20-Poly1305 has the same.
+    const cipher = createCipheriv(algorithm, key, nonce, {
+      authTagLength: TAG,
+    } as never) as unknown as CipherGCM;
+    cipher.setAAD(aad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    cipher.final();
+    out.set(body);
+    out.set(cipher.getAuthTag(), body.length);
+  },
+  aeadOpenInto(algorithm, key, nonce, aad, sealed, out) {
+    checkNonce(nonce);
+    if (sealed.length < TAG) return false;
+    const length = sealed.length - TAG;
+    const decipher = createDecipheriv(algorithm, key, nonce, {
+      authTagLength: TAG,
+    } as never) as unknown as DecipherGCM;
+    decipher.setAuthTag(sealed.slice(length));
+    decipher.setAAD(aad, { plaintextLength: length });
+    // update() returns unauthenticated bytes; they are copied out only
+    // after final() has checked the tag.
+    const body = decipher.update(sealed.subarray(0, length));
+    try {
+      decipher.final();
+    } catch {
+      return false;
+    }
+    out.set(body);
+    return true;
+  },
+  sha256(data) {
+    return new Uint8Array(createHash("sha256").update(data).digest());
+  },
+  sha256Pieces(data, pieceSize, out) {
+    for (let i = 0, offset = 0; offset < data.length; i++, offset += pieceSize) {
+      const piece = data.subarray(offset, offset + pieceSize);
+      out.set(createHash("sha256").update(piece).digest(), i * 32);
+    }
+    return Promise.resolve();
+  },
+  hmacSha256(key, data) {
+    return new Uint8Array(createHmac("sha256", key).update(data).digest());
+  },
+  x25519(privateKey, publicKey) {
+    return derive(privateKeyObject(privateKey), publicKey);
+  },
+  x25519Multi(privateKey, peers) {
+    const key = privateKeyObject(privateKey);
+    return { publicKey: publicOf(key), shared: peers.map((peer) => derive(key, peer)) };
+  },
+  x25519PublicOf(privateKey) {
+    return publicOf(privateKeyObject(privateKey));
+  },
+};
