@@ -59,7 +59,7 @@ export interface Backend {
   x25519PublicOf(privateKey: Uint8Array): Uint8Array;
   /**
    * The public key of `privateKey` and X25519(private, peer) for each of
-   * `peers`, from one key import (HPKE Encap, for one or many recipients);
+   * `peers`, from one imported key (HPKE Encap, for one or many recipients);
    * throws like {@linkcode Backend.x25519} if any result is all zeros.
    */
   x25519Multi(
