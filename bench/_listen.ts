@@ -8,6 +8,7 @@
 
 import { type Identity, Keystore } from "../mod.ts";
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS } from "../scripts/compile.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -30,7 +31,7 @@ export interface BenchServer {
 async function ovtp(home: string, args: string[]): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, ...args],
-    env: { OVTP_HOME: home, HOME: `${home}.user` },
+    env: { OVTP_HOME: home, HOME: `${home}.user`, OVTP_ACCEPT_NEW: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -57,10 +58,12 @@ export async function startServer(args: string[] = []): Promise<BenchServer> {
   await ovtp(client, ["keygen", "--comment", "bench"]);
   await ovtp(server, ["add-key", (await ovtp(client, ["id"])).trim()]);
   const child = new Deno.Command(Deno.execPath(), {
+    // With the V8 settings of the compiled binary.
     args: [
       "run",
       "--quiet",
       "-A",
+      V8_FLAGS,
       MAIN,
       "listen",
       "--host",
