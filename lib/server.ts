@@ -353,7 +353,7 @@ export interface ServeOptions {
   maxMessageSize?: number;
   /**
    * Open connections allowed at once. An idle connection costs the server
-   * about 34 KiB (bench/idle_connections.ts): 10,000 fit in 400 MB.
+   * about 33 KiB (bench/idle_connections.ts): 10,000 fit in 400 MB.
    * @default 10000
    */
   maxConnections?: number;
