@@ -8,8 +8,8 @@
  * @module
  */
 
-import { Keystore, OvtpClient } from "../mod.ts";
-import { fileURLToPath } from "node:url";
+import { OvtpClient } from "../mod.ts";
+import { startServer } from "./_listen.ts";
 
 /** Options of {@linkcode runLoad}. */
 export interface LoadOptions {
@@ -33,65 +33,25 @@ export interface LoadResult {
   rssPeakKiB: number;
 }
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-async function ovtp(home: string, args: string[]): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "-A", MAIN, ...args],
-    env: { OVTP_HOME: home, HOME: `${home}.user`, OVTP_ACCEPT_NEW: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) throw new Error(new TextDecoder().decode(output.stderr));
-  return new TextDecoder().decode(output.stdout);
-}
-
-function rssKiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 /** Runs the load test; always stops the server and removes its home. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const dir = await Deno.makeTempDir({ prefix: "ovtp-load-" });
-  const server = `${dir}/server`;
-  const client = `${dir}/client`;
-  await ovtp(server, ["keygen", "--comment", "server"]);
-  await ovtp(client, ["keygen", "--comment", "load"]);
-  await ovtp(server, ["add-key", (await ovtp(client, ["id"])).trim()]);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "-A",
-      MAIN,
-      "listen",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "-q",
-      "--max-per-address",
-      String(options.connections + 16),
-      "--max-handshakes",
-      String(options.connections + 16),
-    ],
-    env: { OVTP_HOME: server, HOME: `${server}.user` },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  // Every limit the load needs, raised to fit it.
+  const room = String(options.connections + 16);
+  const server = await startServer([
+    "--max-connections",
+    room,
+    "--max-per-address",
+    room,
+    "--max-handshakes",
+    room,
+  ]);
   const clients: OvtpClient[] = [];
   try {
-    const port = await readPort(child.stderr);
-    const identity = await new Keystore(client).loadIdentity(() => Promise.resolve(""));
-    const rssBeforeKiB = rssKiB(child.pid);
+    const port = server.port;
+    const identity = server.clientIdentity;
+    const rssBeforeKiB = server.rssKiB();
     let rssPeakKiB = rssBeforeKiB;
-    const sampler = setInterval(() => rssPeakKiB = Math.max(rssPeakKiB, rssKiB(child.pid)), 100);
+    const sampler = setInterval(() => rssPeakKiB = Math.max(rssPeakKiB, server.rssKiB()), 100);
     try {
       for (let i = 0; i < options.connections; i += 16) {
         const batch = Math.min(16, options.connections - i);
@@ -128,30 +88,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   } finally {
     for (const connection of clients) connection.close();
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
-
-async function readPort(stderr: ReadableStream<Uint8Array>): Promise<number> {
-  let text = "";
-  const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`listen exited:\n${text}`);
-    text += value;
-    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(text)?.[1];
-    if (port) {
-      // Keep draining stderr so the server never blocks on it.
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return Number(port);
-    }
+    await server.stop();
   }
 }

@@ -53,7 +53,7 @@ export const DEFAULTS: ListenSettings = {
   "max-exec-per-key": "4",
   "handshake-timeout": "10",
   "idle-timeout": "300",
-  "max-connections": "1024",
+  "max-connections": "10000",
   "max-per-address": "64",
   "max-handshakes": "128",
   "max-message-size": "16M",

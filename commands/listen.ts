@@ -99,7 +99,7 @@ Files and rooms:
 Limits (each client key, and the server as a whole):
   --rate COUNT/UNIT  requests per key, e.g. 100/h (unit s, m, h or d; the
                      count is also the burst); a key's rate= option wins
-  --max-connections N       open connections (default 1024)
+  --max-connections N       open connections (default 10000)
   --max-per-address N       open connections from one address (default 64)
   --max-handshakes N        handshakes in progress (default 128)
   --handshake-timeout SECONDS  (default 10)

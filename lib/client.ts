@@ -166,7 +166,12 @@ export class OvtpClient {
   #pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void }>();
   #subscriptions = new Map<
     number,
-    { onMessage: (m: Message) => void; onError: (e: Error) => void }
+    {
+      onMessage: (m: Message) => void | Promise<void>;
+      onError: (e: Error) => void;
+      /** Resumes reading paused by onMessage (the delivery stopped). */
+      resume?: () => void;
+    }
   >();
   #nextId = 1;
   #failure: Error | undefined;
@@ -189,7 +194,7 @@ export class OvtpClient {
           return welcome.resolve();
         }
         // Anything else before Welcome (an Error: not authorized) fails it.
-        this.#onMessage(message);
+        return this.#onMessage(message);
       },
     });
     this.closed = this.#connection.run().then(
@@ -293,8 +298,12 @@ export class OvtpClient {
           onError(this.#failure);
           return () => {};
         }
-        this.#subscriptions.set(id, { onMessage, onError });
-        return () => this.#subscriptions.delete(id);
+        const subscription = { onMessage, onError, resume: undefined as (() => void) | undefined };
+        this.#subscriptions.set(id, subscription);
+        return () => {
+          if (this.#subscriptions.get(id) === subscription) this.#subscriptions.delete(id);
+          subscription.resume?.();
+        };
       },
     };
   }
@@ -310,11 +319,16 @@ export class OvtpClient {
     this.#fail(new OvtpError("network", "The connection was closed"), true);
   }
 
-  #onMessage(message: Message): void {
+  #onMessage(message: Message): void | Promise<void> {
     const subscription = this.#subscriptions.get(message.id);
     if (subscription && message.id !== 0) {
-      subscription.onMessage(message);
-      return;
+      const paused = subscription.onMessage(message);
+      if (!paused) return;
+      // Reading waits for the subscriber, or for its unsubscribing.
+      return new Promise<void>((resolve) => {
+        subscription.resume = resolve;
+        paused.then(resolve, resolve);
+      });
     }
     if (message.type === MessageType.Response) {
       const pending = this.#pending.get(message.id);

@@ -10,6 +10,7 @@
 
 import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT, type SecureChannel } from "./channel.ts";
 import { OvtpError } from "./errors.ts";
+import { BufferPool } from "./_buffer_pool.ts";
 import {
   BULK_NOTICE_LENGTH,
   checkType,
@@ -22,6 +23,12 @@ import {
   writeBulkNotice,
   writeFragment,
 } from "./messages.ts";
+
+/**
+ * Record plaintext buffers, shared: a connection takes one while it writes
+ * and gives it back when its queue is empty, so an idle one holds none.
+ */
+const RECORD_POOL = new BufferPool(MAX_RECORD_PLAINTEXT, 1024 * 1024);
 
 /** Default bound on one application message. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -54,9 +61,6 @@ export class Connection {
   #options: ConnectionOptions;
   #queue: Pending[] = [];
   #flushing = false;
-  // One record's plaintext, reused: the channel encrypts it before send()
-  // returns, and fragments are written straight into it.
-  #record = new Uint8Array(MAX_RECORD_PLAINTEXT);
   #closed: Error | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -147,12 +151,15 @@ export class Connection {
   async #flush(): Promise<void> {
     this.#flushing = true;
     let finished: Pending[] = [];
+    // One record's plaintext, reused for each record of this flush:
+    // fragments are written straight into it.
+    const record = RECORD_POOL.take();
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         finished = [];
         const bulk: Uint8Array[] = [];
-        const size = this.#pack(finished, bulk);
-        await this.#channel.send(this.#record.subarray(0, size), bulk);
+        const size = this.#pack(record, finished, bulk);
+        await this.#channel.send(record.subarray(0, size), bulk);
         for (const pending of finished) pending.resolve();
         finished = [];
       }
@@ -160,6 +167,8 @@ export class Connection {
       this.close(error as Error);
       for (const pending of finished) pending.reject(error as Error);
     } finally {
+      // send() has encrypted every record it was given by now.
+      RECORD_POOL.give(record);
       this.#flushing = false;
     }
   }
@@ -170,20 +179,20 @@ export class Connection {
   // would need several fragments but fits one bulk record, whose body goes
   // to `bulk`. Moves the messages it completes to `finished`; returns the
   // plaintext length.
-  #pack(finished: Pending[], bulk: Uint8Array[]): number {
+  #pack(record: Uint8Array, finished: Pending[], bulk: Uint8Array[]): number {
     let size = 0;
     while (this.#queue.length > 0) {
       const head = this.#queue[0];
       const { body } = head.message;
       if (head.offset === 0 && isBulk(body)) {
-        if (size + BULK_NOTICE_LENGTH > this.#record.length) break;
-        size += writeBulkNotice(this.#record, size, head.message);
+        if (size + BULK_NOTICE_LENGTH > record.length) break;
+        size += writeBulkNotice(record, size, head.message);
         bulk.push(body);
         head.offset = body.length;
       } else {
         const length = Math.min(MAX_FRAGMENT_BODY, body.length - head.offset);
-        if (size + FRAGMENT_HEADER_LENGTH + length > this.#record.length) break;
-        head.offset += writeFragment(this.#record, size, head.message, head.offset);
+        if (size + FRAGMENT_HEADER_LENGTH + length > record.length) break;
+        head.offset += writeFragment(record, size, head.message, head.offset);
         size += FRAGMENT_HEADER_LENGTH + length;
       }
       if (head.offset === body.length) finished.push(this.#queue.shift()!);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { BufferPool } from "./_buffer_pool.ts";
+
 /** The largest frame body a 16-bit length can describe, Noise's limit. */
 export const MAX_FRAME_LENGTH = 65535;
 /** The length prefix of a frame. */
@@ -13,6 +15,19 @@ export const FRAME_HEADER_LENGTH = 2;
 const HEADER_LENGTH = FRAME_HEADER_LENGTH;
 /** Bytes a read may take beyond what it is for: two largest frames. */
 const READ_AHEAD = 2 * (HEADER_LENGTH + MAX_FRAME_LENGTH);
+/**
+ * The buffer a reader with nothing held waits for data in, its own: the
+ * only one an idle connection keeps. Small frames never need another.
+ */
+export const IDLE_READ_BUFFER = 1024;
+/**
+ * Shared buffers for data in flight, taken when a frame does not fit the
+ * idle buffer and given back once everything read has been consumed: room
+ * for two largest frames, and for a bulk record of up to 2 MiB with its
+ * read-ahead (channel.ts reads 1 MiB ones).
+ */
+const FRAME_POOL = new BufferPool(2 * (HEADER_LENGTH + MAX_FRAME_LENGTH), 4 * 1024 * 1024);
+const LARGE_POOL = new BufferPool(2 * 1024 * 1024 + READ_AHEAD, 8 * 1024 * 1024);
 
 /** Thrown for a frame that breaks the rules: too long, or cut short. */
 export class FramingError extends Error {
@@ -61,17 +76,31 @@ function writeHeader(frame: Uint8Array, length: number): void {
   frame[1] = length & 0xff;
 }
 
-/** Reads frames from a byte stream. */
+/**
+ * Reads frames from a byte stream. While nothing is held it waits for data
+ * in a small buffer of its own; a frame or bulk record that does not fit
+ * there is read into a shared pooled buffer, given back as soon as all that
+ * was read has been consumed.
+ */
 export class FrameReader {
   #source: ByteSource;
-  // Room for two largest frames; grows for a larger readExact().
-  #buffer: Uint8Array = new Uint8Array(2 * (MAX_FRAME_LENGTH + HEADER_LENGTH));
+  // The idle buffer, made on the first read.
+  #idle: Uint8Array | undefined;
+  // Where the held bytes are: the idle buffer, or one from #pool (or an
+  // unpooled one for a read larger than the pools').
+  #buffer: Uint8Array = new Uint8Array(0);
+  #pool: BufferPool | undefined;
+  #onIdle = false;
   #start = 0;
   #end = 0;
 
-  /** Reads from `readable`, which this reader locks. */
-  constructor(readable: ReadableStream<Uint8Array>) {
-    this.#source = byteSource(readable);
+  /**
+   * Reads from `source`: a stream, which this reader locks, or anything
+   * with a `read(p)` like a `Deno.Conn`'s (read into `p`, resolve the byte
+   * count, or null at the end), which costs an idle connection less.
+   */
+  constructor(source: ReadableStream<Uint8Array> | ByteReader) {
+    this.#source = source instanceof ReadableStream ? byteSource(source) : readerSource(source);
   }
 
   /**
@@ -144,6 +173,7 @@ export class FrameReader {
   // #makeRoom) when a bulk record's worth is wanted next.
   async #fill(count: number): Promise<boolean> {
     if (this.#end - this.#start >= count) return true;
+    if (this.#start === this.#end) this.#release();
     this.#makeRoom(count);
     const limit = Math.min(this.#buffer.length, this.#start + count + READ_AHEAD);
     while (this.#end - this.#start < count) {
@@ -151,21 +181,43 @@ export class FrameReader {
       if (filled === null) return false;
       // A BYOB read hands the memory back in a new ArrayBuffer.
       this.#buffer = new Uint8Array(filled.buffer);
+      if (this.#onIdle) this.#idle = this.#buffer;
       this.#end += filled.length;
     }
     return true;
   }
 
+  // Nothing is held: gives a pooled buffer back and waits in the idle one.
+  #release(): void {
+    if (!this.#onIdle) {
+      this.#pool?.give(this.#buffer);
+      this.#idle ??= new Uint8Array(IDLE_READ_BUFFER);
+      this.#buffer = this.#idle;
+      this.#pool = undefined;
+      this.#onIdle = true;
+    }
+    this.#start = 0;
+    this.#end = 0;
+  }
+
   // Moves the held bytes to the front when `count` would not fit after
-  // them, growing the buffer (to twice `count`, so that moves stay rare)
-  // only when it is too small.
+  // them, moving them to a larger buffer (a pooled one, or twice `count`)
+  // only when this one is too small.
   #makeRoom(count: number): void {
     if (this.#start + count <= this.#buffer.length) return;
     const held = this.#end - this.#start;
     if (count > this.#buffer.length) {
-      const next = new Uint8Array(2 * count);
+      const pool = count <= FRAME_POOL.size / 2
+        ? FRAME_POOL
+        : count + READ_AHEAD <= LARGE_POOL.size
+        ? LARGE_POOL
+        : undefined;
+      const next = pool?.take() ?? new Uint8Array(2 * count);
       next.set(this.#buffer.subarray(this.#start, this.#end));
+      if (!this.#onIdle) this.#pool?.give(this.#buffer);
       this.#buffer = next;
+      this.#pool = pool;
+      this.#onIdle = false;
     } else {
       this.#buffer.copyWithin(0, this.#start, this.#end);
     }
@@ -174,11 +226,29 @@ export class FrameReader {
   }
 }
 
+/** A source with `Deno.Conn`'s read(): the count read into `p`, or null at the end. */
+export interface ByteReader {
+  /** Reads into `p`; resolves the number of bytes read, or null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
 /** Fills buffers from a stream. */
 interface ByteSource {
   /** Fills the start of `into`; returns the filled view, or null at the end. */
   read(into: Uint8Array): Promise<Uint8Array | null>;
   cancel(): Promise<void>;
+}
+
+// A reader (a Deno socket, without its streams) reads straight into the
+// buffer; it has nothing to cancel: the channel closes the socket.
+function readerSource(reader: ByteReader): ByteSource {
+  return {
+    async read(into) {
+      const n = await reader.read(into);
+      return n === null ? null : into.subarray(0, n);
+    },
+    cancel: () => Promise.resolve(),
+  };
 }
 
 // A byte stream (a Deno socket) reads straight into the frame buffer, as

@@ -134,14 +134,39 @@ export function encodeFragments(message: Message): Uint8Array[] {
 }
 
 /**
- * Reassembles messages from records, bounding what it holds: one message's
- * size, the number of messages in progress at once, and the bytes held for
- * all of them together (no more than one message's limit: otherwise a peer
- * could park 64 messages of almost 16 MiB each, 1 GiB per connection).
+ * The most fragments one message may span: ovtp writes a 16 MiB message in
+ * 257, and a sender that cuts fragments at record ends in about twice as
+ * many; 4,096 leaves room for fragments of 4 KiB on average.
+ */
+export const MAX_MESSAGE_FRAGMENTS = 4096;
+/** The most continued fragments held for all messages in progress together. */
+export const MAX_HELD_FRAGMENTS = 4096;
+
+/** What a {@linkcode MessageAssembler} holds for messages in progress. */
+export interface AssemblerHolding {
+  /** Messages in progress. */
+  messages: number;
+  /** Continued fragments held for them. */
+  fragments: number;
+  /** Body bytes held for them (each fragment's own buffer or its share of a record). */
+  bytes: number;
+}
+
+/**
+ * Reassembles messages from records, bounding what it holds whatever the
+ * peer sends: one message's size; the messages in progress at once; the
+ * bytes held for all of them together (no more than one message's limit:
+ * otherwise a peer could park 64 messages of almost 16 MiB each, 1 GiB per
+ * connection); and the fragments, per message and together. A continued
+ * fragment must carry at least one byte: empty ones would cost memory and
+ * work and count for nothing (records full of them grew a server by
+ * gigabytes). A small fragment is copied out of its record, so that it does
+ * not keep the whole record alive while its message is in progress.
  */
 export class MessageAssembler {
   #partial = new Map<number, { type: number; parts: Uint8Array[]; size: number }>();
   #heldBytes = 0;
+  #heldFragments = 0;
   #maxMessageSize: number;
   #maxPartial: number;
 
@@ -149,6 +174,15 @@ export class MessageAssembler {
   constructor(maxMessageSize: number, maxPartial = 64) {
     this.#maxMessageSize = maxMessageSize;
     this.#maxPartial = maxPartial;
+  }
+
+  /** What is held now for messages in progress. */
+  get holding(): AssemblerHolding {
+    return {
+      messages: this.#partial.size,
+      fragments: this.#heldFragments,
+      bytes: this.#heldBytes,
+    };
   }
 
   /**
@@ -190,32 +224,58 @@ export class MessageAssembler {
           `Message of more than ${this.#maxMessageSize} bytes exceeds the limit`,
         );
       }
-      // Records are fresh buffers from decryption, so bodies may alias them.
       if (rawType & CONTINUES) {
-        if (this.#heldBytes + length > this.#maxMessageSize) {
-          throw new MessageError(
-            `Messages in progress hold more than ${this.#maxMessageSize} bytes together`,
-          );
-        }
-        this.#heldBytes += length;
-        if (partial) {
-          partial.parts.push(body);
-          partial.size = size;
-        } else {
-          if (this.#partial.size >= this.#maxPartial) {
-            throw new MessageError("Too many messages in progress");
-          }
-          this.#partial.set(id, { type, parts: [body], size });
-        }
+        this.#hold(id, type, partial, keepable(body, record), size);
         continue;
       }
       if (partial) {
         this.#heldBytes -= partial.size;
+        this.#heldFragments -= partial.parts.length;
         this.#partial.delete(id);
       }
-      done.push({ type, id, body: partial ? join(partial.parts, body, size) : body });
+      // Records are fresh buffers from decryption, so bodies may alias them.
+      done.push({
+        type,
+        id,
+        body: partial ? join(partial.parts, body, size) : keepable(body, record),
+      });
     }
     return done;
+  }
+
+  // Keeps a continued fragment's body for its message, within every bound.
+  #hold(
+    id: number,
+    type: number,
+    partial: { type: number; parts: Uint8Array[]; size: number } | undefined,
+    body: Uint8Array,
+    size: number,
+  ): void {
+    if (body.length === 0) throw new MessageError(`Empty continued fragment of message ${id}`);
+    if (this.#heldBytes + body.length > this.#maxMessageSize) {
+      throw new MessageError(
+        `Messages in progress hold more than ${this.#maxMessageSize} bytes together`,
+      );
+    }
+    if ((partial?.parts.length ?? 0) + 1 >= MAX_MESSAGE_FRAGMENTS) {
+      throw new MessageError(`Message ${id} spans more than ${MAX_MESSAGE_FRAGMENTS} fragments`);
+    }
+    if (this.#heldFragments >= MAX_HELD_FRAGMENTS) {
+      throw new MessageError(
+        `Messages in progress hold more than ${MAX_HELD_FRAGMENTS} fragments together`,
+      );
+    }
+    if (!partial && this.#partial.size >= this.#maxPartial) {
+      throw new MessageError("Too many messages in progress");
+    }
+    this.#heldBytes += body.length;
+    this.#heldFragments++;
+    if (partial) {
+      partial.parts.push(body);
+      partial.size = size;
+    } else {
+      this.#partial.set(id, { type, parts: [body], size });
+    }
   }
 
   #bulkNotice(rawType: number, id: number, body: Uint8Array): BulkNotice {
@@ -232,6 +292,15 @@ export class MessageAssembler {
     }
     return { type, id, bulkSize };
   }
+}
+
+/**
+ * `body` itself when it fills at least half of `record`, else a copy: what
+ * is kept of a record (by a message in progress, or by a handler still
+ * running) then costs at most twice its own size.
+ */
+function keepable(body: Uint8Array, record: Uint8Array): Uint8Array {
+  return 2 * body.length >= record.length ? body : body.slice();
 }
 
 /** Whether `item`, from {@linkcode MessageAssembler.push}, is a bulk notice. */

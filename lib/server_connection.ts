@@ -24,6 +24,14 @@ import { DownloadProvider } from "./transfer/download_provider.ts";
 import { FileMessageType } from "./transfer/file_messages.ts";
 import { FileReceiver, type ReceivedFile } from "./transfer/receiver.ts";
 import { VERSION } from "./version.ts";
+import { WORK_OVERHEAD, WorkGate } from "./_work_gate.ts";
+
+/**
+ * Requests and calls one connection may have running at once; past it (or
+ * past the queued-bytes limit in their bodies) the server reads nothing
+ * more from that connection until some have been answered.
+ */
+export const MAX_REQUESTS_IN_FLIGHT = 1024;
 
 /** A connection as the server tracks it, for limits and graceful shutdown. */
 export interface LiveConnection {
@@ -71,9 +79,11 @@ export async function handleConnection(
     idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
   });
   // Everything sent to this client goes through here, so that a client that
-  // stops reading cannot make the server buffer without bound.
+  // stops reading cannot make the server buffer without bound. Each message
+  // is charged its body and a fixed overhead, so that empty ones are not free.
   const send = (message: Message): Promise<void> => {
-    queued += message.body.length;
+    const cost = message.body.length + WORK_OVERHEAD;
+    queued += cost;
     if (queued > maxQueued) {
       logger.warn("dropping a client that does not read what it is sent", {
         remote,
@@ -82,7 +92,7 @@ export async function handleConnection(
       connection.close(new OvtpError("network", "The client does not read"));
       return Promise.reject(new OvtpError("network", "The client does not read"));
     }
-    return connection.send(message).finally(() => queued -= message.body.length);
+    return connection.send(message).finally(() => queued -= cost);
   };
   const refuse = async (code: string, message: string, hint?: string) => {
     await send({ type: MessageType.Error, id: 0, body: encodeJson({ code, message, hint }) })
@@ -160,6 +170,7 @@ export async function handleConnection(
   };
   const check = (service: string, detail?: string) => forbidden(service, detail) ?? limited();
 
+  const requests = new WorkGate(MAX_REQUESTS_IN_FLIGHT, maxQueued);
   // Track work for graceful shutdown.
   const working = async <T>(work: () => Promise<T>): Promise<T> => {
     live.busy++;
@@ -179,12 +190,11 @@ export async function handleConnection(
     if (authorization.current()) return;
     if (message.id === 0) return protocolError(message, "request id 0 is reserved");
     switch (message.type) {
+      // Reading pauses while too many are running (WorkGate).
       case MessageType.Request:
-        working(() => answerRequest(message));
-        return;
+        return requests.run(message.body.length, working(() => answerRequest(message)));
       case CALL_MESSAGE_TYPE:
-        working(() => answerCall(message));
-        return;
+        return requests.run(message.body.length, working(() => answerCall(message)));
     }
     if (message.type >= FileMessageType.Offer && message.type <= FileMessageType.Abort) {
       return handleFile(message);

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { BufferPool } from "../lib/_buffer_pool.ts";
 import {
+  type ByteReader,
   encodeFrame,
   encodeFrameInPlace,
   FrameReader,
   FramingError,
+  IDLE_READ_BUFFER,
   MAX_FRAME_LENGTH,
 } from "../lib/framing.ts";
 
@@ -286,4 +289,68 @@ Deno.test("FrameReader reads a byte stream straight into its buffer: frames, vie
     assert.equal(await reader.read(), null);
     assert.equal(stream.byob(), true);
   }
+});
+
+/**
+ * A source with Deno.Conn's read(): hands out `chunks` one per read (split
+ * when `p` is smaller), recording the size of the buffer each read waited in.
+ */
+function connOf(chunks: Uint8Array[]): ByteReader & { waitedIn: number[] } {
+  const queue = chunks.slice();
+  const waitedIn: number[] = [];
+  return {
+    waitedIn,
+    read(p: Uint8Array) {
+      waitedIn.push(p.buffer.byteLength);
+      const next = queue.shift();
+      if (!next) return Promise.resolve(null);
+      const n = Math.min(next.length, p.length);
+      p.set(next.subarray(0, n));
+      if (n < next.length) queue.unshift(next.subarray(n));
+      return Promise.resolve(n);
+    },
+  };
+}
+
+Deno.test("FrameReader reads frames through read() and waits in its small idle buffer between them", async () => {
+  const small = body(100, 1);
+  const large = body(MAX_FRAME_LENGTH, 2);
+  const bulk = body(1024 * 1024 + 16, 3);
+  const conn = connOf([
+    encodeFrame(small),
+    encodeFrame(large),
+    concat([encodeFrame(small), bulk.subarray(0, 5)]),
+    bulk.subarray(5),
+    encodeFrame(small),
+  ]);
+  const reader = new FrameReader(conn);
+  assert.deepEqual(await reader.read(), small);
+  assert.deepEqual(await reader.read(), large);
+  assert.deepEqual(await reader.read(), small);
+  assert.deepEqual(await reader.readExact(bulk.length), bulk);
+  assert.deepEqual(await reader.read(), small);
+  assert.equal(await reader.read(), null);
+  // Each wait with nothing held was in the idle buffer: the first read of
+  // each of the five chunks, and the end. Only the frame and the block
+  // that did not fit it were read into larger (pooled) buffers.
+  const idle = conn.waitedIn.filter((size) => size === IDLE_READ_BUFFER).length;
+  assert.ok(idle >= 4, `waited ${idle} times in the idle buffer: ${conn.waitedIn}`);
+  assert.equal(conn.waitedIn.at(-1), IDLE_READ_BUFFER);
+  assert.ok(conn.waitedIn.some((size) => size > MAX_FRAME_LENGTH));
+});
+
+Deno.test("BufferPool hands buffers back out, keeps at most its byte budget, and ignores strangers", () => {
+  const pool = new BufferPool(1000, 2500);
+  const a = pool.take();
+  const b = pool.take();
+  const c = pool.take();
+  assert.equal(a.length, 1000);
+  pool.give(a);
+  pool.give(b);
+  pool.give(c); // Over the budget of two: dropped.
+  assert.equal(pool.free, 2);
+  assert.equal(pool.take(), b);
+  pool.give(new Uint8Array(999));
+  pool.give(new Uint8Array(2000).subarray(0, 1000));
+  assert.equal(pool.free, 1);
 });

@@ -10,6 +10,8 @@ import {
   encodeResponse,
   FRAGMENT_HEADER_LENGTH,
   MAX_FRAGMENT_BODY,
+  MAX_HELD_FRAGMENTS,
+  MAX_MESSAGE_FRAGMENTS,
   type Message,
   MessageAssembler,
   MessageError,
@@ -212,6 +214,91 @@ Deno.test("MessageAssembler bounds the bytes of all messages in progress togethe
   freed.push(fragment(0x10 | CONTINUES, 1, body(60)));
   assert.equal(freed.push(fragment(0x10, 1, body(40))).length, 1);
   assert.deepEqual(freed.push(fragment(0x10 | CONTINUES, 2, body(99))), []);
+});
+
+/** A record of `count` continued fragments of message `id`, each of `length` bytes. */
+function floodRecord(id: number, count: number, length: number): Uint8Array {
+  return concat(
+    ...Array.from({ length: count }, () => fragment(0x10 | CONTINUES, id, body(length))),
+  );
+}
+
+Deno.test("MessageAssembler refuses an empty continued fragment, and holds nothing for it", () => {
+  const assembler = new MessageAssembler(16 * 1024 * 1024);
+  assertMessageError(
+    () => assembler.push(floodRecord(1, 9000, 0)),
+    "Empty continued fragment of message 1",
+  );
+  assert.deepEqual(assembler.holding, { messages: 0, fragments: 0, bytes: 0 });
+  // Neighbours: after real bytes of the same message, and as a message's
+  // last (empty) fragment, which is fine.
+  const after = new MessageAssembler(1000);
+  after.push(fragment(0x10 | CONTINUES, 2, body(5)));
+  assertMessageError(
+    () => after.push(fragment(0x10 | CONTINUES, 2, body(0))),
+    "Empty continued fragment of message 2",
+  );
+  const last = new MessageAssembler(1000);
+  last.push(fragment(0x10 | CONTINUES, 3, body(5)));
+  assert.deepEqual(last.push(fragment(0x10, 3, body(0))), [
+    { type: 0x10, id: 3, body: body(5) },
+  ]);
+  assert.deepEqual(new MessageAssembler(1000).push(fragment(0x10, 4, body(0))), [
+    { type: 0x10, id: 4, body: new Uint8Array(0) },
+  ]);
+});
+
+Deno.test("MessageAssembler bounds the fragments of one message", () => {
+  const assembler = new MessageAssembler(16 * 1024 * 1024);
+  // One-byte fragments: 4,094 held plus a last one make the most a message may span.
+  assert.deepEqual(assembler.push(floodRecord(1, MAX_MESSAGE_FRAGMENTS - 2, 1)), []);
+  assert.deepEqual(assembler.holding, {
+    messages: 1,
+    fragments: MAX_MESSAGE_FRAGMENTS - 2,
+    bytes: MAX_MESSAGE_FRAGMENTS - 2,
+  });
+  const ok = new MessageAssembler(16 * 1024 * 1024);
+  ok.push(floodRecord(1, MAX_MESSAGE_FRAGMENTS - 1, 1));
+  assert.equal(ok.push(fragment(0x10, 1, body(1)))[0].id, 1);
+  assertMessageError(
+    () => assembler.push(floodRecord(1, 2, 1)),
+    `Message 1 spans more than ${MAX_MESSAGE_FRAGMENTS} fragments`,
+  );
+});
+
+Deno.test("MessageAssembler bounds the fragments of all messages in progress together", () => {
+  const assembler = new MessageAssembler(16 * 1024 * 1024);
+  const perMessage = MAX_HELD_FRAGMENTS / 4;
+  for (let id = 1; id <= 4; id++) assembler.push(floodRecord(id, perMessage, 1));
+  assert.equal(assembler.holding.fragments, MAX_HELD_FRAGMENTS);
+  assertMessageError(
+    () => assembler.push(floodRecord(5, 1, 1)),
+    `Messages in progress hold more than ${MAX_HELD_FRAGMENTS} fragments together`,
+  );
+  // Finishing a message gives its fragments back.
+  const freed = new MessageAssembler(16 * 1024 * 1024);
+  for (let id = 1; id <= 4; id++) freed.push(floodRecord(id, perMessage, 1));
+  assert.equal(freed.push(fragment(0x10, 2, body(1))).length, 1);
+  assert.equal(freed.holding.fragments, MAX_HELD_FRAGMENTS - perMessage);
+  assert.deepEqual(freed.push(floodRecord(5, perMessage, 1)), []);
+});
+
+Deno.test("MessageAssembler copies a small fragment out of its record instead of keeping the record", () => {
+  const assembler = new MessageAssembler(16 * 1024 * 1024);
+  // A record with one small continued fragment and one large complete message.
+  const record = concat(fragment(0x10 | CONTINUES, 1, body(10)), fragment(0x10, 2, body(60_000)));
+  const [large] = assembler.push(record) as Message[];
+  // The large body may share the record; the small held part must not.
+  assert.equal(large.body.buffer, record.buffer);
+  const [small] = assembler.push(fragment(0x10, 1, body(5, 10))) as Message[];
+  assert.notEqual(small.body.buffer, record.buffer);
+  assert.equal(small.body.length, 15);
+  // A small complete message in a large record is copied too.
+  const mixed = concat(fragment(0x10, 3, body(1)), fragment(0x10, 4, body(60_000)));
+  const [tiny, big] = new MessageAssembler(1 << 20).push(mixed) as Message[];
+  assert.notEqual(tiny.body.buffer, mixed.buffer);
+  assert.equal(tiny.body.byteLength, 1);
+  assert.equal(big.body.buffer, mixed.buffer);
 });
 
 Deno.test("MessageAssembler frees a slot when a message completes", () => {

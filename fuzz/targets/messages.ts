@@ -115,6 +115,8 @@ class ReferenceAssembler {
       const size = (partial?.size ?? 0) + length;
       if (size > this.maxSize) return null;
       if (continues) {
+        // A continued fragment carries at least one byte (issue 11).
+        if (length === 0) return null;
         if (!partial && this.#partial.size >= this.maxPartial) return null;
         // All messages in progress together hold at most one message's limit.
         if (this.#held + length > this.maxSize) return null;

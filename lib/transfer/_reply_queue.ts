@@ -1,21 +1,44 @@
 import type { Message } from "../messages.ts";
 
 /**
+ * Replies held before {@linkcode ReplyQueue.push} asks the connection to
+ * stop reading: four 1 MiB Data messages of a download.
+ */
+export const MAX_HELD_REPLIES = 4;
+
+/**
  * The replies to one request id, awaited one at a time, for the transfer
  * conversations (upload and download): a connection failure fails the wait.
+ * It holds at most {@linkcode MAX_HELD_REPLIES} before pushing back, so a
+ * download to a slow disk, or a server that floods, slows the connection
+ * down instead of filling memory.
  */
 export class ReplyQueue {
   #messages: Message[] = [];
+  #drained: (() => void)[] = [];
   #waiting: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
   #error: Error | undefined;
   #onFailure = new Set<(error: Error) => void>();
 
-  /** Delivers a reply. */
-  push(message: Message): void {
+  /**
+   * Delivers a reply. Returns a promise, to be awaited before reading more,
+   * when MAX_HELD_REPLIES are waiting to be taken; it settles once one is
+   * taken or the queue fails.
+   */
+  push(message: Message): Promise<void> | undefined {
     if (this.#waiting) {
       this.#waiting.resolve(message);
       this.#waiting = undefined;
-    } else this.#messages.push(message);
+      return undefined;
+    }
+    this.#messages.push(message);
+    if (this.#messages.length < MAX_HELD_REPLIES || this.#error) return undefined;
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Replies waiting to be taken. */
+  get held(): number {
+    return this.#messages.length;
   }
 
   /** Fails every wait: the connection ended. */
@@ -25,6 +48,7 @@ export class ReplyQueue {
     this.#onFailure.clear();
     this.#waiting?.reject(error);
     this.#waiting = undefined;
+    for (const resume of this.#drained.splice(0)) resume();
   }
 
   /**
@@ -50,7 +74,12 @@ export class ReplyQueue {
   /** The next reply, in order. */
   next(): Promise<Message> {
     const message = this.#messages.shift();
-    if (message) return Promise.resolve(message);
+    if (message) {
+      if (this.#messages.length < MAX_HELD_REPLIES) {
+        for (const resume of this.#drained.splice(0)) resume();
+      }
+      return Promise.resolve(message);
+    }
     if (this.#error) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => this.#waiting = { resolve, reject });
   }

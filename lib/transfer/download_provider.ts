@@ -15,12 +15,19 @@ import type { ServedFolder } from "./served_folder.ts";
 
 /** Data messages (one bulk record each) written before waiting for the oldest. */
 const WINDOW = 4;
+/**
+ * Gets and Lists one connection may have in progress at once: each holds an
+ * open file and up to WINDOW MiB of data, so without a cap one client could
+ * hold every file descriptor and gigabytes. One more is answered `busy`.
+ */
+export const MAX_DOWNLOADS_IN_FLIGHT = 8;
 
 /** Serves downloads on one connection. */
 export class DownloadProvider {
   #folder: ServedFolder;
   #send: (message: Message) => Promise<void>;
   #closed = false;
+  #inFlight = 0;
 
   /** Serves `folder`, answering through `send`. */
   constructor(folder: ServedFolder, send: (message: Message) => Promise<void>) {
@@ -28,8 +35,25 @@ export class DownloadProvider {
     this.#send = send;
   }
 
-  /** Answers a Get or a List. */
+  /** Downloads and listings in progress. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Answers a Get or a List, or Error `busy` when MAX_DOWNLOADS_IN_FLIGHT are in progress. */
   async handle(message: Message): Promise<void> {
+    if (this.#inFlight >= MAX_DOWNLOADS_IN_FLIGHT) {
+      return await this.#send({
+        type: DownloadMessageType.Error,
+        id: message.id,
+        body: encodeJson({
+          code: "busy",
+          message:
+            `Too many downloads in progress on this connection (at most ${MAX_DOWNLOADS_IN_FLIGHT})`,
+        }),
+      }).catch(() => {});
+    }
+    this.#inFlight++;
     try {
       if (message.type === DownloadMessageType.List) {
         const body = decodeJson(message.body);
@@ -54,6 +78,8 @@ export class DownloadProvider {
           message: known ? (error as Error).message : "The server could not read the file",
         }),
       }).catch(() => {});
+    } finally {
+      this.#inFlight--;
     }
   }
 

@@ -27,11 +27,13 @@ export interface MessageLink {
   send(message: Message): Promise<void>;
   /**
    * Delivers the messages with `id` to `onMessage`, and a connection failure
-   * to `onError`; returns a function that stops the delivery.
+   * to `onError`; returns a function that stops the delivery. A promise from
+   * `onMessage` pauses reading from the connection until it settles (or the
+   * delivery stops).
    */
   subscribe(
     id: number,
-    onMessage: (message: Message) => void,
+    onMessage: (message: Message) => void | Promise<void>,
     onError: (error: Error) => void,
   ): () => void;
 }
