@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `ovtp` command that `npm install -g` puts on the PATH: it runs main.ts
-// on the Deno that the `deno` npm package brings, with the permissions the
-// compiled binary has (scripts/permissions.json), in the caller's directory.
+// on the Deno that the `deno` npm package brings, with the permissions and
+// V8 settings the compiled binary has (scripts/permissions.json,
+// scripts/v8_flags.json), in the caller's directory.
 //
 // Stopping this process must stop ovtp itself. Where Node can replace its
 // process (process.execve, Node 22.15+ on POSIX) it becomes Deno, so the PID
@@ -14,6 +15,7 @@ const path = require("node:path");
 
 const root = path.join(__dirname, "..");
 const permissions = require("../scripts/permissions.json");
+const v8Flags = require("../scripts/v8_flags.json");
 const args = [
   "run",
   "--quiet",
@@ -21,6 +23,7 @@ const args = [
   "--config",
   path.join(root, "deno.json"),
   ...permissions,
+  ...v8Flags,
   path.join(root, "main.ts"),
   ...process.argv.slice(2),
 ];

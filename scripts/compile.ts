@@ -13,6 +13,7 @@
 
 import { fileURLToPath } from "node:url";
 import permissions from "./permissions.json" with { type: "json" };
+import v8Flags from "./v8_flags.json" with { type: "json" };
 
 /** The five release targets. */
 export const TARGETS = [
@@ -35,8 +36,9 @@ export const PERMISSIONS: readonly string[] = permissions;
  * semi-space (V8's default grows to 16 MiB and more under the handshakes of
  * many clients, and never gives it back), which took a server's idle
  * connections from 65 to 39 KiB each, with no throughput measurably lost.
+ * In a JSON file, as the permissions are, for the npm launcher.
  */
-export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+export const V8_FLAGS: string = v8Flags[0];
 
 /** The `deno compile` arguments for a target (undefined: this machine). */
 export function compileArgs(target?: string): string[] {
