@@ -250,7 +250,7 @@ Deno.test("chat names, messages and refusals from a relay are printable; --json 
       await waitFor(json ? /"event":"message"/ : /\] x\^\[\]0;pwned.*: x\^\[\]0;pwned/);
       const writer = child.stdin.getWriter();
       await writer.write(new TextEncoder().encode("hello\n"));
-      await waitFor(/dropped a message claiming to come from SHA256:[^:]+: x\^\[/);
+      await waitFor(/The server refused a message: x\^\[/);
       await writer.close();
       const status = await child.status;
       await pumps;

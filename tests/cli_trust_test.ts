@@ -100,7 +100,8 @@ Deno.test("known-hosts add by fingerprint lets the first connection through; a w
     const other = await makePair();
     const wrong = await serverFingerprint(other);
     assert.equal(
-      (await ovtp(["add-key", other.client.line], { home: pair.server.home })).code,
+      (await ovtp(["add-key", other.client.line, "--name", "other"], { home: pair.server.home }))
+        .code,
       0,
     );
     await ovtp(["known-hosts", "add", listener.target, wrong], { home: other.client.home });
