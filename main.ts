@@ -8,8 +8,10 @@
 import { OvtpError } from "./lib/errors.ts";
 import { VERSION } from "./lib/version.ts";
 import { cryptoBackendInfo, selectCryptoBackend } from "./lib/crypto/mod.ts";
-import type { Command } from "./commands/_cli.ts";
+import { type Command, writeErr, writeOut } from "./commands/_cli.ts";
 import { printable } from "./commands/_printable.ts";
+import { describeFailure, EXIT, failureJson, failureLogLine } from "./commands/_failure.ts";
+import { isStdoutClosed } from "./commands/_stdout.ts";
 import { completionsCommand } from "./commands/completions.ts";
 
 /**
@@ -82,15 +84,7 @@ async function loadAll(): Promise<Record<string, Command & { summary: string }>>
   return all;
 }
 
-/** Exit codes, documented in README.md. */
-export const EXIT = {
-  ok: 0,
-  remote: 1,
-  usage: 2,
-  network: 3,
-  trust: 4,
-  key: 5,
-} as const;
+export { EXIT } from "./commands/_failure.ts";
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
@@ -108,20 +102,61 @@ Run \`ovtp COMMAND --help\` for a command's options.
 `;
 }
 
-function exitCodeOf(error: OvtpError): number {
-  switch (error.kind) {
-    case "usage":
-      return EXIT.usage;
-    case "network":
-    case "protocol":
-      return EXIT.network;
-    case "trust":
-      return EXIT.trust;
-    case "key":
-      return EXIT.key;
-    default:
-      return EXIT.remote;
+/**
+ * Whether the command line asks for JSON: the last of `--json`,
+ * `--json=true`, `--no-json` and `--json=false` before `--` wins. Read
+ * here, not from the command's parsed flags, so that a failure while
+ * parsing them is reported as JSON too.
+ */
+function wantsJson(args: string[]): boolean {
+  let json = false;
+  for (const arg of args) {
+    if (arg === "--") break;
+    if (arg === "--json" || arg === "--json=true") json = true;
+    if (arg === "--no-json" || arg === "--json=false") json = false;
   }
+  return json;
+}
+
+/** Whether the command line asks for `--log-format json` (the last one before `--` wins). */
+function wantsJsonLog(args: string[]): boolean {
+  let format = "text";
+  for (let i = 0; i < args.length && args[i] !== "--"; i++) {
+    if (args[i] === "--log-format") format = args[i + 1] ?? format;
+    else if (args[i].startsWith("--log-format=")) format = args[i].slice("--log-format=".length);
+  }
+  return format === "json";
+}
+
+/**
+ * Prints a failure: one `ovtp: error:` line (and a hint) on stderr, and
+ * with --json one JSON object on stdout too. A closed stdout is no failure
+ * to report: the reader has gone, so ovtp ends quietly.
+ */
+async function report(
+  error: unknown,
+  json: boolean,
+  jsonLog = false,
+): Promise<number> {
+  if (isStdoutClosed(error)) return EXIT.stdoutClosed;
+  const failure = describeFailure(error);
+  if (jsonLog) {
+    await writeErr(failureLogLine(failure)).catch(() => {});
+  } else {
+    // Messages and hints often carry what a server sent (its error, a
+    // refusal, a status): each is shown as one line that cannot drive the
+    // terminal or pose as another line. The JSON forms carry them exactly.
+    await writeErr(`ovtp: error: ${printable(failure.message)}\n`).catch(() => {});
+    if (failure.hint) await writeErr(`ovtp: hint: ${printable(failure.hint)}\n`).catch(() => {});
+  }
+  if (json) {
+    try {
+      await writeOut(failureJson(failure));
+    } catch (stdoutError) {
+      if (isStdoutClosed(stdoutError)) return EXIT.stdoutClosed;
+    }
+  }
+  return failure.exitCode;
 }
 
 /**
@@ -134,58 +169,56 @@ function chooseCryptoBackend(): void {
   if (choice !== "auto" && choice !== "native" && choice !== "portable") {
     throw new OvtpError("usage", `Invalid OVTP_CRYPTO "${choice}": use native, portable or auto`);
   }
-  selectCryptoBackend(choice);
+  try {
+    selectCryptoBackend(choice);
+  } catch (error) {
+    // OVTP_CRYPTO=native on a machine without it: a setting to change.
+    throw new OvtpError("usage", (error as Error).message, {
+      cause: error,
+      hint: "install OpenSSL 3, or unset OVTP_CRYPTO (or set it to auto or portable)",
+    });
+  }
 }
 
 async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined) {
-    console.error(help());
+    await writeErr(help());
     return EXIT.usage;
   }
-  if (name === "--help" || name === "-h" || name === "help") {
-    console.log(help());
-    return EXIT.ok;
-  }
+  if (name === "--help" || name === "-h" || name === "help") return await print(help());
   try {
     chooseCryptoBackend();
   } catch (error) {
-    console.error(`ovtp: error: ${(error as Error).message}`);
-    return error instanceof OvtpError ? exitCodeOf(error) : EXIT.remote;
+    return await report(error, false);
   }
   if (name === "--version" || name === "-V") {
     const crypto = cryptoBackendInfo();
-    console.log(`ovtp ${VERSION}\ncrypto: ${crypto.name} (${crypto.detail})`);
-    return EXIT.ok;
+    return await print(`ovtp ${VERSION}\ncrypto: ${crypto.name} (${crypto.detail})\n`);
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    console.error(`ovtp: error: Unknown command "${printable(name)}"\n`);
-    console.error(help());
+    await writeErr(`ovtp: error: Unknown command "${printable(name)}"\n\n${help()}`);
     return EXIT.usage;
   }
   const command = await entry.load();
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(command.usage);
-    return EXIT.ok;
-  }
+  if (rest.includes("--help") || rest.includes("-h")) return await print(command.usage);
+  const json = command.json === true && wantsJson(rest);
+  const jsonLog = command.logFormat === true && wantsJsonLog(rest);
   try {
     return await command.run(rest);
   } catch (error) {
-    // Messages and hints often carry what a server sent (its error, a
-    // refusal, a status): each is shown as one line that cannot drive the
-    // terminal or pose as another line.
-    if (error instanceof OvtpError) {
-      console.error(`ovtp: error: ${printable(error.message)}`);
-      if (error.hint) console.error(`ovtp: hint: ${printable(error.hint)}`);
-      return exitCodeOf(error);
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      console.error(`ovtp: error: Permission denied: ${printable(error.message)}`);
-      return EXIT.remote;
-    }
-    console.error(`ovtp: error: ${printable(String((error as Error).message ?? error))}`);
-    return EXIT.remote;
+    return await report(error, json, jsonLog);
+  }
+}
+
+/** Prints help or the version on stdout. */
+async function print(text: string): Promise<number> {
+  try {
+    await writeOut(text);
+    return EXIT.ok;
+  } catch (error) {
+    return await report(error, false);
   }
 }
 

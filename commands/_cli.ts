@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
+import { STDOUT } from "./_stdout.ts";
 
 /** A subcommand: its help and what it runs (its one-line summary is in main.ts's table). */
 export interface Command {
@@ -18,6 +19,16 @@ export interface Command {
   usage: string;
   /** Runs with the arguments after the subcommand name; returns the exit code. */
   run(args: string[]): Promise<number>;
+  /**
+   * Whether it takes `--json`: main.ts then also reports a failure as one
+   * JSON object on stdout.
+   */
+  json?: boolean;
+  /**
+   * Whether it takes `--log-format text|json`: with json, main.ts prints a
+   * failure on stderr as a JSON log line too.
+   */
+  logFormat?: boolean;
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -25,19 +36,39 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 /** The `--home` option every command accepts. */
 export const HOME_OPTION = { home: { type: "string" } } as const satisfies Options;
 
-/** Parses flags strictly; an unknown or malformed flag is a usage error. */
+/**
+ * Parses flags strictly; an unknown or malformed flag is a usage error. A
+ * boolean flag also takes `--no-NAME`, `--NAME=true` and `--NAME=false`, so
+ * that a flag can switch off what a config file (listen.json) switched on.
+ */
 export function parseFlags<T extends Options>(
   args: string[],
   options: T,
   command: string,
 ) {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: booleanValues(args, options),
+      options,
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
   } catch (error) {
     throw new OvtpError("usage", (error as Error).message.split("\n")[0], {
       hint: `see \`ovtp ${command} --help\``,
     });
   }
+}
+
+/** Rewrites `--NAME=true` and `--NAME=false` of boolean flags (up to `--`) as parseArgs takes them. */
+function booleanValues(args: string[], options: Options): string[] {
+  const end = args.indexOf("--");
+  return args.map((arg, i) => {
+    const match = /^--([^=]+)=(true|false)$/.exec(arg);
+    if (!match || (end >= 0 && i > end) || options[match[1]]?.type !== "boolean") return arg;
+    return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
+  });
 }
 
 /** Throws a usage error with a pointer to the command's help. */
@@ -85,7 +116,7 @@ export async function askPassphrase(prompt = "Passphrase: "): Promise<string> {
       if (n === null) break;
       for (const byte of buffer.subarray(0, n)) {
         if (byte === 0x0d || byte === 0x0a) break reading;
-        if (byte === 0x03) throw new OvtpError("usage", "Interrupted");
+        if (byte === 0x03) throw new OvtpError("interrupted", "Interrupted");
         if (byte === 0x7f || byte === 0x08) typed.pop();
         else typed.push(byte);
       }
@@ -136,9 +167,9 @@ export function askLine(): ((prompt: string) => Promise<string | undefined>) | u
 
 const encoder = new TextEncoder();
 
-/** Writes all of `data` to stdout. */
+/** Writes all of `data` to stdout; fails with StdoutClosed once its reader is gone. */
 export async function writeOut(data: string | Uint8Array): Promise<void> {
-  await writeAll(Deno.stdout, typeof data === "string" ? encoder.encode(data) : data);
+  await writeAll(STDOUT, typeof data === "string" ? encoder.encode(data) : data);
 }
 
 /** Writes all of `data` to stderr. */
@@ -158,7 +189,7 @@ export async function readStdin(limit: number): Promise<Uint8Array> {
   for await (const chunk of Deno.stdin.readable) {
     size += chunk.length;
     if (size > limit) {
-      throw new OvtpError("usage", `The input is larger than ${limit} bytes`);
+      throw new OvtpError("too-large", `The input is larger than ${limit} bytes`);
     }
     parts.push(chunk);
   }

@@ -66,7 +66,7 @@ async function resolveRecipient(spec: string, known: KnownKeys): Promise<PublicK
   if (named.length > 0) return [named[0]];
   if (file) return await readKeyFile(spec);
   throw new OvtpError(
-    "usage",
+    "not-found",
     `Unknown recipient "${spec}": not a public line, a name or fingerprint in authorized_keys, ` +
       "a file, or self",
     { hint: "`ovtp keys` lists the names in authorized_keys" },
@@ -92,7 +92,7 @@ export async function senderFilter(spec: string, known: KnownKeys): Promise<Send
   }
   const named = await byNameOrFingerprint(spec, known.authorized);
   if (named.length === 0) {
-    throw new OvtpError("usage", `No authorized key named "${spec}"`, {
+    throw new OvtpError("not-found", `No authorized key named "${spec}"`, {
       hint: "give a name from `ovtp keys`, a fingerprint (SHA256:...), or self",
     });
   }
@@ -114,7 +114,7 @@ export async function describeKey(key: PublicKey, known: KnownKeys): Promise<str
 /** Refuses a name that picks more than one key. */
 function refuseAmbiguous(spec: string, named: PublicKey[]): void {
   if (named.every((key) => samePublicKey(key, named[0]))) return;
-  throw new OvtpError("usage", `The name "${spec}" matches ${named.length} keys`, {
+  throw new OvtpError("not-found", `The name "${spec}" matches ${named.length} keys`, {
     hint: "give the fingerprint instead (`ovtp keys` lists them)",
   });
 }

@@ -10,10 +10,10 @@ import {
   usageError,
   writeOut,
 } from "./_cli.ts";
-import { printable } from "./_printable.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST]
-                    [--expires DATE] [--rate COUNT/UNIT] [--home DIR]
+                    [--expires DATE] [--rate COUNT/UNIT] [--json] [--home DIR]
 
 Authorizes a client: appends its public line to ~/.ovtp/authorized_keys.
 The key is given as the line itself ("ovtp1 ..."), as a file holding one or
@@ -28,6 +28,7 @@ Options:
                       (default: all)
   --expires DATE      refuse the key after DATE (2026-12-31 or an ISO time)
   --rate COUNT/UNIT   this key's request limit, e.g. 100/h (s, m, h, d)
+  --json              print one {"name","fingerprint","added"} per key
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -40,6 +41,7 @@ async function run(args: string[]): Promise<number> {
     allow: { type: "string" },
     expires: { type: "string" },
     rate: { type: "string" },
+    json: { type: "boolean" },
   }, "add-key");
   const options = keyOptions(values);
   if (positionals.length === 0) usageError("add-key", "Missing the key to add");
@@ -52,7 +54,9 @@ async function run(args: string[]): Promise<number> {
     const result = await keystore.addAuthorizedKey(key, values.name ?? comment, options);
     const fp = await fingerprint(key);
     await writeOut(
-      result.added
+      values.json
+        ? jsonLine({ name: result.name, fingerprint: fp, added: result.added }) + "\n"
+        : result.added
         ? `Authorized "${printable(result.name)}" (${fp}) in ${keystore.path("authorizedKeys")}\n`
         : `Already authorized as "${printable(result.name)}" (${fp}); nothing changed\n`,
     );
@@ -129,4 +133,4 @@ function parseLine(line: string, where: string): PublicKeyLine {
 }
 
 /** `ovtp add-key`. */
-export const addKey: Command = { usage: USAGE, run };
+export const addKey: Command = { usage: USAGE, run, json: true };

@@ -13,6 +13,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { LineEditor } from "./_line_editor.ts";
 import { jsonLine, printable } from "./_printable.ts";
@@ -36,7 +37,8 @@ shown with a warning, as ssh warns of a changed host key (~/.ovtp/chat_names).
 
 Options:
   --room NAME       the room (letters, digits, . _ -; default: lobby)
-  --name DISPLAY    your display name (default: your key's comment)
+  --name DISPLAY    your display name (default: your key's comment up to
+                    its "@", else $USER)
   --json            print messages and presence as JSON objects
 ${CONNECT_HELP}
   --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
@@ -62,8 +64,15 @@ async function run(args: string[]): Promise<number> {
   const { client, identity } = await connectTo("chat", keystore, positionals[0], values);
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
   const editor = interactive ? new LineEditor(`${display}> `) : undefined;
+  // A closed stdout (`chat ... | head -1`) ends chat quietly, as main.ts ends other commands.
+  let stdoutClosed = false;
   const show = (line: string) =>
-    editor ? editor.print(line) : writeOut(line + "\n").catch(() => {});
+    editor ? editor.print(line) : writeOut(line + "\n").catch((error) => {
+      if (isStdoutClosed(error) && !stdoutClosed) {
+        stdoutClosed = true;
+        client.close();
+      }
+    });
   const notice = (line: string) =>
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
   const pins = new NamePins(keystore, notice);
@@ -108,7 +117,9 @@ async function run(args: string[]): Promise<number> {
   );
 
   const closed = client.closed.then(() => {
-    throw new OvtpError("network", "The server closed the connection");
+    throw stdoutClosed
+      ? new StdoutClosed()
+      : new OvtpError("network", "The server closed the connection");
   });
   closed.catch(() => {});
   const input = editor ? editor.lines() : readStdinLines();
@@ -241,4 +252,5 @@ async function defaultDisplay(keystore: Keystore): Promise<string> {
 export const chat: Command = {
   usage: USAGE,
   run,
+  json: true,
 };

@@ -1,8 +1,10 @@
-import { type Command, parseFlags, usageError, writeOut } from "./_cli.ts";
+import { type Command, HOME_OPTION, parseFlags, usageError, writeOut } from "./_cli.ts";
 
-const USAGE = `Usage: ovtp completions bash|zsh|fish
+const USAGE = `Usage: ovtp completions bash|zsh|fish [--home DIR]
 
-Prints a shell completion script for the subcommands and their options.
+Prints a shell completion script for the subcommands, their options, and
+the words some take (keys list|remove, completions bash|zsh|fish). --home
+is accepted, as by every command, and changes nothing here.
 
   bash:  ovtp completions bash > /etc/bash_completion.d/ovtp
          (or: source <(ovtp completions bash) in ~/.bashrc)
@@ -17,6 +19,16 @@ Prints a shell completion script for the subcommands and their options.
 export function optionsOf(command: Command): string[] {
   const found = [...command.usage.matchAll(/^\s+(?:-[a-zA-Z], )?(--[a-z][a-z-]*)/gm)];
   return [...new Set(found.map((m) => m[1]))].sort();
+}
+
+/** The words a command takes as its first argument, completed as options are. */
+export const WORDS: Record<string, string[]> = {
+  keys: ["list", "remove"],
+  completions: ["bash", "zsh", "fish"],
+};
+
+function wordsOf(name: string): string[] {
+  return Object.hasOwn(WORDS, name) ? WORDS[name] : [];
 }
 
 /** The completion script for `shell`, from the command table. */
@@ -39,7 +51,7 @@ _ovtp() {
 ${
         entries.map(([name, command]) =>
           `    ${name}) COMPREPLY=($(compgen -W "${
-            optionsOf(command).join(" ")
+            [...wordsOf(name), ...optionsOf(command)].join(" ")
           } --help" -- "$cur")) ;;`
         ).join("\n")
       }
@@ -62,9 +74,9 @@ ${entries.map(([name, command]) => `    '${name}:${command.summary.replace(/'/g,
   case $words[2] in
 ${
         entries.map(([name, command]) =>
-          `    ${name}) _arguments '*:file:_files' ${
-            optionsOf(command).map((o) => `'${o}[]'`).join(" ")
-          } ;;`
+          `    ${name}) _arguments ${
+            wordsOf(name).length ? `'1:word:(${wordsOf(name).join(" ")})' ` : ""
+          }'*:file:_files' ${optionsOf(command).map((o) => `'${o}[]'`).join(" ")} ;;`
         ).join("\n")
       }
   esac
@@ -79,6 +91,13 @@ ${
           `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -d '${
             command.summary.replace(/'/g, "")
           }'`,
+          ...(wordsOf(name).length
+            ? [
+              `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '${
+                wordsOf(name).join(" ")
+              }'`,
+            ]
+            : []),
           ...optionsOf(command).map((o) =>
             `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -l ${o.slice(2)}`
           ),
@@ -100,7 +119,7 @@ export function completionsCommand(
   return {
     usage: USAGE,
     async run(args: string[]) {
-      const { positionals } = parseFlags(args, {}, "completions");
+      const { positionals } = parseFlags(args, { ...HOME_OPTION }, "completions");
       if (positionals.length !== 1) usageError("completions", "Give one shell: bash, zsh or fish");
       await writeOut(completionScript(positionals[0], await commands()));
       return 0;

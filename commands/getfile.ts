@@ -124,4 +124,5 @@ function outcomeJson(file: FetchedFile, seconds: number): string {
 export const getfile: Command = {
   usage: USAGE,
   run,
+  json: true,
 };

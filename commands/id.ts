@@ -1,19 +1,26 @@
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import type { Keystore } from "../lib/keystore.ts";
 import {
+  askPassphrase,
   type Command,
   HOME_OPTION,
   openKeystore,
   parseFlags,
   usageError,
+  writeErr,
   writeOut,
 } from "./_cli.ts";
 
-const USAGE = `Usage: ovtp id [--fingerprint] [--home DIR]
+const USAGE = `Usage: ovtp id [--fingerprint] [--json] [--home DIR]
 
 Prints your public line, the one to give to servers for \`ovtp add-key\`.
+If id_ovtp.pub was lost but id_ovtp is there, the line is derived from
+the private key (asking for its passphrase if it has one) and id_ovtp.pub
+is written again, without its comment.
 
 Options:
   --fingerprint   print only the fingerprint (SHA256:...)
+  --json          print {"public_line","fingerprint","comment"}
   --home DIR      use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -21,16 +28,41 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
     fingerprint: { type: "boolean" },
+    json: { type: "boolean" },
   }, "id");
   if (positionals.length > 0) usageError("id", `Unexpected argument "${positionals[0]}"`);
-  const line = await openKeystore(values.home).readPublicLine();
-  if (values.fingerprint) {
-    await writeOut(`${await fingerprint(parsePublicKey(line).key)}\n`);
+  const line = await publicLine(openKeystore(values.home));
+  const { key, comment } = parsePublicKey(line);
+  if (values.json) {
+    await writeOut(
+      JSON.stringify({ public_line: line, fingerprint: await fingerprint(key), comment }) + "\n",
+    );
+  } else if (values.fingerprint) {
+    await writeOut(`${await fingerprint(key)}\n`);
   } else {
     await writeOut(`${line}\n`);
   }
   return 0;
 }
 
+/** id_ovtp.pub's line, or the one derived from id_ovtp when only the .pub is missing. */
+async function publicLine(keystore: Keystore): Promise<string> {
+  try {
+    return await keystore.readPublicLine();
+  } catch (error) {
+    if (!await keystore.hasIdentity() || await exists(keystore.path("publicKey"))) throw error;
+  }
+  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const line = await keystore.restorePublicLine(identity);
+  await writeErr(
+    `ovtp: ${keystore.path("publicKey")} was missing: derived it from id_ovtp and wrote it again\n`,
+  );
+  return line;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
 /** `ovtp id`. */
-export const id: Command = { usage: USAGE, run };
+export const id: Command = { usage: USAGE, run, json: true };

@@ -1,5 +1,6 @@
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint } from "../lib/keys.ts";
+import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import type { Keystore } from "../lib/keystore.ts";
 import {
   askPassphrase,
   type Command,
@@ -7,53 +8,116 @@ import {
   openKeystore,
   parseFlags,
   usageError,
+  writeErr,
   writeOut,
 } from "./_cli.ts";
 
-const USAGE = `Usage: ovtp keygen [--force] [--passphrase] [--comment TEXT] [--home DIR]
+const USAGE = `Usage: ovtp keygen [--force] [--passphrase] [-C TEXT] [--json] [--home DIR]
 
 Creates your identity (an X25519 and an Ed25519 key) in ~/.ovtp and prints
 its fingerprint and public line. Give the public line to the servers you will
 connect to (they run \`ovtp add-key\`).
 
+An existing identity is replaced only with --force, and on a terminal only
+once you confirm. ovtp keeps one identity per home, always named id_ovtp:
+for another identity use another home (--home DIR or OVTP_HOME), there is
+no -f FILE.
+
 Options:
-  --force           replace an existing identity (the old one is lost)
-  --passphrase      protect the private key with a passphrase (Argon2id),
-                    read from the terminal or from $OVTP_PASSPHRASE
-  --comment TEXT    the comment on the public line (default: user@host)
-  --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
+  --force             replace an existing identity (the old one is lost)
+  --passphrase        protect the private key with a passphrase (Argon2id),
+                      read from the terminal (typed twice, three tries) or
+                      from $OVTP_PASSPHRASE
+  -C, --comment TEXT  the comment on the public line (default: user@host)
+  --json              print {"home","fingerprint","public_line"}
+  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
+
+/** How many times a person may mistype the passphrase's confirmation. */
+const PASSPHRASE_TRIES = 3;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
     force: { type: "boolean" },
     passphrase: { type: "boolean" },
-    comment: { type: "string" },
+    comment: { type: "string", short: "C" },
+    file: { type: "string", short: "f" },
+    json: { type: "boolean" },
   }, "keygen");
+  if (values.file !== undefined) {
+    usageError(
+      "keygen",
+      "ovtp keeps its identity in its home as id_ovtp: use --home DIR for another identity",
+    );
+  }
   if (positionals.length > 0) usageError("keygen", `Unexpected argument "${positionals[0]}"`);
   const keystore = openKeystore(values.home);
-  let passphrase: string | undefined;
-  if (values.passphrase) {
-    passphrase = await askPassphrase("New passphrase: ");
-    if (Deno.env.get("OVTP_PASSPHRASE") === undefined) {
-      if (await askPassphrase("Same passphrase again: ") !== passphrase) {
-        throw new OvtpError("usage", "The passphrases do not match");
-      }
-    }
-    if (!passphrase) throw new OvtpError("usage", "The passphrase is empty");
-  }
+  if (values.force) await confirmReplace(keystore);
+  const passphrase = values.passphrase ? await newPassphrase() : undefined;
   const { identity, line } = await keystore.createIdentity({
     force: values.force,
     passphrase,
     comment: values.comment ?? defaultComment(),
   });
+  const print = await fingerprint(identity.publicKey);
   await writeOut(
-    `Created an identity in ${keystore.home}\n` +
-      `Fingerprint: ${await fingerprint(identity.publicKey)}\n` +
-      `${line}\n`,
+    values.json
+      ? JSON.stringify({ home: keystore.home, fingerprint: print, public_line: line }) + "\n"
+      : `Created an identity in ${keystore.home}\nFingerprint: ${print}\n${line}\n`,
   );
   return 0;
+}
+
+/**
+ * Asks before --force replaces an identity, when a person is there to
+ * answer; a script (no terminal) gets what it asked for.
+ */
+async function confirmReplace(keystore: Keystore): Promise<void> {
+  if (!await keystore.hasIdentity() || !Deno.stdin.isTerminal()) return;
+  const old = await keystore.readPublicLine()
+    .then(async (line) => ` (${await fingerprint(parsePublicKey(line).key)})`, () => "");
+  await writeErr(
+    `Replace the identity in ${keystore.home}${old}? The old key is lost. Type "yes": `,
+  );
+  if ((await readLine()).trim().toLowerCase() !== "yes") {
+    throw new OvtpError("interrupted", "Kept the existing identity: nothing was changed");
+  }
+}
+
+/** Reads one line typed on the terminal (cooked mode: it comes whole). */
+async function readLine(): Promise<string> {
+  const buffer = new Uint8Array(1024);
+  const n = await Deno.stdin.read(buffer);
+  return n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
+}
+
+/**
+ * The new passphrase: from $OVTP_PASSPHRASE, or typed twice on the
+ * terminal, asking again (three tries) when the two differ or it is empty.
+ */
+async function newPassphrase(): Promise<string> {
+  const fromEnv = Deno.env.get("OVTP_PASSPHRASE");
+  if (fromEnv !== undefined) {
+    if (!fromEnv) throw new OvtpError("key", "The passphrase in OVTP_PASSPHRASE is empty");
+    return fromEnv;
+  }
+  for (let attempt = 1; attempt <= PASSPHRASE_TRIES; attempt++) {
+    const passphrase = await askPassphrase("New passphrase: ");
+    const problem = !passphrase
+      ? "The passphrase is empty"
+      : await askPassphrase("Same passphrase again: ") !== passphrase
+      ? "The passphrases do not match"
+      : undefined;
+    if (!problem) return passphrase;
+    if (attempt === PASSPHRASE_TRIES) {
+      throw new OvtpError("key", `${problem} (${PASSPHRASE_TRIES} tries)`, {
+        hint: "run `ovtp keygen --passphrase` again",
+      });
+    }
+    await writeErr(`ovtp: ${problem.toLowerCase()}; try again\n`);
+  }
+  throw new Error("unreachable");
 }
 
 function defaultComment(): string {
@@ -62,4 +126,4 @@ function defaultComment(): string {
 }
 
 /** `ovtp keygen`. */
-export const keygen: Command = { usage: USAGE, run };
+export const keygen: Command = { usage: USAGE, run, json: true };

@@ -1,4 +1,5 @@
 import { duplicateNames } from "../lib/authorized_keys.ts";
+import { EXIT } from "./_failure.ts";
 import { formatOptions } from "../lib/key_options.ts";
 import { fingerprint } from "../lib/keys.ts";
 import {
@@ -10,28 +11,55 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { printable } from "./_printable.ts";
+import { jsonLine, printable } from "./_printable.ts";
 
-const USAGE = `Usage: ovtp keys [--home DIR]
-       ovtp keys remove (NAME | FINGERPRINT) [--home DIR]
+const USAGE = `Usage: ovtp keys [list] [--json] [--home DIR]
+       ovtp keys remove (NAME | FINGERPRINT) [--json] [--home DIR]
 
 Lists the authorized client keys (name, fingerprint, and the options that
-limit them: allowed services, expiry, rate), or removes one.
+limit them: allowed services, expiry, rate), or removes one. "ls" is
+"list", "rm" is "remove".
 
 Options:
+  --json        print one {"name","fingerprint","options","expired"} per key,
+                or {"removed","fingerprint"}
   --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
+/** The actions and the other names they answer to. */
+const ACTIONS: Record<string, "list" | "remove"> = {
+  list: "list",
+  ls: "list",
+  remove: "remove",
+  rm: "remove",
+};
+
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...HOME_OPTION }, "keys");
+  const { values, positionals } = parseFlags(args, {
+    ...HOME_OPTION,
+    json: { type: "boolean" },
+  }, "keys");
   const keystore = openKeystore(values.home);
-  if (positionals[0] === "remove") {
+  const action = positionals.length === 0
+    ? "list"
+    : Object.hasOwn(ACTIONS, positionals[0])
+    ? ACTIONS[positionals[0]]
+    : undefined;
+  if (action === undefined) {
+    usageError("keys", `Unknown action "${positionals[0]}": use list or remove`);
+  }
+  if (action === "remove") {
     if (positionals.length !== 2) usageError("keys", "Give one NAME or FINGERPRINT to remove");
     const removed = await keystore.removeAuthorizedKey(positionals[1]);
-    await writeOut(`Removed "${printable(removed.name)}" (${await fingerprint(removed.key)})\n`);
+    const print = await fingerprint(removed.key);
+    await writeOut(
+      values.json
+        ? jsonLine({ removed: removed.name, fingerprint: print }) + "\n"
+        : `Removed "${printable(removed.name)}" (${print})\n`,
+    );
     return 0;
   }
-  if (positionals.length > 0) usageError("keys", `Unknown action "${positionals[0]}"`);
+  if (positionals.length > 1) usageError("keys", `Unexpected argument "${positionals[1]}"`);
   const read = await keystore.readAuthorizedKeys();
   const entries = read.entries;
   const errors = [...read.errors, ...duplicateNames(entries)].sort((a, b) => a.line - b.line);
@@ -50,14 +78,26 @@ async function run(args: string[]): Promise<number> {
     const expired = entry.options.expires && entry.options.expires.getTime() <= Date.now()
       ? "  (expired)"
       : "";
+    if (values.json) {
+      await writeOut(
+        jsonLine({
+          name: entry.name,
+          fingerprint: await fingerprint(entry.key),
+          options,
+          expired: expired !== "",
+        }) + "\n",
+      );
+      continue;
+    }
     await writeOut(
       `${names[i].padEnd(width)}  ${await fingerprint(entry.key)}${
         options ? `  ${options}` : ""
       }${expired}\n`,
     );
   }
-  return errors.length > 0 ? 1 : 0;
+  // The listing is printed, but the file needs fixing: a key error.
+  return errors.length > 0 ? EXIT.key : EXIT.ok;
 }
 
 /** `ovtp keys`. */
-export const keys: Command = { usage: USAGE, run };
+export const keys: Command = { usage: USAGE, run, json: true };

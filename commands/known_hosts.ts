@@ -1,3 +1,4 @@
+import { OvtpError } from "../lib/errors.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
@@ -67,7 +68,11 @@ async function run(args: string[]): Promise<number> {
       const name = host(target);
       if (key !== undefined) usageError("known-hosts", "remove takes one HOST[:PORT]");
       const removed = await keystore.removeKnownHost(name);
-      if (removed === 0) usageError("known-hosts", `Host ${name} is not in known_hosts`);
+      if (removed === 0) {
+        throw new OvtpError("not-found", `Host ${name} is not in known_hosts`, {
+          hint: "`ovtp known-hosts` lists them",
+        });
+      }
       await writeErr(`ovtp: removed host ${name} from known_hosts\n`);
       return 0;
     }
@@ -90,4 +95,4 @@ function parseKeyLine(text: string) {
 }
 
 /** `ovtp known-hosts`. */
-export const knownHosts: Command = { usage: USAGE, run };
+export const knownHosts: Command = { usage: USAGE, run, json: true };

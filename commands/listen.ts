@@ -10,6 +10,7 @@ import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
 import { parseRate } from "../lib/key_options.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
+import type { Logger } from "../lib/logger.ts";
 import {
   DEFAULT_PORT,
   type FunctionHandler,
@@ -38,6 +39,7 @@ import {
 } from "./_listen_config.ts";
 import { stderrLogger } from "./_logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
+import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 
 const USAGE = `Usage: ovtp listen [OPTIONS] [--add-keys FILE...]
 
@@ -60,7 +62,9 @@ FILE, with the long option names as keys (e.g. {"port": 4747, "exec":
 Serving:
   --host H           address to listen on (default: 0.0.0.0, every interface)
   --port P           port (default: ${DEFAULT_PORT}; 0 picks a free one)
-  --json             print each message and file as one JSON object per line
+  --json             print each message and file as one JSON object per line,
+                     with an "event": "message", "file", or "error" when
+                     listen fails (--no-json overrides listen.json)
   --add-keys FILE... authorize the keys in these files before starting
   --config FILE      read settings from FILE (default: ~/.ovtp/listen.json)
   --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
@@ -113,6 +117,8 @@ Logs (stderr):
   -q, --quiet        warnings only
   -v, --verbose      debug detail too
   --log-format text|json
+                     json: every line on stderr is one JSON object, the
+                     "listening on" line and a fatal error included
 `;
 
 async function run(args: string[]): Promise<number> {
@@ -137,6 +143,7 @@ async function run(args: string[]): Promise<number> {
     settings.quiet ? "quiet" : settings.verbose ? "verbose" : "normal",
     logFormat,
   );
+  const printer = new Printer(settings.json === true, logger);
   const { handler, functions } = handlers(
     (settings.exec as string[] | undefined) ?? [],
     {
@@ -147,7 +154,7 @@ async function run(args: string[]): Promise<number> {
         perKey: integer(get("max-exec-per-key")!, "--max-exec-per-key", 1),
       }),
     },
-    settings.json === true,
+    printer,
   );
   const maxFileSize = get("max-file-size") === undefined
     ? undefined
@@ -162,8 +169,8 @@ async function run(args: string[]): Promise<number> {
   const crypto = cryptoBackendInfo();
   logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
   const identity = await keystore.loadIdentity(() => askPassphrase());
-  for (const file of addKeyFiles) await importKeys(keystore, file);
-  await checkAuthorizedKeys(keystore);
+  for (const file of addKeyFiles) await importKeys(keystore, file, logger);
+  await checkAuthorizedKeys(keystore, logger);
   const partialMaxAgeMs = seconds(get("keep-partial")!, "--keep-partial", true) * 1000;
   const inbox = new Inbox(get("inbox") ?? keystore.path("inbox"), {
     maxFileSize,
@@ -184,10 +191,8 @@ async function run(args: string[]): Promise<number> {
     throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
   }
 
-  const server = serve({
+  const server = listenOn(get("host")!, port, {
     identity,
-    hostname: get("host"),
-    port,
     logger,
     handler,
     functions,
@@ -200,7 +205,7 @@ async function run(args: string[]): Promise<number> {
     maxMessageSize: parseSize(get("max-message-size")!, "--max-message-size", "listen"),
     maxQueuedBytes: parseSize(get("max-queued")!, "--max-queued", "listen"),
     inbox,
-    onFile: (file) => printFile(file, settings.json === true),
+    onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
     chat: new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
     authorize: authorizedKeysAuthorizer(
@@ -215,20 +220,73 @@ async function run(args: string[]): Promise<number> {
   const where = hostname.includes(":")
     ? `[${hostname}]:${actualPort}`
     : `${hostname}:${actualPort}`;
-  await writeErr(`ovtp: listening on ${where} as ${await fingerprint(identity.publicKey)}\n`);
-  const signal = await waitForSignal();
+  const print = await fingerprint(identity.publicKey);
+  // Printed whatever the level (scripts wait for it), in the log's format.
+  await writeErr(
+    logFormat === "json"
+      ? jsonLine({
+        time: new Date().toISOString(),
+        level: "info",
+        msg: `listening on ${where} as ${print}`,
+        event: "listening",
+        address: where,
+        fingerprint: print,
+      }) + "\n"
+      : `ovtp: listening on ${where} as ${print}\n`,
+  );
+  const reason = await Promise.race([waitForSignal(), printer.closed.then(() => "stdout closed")]);
   const grace = seconds(get("grace")!, "--grace", true);
-  logger.info(`${signal}: shutting down, letting work in flight finish (up to ${grace} s)`);
+  logger.info(`${reason}: shutting down, letting work in flight finish (up to ${grace} s)`);
   clearInterval(pruning);
   await server.close(grace * 1000);
   logger.info("stopped");
+  // Nobody reads stdout any more: main.ts ends quietly with its own code.
+  if (reason === "stdout closed") throw new StdoutClosed();
   return 0;
 }
 
+/**
+ * Starts the server, saying which address could not be had: Deno's
+ * "Address already in use" names none.
+ */
+function listenOn(
+  hostname: string,
+  port: number,
+  options: Omit<Parameters<typeof serve>[0], "hostname" | "port">,
+) {
+  const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  try {
+    return serve({ ...options, hostname, port });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new OvtpError("network", `Cannot listen on ${where}: the address is already in use`, {
+        cause: error,
+        hint: "another program (another `ovtp listen`?) holds that port: stop it, " +
+          "or choose another with --port",
+      });
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new OvtpError("network", `Cannot listen on ${where}: no such address here`, {
+        cause: error,
+        hint: "give --host an address of this machine, or 0.0.0.0 for all",
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new OvtpError("network", `Cannot listen on ${where}: permission denied`, {
+        cause: error,
+        hint: port < 1024
+          ? "ports below 1024 need privileges: use --port 1024 or above"
+          : undefined,
+      });
+    }
+    throw error;
+  }
+}
+
 /** The default handler and the named functions from the --exec values. */
-function handlers(execs: string[], options: ExecOptions, json: boolean) {
+function handlers(execs: string[], options: ExecOptions, printer: Printer) {
   const functions: Record<string, FunctionHandler> = {};
-  let handler: RequestHandler = printHandler(json);
+  let handler: RequestHandler = printer.handler();
   let defaults = 0;
   for (const exec of execs) {
     // NAME=CMD names a function; anything else (a command with a space or
@@ -247,7 +305,7 @@ function handlers(execs: string[], options: ExecOptions, json: boolean) {
   return { handler, functions };
 }
 
-async function checkAuthorizedKeys(keystore: Keystore): Promise<void> {
+async function checkAuthorizedKeys(keystore: Keystore, logger: Logger): Promise<void> {
   const path = keystore.path("authorizedKeys");
   const read = await keystore.readAuthorizedKeys();
   const entries = read.entries;
@@ -262,7 +320,7 @@ async function checkAuthorizedKeys(keystore: Keystore): Promise<void> {
     );
   }
   if (entries.length === 0) {
-    await writeErr(`ovtp: warning: no authorized keys in ${path}: every client will be refused\n`);
+    logger.warn(`no authorized keys in ${path}: every client will be refused`);
   }
 }
 
@@ -282,7 +340,7 @@ function integer(value: string, flag: string, min: number, max = 1e9): number {
   return n;
 }
 
-async function importKeys(keystore: Keystore, file: string) {
+async function importKeys(keystore: Keystore, file: string, logger: Logger) {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -303,9 +361,8 @@ async function importKeys(keystore: Keystore, file: string) {
       );
     }
     const result = await keystore.addAuthorizedKey(parsed.key, parsed.comment);
-    if (result.added) {
-      await writeErr(`ovtp: authorized "${printable(result.name)}" from ${printable(file)}\n`);
-    }
+    // The logger shows the name and the path in their printable form.
+    if (result.added) logger.info(`authorized "${result.name}" from ${file}`);
   }
 }
 
@@ -313,53 +370,90 @@ async function importKeys(keystore: Keystore, file: string) {
 const MAX_PENDING_PRINTS = 1024;
 
 /**
- * Prints each message and answers "ok" at once: stdout is written in
- * order, behind the answers, so a pipelined client is not held to the
- * speed of one write per message (only a stalled stdout slows it down).
- * Each message is exactly one line, to a terminal or a pipe alike: its text
- * in the printable form (one final line end dropped), so that no sender can
- * print a line that looks like another sender's; --json keeps the exact text.
+ * Prints messages and files on stdout, in order, as text or JSON lines
+ * (each with an `event`). When stdout's reader goes away (`listen | head
+ * -1`), `closed` resolves and listen shuts down.
  */
-function printHandler(json: boolean): RequestHandler {
-  let printing = Promise.resolve();
-  let pending = 0;
-  return async (request) => {
-    const text = requestText(request);
-    const { name, fingerprint } = request.peer;
-    const line = json
-      ? jsonLine({
-        time: new Date().toISOString(),
-        from: name,
-        fingerprint,
-        request_id: request.requestId,
-        message: text,
-      }) + "\n"
-      : `${printable(name)} (${fingerprint}): ${printable(text.replace(/\r?\n$/, ""))}\n`;
-    pending++;
-    printing = printing.then(() => writeOut(line)).finally(() => pending--);
-    if (pending > MAX_PENDING_PRINTS) await printing;
-    return { status: "ok" };
-  };
-}
+class Printer {
+  readonly #json: boolean;
+  readonly #logger: Logger;
+  readonly #closed = Promise.withResolvers<void>();
+  #printing = Promise.resolve();
+  #pending = 0;
 
-async function printFile(file: ReceivedFile, json: boolean): Promise<void> {
-  const { name, fingerprint } = file.peer;
-  await writeOut(
-    json
-      ? jsonLine({
-        time: new Date().toISOString(),
-        event: "file",
-        from: name,
-        fingerprint,
-        name: file.name,
-        path: file.path,
-        size: file.size,
-        sha256: file.sha256,
-      }) + "\n"
-      : `${printable(name)} (${fingerprint}) sent file ${
-        printable(file.path)
-      }: ${file.size} bytes, sha256 ${file.sha256}\n`,
-  );
+  constructor(json: boolean, logger: Logger) {
+    this.#json = json;
+    this.#logger = logger;
+  }
+
+  /** Resolves once stdout is closed. */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  /**
+   * The default handler: prints each message and answers "ok" at once.
+   * stdout is written in order, behind the answers, so a pipelined client
+   * is not held to the speed of one write per message (only a stalled
+   * stdout slows it down).
+   */
+  handler(): RequestHandler {
+    return async (request) => {
+      const text = requestText(request);
+      const { name, fingerprint } = request.peer;
+      this.#print(
+        this.#json
+          ? jsonLine({
+            time: new Date().toISOString(),
+            event: "message",
+            from: name,
+            fingerprint,
+            request_id: request.requestId,
+            message: text,
+          }) + "\n"
+          // Exactly one line, to a terminal or a pipe alike: the text in the
+          // printable form (one final line end dropped), so that no sender
+          // can print a line that looks like another sender's; --json keeps
+          // the exact text.
+          : `${printable(name)} (${fingerprint}): ${printable(text.replace(/\r?\n$/, ""))}\n`,
+      );
+      if (this.#pending > MAX_PENDING_PRINTS) await this.#printing;
+      return { status: "ok" };
+    };
+  }
+
+  /** Prints a received file. */
+  async file(file: ReceivedFile): Promise<void> {
+    const { name, fingerprint } = file.peer;
+    this.#print(
+      this.#json
+        ? jsonLine({
+          time: new Date().toISOString(),
+          event: "file",
+          from: name,
+          fingerprint,
+          name: file.name,
+          path: file.path,
+          size: file.size,
+          sha256: file.sha256,
+        }) + "\n"
+        : `${printable(name)} (${fingerprint}) sent file ${
+          printable(file.path)
+        }: ${file.size} bytes, sha256 ${file.sha256}\n`,
+    );
+    await this.#printing;
+  }
+
+  #print(line: string): void {
+    this.#pending++;
+    this.#printing = this.#printing
+      .then(() => writeOut(line))
+      .catch((error) => {
+        if (isStdoutClosed(error)) this.#closed.resolve();
+        else this.#logger.warn(`cannot print on stdout: ${(error as Error).message}`);
+      })
+      .finally(() => this.#pending--);
+  }
 }
 
 function waitForSignal(): Promise<Deno.Signal> {
@@ -380,4 +474,6 @@ function waitForSignal(): Promise<Deno.Signal> {
 export const listen: Command = {
   usage: USAGE,
   run,
+  json: true,
+  logFormat: true,
 };

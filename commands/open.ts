@@ -1,5 +1,5 @@
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, type PublicKey } from "../lib/keys.ts";
+import { fingerprint, type PublicKey, samePublicKey } from "../lib/keys.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
@@ -13,12 +13,13 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { STDOUT } from "./_stdout.ts";
 import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipients.ts";
 import { printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
 
 const USAGE = `Usage: ovtp open [FILE] [-o OUT] [--from NAME|FINGERPRINT] [--home DIR]
-       ovtp open --info [FILE] [--home DIR]
+       ovtp open --info [FILE] [--json] [--home DIR]
 
 Decrypts a file sealed with \`ovtp seal\` (binary or armored) with your
 identity, checks the sender's signature, and prints who sealed it on stderr:
@@ -37,6 +38,8 @@ Options:
                            authorized_keys, SHA256:..., or self)
   --info                   show the sender and the recipients' fingerprints
                            without decrypting (checks the header signature)
+  --json                   with --info: print {"format","armored","sender",
+                           "recipients"}, each key as {"fingerprint","name"}
   --home DIR               use DIR instead of $OVTP_HOME or ~/.ovtp
 
 Exit codes: 3 damaged or forged file, 4 not from the --from sender,
@@ -49,6 +52,7 @@ async function run(args: string[]): Promise<number> {
     output: { type: "string", short: "o" },
     from: { type: "string" },
     info: { type: "boolean" },
+    json: { type: "boolean" },
   }, "open");
   if (positionals.length > 1) usageError("open", `Unexpected argument "${positionals[1]}"`);
   if (values.info && (values.output !== undefined || values.from !== undefined)) {
@@ -58,7 +62,8 @@ async function run(args: string[]): Promise<number> {
   const name = inputName(path);
   const keystore = openKeystore(values.home);
   const known = await knownKeys(keystore, !values.info);
-  if (values.info) return await showInfo(path, known);
+  if (values.json && !values.info) usageError("open", "--json goes with --info");
+  if (values.info) return await showInfo(path, known, values.json ?? false);
 
   const filter = values.from === undefined ? undefined : await senderFilter(values.from, known);
   const identity = await keystore.loadIdentity(() => askPassphrase());
@@ -79,7 +84,7 @@ async function run(args: string[]): Promise<number> {
       // Counted as written, for the message if a later chunk fails.
       const stdout = {
         async write(bytes: Uint8Array) {
-          const count = await Deno.stdout.write(bytes);
+          const count = await STDOUT.write(bytes);
           written += count;
           return count;
         },
@@ -185,7 +190,11 @@ async function refusal(error: SealedError, context: RefusalContext): Promise<Ovt
   }
 }
 
-async function showInfo(path: string | undefined, known: KnownKeys): Promise<number> {
+async function showInfo(
+  path: string | undefined,
+  known: KnownKeys,
+  json: boolean,
+): Promise<number> {
   const name = inputName(path);
   let info;
   try {
@@ -202,6 +211,23 @@ async function showInfo(path: string | undefined, known: KnownKeys): Promise<num
       });
     }
     throw error;
+  }
+  if (json) {
+    const who = async (key: PublicKey) => ({
+      fingerprint: await fingerprint(key),
+      name: known.self && samePublicKey(key, known.self)
+        ? "self"
+        : known.authorized.find((entry) => samePublicKey(entry.key, key))?.name ?? null,
+    });
+    await writeOut(
+      JSON.stringify({
+        format: "ovtp sealed v1",
+        armored: info.armored,
+        sender: await who(info.sender),
+        recipients: await Promise.all(info.recipients.map(who)),
+      }) + "\n",
+    );
+    return 0;
   }
   const lines = [
     `Format:     ovtp sealed v1, ${info.armored ? "armored" : "binary"}`,
@@ -224,4 +250,5 @@ function lower(message: string): string {
 export const open: Command = {
   usage: USAGE,
   run,
+  json: true,
 };

@@ -11,6 +11,7 @@ import {
 } from "./_cli.ts";
 import { knownKeys, resolveRecipients } from "./_recipients.ts";
 import { inputStream } from "./_sealed_io.ts";
+import { STDOUT } from "./_stdout.ts";
 
 const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT] [--armor]
                  [--home DIR]
@@ -58,7 +59,7 @@ async function run(args: string[]): Promise<number> {
     if (values.output !== undefined) {
       await writeFileAtomically(values.output, sealed, { mode: 0o644 });
     } else {
-      await writeAll(Deno.stdout, sealed);
+      await writeAll(STDOUT, sealed);
     }
   } catch (error) {
     if (error instanceof OvtpError) throw error;

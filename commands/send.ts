@@ -11,6 +11,7 @@ import {
   readStdin,
   readStdinLines,
   usageError,
+  writeErr,
   writeOut,
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
@@ -22,8 +23,10 @@ const USAGE = `Usage: ovtp send HOST[:PORT] [MESSAGE...] [--json] [--lines] [--s
 Sends a message and prints the server's response: its exact bytes to a
 pipe or file, with control characters shown escaped on a terminal. The
 message is the arguments joined by spaces, or stdin when there are none.
-Exits 0 when the server answers "ok", 1 when it answers another status. With --call, runs the
-server's named function NAME with the parameters and the message.
+Exits 0 when the server answers "ok", 1 when it answers another status
+(README lists the other exit codes). On a terminal, an empty "ok" is
+confirmed on stderr. With --call, runs the server's named function NAME
+with the parameters and the message.
 
 Statuses other than "ok" and "error" come from the server itself and are
 explained on stderr: "unknown-function" (with the known names), "forbidden"
@@ -37,7 +40,8 @@ Options:
   --json              print {"status","response","request_id"} per response
   --lines             send each line of stdin as its own request, pipelined
                       over one connection; responses print in order, one
-                      line each (line breaks shown as \\n)
+                      line each: an empty response as an empty line, a
+                      line break inside one as \\n
   --call NAME         call the server's function NAME (see listen --exec NAME=CMD)
   --param KEY=VALUE   a parameter for --call (repeatable)
 ${CONNECT_HELP}
@@ -73,7 +77,7 @@ async function run(args: string[]): Promise<number> {
   const keystore = openKeystore(values.home);
   const message = values.lines || words.length > 0
     ? words.join(" ")
-    : await readStdin(MAX_STDIN_MESSAGE);
+    : await readMessage(positionals[0]);
   const { client } = await connectTo("send", keystore, positionals[0], values);
   try {
     // With --lines every response is one line, empty or not, so that output
@@ -86,6 +90,10 @@ async function run(args: string[]): Promise<number> {
       const response = await ask(message);
       await print(response);
       if (response.status !== "ok") throw statusError(response);
+      if (!values.json && response.body.length === 0 && Deno.stdout.isTerminal()) {
+        // Silence would not tell a person "delivered" from "nothing happened".
+        await writeErr("ovtp: ok (the response is empty)\n");
+      }
       return 0;
     }
     const failures = await sendLines(ask, print);
@@ -95,6 +103,21 @@ async function run(args: string[]): Promise<number> {
     return 0;
   } finally {
     client.close();
+  }
+}
+
+/** The message on stdin, refused with a pointer to sendfile when it is too large for one. */
+async function readMessage(host: string): Promise<Uint8Array> {
+  try {
+    return await readStdin(MAX_STDIN_MESSAGE);
+  } catch (error) {
+    if (!(error instanceof OvtpError) || error.kind !== "too-large") throw error;
+    throw new OvtpError(
+      "too-large",
+      `The message is larger than ${MAX_STDIN_MESSAGE} bytes (16 MiB less 1 KiB), ` +
+        "the most one message carries",
+      { hint: `send it as a file, of any size: \`ovtp sendfile ${host} --name NAME < FILE\`` },
+    );
   }
 }
 
@@ -190,4 +213,5 @@ function parseParams(pairs: string[]): Record<string, string> {
 export const send: Command = {
   usage: USAGE,
   run,
+  json: true,
 };

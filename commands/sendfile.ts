@@ -167,4 +167,5 @@ function summary(file: SentFile, seconds: number): string {
 export const sendfile: Command = {
   usage: USAGE,
   run,
+  json: true,
 };

@@ -15,6 +15,11 @@
  * - `protocol`: the peer broke the protocol (tampering, malformed data)
  * - `remote`: the server answered with an error
  * - `io`: a local file could not be read or written
+ * - `not-found`: a name or fingerprint given by the user matches no
+ *   authorized key (or several), or a host no known host
+ * - `too-large`: an input is over a size limit (a message larger than one
+ *   message can carry)
+ * - `interrupted`: the user interrupted a prompt (Ctrl-C)
  *
  * @example Tell a refused connection from other failures
  * ```ts
@@ -41,7 +46,10 @@ export type ErrorKind =
   | "key"
   | "protocol"
   | "remote"
-  | "io";
+  | "io"
+  | "not-found"
+  | "too-large"
+  | "interrupted";
 
 /**
  * Options of {@linkcode OvtpError}.

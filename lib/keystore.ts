@@ -243,11 +243,30 @@ export class Keystore {
   async readPublicLine(): Promise<string> {
     const text = await readTextOrUndefined(this.path("publicKey"));
     if (text === undefined) {
+      if (await this.hasIdentity()) {
+        throw new OvtpError(
+          "key",
+          `Cannot read your public line: "${this.path("publicKey")}" is missing`,
+          {
+            hint: "run `ovtp id` to derive it again from id_ovtp",
+          },
+        );
+      }
       throw new OvtpError("key", `No identity in "${this.home}"`, {
         hint: "run `ovtp keygen` to create one",
       });
     }
     return text.trim();
+  }
+
+  /**
+   * Writes id_ovtp.pub again from the identity, when it was lost: the public
+   * keys follow from the private ones, only the comment is gone.
+   */
+  async restorePublicLine(identity: Identity, comment = ""): Promise<string> {
+    const line = formatPublicKey(identity.publicKey, comment);
+    await atomicWrite(this.path("publicKey"), line + "\n", 0o644);
+    return line;
   }
 
   /** Reads authorized_keys (empty when the file does not exist). */
@@ -313,13 +332,13 @@ export class Keystore {
       }
     }
     if (matches.length === 0) {
-      throw new OvtpError("usage", `No authorized key named "${which}"`, {
+      throw new OvtpError("not-found", `No authorized key named "${which}"`, {
         hint: "`ovtp keys` lists names and fingerprints",
       });
     }
     if (matches.length > 1) {
       throw new OvtpError(
-        "usage",
+        "not-found",
         `The name "${which}" matches ${matches.length} keys`,
         { hint: "remove it by fingerprint instead" },
       );

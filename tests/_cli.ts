@@ -276,3 +276,33 @@ export function assertOneError(result: RunResult, pattern: RegExp): void {
   assert.equal(errors.length, 1, `expected one error line, got:\n${result.stderr}`);
   assert.match(errors[0], pattern);
 }
+
+/**
+ * Runs `ovtp ARGS...` with its stdout closed before it writes anything, as
+ * `ovtp ... | head -c 0` does once head has exited; returns the exit code
+ * and stderr.
+ */
+export async function ovtpStdoutClosed(
+  args: string[],
+  options: RunOptions = {},
+): Promise<{ code: number; stderr: string }> {
+  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
+  const child = new Deno.Command(program, {
+    args: [...first, ...args],
+    cwd: options.cwd,
+    env: baseEnv(options.home, options.env),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await child.stdout.cancel(); // Closes the pipe's only read end.
+  const stderr = new Response(child.stderr).text();
+  const writer = child.stdin.getWriter();
+  if (options.stdin !== undefined) {
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    ).catch(() => {});
+  }
+  await writer.close().catch(() => {});
+  return { code: (await child.status).code, stderr: await stderr };
+}

@@ -209,7 +209,7 @@ Deno.test("--from refuses a file from another sender (exit 4) and accepts the ri
   const right = await ovtp(["open", path, "--from", "alice"], { home: bob.home });
   assert.equal(right.code, 0, right.stderr);
   const unknown = await ovtp(["open", path, "--from", "mallory"], { home: bob.home });
-  assertRefused(unknown, 2, /No authorized key named "mallory"/);
+  assertRefused(unknown, 7, /No authorized key named "mallory"/);
 });
 
 Deno.test("a flipped byte in the header is refused", async () => {
@@ -318,7 +318,7 @@ Deno.test("seal refuses missing or unknown recipients and open refuses bad flag 
   assertRefused(await ovtp(["seal", input], { home: alice.home }), 2, /at least one recipient/);
   assertRefused(
     await ovtp(["seal", "-r", "nobody", input], { home: alice.home }),
-    2,
+    7,
     /Unknown recipient "nobody"/,
   );
   assertRefused(

@@ -192,7 +192,7 @@ Deno.test("a file above --max-file-size is refused and leaves nothing behind", a
 Deno.test("sendfile reports a missing source path before connecting", async () => {
   await withServer([], async ({ client, target }) => {
     const sent = await ovtp(["sendfile", target, "/nonexistent/file.bin"], { home: client.home });
-    assert.equal(sent.code, 1);
+    assert.equal(sent.code, 6); // A local file.
     assertOneError(
       sent,
       /^ovtp: error: Cannot read "\/nonexistent\/file\.bin": no such file or directory$/,
@@ -217,7 +217,7 @@ Deno.test("sendfile reports an unreadable source path", { ignore: !MODES }, asyn
   }
   await withServer([], async ({ client, target }) => {
     const sent = await ovtp(["sendfile", target, `${dir}/secret`], { home: client.home });
-    assert.equal(sent.code, 1);
+    assert.equal(sent.code, 6); // A local file.
     assertOneError(sent, /Cannot read ".*secret": permission denied/);
   });
 });

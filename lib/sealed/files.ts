@@ -184,6 +184,9 @@ export async function writeAll(
         // A BYOB read lent this buffer: it is the next one to read into.
         if (byob) spare.push(new Uint8Array(value.buffer as ArrayBuffer));
       });
+      // Awaited before the next write; until then a failure (a closed
+      // stdout) must not count as an unhandled rejection, which ends Deno.
+      writing.catch(() => {});
     }
   } catch (error) {
     await writing?.catch(() => {});

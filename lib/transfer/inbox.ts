@@ -175,7 +175,8 @@ export class Inbox {
     if (more + reserve > free) {
       throw new TransferRefusal(
         "no-space",
-        `Not enough free disk space on the server (${free} bytes free)`,
+        `Not enough free disk space on the server: ${more} bytes needed, ${free} free, ` +
+          `of which ${reserve} are kept in reserve`,
       );
     }
   }
