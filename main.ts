@@ -223,5 +223,12 @@ async function print(text: string): Promise<number> {
 }
 
 if (import.meta.main) {
+  // A promise nobody awaited that fails (a write to a closed stdout in a
+  // background task) would end Deno with a stack trace in colour: report it
+  // as any failure instead, and exit with its code.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    report(event.reason, false).then((code) => Deno.exit(code));
+  });
   Deno.exit(await main(Deno.args));
 }
