@@ -10,6 +10,8 @@
  * @module
  */
 
+import { OvtpError } from "../lib/errors.ts";
+
 /** stdout's reader closed it: nothing more can be written, and nobody reads an error. */
 export class StdoutClosed extends Error {
   /** Creates the error. */
@@ -33,6 +35,14 @@ function isBrokenPipe(error: unknown): boolean {
     (error instanceof Error && /broken pipe|os error 32\b|EPIPE/i.test(error.message));
 }
 
+/** A failed write to stdout: closed by its reader, or a local I/O error (a full disk). */
+function stdoutError(error: unknown): Error {
+  if (isBrokenPipe(error)) return new StdoutClosed({ cause: error });
+  return new OvtpError("io", `Cannot write to stdout: ${(error as Error).message}`, {
+    cause: error,
+  });
+}
+
 /**
  * stdout as a writer (`write` returns how many bytes went), failing with
  * {@linkcode StdoutClosed} once the reader is gone. Pass it where a
@@ -43,14 +53,14 @@ export const STDOUT: { write(p: Uint8Array): Promise<number>; writeSync(p: Uint8
     try {
       return await Deno.stdout.write(p);
     } catch (error) {
-      throw isBrokenPipe(error) ? new StdoutClosed({ cause: error }) : error;
+      throw stdoutError(error);
     }
   },
   writeSync(p: Uint8Array): number {
     try {
       return Deno.stdout.writeSync(p);
     } catch (error) {
-      throw isBrokenPipe(error) ? new StdoutClosed({ cause: error }) : error;
+      throw stdoutError(error);
     }
   },
 };

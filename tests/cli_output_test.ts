@@ -104,6 +104,30 @@ Deno.test("a closed stdout ends every command that prints quietly, with exit 141
   }
 });
 
+Deno.test("a stdout that cannot be written (a full disk) is a local I/O failure, exit 6", {
+  ignore: Deno.build.os !== "linux", // /dev/full
+}, async () => {
+  const { home } = await homeWithIdentity("me");
+  const output = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      '"$0" "$@" > /dev/full',
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...PERMISSIONS,
+      MAIN,
+      "id",
+    ],
+    env: { NO_COLOR: "1", OVTP_HOME: home, HOME: `${home}.user` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const result = { code: output.code, stdout: "", stderr: new TextDecoder().decode(output.stderr) };
+  expectCode(result, EXIT.io);
+  assertOneError(result, /^ovtp: error: Cannot write to stdout: No space left on device/);
+});
+
 Deno.test("listen stops quietly with exit 141 when its stdout is closed", async () => {
   const { server, client } = await makePair();
   const child = new Deno.Command(Deno.execPath(), {
