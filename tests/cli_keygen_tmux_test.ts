@@ -13,7 +13,8 @@ async function inPane(home: string, args: string): Promise<string> {
   const session = sessionName();
   const ovtpCommand = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, MAIN]
     .map((word) => `'${word}'`).join(" ");
-  const command = `NO_COLOR=1 OVTP_HOME='${home}' HOME='${home}.user' ${ovtpCommand} ${args}; ` +
+  const command =
+    `NO_COLOR=1 OVTP_ACCEPT_NEW=1 OVTP_HOME='${home}' HOME='${home}.user' ${ovtpCommand} ${args}; ` +
     `echo "exit=$?"; sleep 60`;
   await tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", command);
   return session;

@@ -86,6 +86,7 @@ Deno.test("a closed stdout ends every command that prints quietly, with exit 141
       ["id --json", ["id", "--json"], client.home],
       ["add-key", ["add-key", client.line], await tempHome()],
       ["keys", ["keys"], server.home],
+      ["known-hosts", ["known-hosts"], client.home],
       ["completions", ["completions", "bash"], client.home],
       ["send --json", ["send", listener.target, "--json", "hi"], client.home],
       ["sendfile", ["sendfile", listener.target, `${files}/notes.txt`], client.home],
@@ -168,7 +169,12 @@ Deno.test("chat stops quietly with exit 141 when its stdout is closed", async ()
     // Alice's chat waits on stdin; the first message she receives finds stdout closed.
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", ...PERMISSIONS, MAIN, "chat", listener.target, "--room", "r"],
-      env: { NO_COLOR: "1", OVTP_HOME: alice.home, HOME: `${alice.home}.user` },
+      env: {
+        NO_COLOR: "1",
+        OVTP_HOME: alice.home,
+        HOME: `${alice.home}.user`,
+        OVTP_ACCEPT_NEW: "1",
+      },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -197,6 +203,7 @@ Deno.test("with --json, every command reports a failure as one JSON object on st
     [["add-key", "--json", "ovtp1 garbage"], empty, EXIT.key, "key"],
     [["keys", "remove", "nobody", "--json"], empty, EXIT.notFound, "not-found"],
     [["keys", "--json", "--bogus"], empty, EXIT.usage, "usage"],
+    [["known-hosts", "remove", "nowhere", "--json"], empty, EXIT.notFound, "not-found"],
     [["listen", "--json", "--port", "70000"], withIdentity.home, EXIT.usage, "usage"],
     [["send", dead, "--json", "hi"], withIdentity.home, EXIT.network, "network"],
     [["sendfile", dead, "--json", "/nonexistent/file"], withIdentity.home, EXIT.io, "io"],
