@@ -10,6 +10,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { jsonLine } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp id [--fingerprint] [--json] [--home DIR]
 
@@ -35,7 +36,7 @@ async function run(args: string[]): Promise<number> {
   const { key, comment } = parsePublicKey(line);
   if (values.json) {
     await writeOut(
-      JSON.stringify({ public_line: line, fingerprint: await fingerprint(key), comment }) + "\n",
+      jsonLine({ public_line: line, fingerprint: await fingerprint(key), comment }) + "\n",
     );
   } else if (values.fingerprint) {
     await writeOut(`${await fingerprint(key)}\n`);

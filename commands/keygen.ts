@@ -11,6 +11,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { jsonLine } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp keygen [--force] [--passphrase] [-C TEXT] [--json] [--home DIR]
 
@@ -63,7 +64,7 @@ async function run(args: string[]): Promise<number> {
   const print = await fingerprint(identity.publicKey);
   await writeOut(
     values.json
-      ? JSON.stringify({ home: keystore.home, fingerprint: print, public_line: line }) + "\n"
+      ? jsonLine({ home: keystore.home, fingerprint: print, public_line: line }) + "\n"
       : `Created an identity in ${keystore.home}\nFingerprint: ${print}\n${line}\n`,
   );
   return 0;

@@ -15,7 +15,7 @@ import {
 } from "./_cli.ts";
 import { STDOUT } from "./_stdout.ts";
 import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipients.ts";
-import { printable } from "./_printable.ts";
+import { jsonLine, printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
 
 const USAGE = `Usage: ovtp open [FILE] [-o OUT] [--from NAME|FINGERPRINT] [--home DIR]
@@ -220,7 +220,7 @@ async function showInfo(
         : known.authorized.find((entry) => samePublicKey(entry.key, key))?.name ?? null,
     });
     await writeOut(
-      JSON.stringify({
+      jsonLine({
         format: "ovtp sealed v1",
         armored: info.armored,
         sender: await who(info.sender),

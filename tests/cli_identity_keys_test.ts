@@ -99,3 +99,27 @@ Deno.test("the disk-space refusal says what was needed, what is free and the res
   );
   await inbox.checkRoom(1000, 1000); // Fits beside the reserve.
 });
+
+Deno.test("open --info --json names the sender and the recipients; --json needs --info", async () => {
+  const { home } = await homeWithIdentity("me");
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/in.txt`, "x");
+  const sealed = await ovtp(["seal", "-r", "self", `${dir}/in.txt`, "-o", `${dir}/in.ovtp`], {
+    home,
+  });
+  assert.equal(sealed.code, 0, sealed.stderr);
+  const fingerprint = (await ovtp(["id", "--fingerprint"], { home })).stdout.trim();
+  const info = await ovtp(["open", "--info", "--json", `${dir}/in.ovtp`], { home });
+  assert.equal(info.code, 0, info.stderr);
+  assert.deepEqual(JSON.parse(info.stdout), {
+    format: "ovtp sealed v1",
+    armored: false,
+    sender: { fingerprint, name: "self" },
+    recipients: [{ fingerprint, name: "self" }],
+  });
+  const alone = await ovtp(["open", "--json", `${dir}/in.ovtp`], { home });
+  assert.equal(alone.code, 2);
+  assertOneError(alone, /--json goes with --info/);
+  // A usage failure under --json is reported as JSON too.
+  assert.equal(JSON.parse(alone.stdout).kind, "usage");
+});
