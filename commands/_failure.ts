@@ -110,6 +110,11 @@ export function describeFailure(error: unknown): Failure {
   if (NETWORK_ERRORS.some((type) => error instanceof type)) {
     return { kind: "network", message, hint: undefined, exitCode: EXIT.network };
   }
+  // The library throws these for input it cannot take (text it cannot
+  // parse, a value out of bounds): the input is at fault, not ovtp.
+  if (error instanceof SyntaxError || error instanceof RangeError) {
+    return { kind: "usage", message, hint: undefined, exitCode: EXIT.usage };
+  }
   return {
     kind: "internal",
     message,

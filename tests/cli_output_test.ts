@@ -360,6 +360,12 @@ Deno.test("an unexpected error is an internal failure, exit 70, with a hint to r
   assert.match(failure.hint!, /bug/);
   seen.add(EXIT.internal);
   assert.equal(describeFailure(new Deno.errors.NotFound("gone")).exitCode, EXIT.io);
+  // Input the library could not take is not a bug.
+  assert.equal(
+    describeFailure(new RangeError("The parameters are too large")).exitCode,
+    EXIT.usage,
+  );
+  assert.equal(describeFailure(new SyntaxError("Invalid base64url text")).kind, "usage");
   assert.equal(describeFailure(new Deno.errors.ConnectionReset("reset")).exitCode, EXIT.network);
 });
 
