@@ -43,7 +43,7 @@ Deno.test("getfile refuses a link planted at DEST.ovtp-partial or DEST; the targ
     // A symlink to an existing file: today its target was truncated and overwritten.
     await Deno.symlink(target.path, `${work}/one.bin.ovtp-partial`);
     const one = await get("one.bin");
-    assert.equal(one.code, 1, one.stderr);
+    assert.equal(one.code, 6, one.stderr); // A local file (README's exit codes).
     assertOneError(
       one,
       /Cannot resume into ".*one\.bin\.ovtp-partial": it is a symbolic link \(ovtp never writes through one\)/,
@@ -54,21 +54,21 @@ Deno.test("getfile refuses a link planted at DEST.ovtp-partial or DEST; the targ
     // A dangling symlink: its target must not be created.
     await Deno.symlink(`${work}/made-by-link`, `${work}/two.bin.ovtp-partial`);
     const two = await get("two.bin");
-    assert.equal(two.code, 1);
+    assert.equal(two.code, 6);
     assertOneError(two, /Cannot resume into ".*two\.bin\.ovtp-partial": it is a symbolic link/);
     await assert.rejects(Deno.lstat(`${work}/made-by-link`), Deno.errors.NotFound);
 
     // A hard link to another file: writing into it would change that file.
     await Deno.link(target.path, `${work}/three.bin.ovtp-partial`);
     const three = await get("three.bin");
-    assert.equal(three.code, 1);
+    assert.equal(three.code, 6);
     assertOneError(three, /Cannot resume into ".*three\.bin\.ovtp-partial": it has other names/);
     await target.assertUntouched();
 
     // The destination itself is a link.
     await Deno.symlink(target.path, `${work}/four.bin`);
     const four = await get("four.bin");
-    assert.equal(four.code, 1);
+    assert.equal(four.code, 6);
     assertOneError(four, /"[^"]*four\.bin" already exists/);
     await target.assertUntouched();
 
@@ -103,20 +103,20 @@ Deno.test("seal -o and open -o refuse a link planted at OUT; the target is untou
   const seal = await ovtp(["seal", "-r", "me", `${work}/plain.txt`, "-o", `${work}/sealed-link`], {
     home,
   });
-  assert.equal(seal.code, 1, seal.stderr);
+  assert.equal(seal.code, 6, seal.stderr);
   assertOneError(seal, /Cannot write ".*sealed-link": it is a symbolic link/);
   await target.assertUntouched();
 
   await Deno.symlink(target.path, `${work}/opened-link`);
   const open = await ovtp(["open", `${work}/s.ovtp`, "-o", `${work}/opened-link`], { home });
-  assert.equal(open.code, 1, open.stderr);
+  assert.equal(open.code, 6, open.stderr);
   assertOneError(open, /Cannot write ".*opened-link": it is a symbolic link/);
   await target.assertUntouched();
   assert.ok((await Deno.lstat(`${work}/opened-link`)).isSymlink);
 
   await Deno.symlink(`${work}/made-by-link`, `${work}/dangling`);
   const dangling = await ovtp(["open", `${work}/s.ovtp`, "-o", `${work}/dangling`], { home });
-  assert.equal(dangling.code, 1);
+  assert.equal(dangling.code, 6);
   assertOneError(dangling, /Cannot write ".*dangling": it is a symbolic link/);
   await assert.rejects(Deno.lstat(`${work}/made-by-link`), Deno.errors.NotFound);
 });
