@@ -19,6 +19,7 @@ import {
   type RunResult,
   startListen,
 } from "./_cli.ts";
+import { HAS_TMUX, tmux } from "./_tmux.ts";
 import { EVIL, findRaw, RAW_PIECES, startHostileServer } from "./_hostile_server.ts";
 
 const SHOWN = printable(EVIL);
@@ -274,21 +275,9 @@ Deno.test("chat names, messages and refusals from a relay are printable; --json 
 
 // The interactive chat, on a real terminal emulator (tmux): /who and the
 // incoming lines show the printable form, and the window title stays.
-const hasTmux = Deno.build.os !== "windows" && commandWorks("tmux", ["-V"]);
-if (!hasTmux) console.log("Skipping the interactive chat case: no tmux here");
-
-async function tmux(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
-
 Deno.test({
   name: "the interactive chat shows a relay's names in /who printable, and the title stays",
-  ignore: !hasTmux,
+  ignore: !HAS_TMUX,
   async fn() {
     const { home } = await homeWithIdentity("alice");
     const server = await startHostileServer();

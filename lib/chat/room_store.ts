@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { atomicWrite } from "../_atomic_write.ts";
 import { openForAppend } from "../_no_follow.ts";
-import { utf8 } from "../bytes.ts";
+import { concat, utf8 } from "../bytes.ts";
 import { OvtpError } from "../errors.ts";
 import { parsePublicKey } from "../keys.ts";
 import { ROOM_PATTERN } from "./chat_messages.ts";
@@ -460,7 +460,7 @@ export class RoomStore {
       bytes += size;
     }
     kept.reverse();
-    await atomicWrite(path, concat(kept.map(encodeRecord)), 0o600);
+    await atomicWrite(path, concat(...kept.map(encodeRecord)), 0o600);
     return { count: kept.length, bytes };
   }
 
@@ -488,16 +488,6 @@ function positive(value: number, name: string): number {
     throw new RangeError(`Cannot use ${name} ${value}: not a positive integer`);
   }
   return value;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 function isStoredMember(value: unknown): value is DiskMember {

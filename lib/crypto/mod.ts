@@ -35,6 +35,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
+import { concat } from "../bytes.ts";
 import { loadNative } from "./native.ts";
 import { portable } from "./portable.ts";
 import { selfTest } from "./self_test.ts";
@@ -199,7 +200,7 @@ export function aeadOpenInto(
 
 /** SHA-256 of the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
-  return backend().sha256(parts.length === 1 ? parts[0] : concat(parts));
+  return backend().sha256(parts.length === 1 ? parts[0] : concat(...parts));
 }
 
 /** See {@linkcode Backend.sha256Pieces}. */
@@ -217,7 +218,7 @@ export function sha256Stream(): Hash {
 
 /** HMAC-SHA256 of the concatenation of `parts`. */
 export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  return backend().hmacSha256(key, parts.length === 1 ? parts[0] : concat(parts));
+  return backend().hmacSha256(key, parts.length === 1 ? parts[0] : concat(...parts));
 }
 
 /** HKDF-Extract (RFC 5869): an empty salt means 32 zero bytes. */
@@ -277,16 +278,4 @@ export function x25519Multi(
 export function generateX25519(): { privateKey: Uint8Array; publicKey: Uint8Array } {
   const privateKey = crypto.getRandomValues(new Uint8Array(32));
   return { privateKey, publicKey: backend().x25519PublicOf(privateKey) };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
