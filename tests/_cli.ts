@@ -112,10 +112,10 @@ function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
   };
 }
 
-/** Runs `ovtp ARGS...` to completion. */
-export async function ovtp(args: string[], options: RunOptions = {}): Promise<RunResult> {
+/** Starts `ovtp ARGS...` with every stream piped. */
+function spawnOvtp(args: string[], options: RunOptions): Deno.ChildProcess {
   const [program, ...first] = options.program ?? DENO_RUN_MAIN;
-  const child = new Deno.Command(program, {
+  return new Deno.Command(program, {
     args: [...first, ...args],
     cwd: options.cwd,
     env: baseEnv(options.home, options.env),
@@ -123,6 +123,10 @@ export async function ovtp(args: string[], options: RunOptions = {}): Promise<Ru
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Writes `options.stdin` (if any) to the child, then closes its stdin. */
+async function feedStdin(child: Deno.ChildProcess, options: RunOptions): Promise<void> {
   const writer = child.stdin.getWriter();
   if (options.stdin !== undefined) {
     await writer.write(
@@ -130,6 +134,12 @@ export async function ovtp(args: string[], options: RunOptions = {}): Promise<Ru
     ).catch(() => {});
   }
   await writer.close().catch(() => {});
+}
+
+/** Runs `ovtp ARGS...` to completion. */
+export async function ovtp(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const child = spawnOvtp(args, options);
+  await feedStdin(child, options);
   const output = await child.output();
   return {
     code: output.code,
@@ -286,23 +296,9 @@ export async function ovtpStdoutClosed(
   args: string[],
   options: RunOptions = {},
 ): Promise<{ code: number; stderr: string }> {
-  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
-  const child = new Deno.Command(program, {
-    args: [...first, ...args],
-    cwd: options.cwd,
-    env: baseEnv(options.home, options.env),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnOvtp(args, options);
   await child.stdout.cancel(); // Closes the pipe's only read end.
   const stderr = new Response(child.stderr).text();
-  const writer = child.stdin.getWriter();
-  if (options.stdin !== undefined) {
-    await writer.write(
-      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-    ).catch(() => {});
-  }
-  await writer.close().catch(() => {});
+  await feedStdin(child, options);
   return { code: (await child.status).code, stderr: await stderr };
 }
