@@ -12,6 +12,7 @@ import type { ChatRelay } from "./chat/relay.ts";
 import type { Identity, PublicKey } from "./keys.ts";
 import type { KeyOptions, Rate } from "./key_options.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
+import { TrimScheduler } from "./_malloc_trim.ts";
 import type { Peer } from "./peer.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { handleConnection, type LiveConnection } from "./server_connection.ts";
@@ -479,6 +480,9 @@ export function serve(options: ServeOptions): OvtpServer {
   const maxPerAddress = options.maxPerAddress ?? 64;
   const maxHandshakes = options.maxHandshakes ?? 128;
   const handshaking = { count: 0 };
+  // Closed connections leave their C memory in malloc's free lists: give it
+  // back once many have closed (only with --allow-ffi on glibc).
+  const trimmer = new TrimScheduler();
 
   const acceptLoop = (async () => {
     while (!context.closing) {
@@ -520,6 +524,7 @@ export function serve(options: ServeOptions): OvtpServer {
         })
         .finally(() => {
           connections.delete(live);
+          trimmer.closed();
           const left = (perAddress.get(address) ?? 1) - 1;
           if (left > 0) perAddress.set(address, left);
           else perAddress.delete(address);
@@ -532,6 +537,7 @@ export function serve(options: ServeOptions): OvtpServer {
     addr: { hostname: addr.hostname, port: addr.port },
     async close(graceMs = 0) {
       context.closing = true;
+      trimmer.stop();
       listener.close();
       await acceptLoop;
       // Idle connections go now; busy ones as soon as their work is done.
