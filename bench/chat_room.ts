@@ -89,7 +89,7 @@ function readConfig(): Config {
   if (server !== "child" && server !== "lib") {
     throw new RangeError(`Invalid BENCH_SERVER "${server}": expected "child" or "lib"`);
   }
-  const members = Math.round(envNumber("BENCH_MEMBERS", 10, 2, 64));
+  const members = Math.round(envNumber("BENCH_MEMBERS", 10, 2, 256));
   return {
     members,
     clientProcs: Math.round(envNumber("BENCH_CLIENT_PROCS", 2, 1, members)),
@@ -332,6 +332,9 @@ async function serverRole(home: string): Promise<void> {
     identity,
     hostname: HOST,
     port: 0,
+    // Every member connects from 127.0.0.1, all at once.
+    maxPerAddress: 1024,
+    maxHandshakes: 1024,
     authorize: authorizedKeysAuthorizer(keystore),
     handler: () => ({ status: "ok" }),
     chat: new ChatRelay(new RoomStore(keystore.path("rooms")), SILENT_LOGGER),
@@ -420,7 +423,21 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 async function startServer(config: Config, home: string, timeoutMs: number) {
   const server = new Child(
     config.server === "child"
-      ? [MAIN, "listen", "--home", home, "--host", HOST, "--port", "0"]
+      ? [
+        MAIN,
+        "listen",
+        "--home",
+        home,
+        "--host",
+        HOST,
+        "--port",
+        "0",
+        // Every member connects from 127.0.0.1, all at once.
+        "--max-per-address",
+        String(config.members + 16),
+        "--max-handshakes",
+        String(config.members + 16),
+      ]
       : [SELF, "server", home],
     "null",
     "null",
@@ -511,7 +528,7 @@ interface Sample {
   deliveriesPerSecond: number;
   /** Messages per second over the senders' posting alone (first send to last resolved send). */
   postingRate: number;
-  latency: { p50: number; p90: number; max: number };
+  latency: { p50: number; p90: number; p99: number; max: number };
   outOfOrder: number;
   dropped: number;
   serverCpu: number;
@@ -591,6 +608,7 @@ async function measureRun(
     latency: {
       p50: quantile(latencies, 0.5),
       p90: quantile(latencies, 0.9),
+      p99: quantile(latencies, 0.99),
       max: latencies[latencies.length - 1],
     },
     outOfOrder: events.reduce((sum, e) => sum + e.outOfOrder, 0),
@@ -623,7 +641,7 @@ function percent(value: number): string {
 
 function table(rows: Row[]): string {
   const lines = [
-    "| scenario | messages | msg/s median | min | max | deliveries/s median | min | max | posting msg/s | latency p50 / p90 / max ms | out of order | dropped | server CPU | clients CPU (per process) | other CPU | steal |",
+    "| scenario | messages | msg/s median | min | max | deliveries/s median | min | max | posting msg/s | latency p50 / p90 / p99 / max ms | out of order | dropped | server CPU | clients CPU (per process) | other CPU | steal |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of rows) {
@@ -638,9 +656,11 @@ function table(rows: Row[]): string {
         fmt(Math.max(...del))
       } | ${fmt(m((x) => x.postingRate))} | ${fmt(m((x) => x.latency.p50))} / ${
         fmt(m((x) => x.latency.p90))
-      } / ${fmt(m((x) => x.latency.max))} | ${s.reduce((n, x) => n + x.outOfOrder, 0)} | ${
-        s.reduce((n, x) => n + x.dropped, 0)
-      } | ${percent(m((x) => x.serverCpu))} | ${percent(m((x) => x.clientCpu))} (${
+      } / ${fmt(m((x) => x.latency.p99))} / ${fmt(m((x) => x.latency.max))} | ${
+        s.reduce((n, x) => n + x.outOfOrder, 0)
+      } | ${s.reduce((n, x) => n + x.dropped, 0)} | ${percent(m((x) => x.serverCpu))} | ${
+        percent(m((x) => x.clientCpu))
+      } (${
         (s[0]?.perProcessCpu ?? []).map((_, i) => percent(m((x) => x.perProcessCpu[i]))).join(" + ")
       }) | ${percent(m((x) => x.otherCpu))} | ${percent(m((x) => x.stealCpu))} |`,
     );
