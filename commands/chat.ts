@@ -15,6 +15,7 @@ import {
 } from "./_cli.ts";
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
 import { LineEditor } from "./_line_editor.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
@@ -25,10 +26,12 @@ Chats in a room that the server relays but cannot read: every message is
 sealed for the room's other members and signed by you; members who are
 offline get it when they come back.
 
-On a terminal, incoming messages appear above the line you type; /who lists
-the members with their fingerprints, /quit or Ctrl-D leaves. Without a
-terminal, each line of stdin is sent as a message and each message received
-is printed as one line (--json: one JSON object per line).
+On a terminal, incoming messages appear above the line you type; /help lists
+the chat commands, /who the members with their fingerprints, /quit or Ctrl-D
+leaves. Any other line starting with / is refused, never sent: //text sends
+/text. Without a terminal, each line of stdin is sent as a message (even one
+starting with /) and each message received is printed as one line (--json:
+one JSON object per line).
 
 Every fingerprint shown is computed from the key your messages are sealed
 to: a member the server lists with another fingerprint is left out, with a
@@ -125,15 +128,30 @@ async function run(args: string[]): Promise<number> {
   const input = editor ? editor.lines() : readStdinLines();
   try {
     for await (const line of raceInput(input, closed)) {
-      if (editor && line === "/quit") break;
-      if (editor && line === "/who") {
-        editor.print(whoList(session.members));
+      // Slash commands exist on a terminal only: piped lines are all messages.
+      const typed: ChatInput = editor ? parseChatInput(line) : { kind: "message", text: line };
+      if (typed.kind === "quit") break;
+      if (typed.kind === "help") {
+        editor?.print(CHAT_HELP);
         continue;
       }
-      if (!line.trim()) continue;
-      const recipients = await session.send(line);
+      if (typed.kind === "who") {
+        editor?.print(whoList(session.members));
+        continue;
+      }
+      if (typed.kind === "unknown") {
+        notice(
+          `unknown command ${
+            clean(typed.command)
+          } (not sent): /help lists them, //text sends /text`,
+        );
+        continue;
+      }
+      const text = typed.text;
+      if (!text.trim()) continue;
+      const recipients = await session.send(text);
       if (recipients === 0) notice("nobody else is in this room yet: the message went to no one");
-      else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(line)}`);
+      else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(text)}`);
     }
     await session.leave();
   } finally {
