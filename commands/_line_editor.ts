@@ -1,80 +1,84 @@
 /**
- * A minimal line editor for a terminal in raw mode: the line being typed
- * stays at the bottom, and output printed meanwhile appears above it
- * without mangling it.
+ * The chat's input line on a terminal, on node:readline (built into Deno):
+ * cursor movement, Home/End, deletion, history, and the wrapping of long
+ * and wide (emoji, CJK) lines are readline's, not ours. Output printed
+ * meanwhile appears above the line being typed without mangling it.
  *
  * @module
  */
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+import process from "node:process";
+import readline from "node:readline";
 
 /** Reads lines from the terminal while other output is printed above them. */
 export class LineEditor {
-  #prompt: string;
-  #buffer = "";
+  #rl: readline.Interface;
+  /** Rows from the prompt's first row to the end of the line just entered. */
+  #enteredRows = 0;
 
   /** Shows `prompt` before the line being typed. */
   constructor(prompt: string) {
-    this.#prompt = prompt;
+    this.#rl = readline.createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      prompt,
+      terminal: true,
+      historySize: 500,
+      removeHistoryDuplicates: true,
+    });
+    // Ctrl-C leaves, as Ctrl-D does (readline would only pause).
+    this.#rl.on("SIGINT", () => this.#rl.close());
+    // Before readline handles Enter, note how many rows the whole line
+    // takes, as readline itself counts them (wide characters, wrapping), to
+    // erase it afterwards: the line comes back with its time, as sent.
+    process.stdin.prependListener("keypress", (_text: string, key?: { name?: string }) => {
+      if (key?.name !== "return" && key?.name !== "enter") return;
+      const rl = this.#rl as unknown as { cursor: number; line: string };
+      const cursor = rl.cursor;
+      rl.cursor = rl.line.length;
+      this.#enteredRows = this.#rl.getCursorPos().rows;
+      rl.cursor = cursor;
+    });
   }
 
   /** Prints `text` (one or more lines) above the line being typed. */
   print(text: string): void {
-    // Erase the input line, print, then draw the input line again.
-    this.#write(`\r\x1b[K${text.endsWith("\n") ? text : text + "\n"}`);
+    const out = process.stdout;
+    // Up to the prompt's first row, erase the input, print, draw it again.
+    readline.moveCursor(out, 0, -this.#rl.getCursorPos().rows);
+    readline.cursorTo(out, 0);
+    readline.clearScreenDown(out);
+    out.write(text.endsWith("\n") ? text : text + "\n");
     this.#redraw();
+  }
+
+  /**
+   * Draws the prompt and the line on the row the cursor is on. readline
+   * would first go up as many rows as the line took when it last drew it,
+   * over what was printed since: it is told the line is not on screen.
+   */
+  #redraw(keepCursor = true): void {
+    (this.#rl as unknown as { prevRows: number }).prevRows = 0;
+    this.#rl.prompt(keepCursor);
   }
 
   /** Yields each line entered; ends on Ctrl-D (on an empty line) or Ctrl-C. */
   async *lines(): AsyncGenerator<string> {
-    Deno.stdin.setRaw(true);
-    this.#redraw();
-    const chunk = new Uint8Array(1024);
+    this.#rl.prompt();
     try {
-      reading: while (true) {
-        const n = await Deno.stdin.read(chunk);
-        if (n === null) break;
-        const text = decoder.decode(chunk.subarray(0, n));
-        for (let i = 0; i < text.length; i++) {
-          const c = text[i];
-          if (c === "\r" || c === "\n") {
-            const line = this.#buffer;
-            this.#buffer = "";
-            this.#write("\r\x1b[K");
-            yield line;
-            this.#redraw();
-          } else if (c === "\x03" || (c === "\x04" && this.#buffer === "")) {
-            break reading;
-          } else if (c === "\x7f" || c === "\b") {
-            this.#buffer = [...this.#buffer].slice(0, -1).join("");
-            this.#redraw();
-          } else if (c === "\x15") {
-            this.#buffer = "";
-            this.#redraw();
-          } else if (c === "\x1b") {
-            // Skip an escape sequence (arrow keys and the like): ESC [ ... letter.
-            if (text[i + 1] === "[") {
-              i += 2;
-              while (i < text.length && !/[A-Za-z~]/.test(text[i])) i++;
-            }
-          } else if (c >= " ") {
-            this.#buffer += c;
-            this.#redraw();
-          }
-        }
+      for await (const line of this.#rl) {
+        // readline moved below the entered line: erase it, so the prompt is
+        // back where it was for whatever is printed next.
+        readline.moveCursor(process.stdout, 0, -(this.#enteredRows + 1));
+        readline.cursorTo(process.stdout, 0);
+        readline.clearScreenDown(process.stdout);
+        this.#enteredRows = 0;
+        yield line;
+        this.#redraw(false);
       }
     } finally {
-      this.#write("\r\x1b[K");
-      Deno.stdin.setRaw(false);
+      this.#rl.close();
+      readline.cursorTo(process.stdout, 0);
+      readline.clearScreenDown(process.stdout);
     }
-  }
-
-  #redraw(): void {
-    this.#write(`\r\x1b[K${this.#prompt}${this.#buffer}`);
-  }
-
-  #write(text: string): void {
-    Deno.stdout.writeSync(encoder.encode(text));
   }
 }

@@ -26,7 +26,8 @@ Chats in a room that the server relays but cannot read: every message is
 sealed for the room's other members and signed by you; members who are
 offline get it when they come back.
 
-On a terminal, incoming messages appear above the line you type; /help lists
+On a terminal, incoming messages appear above the line you type, edited as
+at a shell prompt (cursor keys, Home/End, Up/Down for history); /help lists
 the chat commands, /who the members with their fingerprints, /quit or Ctrl-D
 leaves. Any other line starting with / is refused, never sent: //text sends
 /text. Without a terminal, each line of stdin is sent as a message (even one

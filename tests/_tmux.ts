@@ -47,3 +47,31 @@ export async function screenShows(session: string, pattern: RegExp): Promise<str
 export function sessionName(): string {
   return `ovtp-test-${crypto.randomUUID().slice(0, 8)}`;
 }
+
+/** What a child process writes to `stream`, gathered as it comes. */
+export function gather(stream: ReadableStream<Uint8Array>): {
+  text: () => string;
+  shows: (pattern: RegExp) => Promise<void>;
+  done: Promise<void>;
+} {
+  let text = "";
+  const done = stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        text += chunk;
+      },
+    }),
+  ).catch(() => {});
+  return {
+    text: () => text,
+    /** Waits until `pattern` was written: a message relayed is not yet delivered. */
+    async shows(pattern: RegExp) {
+      const deadline = Date.now() + 15_000;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`The output never showed ${pattern}:\n${text}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    done,
+  };
+}
