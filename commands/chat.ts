@@ -1,7 +1,7 @@
 import { type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
 import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint, hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
@@ -79,7 +79,7 @@ async function run(args: string[]): Promise<number> {
     });
   const notice = (line: string) =>
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
-  const pins = new NamePins(keystore, notice);
+  const pins = new NamePins(keystore, await fingerprint(identity.publicKey), notice);
 
   const session = await ChatSession.join(client, identity, { room: values.room, display }, {
     onMessage(message) {
@@ -114,7 +114,7 @@ async function run(args: string[]): Promise<number> {
       notice(`warning: ${clean(message)}`);
     },
   });
-  for (const member of session.members) pins.check(member);
+  pins.checkAll(session.members);
   const online = session.members.filter((m) => m.online).length;
   notice(
     `joined room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
@@ -180,30 +180,65 @@ async function* raceInput(
  * Remembers which key each display name had, and warns when it changes.
  * Checks and the messages shown after them go through one queue, so a
  * message from a member is never shown before the check of its name.
+ *
+ * The user's own key is never warned about (a new key of one's own is no
+ * news), and is pinned first, so a member taking the user's name is the one
+ * flagged. A name held by two keys in the list given on joining is
+ * reported as that, not as a change from a "before" the user never saw.
  */
 class NamePins {
   #keystore: Keystore;
   #warn: (line: string) => void;
+  #own: string;
   #queue: Promise<void> = Promise.resolve();
-  /** Fingerprints whose display name belongs to another key. */
-  readonly suspicious = new Set<string>();
+  /** The key each name was seen with in this session, first come first kept. */
+  #seen = new Map<string, string>();
+  /** Fingerprints whose display name belongs to another key, with the flag shown. */
+  readonly suspicious = new Map<string, string>();
 
-  constructor(keystore: Keystore, warn: (line: string) => void) {
+  constructor(keystore: Keystore, ownFingerprint: string, warn: (line: string) => void) {
     this.#keystore = keystore;
+    this.#own = ownFingerprint;
     this.#warn = warn;
   }
 
-  check(member: Member): void {
+  /** Checks the members of the room as joined, the user's own entry first. */
+  checkAll(members: Member[]): void {
+    const own = members.filter((m) => m.fingerprint === this.#own);
+    for (const member of [...own, ...members.filter((m) => m.fingerprint !== this.#own)]) {
+      this.check(member, true);
+    }
+  }
+
+  /** `listed`: the member comes from the list given on joining. */
+  check(member: Member, listed = false): void {
     this.after(async () => {
       const pinned = await this.#keystore.pinChatName(member.display, member.fingerprint);
-      if (!pinned) return;
-      this.suspicious.add(member.fingerprint);
+      if (!this.#seen.has(member.display)) this.#seen.set(member.display, member.fingerprint);
+      if (!pinned || member.fingerprint === this.#own) return;
+      const name = clean(member.display);
+      const where = `line ${pinned.line} of ${this.#keystore.path("chatNames")}`;
+      if (pinned.fingerprint === this.#own) {
+        this.suspicious.set(member.fingerprint, "[name taken!]");
+        this.#warn(
+          `WARNING: another key, ${clean(member.fingerprint)}, uses your name "${name}": ` +
+            `its messages are flagged [name taken!]`,
+        );
+        return;
+      }
+      if (listed && this.#seen.get(member.display) === pinned.fingerprint) {
+        this.suspicious.set(member.fingerprint, "[name taken!]");
+        this.#warn(
+          `WARNING: two keys in this room use the name "${name}": ${clean(pinned.fingerprint)} ` +
+            `(${where}) and ${clean(member.fingerprint)}, whose messages are flagged [name taken!]`,
+        );
+        return;
+      }
+      this.suspicious.set(member.fingerprint, "[key changed!]");
       this.#warn(
-        `WARNING: "${clean(member.display)}" now has the key ${clean(member.fingerprint)}, not ${
+        `WARNING: "${name}" now has the key ${clean(member.fingerprint)}, not ${
           clean(pinned.fingerprint)
-        } as before: it may be someone else (line ${pinned.line} of ${
-          this.#keystore.path("chatNames")
-        })`,
+        } as before: it may be someone else (${where})`,
       );
     });
   }
@@ -223,7 +258,9 @@ class NamePins {
 
 function messageLine(message: ChatMessage, pins: NamePins): string {
   const name = clean(message.member ? message.member.display : message.fingerprint);
-  const flag = pins.suspicious.has(message.fingerprint) ? " [key changed!]" : "";
+  const flag = pins.suspicious.has(message.fingerprint)
+    ? ` ${pins.suspicious.get(message.fingerprint)}`
+    : "";
   return `[${clock(message.timestamp)}] ${name}${flag}: ${clean(message.text)}`;
 }
 

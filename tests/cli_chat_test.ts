@@ -198,6 +198,98 @@ Deno.test("a display name that comes back with another key is flagged", async ()
   }
 });
 
+async function keyFingerprint(line: string): Promise<string> {
+  return await fingerprint(parsePublicKey(line).key);
+}
+
+Deno.test("the first join pins names silently; a name two keys use is reported as such", async () => {
+  const { server, people } = await room(["alice", "bob", "bob2", "impostor"]);
+  const listener = await startListen(server.home);
+  const others: ChatClient[] = [];
+  try {
+    // Already in the room when alice first joins: two keys named bob, and
+    // one taking alice's own name.
+    for (const [who, name] of [["bob", "bob"], ["bob2", "bob"], ["impostor", "alice"]]) {
+      const client = startChat(people[who].home, listener.target, [
+        "--room",
+        "ops",
+        "--name",
+        name,
+      ]);
+      await joined(client);
+      others.push(client);
+    }
+    const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+    await joined(alice);
+    await alice.say("hi");
+    for (const client of others) await client.waitFor(/: hi$/m);
+    // Bob had pinned his own name: bob2 taking it is news to him, not a "before".
+    await others[0].waitFor(
+      `WARNING: another key, ${await keyFingerprint(
+        people.bob2.line,
+      )}, uses your name "bob": its messages are flagged [name taken!]`,
+      "stderr",
+    );
+    // Leaving waits for the name checks: stderr is then complete.
+    assert.equal(await alice.quit(), 0);
+    const stderr = alice.stderr();
+    assert.doesNotMatch(stderr, /as before/);
+    const bobFp = await keyFingerprint(people.bob.line);
+    const bob2Fp = await keyFingerprint(people.bob2.line);
+    const [first, second] = stderr.includes(`${bobFp} (line `) ? [bobFp, bob2Fp] : [bob2Fp, bobFp];
+    assert.ok(
+      stderr.includes(
+        `WARNING: two keys in this room use the name "bob": ${first} (line `,
+      ) && stderr.includes(`and ${second}, whose messages are flagged [name taken!]`),
+      stderr,
+    );
+    // Alice's own key is pinned first: the member taking her name is the one flagged.
+    const aliceFp = await keyFingerprint(people.alice.line);
+    const impostorFp = await keyFingerprint(people.impostor.line);
+    assert.ok(
+      stderr.includes(
+        `WARNING: another key, ${impostorFp}, uses your name "alice": its messages are flagged`,
+      ),
+      stderr,
+    );
+    assert.equal(stderr.match(/WARNING/g)?.length, 2, stderr);
+    const names = await Deno.readTextFile(`${people.alice.home}/chat_names`);
+    assert.deepEqual(
+      names.trim().split("\n").sort(),
+      [
+        `alice ${aliceFp}`,
+        `bob ${first}`,
+      ].sort(),
+    );
+  } finally {
+    for (const client of others) await client.quit();
+    await listener.stop();
+  }
+});
+
+Deno.test("no warning about one's own key, even when one's name was pinned to an older key", async () => {
+  const { server, people } = await room(["alice", "bob"]);
+  const old = await generateIdentity();
+  await Deno.writeTextFile(
+    `${people.alice.home}/chat_names`,
+    `alice ${await fingerprint(old.publicKey)}\n`,
+  );
+  const listener = await startListen(server.home);
+  try {
+    const bob = startChat(people.bob.home, listener.target, ["--room", "ops"]);
+    await joined(bob);
+    const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+    await joined(alice);
+    await alice.say("new key, same me");
+    await bob.waitFor("alice: new key, same me");
+    assert.equal(await alice.quit(), 0);
+    assert.doesNotMatch(alice.stderr(), /WARNING|warning/);
+    assert.equal(await bob.quit(), 0);
+  } finally {
+    await listener.stop();
+  }
+});
+
 async function readTree(dir: string): Promise<string> {
   let text = "";
   try {
