@@ -21,11 +21,14 @@ Downloads a file from the folder a server offers (\`ovtp listen --serve DIR\`),
 streamed and verified: the data goes to DEST.ovtp-partial, its SHA-256 is
 checked against the server's, and only then is it renamed to DEST (default:
 the file's name, in the current folder; an existing DEST is never replaced).
+With -o -, the file is written to stdout instead (nothing else is), from the
+start (a stream cannot resume); the summary goes to stderr, and a SHA-256
+mismatch at the end exits non-zero after the bytes were written.
 An interrupted download resumes when run again, after the server confirms
 the part already here. --list lists a folder instead.
 
 Options:
-  -o, --output DEST   where to write the file
+  -o, --output DEST   where to write the file ("-": stdout)
   --list              list PATH (default: the top of the served folder)
   --quiet             no progress bar (it is only drawn on a terminal anyway)
   --json              print the outcome (or the listing) as JSON
@@ -46,6 +49,9 @@ async function run(args: string[]): Promise<number> {
   if (positionals.length > 2) usageError("getfile", `Unexpected argument "${positionals[2]}"`);
   const remote = positionals[1];
   if (!values.list && remote === undefined) usageError("getfile", "Missing the PATH to download");
+  if (values.output === "-" && values.json) {
+    usageError("getfile", "--json prints on stdout: it cannot go with -o -");
+  }
   const keystore = openKeystore(values.home);
   const { client } = await connectTo("getfile", keystore, positionals[0], values);
   try {
@@ -66,9 +72,20 @@ async function run(args: string[]): Promise<number> {
       }
       return 0;
     }
-    const dest = values.output ?? safeBasename(remote!);
     const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
     const started = performance.now();
+    if (values.output === "-") {
+      // Only the file's bytes go to stdout; the summary goes to stderr.
+      const file = await client.streamFile(remote!, { write: writeOut }, {
+        onProgress: (progress) => bar.update(progress),
+      }).finally(() => bar.clear());
+      const seconds = (performance.now() - started) / 1000;
+      if (!values.quiet) {
+        await writeErr(summary(remote!, { ...file, path: "stdout" }, seconds, "written to"));
+      }
+      return 0;
+    }
+    const dest = values.output ?? safeBasename(remote!);
     const file = await client.getFile(remote!, dest, {
       onProgress: (progress) => bar.update(progress),
       onResume: (offset) => {
@@ -102,11 +119,16 @@ function modeText(mode: number): string {
   return [...bits].map((c, i) => (mode & (1 << (8 - i))) ? c : "-").join("");
 }
 
-function summary(remote: string, file: FetchedFile, seconds: number): string {
+function summary(
+  remote: string,
+  file: FetchedFile,
+  seconds: number,
+  saved = "saved as",
+): string {
   const resumed = file.resumedFrom > 0 ? `, resumed after ${formatBytes(file.resumedFrom)}` : "";
   return `got ${printable(remote)}: ${formatBytes(file.size)} in ${seconds.toFixed(2)} s (${
     formatRate(file.size - file.resumedFrom, seconds)
-  }${resumed}), sha256 ${file.sha256}, verified and saved as ${printable(file.path)}\n`;
+  }${resumed}), sha256 ${file.sha256}, verified and ${saved} ${printable(file.path)}\n`;
 }
 
 function outcomeJson(file: FetchedFile, seconds: number): string {

@@ -18,7 +18,7 @@ import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipie
 import { jsonLine, printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
 
-const USAGE = `Usage: ovtp open [FILE] [-o OUT] [--from NAME|FINGERPRINT] [--home DIR]
+const USAGE = `Usage: ovtp open [FILE] [-o OUT [--force]] [--from NAME|FINGERPRINT] [--home DIR]
        ovtp open --info [FILE] [--json] [--home DIR]
 
 Decrypts a file sealed with \`ovtp seal\` (binary or armored) with your
@@ -33,7 +33,9 @@ name and renamed only once everything has verified). What was already
 written to stdout cannot be taken back: use -o when that matters.
 
 Options:
-  -o, --output OUT         write to OUT (mode 0600) instead of stdout
+  -o, --output OUT         write to OUT (mode 0600) instead of stdout; an
+                           existing file is not replaced without --force
+  --force                  replace an existing OUT
   --from NAME|FINGERPRINT  refuse a file not sealed by this sender (a name in
                            authorized_keys, SHA256:..., or self)
   --info                   show the sender and the recipients' fingerprints
@@ -53,10 +55,18 @@ async function run(args: string[]): Promise<number> {
     from: { type: "string" },
     info: { type: "boolean" },
     json: { type: "boolean" },
+    force: { type: "boolean" },
   }, "open");
   if (positionals.length > 1) usageError("open", `Unexpected argument "${positionals[1]}"`);
   if (values.info && (values.output !== undefined || values.from !== undefined)) {
     usageError("open", "--info decrypts nothing: it takes no -o or --from");
+  }
+  if (values.force && values.output === undefined) {
+    usageError("open", "--force applies to -o OUT");
+  }
+  // Checked before the passphrase is asked; the final link checks again.
+  if (values.output !== undefined && !values.force && await isRegularFile(values.output)) {
+    throw alreadyExists(values.output);
   }
   const path = positionals[0];
   const name = inputName(path);
@@ -79,7 +89,12 @@ async function run(args: string[]): Promise<number> {
     });
     sender = opened.sender;
     if (values.output !== undefined) {
-      await writeFileAtomically(values.output, opened.plaintext, { mode: 0o600 });
+      await writeFileAtomically(values.output, opened.plaintext, {
+        mode: 0o600,
+        replace: values.force === true,
+      }).catch((error) => {
+        throw error instanceof Deno.errors.AlreadyExists ? alreadyExists(values.output!) : error;
+      });
     } else {
       // Counted as written, for the message if a later chunk fails.
       const stdout = {
@@ -240,6 +255,25 @@ async function showInfo(
   }
   await writeOut(lines.join("\n") + "\n");
   return 0;
+}
+
+function alreadyExists(path: string): OvtpError {
+  return new OvtpError("io", `Cannot write "${printable(path)}": it already exists`, {
+    hint: "choose another name with -o, or add --force to replace it",
+  });
+}
+
+/**
+ * A regular file: not a device or a pipe (written in place), nor a link
+ * (refused by writeFileAtomically with its own message, --force or not).
+ */
+async function isRegularFile(path: string): Promise<boolean> {
+  try {
+    const info = await Deno.lstat(path);
+    return info.isFile;
+  } catch {
+    return false;
+  }
 }
 
 function lower(message: string): string {

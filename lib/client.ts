@@ -19,7 +19,13 @@ import {
   type SendFileOptions,
   type SentFile,
 } from "./transfer/sender.ts";
-import { type FetchedFile, fetchFile, type FetchOptions, listFiles } from "./transfer/fetcher.ts";
+import {
+  type FetchedFile,
+  fetchFile,
+  type FetchOptions,
+  listFiles,
+  streamFile,
+} from "./transfer/fetcher.ts";
 import type { ListEntry } from "./transfer/download_messages.ts";
 import { CALL_MESSAGE_TYPE, encodeCall } from "./function_call.ts";
 
@@ -259,6 +265,18 @@ export class OvtpClient {
   /** Downloads a file from the server's served folder (resuming a partial one). */
   getFile(remotePath: string, dest: string, options: FetchOptions = {}): Promise<FetchedFile> {
     return fetchFile(this.link, remotePath, dest, options);
+  }
+
+  /**
+   * Downloads `remotePath` into `sink` from the start (no partial file, no
+   * resume), checking its SHA-256 at the end.
+   */
+  streamFile(
+    remotePath: string,
+    sink: { write(bytes: Uint8Array): Promise<void> },
+    options: Pick<FetchOptions, "onProgress"> = {},
+  ): Promise<Omit<FetchedFile, "path">> {
+    return streamFile(this.link, remotePath, sink, options);
   }
 
   /** Lists a folder of the server's served folder. */

@@ -73,6 +73,13 @@ export function readerStream(
 export interface WriteFileAtomicallyOptions {
   /** The new file's mode. @default 0o600 */
   mode?: number;
+  /**
+   * Whether an existing regular file at `path` is replaced. When false, the
+   * finished file is linked into place, which never replaces a name: a file
+   * that appeared meanwhile fails the write with `Deno.errors.AlreadyExists`.
+   * @default true
+   */
+  replace?: boolean;
 }
 
 /**
@@ -85,7 +92,7 @@ export interface WriteFileAtomicallyOptions {
  *
  * @param path The file to write.
  * @param stream The content.
- * @param options The mode.
+ * @param options The mode, and whether an existing file is replaced.
  * @returns The number of bytes written.
  */
 export async function writeFileAtomically(
@@ -110,7 +117,12 @@ export async function writeFileAtomically(
     }
     // Deno.open honours the umask; set the mode exactly.
     chmodFile(temp, mode, info);
-    await Deno.rename(temp, path);
+    if (options.replace === false) {
+      await Deno.link(temp, path);
+      await Deno.remove(temp);
+    } else {
+      await Deno.rename(temp, path);
+    }
     return written;
   } catch (error) {
     await Deno.remove(temp).catch(() => {});

@@ -232,6 +232,57 @@ export async function fetchFile(
   }
 }
 
+/**
+ * Downloads `remotePath` into `sink` (stdout, a pipe), from the start: a
+ * stream has no partial file to resume from. The SHA-256 is checked at the
+ * end; what was written before a mismatch cannot be taken back, so the
+ * caller must report the failure (non-zero exit).
+ */
+export async function streamFile(
+  link: MessageLink,
+  remotePath: string,
+  sink: { write(bytes: Uint8Array): Promise<void> },
+  options: Pick<FetchOptions, "onProgress"> = {},
+): Promise<Omit<FetchedFile, "path">> {
+  const id = link.nextId();
+  const replies = new ReplyQueue();
+  const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
+  try {
+    await link.send({
+      type: DownloadMessageType.Get,
+      id,
+      body: encodeJson({ path: remotePath, offset: 0, prefix_sha256: null }),
+    });
+    const info = checkInfo(decodeJson(expect(await replies.next(), DownloadMessageType.Info).body));
+    if (info.offset !== 0) {
+      throw new OvtpError("protocol", "The server resumed at an offset it was not offered");
+    }
+    const hash = createHash("sha256");
+    let size = 0;
+    while (true) {
+      const message = await replies.next();
+      if (message.type === DownloadMessageType.Data) {
+        if (size + message.body.length > info.size) {
+          throw new OvtpError("protocol", "The server sent more data than the file's size");
+        }
+        hash.update(message.body);
+        size += message.body.length;
+        await sink.write(message.body);
+        options.onProgress?.({ name: remotePath, done: size, total: info.size });
+        continue;
+      }
+      const end = checkDownloadEnd(decodeJson(expect(message, DownloadMessageType.End).body));
+      const sha256 = hash.digest("hex");
+      if (end.size !== size || end.sha256 !== sha256) {
+        throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
+      }
+      return { size, sha256, resumedFrom: 0 };
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
 /** Lists a folder of the server's served folder. */
 export async function listFiles(link: MessageLink, remotePath: string): Promise<ListEntry[]> {
   const id = link.nextId();
