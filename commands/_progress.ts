@@ -5,6 +5,8 @@
  * @module
  */
 
+import { OvtpError } from "../lib/errors.ts";
+import { FramingError } from "../lib/framing.ts";
 import type { TransferProgress } from "../lib/transfer/sender.ts";
 import { printable } from "./_printable.ts";
 
@@ -81,4 +83,19 @@ export class ProgressBar {
     this.#drawn = false;
     this.#lastDraw = 0;
   }
+}
+
+/**
+ * A cut connection (closed, or ended in the middle of a record): the same
+ * command resumes, since both sides keep what arrived.
+ */
+export function resumeHint(error: unknown): unknown {
+  if (!(error instanceof OvtpError) || error.hint) return error;
+  const truncated = error.kind === "protocol" && error.cause instanceof FramingError &&
+    error.cause.message.startsWith("The stream ended");
+  if (error.kind !== "network" && !truncated) return error;
+  return new OvtpError(error.kind, error.message, {
+    hint: "run the same command again to resume",
+    cause: error,
+  });
 }

@@ -12,7 +12,7 @@ import {
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { jsonLine, printable } from "./_printable.ts";
-import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
+import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
 
 const USAGE = `Usage: ovtp getfile HOST[:PORT] PATH [-o DEST] [--quiet] [--json]
        ovtp getfile HOST[:PORT] --list [PATH]
@@ -87,6 +87,13 @@ async function run(args: string[]): Promise<number> {
     }
     const dest = values.output ?? safeBasename(remote!);
     const file = await client.getFile(remote!, dest, {
+      onRestart: (held) => {
+        bar.clear();
+        writeErr(
+          `ovtp: "${printable(remote!)}" changed on the server since the interrupted download: ` +
+            `starting over (the ${formatBytes(held)} here are discarded)\n`,
+        ).catch(() => {});
+      },
       onProgress: (progress) => bar.update(progress),
       onResume: (offset) => {
         bar.reset(offset);
@@ -97,6 +104,8 @@ async function run(args: string[]): Promise<number> {
         )
           .catch(() => {});
       },
+    }).catch((error) => {
+      throw resumeHint(error);
     }).finally(() => bar.clear());
     const seconds = (performance.now() - started) / 1000;
     await writeOut(values.json ? outcomeJson(file, seconds) : summary(remote!, file, seconds));

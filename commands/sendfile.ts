@@ -19,7 +19,7 @@ import {
 } from "./_cli.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { jsonLine, printable } from "./_printable.ts";
-import { formatBytes, formatRate, ProgressBar } from "./_progress.ts";
+import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
 
 const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet] [--json]
                      [--strict] [--timeout SECONDS] [--home DIR]
@@ -78,6 +78,13 @@ async function run(args: string[]): Promise<number> {
       const started = performance.now();
       bar.reset();
       const file = await client.sendFile(source, {
+        onRestart: (held) => {
+          bar.clear();
+          writeErr(
+            `ovtp: "${printable(source.name)}" changed since the interrupted transfer: ` +
+              `starting over (the ${formatBytes(held)} on the server are discarded)\n`,
+          ).catch(() => {});
+        },
         onProgress: (progress) => bar.update(progress),
         onResume: (offset) => {
           bar.reset(offset);
@@ -89,6 +96,8 @@ async function run(args: string[]): Promise<number> {
           )
             .catch(() => {});
         },
+      }).catch((error) => {
+        throw source.resumable ? resumeHint(error) : error;
       }).finally(() => bar.clear());
       const seconds = (performance.now() - started) / 1000;
       sent.push({ file, seconds });

@@ -304,6 +304,10 @@ Deno.test("getfile resumes from a partial download whose prefix the server confi
     });
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.doesNotMatch(fresh.stderr, /resuming/);
+    assert.match(
+      fresh.stderr,
+      /^ovtp: "big\.bin" changed on the server since the interrupted download: starting over \(the 24\.4 KiB here are discarded\)$/m,
+    );
     assert.deepEqual(await Deno.readFile(`${work}/b2`), data);
   } finally {
     await listener.stop();

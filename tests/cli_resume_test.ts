@@ -81,14 +81,14 @@ async function waitForPartial(inbox: string, atLeast: number): Promise<void> {
   }
 }
 
-/** Starts `ovtp sendfile` in the background, to be killed. */
-function spawnSend(home: string, target: string, path: string) {
+/** Starts `ovtp sendfile` in the background, to be killed (stdout and stderr piped if `piped`). */
+function spawnSend(home: string, target: string, path: string, piped = false) {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "sendfile", target, path, "--quiet"],
     env: { ...CLI_ENV, OVTP_HOME: home, HOME: `${home}.user` },
     stdin: "null",
-    stdout: "null",
-    stderr: "null",
+    stdout: piped ? "piped" : "null",
+    stderr: piped ? "piped" : "null",
   }).spawn();
 }
 
@@ -149,12 +149,18 @@ Deno.test("a server killed halfway resumes after its restart", async () => {
   await Deno.writeFile(`${dir}/disk.img`, data);
   const first = await startListen(server.home);
   const proxy = stallingProxy(first.port, 8 * 1024 * 1024);
-  const sender = spawnSend(client.home, `127.0.0.1:${proxy.port}`, `${dir}/disk.img`);
+  const sender = spawnSend(client.home, `127.0.0.1:${proxy.port}`, `${dir}/disk.img`, true);
   await waitForPartial(inbox, 4 * 1024 * 1024);
   // SIGKILL: the server gets no chance to clean up or finish anything.
   await first.stop("SIGKILL");
-  await sender.status;
+  // The proxy holds the client's side open: closing it is the cut the client sees.
   await proxy.close();
+  const cut = await sender.output();
+  const cutErr = new TextDecoder().decode(cut.stderr);
+  assert.equal(cut.code, 3, cutErr);
+  assert.equal(new TextDecoder().decode(cut.stdout), "");
+  assertOneError({ code: cut.code, stdout: "", stderr: cutErr }, /connection/);
+  assert.match(cutErr, /^ovtp: hint: run the same command again to resume$/m, cutErr);
   await assert.rejects(Deno.stat(`${inbox}/alice/disk.img`), Deno.errors.NotFound);
   assert.ok(await partialBytes(inbox) > 0, "the interrupted transfer kept its data");
 
@@ -184,6 +190,13 @@ Deno.test("a source changed since the interruption fails the prefix check and st
     const sent = await ovtp(["sendfile", listener.target, `${dir}/log.bin`], { home: client.home });
     assert.equal(sent.code, 0, sent.stderr);
     assert.doesNotMatch(sent.stderr, /resuming/);
+    assert.match(
+      sent.stderr,
+      /^ovtp: "log\.bin" changed since the interrupted transfer: starting over \(the \d+\.\d MiB on the server are discarded\)$/m,
+    );
+    // One line says so (besides the first-contact line about the new host).
+    const said = sent.stderr.trimEnd().split("\n").filter((l) => !l.includes("new host"));
+    assert.equal(said.length, 1, sent.stderr);
     assert.doesNotMatch(sent.stdout, /resumed/);
     assert.deepEqual(await Deno.readFile(`${inbox}/alice/log.bin`), changed);
   } finally {

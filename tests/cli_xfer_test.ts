@@ -103,3 +103,84 @@ Deno.test("open -o refuses to replace an existing file unless --force", async ()
   assert.equal(stray.code, 2);
   assertOneError(stray, /--force applies to -o OUT/);
 });
+
+/** A proxy that forwards the server's first `limit` bytes to the client, then holds the rest. */
+function downloadStallingProxy(target: number, limit: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const done = (async () => {
+    for await (const inbound of listener) {
+      const outbound = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      conns.push(inbound, outbound);
+      let forwarded = 0;
+      const stall = new TransformStream<Uint8Array, Uint8Array>({
+        async transform(chunk, controller) {
+          if (forwarded >= limit) return await new Promise(() => {});
+          const take = Math.min(chunk.length, limit - forwarded);
+          forwarded += take;
+          controller.enqueue(chunk.subarray(0, take));
+        },
+      });
+      inbound.readable.pipeTo(outbound.writable).catch(() => {});
+      outbound.readable.pipeThrough(stall).pipeTo(inbound.writable).catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed by a pipe.
+        }
+      }
+      await done;
+    },
+  };
+}
+
+Deno.test("a download cut halfway says that the same command resumes, and it does", async () => {
+  const { server, client } = await makePair();
+  const served = await Deno.makeTempDir();
+  const data = new Uint8Array(8 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+  await Deno.writeFile(`${served}/big.bin`, data);
+  const listener = await startListen(server.home, ["--serve", served]);
+  const proxy = downloadStallingProxy(listener.port, 2 * 1024 * 1024);
+  const work = await Deno.makeTempDir();
+  try {
+    const cutting = ovtp(["getfile", `127.0.0.1:${proxy.port}`, "big.bin"], {
+      home: client.home,
+      cwd: work,
+    });
+    // Wait until data has reached the partial file, then cut the connection.
+    const deadline = Date.now() + 20_000;
+    while (
+      (await Deno.stat(`${work}/big.bin.ovtp-partial`).catch(() => ({ size: 0 }))).size === 0
+    ) {
+      if (Date.now() > deadline) throw new Error("The download never started");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await proxy.close();
+    const cut = await cutting;
+    assert.equal(cut.code, 3, cut.stderr);
+    assert.equal(cut.stdout, "");
+    // Cut inside a record or between two: either way a network error.
+    assertOneError(cut, /Cannot receive|connection/);
+    assert.match(cut.stderr, /^ovtp: hint: run the same command again to resume$/m);
+    await assert.rejects(Deno.stat(`${work}/big.bin`), Deno.errors.NotFound);
+
+    const again = await ovtp(["getfile", listener.target, "big.bin"], {
+      home: client.home,
+      cwd: work,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /resuming "big\.bin" after .* already here \(verified\)/);
+    assert.deepEqual(await Deno.readFile(`${work}/big.bin`), data);
+  } finally {
+    await proxy.close().catch(() => {});
+    await listener.stop();
+  }
+});

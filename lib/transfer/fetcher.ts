@@ -80,6 +80,11 @@ export interface FetchOptions {
   onProgress?: (progress: TransferProgress) => void;
   /** Called when a previous partial download is resumed. */
   onResume?: (offset: number) => void;
+  /**
+   * Called when the `held` bytes of a previous partial download no longer
+   * match the server's file (it changed): the download starts over.
+   */
+  onRestart?: (held: number) => void;
 }
 
 /**
@@ -182,6 +187,7 @@ export async function fetchFile(
     // The server confirmed our prefix (offset > 0), or starts over.
     const hash = info.offset > 0 ? held.hash : createHash("sha256");
     if (info.offset > 0) options.onResume?.(info.offset);
+    else if (held.size > 0) options.onRestart?.(held.size);
     await file.truncate(info.offset);
     await file.seek(info.offset, Deno.SeekMode.Start);
     partial = new PartialFile(file, partialPath, hash, info.offset);

@@ -118,6 +118,11 @@ export interface SendFileOptions {
   onProgress?: (progress: TransferProgress) => void;
   /** Called when the server already holds a verified prefix. */
   onResume?: (offset: number) => void;
+  /**
+   * Called when the server held `held` bytes of an earlier transfer of this
+   * name that do not match the source (it changed): the file starts over.
+   */
+  onRestart?: (held: number) => void;
 }
 
 /**
@@ -219,6 +224,7 @@ export async function sendFile(
     }
     await link.send({ type: FileMessageType.Start, id, body: encodeJson({ offset }) });
     const restart = offset === 0 && accept.offset > 0 && source.resumable;
+    if (restart) options.onRestart?.(accept.offset);
     const data = restart ? source.read()[Symbol.asyncIterator]() : chunks;
     const fresh = restart ? createHash("sha256") : hash;
     const size = await streamData(link, id, data, fresh, offset, pending, replies, source, options);
