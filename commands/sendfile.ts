@@ -27,7 +27,8 @@ const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet
 Sends files to a server's inbox, streamed and verified: the SHA-256 of the
 content is computed while sending and checked by the server before the file
 appears. A directory is sent recursively with its relative paths and file
-modes; symlinks are not followed (each one is reported and skipped).
+modes; symlinks are not followed (each one is reported and skipped). A folder
+sent again arrives as a new folder (\`proj (1)/\`), never mixed into the old one.
 
 With no PATH, or "-", stdin is sent under --name (or a generated name), so
 \`tar c dir | ovtp sendfile host --name dir.tar\` needs no temporary copy.
@@ -37,7 +38,7 @@ again: the server keeps what it received, the client checks that it matches
 (SHA-256 of that prefix) and sends only the rest. Stdin cannot resume.
 
 Options:
-  --name NAME         the name to store a single file or stdin under
+  --name NAME         the name to store a single file, folder or stdin under
   --quiet             no progress bar (it is only drawn on a terminal anyway)
   --json              print the outcome as one JSON object
 ${CONNECT_HELP}
@@ -57,7 +58,7 @@ async function run(args: string[]): Promise<number> {
   parseHostPort(positionals[0], DEFAULT_PORT);
   const paths = positionals.slice(1);
   if (values.name !== undefined && paths.length > 1) {
-    usageError("sendfile", "--name applies to a single file or stdin");
+    usageError("sendfile", "--name applies to a single file, folder or stdin");
   }
   const fromStdin = paths.length === 0 || (paths.length === 1 && paths[0] === "-");
   if (fromStdin && Deno.stdin.isTerminal()) {
@@ -158,7 +159,7 @@ async function* sources(
       yield* directorySources(paths[i], (path, reason) => {
         writeErr(`ovtp: warning: skipping "${printable(path)}": ${printable(reason)}\n`)
           .catch(() => {});
-      });
+      }, name);
     }
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertOneError, homeWithIdentity, makePair, ovtp, startListen } from "./_cli.ts";
+import { assertOneError, homeWithIdentity, makePair, ovtp, startListen, SYMLINKS } from "./_cli.ts";
 
 /** Printable text of `size` bytes (stdout is read as text by the helpers). */
 function text(size: number): string {
@@ -181,6 +181,80 @@ Deno.test("a download cut halfway says that the same command resumes, and it doe
     assert.deepEqual(await Deno.readFile(`${work}/big.bin`), data);
   } finally {
     await proxy.close().catch(() => {});
+    await listener.stop();
+  }
+});
+
+/** Every file under `dir`, relative and sorted. */
+async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) out.push(...await filesUnder(`${dir}/${entry.name}`, rel));
+    else out.push(entry.isSymlink ? `${rel}@` : rel);
+  }
+  return out.sort();
+}
+
+Deno.test("a folder sent again arrives as a new folder; --name renames a folder", async () => {
+  const { server, client } = await makePair();
+  const inbox = `${server.home}/inbox`;
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/proj/src`, { recursive: true });
+  await Deno.writeTextFile(`${root}/proj/a.txt`, "first a\n");
+  await Deno.writeTextFile(`${root}/proj/src/b.txt`, "first b\n");
+  const listener = await startListen(server.home);
+  try {
+    const send = (...args: string[]) =>
+      ovtp(["sendfile", listener.target, ...args, "--json"], { home: client.home });
+    const first = await send(`${root}/proj`);
+    assert.equal(first.code, 0, first.stderr);
+    await Deno.writeTextFile(`${root}/proj/a.txt`, "second a\n");
+    const second = await send(`${root}/proj`);
+    assert.equal(second.code, 0, second.stderr);
+    const paths = JSON.parse(second.stdout).files.map((f: { path: string }) => f.path);
+    assert.deepEqual(paths, ["alice/proj (1)/a.txt", "alice/proj (1)/src/b.txt"]);
+    assert.ok(JSON.parse(second.stdout).files.every((f: { renamed: boolean }) => f.renamed));
+    // A folder in the way of the next name is skipped too, a plain file as well.
+    await Deno.writeTextFile(`${inbox}/alice/proj (2)`, "not a folder");
+    const third = await send(`${root}/proj`);
+    assert.equal(third.code, 0, third.stderr);
+    const renamed = await send(`${root}/proj`, "--name", "release");
+    assert.equal(renamed.code, 0, renamed.stderr);
+    assert.deepEqual(await filesUnder(`${inbox}/alice`), [
+      "proj (1)/a.txt",
+      "proj (1)/src/b.txt",
+      "proj (2)",
+      "proj (3)/a.txt",
+      "proj (3)/src/b.txt",
+      "proj/a.txt",
+      "proj/src/b.txt",
+      "release/a.txt",
+      "release/src/b.txt",
+    ]);
+    // The first folder is untouched; no "a (1).txt" was scattered into it.
+    assert.equal(await Deno.readTextFile(`${inbox}/alice/proj/a.txt`), "first a\n");
+    assert.equal(await Deno.readTextFile(`${inbox}/alice/proj (1)/a.txt`), "second a\n");
+
+    // Two paths with --name stay a usage error; a lone file still renames as before.
+    const two = await send(`${root}/proj`, `${root}/proj/a.txt`, "--name", "x");
+    assert.equal(two.code, 2);
+    assertOneError(two, /--name applies to a single file, folder or stdin/);
+    const lone = await send(`${root}/proj/a.txt`, "--name", "proj");
+    assert.equal(lone.code, 0, lone.stderr);
+    // The next free name: folders and files share the names of one folder.
+    assert.equal(JSON.parse(lone.stdout).files[0].path, "alice/proj (4)");
+
+    // A link planted under the folder's name is passed over, never written through.
+    if (SYMLINKS) {
+      const outside = await Deno.makeTempDir();
+      await Deno.symlink(outside, `${inbox}/alice/planted`);
+      const planted = await send(`${root}/proj`, "--name", "planted");
+      assert.equal(planted.code, 0, planted.stderr);
+      assert.equal(JSON.parse(planted.stdout).files[0].path, "alice/planted (1)/a.txt");
+      assert.deepEqual(await filesUnder(outside), []);
+    }
+  } finally {
     await listener.stop();
   }
 });

@@ -35,6 +35,13 @@ export interface FileOffer {
   mode: number | null;
   /** Whether the client can resend from an offset. */
   resumable: boolean;
+  /**
+   * Absent for a lone file. For a file of a folder sent as a whole: a token
+   * (1 to 64 characters) the same for every file of that folder on this
+   * connection; the first component of `name` is the folder, which the
+   * server stores as a new folder (`proj`, or `proj (1)`, ...).
+   */
+  folder?: string;
 }
 
 /** Accept body. */
@@ -83,7 +90,9 @@ export function checkOffer(v: Record<string, unknown>): FileOffer {
     typeof v.name !== "string" || v.name.length === 0 || v.name.length > 4096 ||
     !(v.size === null || isCount(v.size)) ||
     !(v.mode === null || (isCount(v.mode) && v.mode <= 0o7777)) ||
-    typeof v.resumable !== "boolean"
+    typeof v.resumable !== "boolean" ||
+    !(v.folder === undefined ||
+      (typeof v.folder === "string" && v.folder.length > 0 && v.folder.length <= 64))
   ) {
     throw new MessageError("Malformed file offer");
   }

@@ -200,15 +200,27 @@ export class Inbox {
   /**
    * Moves a complete, synced, verified temporary file into place as
    * `<sender>/<name>`, choosing a new name rather than overwriting, and
-   * refusing to follow a symlink planted anywhere below the inbox.
+   * refusing to follow a symlink planted anywhere below the inbox. With
+   * `folderFor` (a file of a folder sent as a whole), the first component
+   * of `name` is replaced by the folder it returns for it.
    */
   async store(
     partial: string,
     sender: string,
     name: string,
     mode: number | null,
+    folderFor?: (root: string) => Promise<string>,
   ): Promise<StoredFile> {
-    const parts = [...safeRelativePath(sender), ...safeRelativePath(name)];
+    const nameParts = safeRelativePath(name);
+    // A file of a folder sent as a whole: its first component is replaced
+    // by the folder chosen for that send (see newFolder).
+    let folderRenamed = false;
+    if (folderFor && nameParts.length > 1) {
+      const chosen = await folderFor(nameParts[0]);
+      folderRenamed = chosen !== nameParts[0];
+      nameParts[0] = chosen;
+    }
+    const parts = [...safeRelativePath(sender), ...nameParts];
     const folder = await this.#makeFolders(parts.slice(0, -1));
     const base = parts[parts.length - 1];
     // A stream has no mode: it gets an ordinary file's 0644 (the inbox
@@ -229,10 +241,34 @@ export class Inbox {
       return {
         path: [...parts.slice(0, -1), candidate].join("/"),
         absolutePath: target,
-        renamed: attempt > 0,
+        renamed: attempt > 0 || folderRenamed,
       };
     }
     throw new TransferRefusal("io", `Too many files named "${base}"`);
+  }
+
+  /**
+   * @internal Creates a new folder `<sender>/<root>`, or `<root> (1)`,
+   * `<root> (2)`, ... when the name is taken (by anything: a folder, a file,
+   * a link), and returns the name it got. The folder is created, not found:
+   * a folder sent again never mixes into an earlier one.
+   */
+  async newFolder(sender: string, root: string): Promise<string> {
+    const parent = await this.#makeFolders(safeRelativePath(sender));
+    const base = safeRelativePath(root).at(-1)!;
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const candidate = attempt === 0 ? base : `${base} (${attempt})`;
+      try {
+        // mkdir fails on any existing name, a link included: nothing is
+        // created through a link.
+        await Deno.mkdir(join(parent, candidate), { mode: 0o755 });
+        return candidate;
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) continue;
+        throw error;
+      }
+    }
+    throw new TransferRefusal("io", `Too many folders named "${base}"`);
   }
 
   /**

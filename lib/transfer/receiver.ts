@@ -100,6 +100,8 @@ interface Transfer {
 const SPACE_CHECK_INTERVAL = 64 * 1024 * 1024;
 /** Transfers one connection may have open at once. */
 const MAX_TRANSFERS = 16;
+/** Folders sent as a whole that one connection may store into. */
+const MAX_FOLDERS = 4096;
 
 /** Receives the files sent on one connection. */
 export class FileReceiver {
@@ -108,6 +110,8 @@ export class FileReceiver {
   #send: (message: Message) => Promise<void>;
   #onFile: (file: ReceivedFile) => void | Promise<void>;
   #transfers = new Map<number, Transfer>();
+  /** The folder created for each folder token of this connection. */
+  #folders = new Map<string, Promise<string>>();
 
   /** Creates a receiver writing to `inbox` and answering through `send`. */
   constructor(
@@ -186,6 +190,23 @@ export class FileReceiver {
     });
   }
 
+  /** The folder made for `token` on its first stored file (from that file's `root`). */
+  #folder(token: string, root: string): Promise<string> {
+    let chosen = this.#folders.get(token);
+    if (!chosen) {
+      if (this.#folders.size >= MAX_FOLDERS) {
+        return Promise.reject(
+          new TransferRefusal("io", "Too many folders sent on one connection"),
+        );
+      }
+      chosen = this.#inbox.newFolder(this.#peer.name, root);
+      this.#folders.set(token, chosen);
+      // A failure is not remembered: the next file of the folder tries again.
+      chosen.catch(() => this.#folders.delete(token));
+    }
+    return chosen;
+  }
+
   async #start(transfer: Transfer, message: Message): Promise<void> {
     if (transfer.partial) throw new MessageError("Transfer already started");
     const offset = checkStart(decodeJson(message.body));
@@ -243,6 +264,9 @@ export class FileReceiver {
         this.#peer.name,
         transfer.offer.name,
         transfer.offer.mode,
+        transfer.offer.folder === undefined
+          ? undefined
+          : (root) => this.#folder(transfer.offer.folder!, root),
       );
     } finally {
       await claim.release(false);

@@ -207,6 +207,8 @@ export async function sendFile(
         size: source.size,
         mode: source.mode,
         resumable: source.resumable,
+        // Absent for a lone file: an older server ignores the field.
+        ...(source.folder === undefined ? {} : { folder: source.folder }),
       }),
     });
     const first = await replies.next();

@@ -62,6 +62,11 @@ export interface FileSource {
   readonly mode: number | null;
   /** Whether it can be read again from the start (and so resumed). */
   readonly resumable: boolean;
+  /**
+   * Set by {@linkcode directorySources}: the same token for every file of
+   * one folder, so that the server stores them in one new folder.
+   */
+  readonly folder?: string;
   /** Yields the content from the start; each chunk is a fresh buffer. */
   read(): AsyncIterable<Uint8Array>;
 }
@@ -202,8 +207,10 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
 
 /**
  * The files under a directory, recursively, named `<dir name>/<relative
- * path>`. Symlinks are not followed: each one is passed to `onSkip`, as are
- * special files.
+ * path>` (`<rootName>/<relative path>` when given). Symlinks are not
+ * followed: each one is passed to `onSkip`, as are special files. All of
+ * them carry the same {@linkcode FileSource.folder} token, fresh for each
+ * call: a server stores them together in a new folder.
  *
  * @example Walking a folder
  * ```ts
@@ -232,8 +239,12 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
 export async function* directorySources(
   dir: string,
   onSkip: (path: string, reason: string) => void = () => {},
+  rootName?: string,
 ): AsyncGenerator<FileSource> {
-  const root = basename(dir.replace(/[/\\]+$/, "")) || "root";
+  const root = rootName ?? (basename(dir.replace(/[/\\]+$/, "")) || "root");
+  // One token per folder sent: the server keeps its files together, in a
+  // new folder rather than mixed into one an earlier send made.
+  const token = crypto.randomUUID();
   async function* walk(folder: string): AsyncGenerator<FileSource> {
     const entries: Deno.DirEntry[] = [];
     try {
@@ -248,7 +259,7 @@ export async function* directorySources(
       else if (entry.isDirectory) yield* walk(path);
       else if (entry.isFile) {
         const name = [root, ...relative(dir, path).split(sep)].join("/");
-        yield await pathSource(path, name);
+        yield { ...await pathSource(path, name), folder: token };
       } else onSkip(path, "not a regular file");
     }
   }
