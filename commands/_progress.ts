@@ -1,6 +1,7 @@
 /**
- * The sendfile progress bar (on a terminal only) and the human-readable
- * sizes and rates of its final line.
+ * The sendfile/getfile progress bar (on a terminal only: a bar, percent,
+ * sizes, rate and ETA) and the human-readable sizes and rates of the final
+ * line, all in binary (IEC) units: KiB, MiB/s.
  *
  * @module
  */
@@ -25,9 +26,26 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Formats a rate in bytes per second as `MB/s` (10^6 bytes). */
+/** Formats a rate in the same binary units as sizes: `11.0 MiB/s`. */
 export function formatRate(bytes: number, seconds: number): string {
-  return `${(bytes / Math.max(seconds, 1e-6) / 1e6).toFixed(1)} MB/s`;
+  return `${formatBytes(Math.round(bytes / Math.max(seconds, 1e-6)))}/s`;
+}
+
+const BAR_WIDTH = 24;
+
+/** `[#########...............]`: `fraction` (0..1) of BAR_WIDTH filled. */
+export function drawBar(fraction: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * BAR_WIDTH);
+  return `[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}]`;
+}
+
+/** The terminal's width, or 80 when it cannot be known. */
+function columns(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
 }
 
 function formatDuration(seconds: number): string {
@@ -63,17 +81,25 @@ export class ProgressBar {
     this.#lastDraw = now;
     const seconds = (now - this.#start) / 1000;
     const rate = (progress.done - this.#startBytes) / Math.max(seconds, 1e-6);
-    let line = `${printable(progress.name)}  ${formatBytes(progress.done)}`;
+    const speed = formatRate(progress.done - this.#startBytes, seconds);
+    let stats: string;
     if (progress.total !== null && progress.total > 0) {
-      const percent = Math.min(100, (100 * progress.done) / progress.total);
+      const fraction = progress.done / progress.total;
       const eta = (progress.total - progress.done) / rate;
-      line += ` / ${formatBytes(progress.total)}  ${percent.toFixed(0)}%  ${
-        (rate / 1e6).toFixed(1)
-      } MB/s  ETA ${formatDuration(eta)}`;
+      stats = `${drawBar(fraction)} ${Math.min(100, 100 * fraction).toFixed(0).padStart(3)}%  ${
+        formatBytes(progress.done)
+      } / ${formatBytes(progress.total)}  ${speed}  ETA ${formatDuration(eta)}`;
     } else {
-      line += `  ${(rate / 1e6).toFixed(1)} MB/s`;
+      stats = `${formatBytes(progress.done)}  ${speed}`;
     }
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line.slice(0, 200)}`));
+    // One line that fits the terminal, or it wraps and each redraw leaves a
+    // copy: the name is cut first, the figures kept.
+    const width = columns() - 1;
+    let name = printable(progress.name);
+    const room = width - stats.length - 2;
+    if (name.length > room) name = room > 3 ? `…${name.slice(name.length - room + 1)}` : "";
+    const line = (name ? `${name}  ${stats}` : stats).slice(0, width);
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
     this.#drawn = true;
   }
 

@@ -74,7 +74,7 @@ Deno.test("sendfile sends a small file and an empty file; bytes, modes and hashe
     assert.match(
       lines[0],
       new RegExp(
-        `^sent small\\.bin: 97\\.7 KiB in \\d+\\.\\d\\d s \\(\\d+\\.\\d MB/s\\), sha256 ${
+        `^sent small\\.bin: 97\\.7 KiB in \\d+\\.\\d\\d s \\((\\d+ B|\\d+\\.\\d [KMG]iB)/s\\), sha256 ${
           sha256(data)
         }, verified and stored as alice/small\\.bin$`,
       ),

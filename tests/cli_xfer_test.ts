@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { assertOneError, homeWithIdentity, makePair, ovtp, startListen, SYMLINKS } from "./_cli.ts";
+import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
+import {
+  assertOneError,
+  CLI_ENV,
+  homeWithIdentity,
+  MAIN,
+  makePair,
+  ovtp,
+  startListen,
+  SYMLINKS,
+} from "./_cli.ts";
 
 /** Printable text of `size` bytes (stdout is read as text by the helpers). */
 function text(size: number): string {
@@ -254,6 +264,61 @@ Deno.test("a folder sent again arrives as a new folder; --name renames a folder"
       assert.equal(JSON.parse(planted.stdout).files[0].path, "alice/planted (1)/a.txt");
       assert.deepEqual(await filesUnder(outside), []);
     }
+  } finally {
+    await listener.stop();
+  }
+});
+
+Deno.test("sizes and rates share binary units; the bar fills with the fraction", () => {
+  assert.equal(formatBytes(1023), "1023 B");
+  assert.equal(formatBytes(100_000), "97.7 KiB");
+  assert.equal(formatRate(12 * 1024 * 1024, 1), "12.0 MiB/s");
+  assert.equal(formatRate(100, 1), "100 B/s");
+  assert.equal(formatRate(3 * 1024, 2), "1.5 KiB/s");
+  assert.equal(drawBar(0), `[${".".repeat(24)}]`);
+  assert.equal(drawBar(0.5), `[${"#".repeat(12)}${".".repeat(12)}]`);
+  assert.equal(drawBar(1), `[${"#".repeat(24)}]`);
+  assert.equal(drawBar(7), `[${"#".repeat(24)}]`);
+});
+
+Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then erases it", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const { server, client } = await makePair();
+  const dir = await Deno.makeTempDir();
+  const data = new Uint8Array(48 * 1024 * 1024);
+  await Deno.writeFile(`${dir}/big.bin`, data);
+  const listener = await startListen(server.home);
+  try {
+    // script(1) gives the command a pseudo-terminal; its output is what a person would see.
+    const command = [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "-A",
+      MAIN,
+      "sendfile",
+      listener.target,
+      `${dir}/big.bin`,
+    ].map((a) => `'${a}'`).join(" ");
+    const output = await new Deno.Command("script", {
+      // A terminal wide enough for the name and the figures (a narrow one cuts the name).
+      args: ["-qec", `stty cols 160; ${command}`, "/dev/null"],
+      env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const screen = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, screen);
+    assert.match(
+      screen,
+      /big\.bin  \[#*\.*\]\s+\d+%  \d+\.\d [KMG]iB \/ 48\.0 MiB  \d+(\.\d)? [KMG]?i?B\/s  ETA \d+:\d\d/,
+    );
+    // Each redraw fits the terminal's line (a wrapped one would leave copies).
+    for (const drawn of screen.split("\r\x1b[K").slice(1, -1)) assert.ok(drawn.length < 160);
+    // Erased before the summary line, which uses the same units.
+    assert.match(screen, /\r\x1b\[Ksent big\.bin: 48\.0 MiB in .* \(\d+\.\d [KMG]iB\/s\)/);
   } finally {
     await listener.stop();
   }
