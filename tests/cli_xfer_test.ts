@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
+import { checkOffer } from "../lib/transfer/file_messages.ts";
 import {
   assertOneError,
   CLI_ENV,
@@ -321,5 +322,67 @@ Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then 
     assert.match(screen, /\r\x1b\[Ksent big\.bin: 48\.0 MiB in .* \(\d+\.\d [KMG]iB\/s\)/);
   } finally {
     await listener.stop();
+  }
+});
+
+Deno.test("sendfile keeps modification times, of a file and of a folder's files", async () => {
+  const { server, client } = await makePair();
+  const inbox = `${server.home}/inbox`;
+  const dir = await Deno.makeTempDir();
+  await Deno.mkdir(`${dir}/tree`);
+  await Deno.writeTextFile(`${dir}/old.txt`, "old\n");
+  await Deno.writeTextFile(`${dir}/tree/inner.txt`, "inner\n");
+  const then = new Date("2001-02-03T04:05:06.789Z");
+  const other = new Date("1999-12-31T23:59:59.000Z");
+  await Deno.utime(`${dir}/old.txt`, then, then);
+  await Deno.utime(`${dir}/tree/inner.txt`, other, other);
+  const listener = await startListen(server.home);
+  try {
+    const sent = await ovtp(["sendfile", listener.target, `${dir}/old.txt`, `${dir}/tree`], {
+      home: client.home,
+    });
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal((await Deno.stat(`${inbox}/alice/old.txt`)).mtime?.getTime(), then.getTime());
+    assert.equal(
+      (await Deno.stat(`${inbox}/alice/tree/inner.txt`)).mtime?.getTime(),
+      other.getTime(),
+    );
+    // Stdin has no time: the file gets the time it arrived.
+    const before = Date.now() - 60_000;
+    const piped = await ovtp(["sendfile", listener.target, "--name", "piped.txt"], {
+      home: client.home,
+      stdin: "x",
+    });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok((await Deno.stat(`${inbox}/alice/piped.txt`)).mtime!.getTime() > before);
+  } finally {
+    await listener.stop();
+  }
+});
+
+Deno.test("an Offer's optional folder and mtime are checked; their neighbours are malformed", () => {
+  const base = { name: "a/b.txt", size: 1, mode: 0o644, resumable: true };
+  assert.deepEqual(checkOffer({ ...base }), base);
+  assert.equal(checkOffer({ ...base, folder: "x".repeat(64) }).folder, "x".repeat(64));
+  assert.equal(checkOffer({ ...base, mtime: 0 }).mtime, 0);
+  assert.equal(checkOffer({ ...base, mtime: 8.64e15 }).mtime, 8.64e15);
+  for (
+    const bad of [
+      { folder: "" },
+      { folder: "x".repeat(65) },
+      { folder: 7 },
+      { folder: null },
+      { mtime: -1 },
+      { mtime: 1.5 },
+      { mtime: 8.64e15 + 1 },
+      { mtime: "1" },
+      { mtime: null },
+    ]
+  ) {
+    assert.throws(
+      () => checkOffer({ ...base, ...bad }),
+      /Malformed file offer/,
+      JSON.stringify(bad),
+    );
   }
 });

@@ -42,6 +42,11 @@ export interface FileOffer {
    * server stores as a new folder (`proj`, or `proj (1)`, ...).
    */
   folder?: string;
+  /**
+   * Optional: the file's modification time, in whole milliseconds since the
+   * Unix epoch; the server gives it to the stored file (as `scp -p`).
+   */
+  mtime?: number;
 }
 
 /** Accept body. */
@@ -92,7 +97,9 @@ export function checkOffer(v: Record<string, unknown>): FileOffer {
     !(v.mode === null || (isCount(v.mode) && v.mode <= 0o7777)) ||
     typeof v.resumable !== "boolean" ||
     !(v.folder === undefined ||
-      (typeof v.folder === "string" && v.folder.length > 0 && v.folder.length <= 64))
+      (typeof v.folder === "string" && v.folder.length > 0 && v.folder.length <= 64)) ||
+    // The largest time a Date holds.
+    !(v.mtime === undefined || (isCount(v.mtime) && v.mtime <= 8.64e15))
   ) {
     throw new MessageError("Malformed file offer");
   }

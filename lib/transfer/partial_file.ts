@@ -54,6 +54,11 @@ export class PartialFile {
     await this.#file.sync();
   }
 
+  /** Sets the modification (and access) time, through the handle: never through a link. */
+  async setModified(mtimeMs: number): Promise<void> {
+    await this.#file.utime(new Date(mtimeMs), new Date(mtimeMs));
+  }
+
   /** The file's identity (for checking that a path still leads to it). */
   async stat(): Promise<Deno.FileInfo> {
     return await this.#file.stat();

@@ -250,6 +250,9 @@ export class FileReceiver {
       );
     }
     await partial.sync();
+    // The sender's modification time, set through the handle before the
+    // file becomes visible.
+    if (transfer.offer.mtime !== undefined) await partial.setModified(transfer.offer.mtime);
     this.#transfers.delete(id);
     // Linked into place (and its temporary name removed) while this
     // transfer still holds the file's lock; only then is the handle closed.

@@ -209,6 +209,7 @@ export async function sendFile(
         resumable: source.resumable,
         // Absent for a lone file: an older server ignores the field.
         ...(source.folder === undefined ? {} : { folder: source.folder }),
+        ...(source.mtime === undefined ? {} : { mtime: source.mtime }),
       }),
     });
     const first = await replies.next();

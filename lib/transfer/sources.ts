@@ -67,6 +67,8 @@ export interface FileSource {
    * one folder, so that the server stores them in one new folder.
    */
   readonly folder?: string;
+  /** The modification time to keep, in milliseconds since the Unix epoch (a file by path has one). */
+  readonly mtime?: number;
   /** Yields the content from the start; each chunk is a fresh buffer. */
   read(): AsyncIterable<Uint8Array>;
 }
@@ -121,6 +123,7 @@ export async function pathSource(
     size: info.size,
     mode: info.mode === null ? null : info.mode & 0o7777,
     resumable: true,
+    ...(info.mtime ? { mtime: Math.max(0, Math.floor(info.mtime.getTime())) } : {}),
     async *read() {
       const file = await Deno.open(path, { read: true }).catch((error) => {
         throw sourceError(path, error);
