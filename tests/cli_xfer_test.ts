@@ -386,3 +386,24 @@ Deno.test("an Offer's optional folder and mtime are checked; their neighbours ar
     );
   }
 });
+
+Deno.test("getfile keeps the served file's modification time", async () => {
+  const { server, client } = await makePair();
+  const served = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${served}/dated.txt`, "dated\n");
+  const then = new Date("2003-04-05T06:07:08.123Z");
+  await Deno.utime(`${served}/dated.txt`, then, then);
+  const listener = await startListen(server.home, ["--serve", served]);
+  const work = await Deno.makeTempDir();
+  try {
+    const got = await ovtp(["getfile", listener.target, "dated.txt"], {
+      home: client.home,
+      cwd: work,
+    });
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(await Deno.readTextFile(`${work}/dated.txt`), "dated\n");
+    assert.equal((await Deno.stat(`${work}/dated.txt`)).mtime?.getTime(), then.getTime());
+  } finally {
+    await listener.stop();
+  }
+});

@@ -12,7 +12,7 @@ import { MessageError } from "../messages.ts";
 export const DownloadMessageType = {
   /** Client: `{path, offset, prefix_sha256}`. */
   Get: 0x40,
-  /** Server: `{size, mode, offset}`; the data starts at `offset`. */
+  /** Server: `{size, mode, offset[, mtime]}`; the data starts at `offset`. */
   Info: 0x41,
   /** Server: the next bytes. */
   Data: 0x42,
@@ -86,11 +86,15 @@ export function checkGet(v: Record<string, unknown>): {
 /** Validates an Info body. */
 export function checkInfo(
   v: Record<string, unknown>,
-): { size: number; mode: number; offset: number } {
-  if (!isCount(v.size) || !isCount(v.mode) || !isCount(v.offset) || v.offset > v.size) {
+): { size: number; mode: number; offset: number; mtime?: number } {
+  if (
+    !isCount(v.size) || !isCount(v.mode) || !isCount(v.offset) || v.offset > v.size ||
+    // The largest time a Date holds.
+    !(v.mtime === undefined || (isCount(v.mtime) && v.mtime <= 8.64e15))
+  ) {
     throw new MessageError("Malformed download info");
   }
-  return v as { size: number; mode: number; offset: number };
+  return v as { size: number; mode: number; offset: number; mtime?: number };
 }
 
 /** Validates an End body. */

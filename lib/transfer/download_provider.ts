@@ -89,7 +89,7 @@ export class DownloadProvider {
   }
 
   async #get(id: number, get: { path: string; offset: number; prefix_sha256: string | null }) {
-    const { file, size, mode } = await this.#folder.open(get.path);
+    const { file, size, mode, mtime } = await this.#folder.open(get.path);
     try {
       const hash = createHash("sha256");
       let offset = 0;
@@ -102,7 +102,8 @@ export class DownloadProvider {
       await this.#send({
         type: DownloadMessageType.Info,
         id,
-        body: encodeJson({ size, mode, offset }),
+        // mtime is optional: an older client ignores it.
+        body: encodeJson({ size, mode, offset, ...(mtime === undefined ? {} : { mtime }) }),
       });
       const inFlight: Promise<void>[] = [];
       const sent = await copy(file, size - offset, (chunk) => {

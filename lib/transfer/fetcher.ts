@@ -211,6 +211,8 @@ export async function fetchFile(
         throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
       }
       await partial.sync();
+      // The server's modification time, through the handle (as scp -p).
+      if (info.mtime !== undefined) await partial.setModified(info.mtime);
       const written = await partial.stat();
       await partial.close();
       partial = undefined;

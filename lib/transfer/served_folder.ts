@@ -105,12 +105,19 @@ export class ServedFolder {
   }
 
   /** Opens a file for reading, with its size and mode. */
-  async open(path: string): Promise<{ file: Deno.FsFile; size: number; mode: number }> {
+  async open(
+    path: string,
+  ): Promise<{ file: Deno.FsFile; size: number; mode: number; mtime?: number }> {
     const real = await this.resolve(path);
     const info = await Deno.stat(real);
     if (!info.isFile) throw refused(path, "not a regular file");
     const file = await Deno.open(real, { read: true });
-    return { file, size: info.size, mode: (info.mode ?? 0o644) & 0o777 };
+    return {
+      file,
+      size: info.size,
+      mode: (info.mode ?? 0o644) & 0o777,
+      ...(info.mtime ? { mtime: Math.max(0, Math.floor(info.mtime.getTime())) } : {}),
+    };
   }
 }
 
