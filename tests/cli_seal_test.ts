@@ -307,7 +307,10 @@ Deno.test("a failure after the first chunks leaves no output file, and an old on
   assert.match(fresh.stderr, /hint: nothing was written to ".*plain"/);
   assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
   await Deno.writeTextFile(`${dir}/plain`, "previous content");
-  const again = await ovtp(["open", damaged, "-o", `${dir}/plain`], { home: bob.home });
+  // --force: the old file would be replaced, but only by a file that verified.
+  const again = await ovtp(["open", damaged, "-o", `${dir}/plain`, "--force"], {
+    home: bob.home,
+  });
   assert.equal(again.code, 3);
   assert.equal(await Deno.readTextFile(`${dir}/plain`), "previous content");
   assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["plain"]);

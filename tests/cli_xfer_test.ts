@@ -54,7 +54,8 @@ Deno.test("getfile -o - writes the file, and only the file, to stdout", async ()
       cwd: work,
     });
     assert.equal(json.code, 2);
-    assert.equal(json.stdout, "");
+    // The usage failure itself is reported as --json asks; no data was sent.
+    assert.equal(JSON.parse(json.stdout).kind, "usage");
     assertOneError(json, /--json prints on stdout: it cannot go with -o -/);
 
     const missing = await ovtp(["getfile", listener.target, "nothing.txt", "-o", "-"], {
@@ -89,7 +90,8 @@ Deno.test("open -o refuses to replace an existing file unless --force", async ()
   await Deno.writeTextFile(`${work}/out.txt`, "precious\n");
 
   const refused = await ovtp(["open", `${work}/s.ovtp`, "-o", `${work}/out.txt`], { home });
-  assert.equal(refused.code, 1);
+  // A local file that cannot be written: the io code, as getfile's refusal.
+  assert.equal(refused.code, 6);
   assert.equal(refused.stdout, "");
   assertOneError(refused, /Cannot write ".*out\.txt": it already exists/);
   assert.match(refused.stderr, /^ovtp: hint: .*--force/m);
