@@ -78,6 +78,7 @@ export { type HostTrustOptions, knownHostsVerifier, UnknownHostError } from "./l
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
 export { type Peer } from "./lib/peer.ts";
 export {
+  type AuthorizeOptions,
   type Authorizer,
   DEFAULT_PORT,
   type FunctionCall,

@@ -52,13 +52,17 @@ export function authorizedKeysAuthorizer(
   onBadLine?: (error: LineError) => void,
 ): Authorizer {
   const path = keystore.path("authorizedKeys");
-  let cached: { stamp: string; readAt: number; entries: AuthorizedKey[] } | undefined;
+  let cached:
+    | { stamp: string; readAt: number; checkedAt: number; entries: AuthorizedKey[] }
+    | undefined;
   // Concurrent questions (many connections rechecking at once) share one
-  // stat and at most one read.
+  // stat and at most one read; rechecks that allow an older answer share
+  // the last stat within their maxAgeMs.
   let pending: Promise<AuthorizedKey[]> | undefined;
   const load = async (): Promise<AuthorizedKey[]> => {
     const stamp = await stampOf(path);
     if (cached && cached.stamp === stamp && Date.now() - cached.readAt < MAX_AGE_MS) {
+      cached.checkedAt = Date.now();
       return cached.entries;
     }
     const readAt = Date.now();
@@ -67,12 +71,19 @@ export function authorizedKeysAuthorizer(
     const duplicates = duplicateNames(entries);
     const refused = new Set(duplicates.map((error) => error.line));
     if (onBadLine) [...errors, ...duplicates].forEach(onBadLine);
-    cached = { stamp, readAt, entries: entries.filter((entry) => !refused.has(entry.line)) };
+    cached = {
+      stamp,
+      readAt,
+      checkedAt: readAt,
+      entries: entries.filter((entry) => !refused.has(entry.line)),
+    };
     return cached.entries;
   };
-  return async (key) => {
-    pending ??= load().finally(() => pending = undefined);
-    const entries = await pending;
+  return async (key, options = {}) => {
+    const fresh = cached && Date.now() - cached.checkedAt <= (options.maxAgeMs ?? 0);
+    const entries = fresh
+      ? cached!.entries
+      : await (pending ??= load().finally(() => pending = undefined));
     const entry = entries.find((e) => samePublicKey(e.key, key));
     return entry ? { name: entry.name, options: entry.options } : undefined;
   };

@@ -291,7 +291,36 @@ export interface Grant {
  * await server.close();
  * ```
  */
-export type Authorizer = (key: PublicKey) => Promise<Grant | undefined>;
+export type Authorizer = (
+  key: PublicKey,
+  options?: AuthorizeOptions,
+) => Promise<Grant | undefined>;
+
+/**
+ * How fresh an {@linkcode Authorizer}'s answer must be. A connection being
+ * opened asks with none (the answer reflects the file as it is now); an
+ * open connection rechecking its grant every second allows an answer a
+ * little older, so that thousands of idle connections share one look at
+ * the file instead of one each.
+ *
+ * @example Ask as a recheck does
+ * ```ts
+ * import { type AuthorizeOptions, authorizedKeysAuthorizer, generateIdentity, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const keystore = new Keystore(await Deno.makeTempDir());
+ * const authorize = authorizedKeysAuthorizer(keystore);
+ * const recheck: AuthorizeOptions = { maxAgeMs: 250 };
+ * assert.equal(await authorize((await generateIdentity()).publicKey, recheck), undefined);
+ * ```
+ */
+export interface AuthorizeOptions {
+  /**
+   * An answer based on a look at the file at most this old (ms) will do.
+   * @default 0
+   */
+  maxAgeMs?: number;
+}
 
 /**
  * Options of {@linkcode serve}.

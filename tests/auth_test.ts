@@ -315,3 +315,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("authorizedKeysAuthorizer() answers a recheck from its last look within maxAgeMs, a new connection from the file", async () => {
+  const keystore = new Keystore(await Deno.makeTempDir());
+  const alice = await generateIdentity();
+  await keystore.addAuthorizedKey(alice.publicKey, "alice");
+  const authorize = authorizedKeysAuthorizer(keystore);
+  assert.equal((await authorize(alice.publicKey))?.name, "alice");
+  await keystore.removeAuthorizedKey("alice");
+  // A recheck that allows a 10 s old answer shares the look just taken...
+  assert.equal((await authorize(alice.publicKey, { maxAgeMs: 10_000 }))?.name, "alice");
+  // ...while a new connection (no maxAgeMs) sees the file as it is now,
+  assert.equal(await authorize(alice.publicKey), undefined);
+  // and so does every recheck after that look.
+  assert.equal(await authorize(alice.publicKey, { maxAgeMs: 10_000 }), undefined);
+});
