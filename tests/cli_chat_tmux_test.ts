@@ -4,48 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { CLI_ENV, homeWithIdentity, MAIN, ovtp, startListen } from "./_cli.ts";
-import { gather } from "./_tmux.ts";
-
-function tmuxAvailable(): boolean {
-  try {
-    return new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-// The pane runs a POSIX shell command line: not on Windows, even with a tmux.
-const windows = Deno.build.os === "windows";
-const hasTmux = !windows && tmuxAvailable();
-if (windows) {
-  console.log("Skipping the interactive chat test: tmux and its sh command line are POSIX only");
-} else if (!hasTmux) {
-  console.log("Skipping the interactive chat test: tmux is not installed (.ci/run installs it)");
-}
-
-async function tmux(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
-
-async function screenShows(session: string, pattern: RegExp): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  while (true) {
-    const screen = await tmux("capture-pane", "-p", "-t", session);
-    if (pattern.test(screen)) return screen;
-    if (Date.now() > deadline) throw new Error(`The screen never showed ${pattern}:\n${screen}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { gather, HAS_TMUX, screenShows, tmux } from "./_tmux.ts";
 
 Deno.test({
   name: "an incoming message appears above the line being typed without breaking it",
-  ignore: !hasTmux,
+  ignore: !HAS_TMUX,
   async fn() {
     const server = await homeWithIdentity("server");
     const alice = await homeWithIdentity("alice");
