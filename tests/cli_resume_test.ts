@@ -9,6 +9,7 @@ import {
   ovtp,
   startListen,
 } from "./_cli.ts";
+import { stallingProxy } from "./_stalling_proxy.ts";
 
 const SIZE = 24 * 1024 * 1024;
 
@@ -16,49 +17,6 @@ function randomBytes(size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
   return out;
-}
-
-/**
- * A proxy that forwards the client's first `limit` bytes and then holds
- * the rest, so a transfer is reliably caught halfway.
- */
-function stallingProxy(target: number, limit: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  let closed = false;
-  const done = (async () => {
-    for await (const inbound of listener) {
-      const outbound = await Deno.connect({ hostname: "127.0.0.1", port: target });
-      conns.push(inbound, outbound);
-      let forwarded = 0;
-      const stall = new TransformStream<Uint8Array, Uint8Array>({
-        async transform(chunk, controller) {
-          if (forwarded >= limit) return await new Promise(() => {});
-          const take = Math.min(chunk.length, limit - forwarded);
-          forwarded += take;
-          controller.enqueue(chunk.subarray(0, take));
-        },
-      });
-      inbound.readable.pipeThrough(stall).pipeTo(outbound.writable).catch(() => {});
-      outbound.readable.pipeTo(inbound.writable).catch(() => {});
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      if (closed) return;
-      closed = true;
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed by a pipe.
-        }
-      }
-      await done;
-    },
-  };
 }
 
 async function partialBytes(inbox: string): Promise<number> {

@@ -11,6 +11,7 @@ import {
   startListen,
   SYMLINKS,
 } from "./_cli.ts";
+import { stallingProxy } from "./_stalling_proxy.ts";
 
 /** Printable text of `size` bytes (stdout is read as text by the helpers). */
 function text(size: number): string {
@@ -117,43 +118,6 @@ Deno.test("open -o refuses to replace an existing file unless --force", async ()
   assertOneError(stray, /--force applies to -o OUT/);
 });
 
-/** A proxy that forwards the server's first `limit` bytes to the client, then holds the rest. */
-function downloadStallingProxy(target: number, limit: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const done = (async () => {
-    for await (const inbound of listener) {
-      const outbound = await Deno.connect({ hostname: "127.0.0.1", port: target });
-      conns.push(inbound, outbound);
-      let forwarded = 0;
-      const stall = new TransformStream<Uint8Array, Uint8Array>({
-        async transform(chunk, controller) {
-          if (forwarded >= limit) return await new Promise(() => {});
-          const take = Math.min(chunk.length, limit - forwarded);
-          forwarded += take;
-          controller.enqueue(chunk.subarray(0, take));
-        },
-      });
-      inbound.readable.pipeTo(outbound.writable).catch(() => {});
-      outbound.readable.pipeThrough(stall).pipeTo(inbound.writable).catch(() => {});
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed by a pipe.
-        }
-      }
-      await done;
-    },
-  };
-}
-
 Deno.test("a download cut halfway says that the same command resumes, and it does", async () => {
   const { server, client } = await makePair();
   const served = await Deno.makeTempDir();
@@ -161,7 +125,7 @@ Deno.test("a download cut halfway says that the same command resumes, and it doe
   for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
   await Deno.writeFile(`${served}/big.bin`, data);
   const listener = await startListen(server.home, ["--serve", served]);
-  const proxy = downloadStallingProxy(listener.port, 2 * 1024 * 1024);
+  const proxy = stallingProxy(listener.port, 2 * 1024 * 1024, "down");
   const work = await Deno.makeTempDir();
   try {
     const cutting = ovtp(["getfile", `127.0.0.1:${proxy.port}`, "big.bin"], {
