@@ -53,7 +53,8 @@ rooms are relayed: the server forwards envelopes it cannot read, and keeps
 them for members who are offline (at most 1000 or 16 MiB per member, for
 7 days); at most 1024 rooms, 64 per key, 256 members per room.
 SIGINT or SIGTERM stops it: work in flight may finish within --grace, then
-it exits 0 (interrupted uploads stay resumable).
+it exits 0 (interrupted uploads stay resumable). A second one, a moment
+later, stops it at once, with 130.
 
 Settings may also come from a JSON file, ~/.ovtp/listen.json or --config
 FILE, with the long option names as keys (e.g. {"port": 4747, "exec":
@@ -234,11 +235,22 @@ async function run(args: string[]): Promise<number> {
       }) + "\n"
       : `ovtp: listening on ${where} as ${print}\n`,
   );
-  const reason = await Promise.race([waitForSignal(), printer.closed.then(() => "stdout closed")]);
+  const signals = stopSignals();
+  const reason = await Promise.race([signals.first, printer.closed.then(() => "stdout closed")]);
   const grace = seconds(get("grace")!, "--grace", true);
-  logger.info(`${reason}: shutting down, letting work in flight finish (up to ${grace} s)`);
+  logger.info(
+    `${reason}: shutting down, letting work in flight finish (up to ${grace} s; ` +
+      `signal again to stop at once)`,
+  );
   clearInterval(pruning);
-  await server.close(grace * 1000);
+  const hurried = await Promise.race([
+    server.close(grace * 1000).then(() => undefined),
+    signals.again,
+  ]);
+  if (hurried) {
+    logger.warn(`${hurried} again: stopping now, cutting off the work in flight`);
+    return 130;
+  }
   logger.info("stopped");
   // Nobody reads stdout any more: main.ts ends quietly with its own code.
   if (reason === "stdout closed") throw new StdoutClosed();
@@ -456,19 +468,35 @@ class Printer {
   }
 }
 
-function waitForSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const stop = () => {
-        for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-        resolve(signal);
-      };
-      return [signal, stop] as const;
+/**
+ * SIGINT and SIGTERM: the first asks for a graceful shutdown (`first`), one
+ * more later asks to stop at once (`again`). A copy arriving within
+ * REPEAT_MS of the first is the same request delivered twice (a Ctrl-C
+ * reaches the whole process group, and the npm launcher forwards its own
+ * copy too) and is ignored. The handlers stay until the process ends, so no
+ * copy falls through to the default action (which would kill listen before
+ * it could answer the work in flight).
+ */
+function stopSignals(): { first: Promise<Deno.Signal>; again: Promise<Deno.Signal> } {
+  const first = Promise.withResolvers<Deno.Signal>();
+  const again = Promise.withResolvers<Deno.Signal>();
+  let firstAt: number | undefined;
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) {
+    Deno.addSignalListener(signal, () => {
+      if (firstAt === undefined) {
+        firstAt = Date.now();
+        first.resolve(signal);
+      } else if (Date.now() - firstAt > REPEAT_MS) {
+        again.resolve(signal);
+      }
     });
-    for (const [signal, stop] of handlers) Deno.addSignalListener(signal, stop);
-  });
+  }
+  return { first: first.promise, again: again.promise };
 }
+
+/** Signals this close after the first are copies of it, not a second request. */
+const REPEAT_MS = 1000;
 
 /** `ovtp listen`. */
 export const listen: Command = {

@@ -53,15 +53,26 @@ export function authorizedKeysAuthorizer(
 ): Authorizer {
   const path = keystore.path("authorizedKeys");
   let cached:
-    | { stamp: string; readAt: number; checkedAt: number; entries: AuthorizedKey[] }
+    | {
+      stamp: string;
+      reported: string;
+      readAt: number;
+      checkedAt: number;
+      entries: AuthorizedKey[];
+    }
     | undefined;
   // Concurrent questions (many connections rechecking at once) share one
   // stat and at most one read; rechecks that allow an older answer share
   // the last stat within their maxAgeMs.
   let pending: Promise<AuthorizedKey[]> | undefined;
   const load = async (): Promise<AuthorizedKey[]> => {
-    const stamp = await stampOf(path);
-    if (cached && cached.stamp === stamp && Date.now() - cached.readAt < MAX_AGE_MS) {
+    const { stamp, changedAt } = await stampOf(path);
+    // A file changed shortly before it was read may change again with the
+    // same size and time stamps (file systems keep time in ticks of up to
+    // seconds): until the read is well after the change, the stamp proves
+    // nothing and the file is read again (git's "racily clean" rule).
+    const settled = cached && cached.readAt - changedAt > RACY_MS;
+    if (cached && settled && cached.stamp === stamp && Date.now() - cached.readAt < MAX_AGE_MS) {
       cached.checkedAt = Date.now();
       return cached.entries;
     }
@@ -70,9 +81,15 @@ export function authorizedKeysAuthorizer(
     // A second key under a name in use is refused, as a malformed line is.
     const duplicates = duplicateNames(entries);
     const refused = new Set(duplicates.map((error) => error.line));
-    if (onBadLine) [...errors, ...duplicates].forEach(onBadLine);
+    // Reported once per version of the file, not per read.
+    const bad = [...errors, ...duplicates];
+    const reported = bad.map((error) => `${error.line}:${error.message}`).join("\n");
+    if (onBadLine && (stamp !== cached?.stamp || reported !== cached.reported)) {
+      bad.forEach(onBadLine);
+    }
     cached = {
       stamp,
+      reported,
       readAt,
       checkedAt: readAt,
       entries: entries.filter((entry) => !refused.has(entry.line)),
@@ -80,7 +97,7 @@ export function authorizedKeysAuthorizer(
     return cached.entries;
   };
   return async (key, options = {}) => {
-    const fresh = cached && Date.now() - cached.checkedAt <= (options.maxAgeMs ?? 0);
+    const fresh = cached && Date.now() - cached.checkedAt < (options.maxAgeMs ?? 0);
     const entries = fresh
       ? cached!.entries
       : await (pending ??= load().finally(() => pending = undefined));
@@ -92,13 +109,27 @@ export function authorizedKeysAuthorizer(
 /** A cached copy older than this is read again even if the file looks unchanged. */
 const MAX_AGE_MS = 10_000;
 
-/** What changes when the file is written (size, time, inode), or "none". */
-async function stampOf(path: string): Promise<string> {
+/**
+ * A change this close before a read may be followed by another that leaves
+ * the same stamp: 2 s covers the coarsest common time stamps (FAT's).
+ */
+const RACY_MS = 2_000;
+
+/**
+ * What changes when the file is written (size, times, inode), or "none",
+ * and when it last changed.
+ */
+async function stampOf(path: string): Promise<{ stamp: string; changedAt: number }> {
   try {
     const info = await Deno.stat(path);
-    return `${info.size}:${info.mtime?.getTime()}:${info.ino}:${info.ctime?.getTime()}`;
+    const modified = info.mtime?.getTime() ?? Date.now();
+    const changed = info.ctime?.getTime() ?? modified;
+    return {
+      stamp: `${info.size}:${modified}:${info.ino}:${changed}`,
+      changedAt: Math.max(modified, changed),
+    };
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "none";
+    if (error instanceof Deno.errors.NotFound) return { stamp: "none", changedAt: 0 };
     throw error;
   }
 }

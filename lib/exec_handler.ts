@@ -213,15 +213,15 @@ async function runCommand(
   const maxOutput = options.maxOutput ?? 1024 * 1024;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const windows = Deno.build.os === "windows";
-  // On Linux, setsid puts the command in its own process group, so that a
-  // timeout kills whatever it started too. On Windows the command line is
-  // passed to cmd as is (as Node does for shell: true): the default quoting
-  // would escape its quotes as \", which cmd does not understand.
-  const argv = windows
-    ? ["cmd", "/d", "/s", "/c", `"${command}"`]
-    : Deno.build.os === "linux"
-    ? ["setsid", "sh", "-c", command]
-    : ["sh", "-c", command];
+  // Elsewhere than Windows the command starts as the leader of its own
+  // session (detached: setsid before exec), so that a timeout kills whatever
+  // it started too, and a Ctrl-C on the terminal that runs listen does not
+  // reach it: listen's shutdown lets it finish. (The setsid program left a
+  // window in which the command was still in listen's process group.) On
+  // Windows the command line is passed to cmd as is (as Node does for
+  // shell: true): the default quoting would escape its quotes as \", which
+  // cmd does not understand.
+  const argv = windows ? ["cmd", "/d", "/s", "/c", `"${command}"`] : ["sh", "-c", command];
   const env: Record<string, string> = {
     ...commandEnvironment(),
     [EXEC_ENV.name]: request.peer.name,
@@ -239,6 +239,7 @@ async function runCommand(
     clearEnv: true,
     env,
     windowsRawArguments: windows,
+    detached: !windows,
   }).spawn();
   let timedOut = false;
   const stdoutReader = child.stdout.getReader();
@@ -281,7 +282,7 @@ async function runCommand(
 
 function kill(child: Deno.ChildProcess): void {
   try {
-    if (Deno.build.os === "linux") Deno.kill(-child.pid, "SIGKILL");
+    if (Deno.build.os !== "windows") Deno.kill(-child.pid, "SIGKILL");
     else child.kill("SIGKILL");
   } catch {
     try {

@@ -543,7 +543,12 @@ export function serve(options: ServeOptions): OvtpServer {
         continue;
       }
       perAddress.set(address, fromAddress + 1);
-      const live: LiveConnection = { stream: conn, busy: 0, idle: () => closeQuietly(conn) };
+      const live: LiveConnection = {
+        stream: conn,
+        busy: 0,
+        lastActive: Date.now(),
+        idle: () => closeQuietly(conn),
+      };
       connections.add(live);
       handleConnection(context, live, remote, handshaking)
         .catch((error) => {
@@ -569,10 +574,15 @@ export function serve(options: ServeOptions): OvtpServer {
       trimmer.stop();
       listener.close();
       await acceptLoop;
-      // Idle connections go now; busy ones as soon as their work is done.
+      // Idle connections go once quiet for a moment (a request already on
+      // its way is answered "unavailable", not lost with the connection);
+      // busy ones as soon as their work is done.
       const deadline = Date.now() + graceMs;
       while (connections.size > 0 && Date.now() < deadline) {
-        for (const live of connections) if (live.busy === 0) live.idle();
+        const quietSince = Date.now() - QUIET_BEFORE_CLOSE_MS;
+        for (const live of connections) {
+          if (live.busy === 0 && live.lastActive <= quietSince) live.idle();
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       for (const live of connections) closeQuietly(live.stream);
@@ -585,6 +595,13 @@ export function serve(options: ServeOptions): OvtpServer {
     },
   };
 }
+
+/**
+ * How long a connection must have sent nothing before shutdown closes it:
+ * longer than a request takes to cross a link, so that one sent just before
+ * the shutdown is answered rather than cut off.
+ */
+const QUIET_BEFORE_CLOSE_MS = 500;
 
 function closeQuietly(stream: ByteStream): void {
   try {

@@ -39,6 +39,8 @@ export interface LiveConnection {
   stream: ByteStream;
   /** Work in flight: requests being answered, transfers in progress. */
   busy: number;
+  /** When the last message came (Date.now()), or the connection opened. */
+  lastActive: number;
   /** Closes the connection (when idle at shutdown). */
   idle(): void;
 }
@@ -185,6 +187,7 @@ export async function handleConnection(
   // and chat messages are awaited, so that a slow disk or a slow member
   // slows the sender down instead of filling memory.
   function dispatch(message: Message): void | Promise<void> {
+    live.lastActive = Date.now();
     // Nothing more is served once the key is removed or expired: the
     // connection is being closed with the reason.
     if (authorization.current()) return;

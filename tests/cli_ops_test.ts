@@ -365,15 +365,15 @@ Deno.test("SIGTERM lets a request in flight finish, then listen exits 0", {
   ignore: !GRACEFUL_STOP,
 }, async () => {
   const { server, client } = await makePair();
-  const listener = await startListen(server.home, ["--exec", "sleep 1; echo done", "--grace", "5"]);
-  const pending = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "-A", MAIN, "send", listener.target, "work"],
-    env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  await listener.waitFor("client connected");
-  await new Promise((r) => setTimeout(r, 200));
+  const started = `${server.home}.started`;
+  const listener = await startListen(server.home, [
+    "--exec",
+    `touch '${started}'; sleep 1; echo done`,
+    "--grace",
+    "5",
+  ]);
+  const pending = sendWork(client.home, listener.target);
+  await fileAppears(started);
   const code = await listener.stop("SIGTERM");
   const result = await pending;
   assert.equal(new TextDecoder().decode(result.stdout), "done\n");
@@ -381,6 +381,51 @@ Deno.test("SIGTERM lets a request in flight finish, then listen exits 0", {
   assert.equal(code, 0);
   assert.match(listener.stderr(), /SIGTERM: shutting down/);
 });
+
+Deno.test("a second SIGTERM a moment after the first stops listen at once, with 130", {
+  ignore: !GRACEFUL_STOP,
+}, async () => {
+  const { server, client } = await makePair();
+  const started = `${server.home}.started`;
+  const listener = await startListen(server.home, [
+    "--exec",
+    `touch '${started}'; sleep 30; echo done`,
+    "--grace",
+    "60",
+  ]);
+  const pending = sendWork(client.home, listener.target);
+  await fileAppears(started);
+  // A copy within the second is the same request: still graceful.
+  Deno.kill(listener.pid, "SIGTERM");
+  Deno.kill(listener.pid, "SIGTERM");
+  await listener.waitFor(/SIGTERM: shutting down/);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.doesNotMatch(listener.stderr(), /again: stopping now/);
+  const code = await listener.stop("SIGTERM");
+  assert.equal(code, 130, listener.stderr());
+  assert.match(listener.stderr(), /warning: SIGTERM again: stopping now/);
+  const result = await pending;
+  assert.equal(result.code, 3, new TextDecoder().decode(result.stderr));
+});
+
+/** `ovtp send TARGET work` from `home`, started now and awaited later. */
+function sendWork(home: string, target: string): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "-A", MAIN, "send", target, "work"],
+    env: { ...CLI_ENV, OVTP_HOME: home, HOME: `${home}.user` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+/** Waits until `path` exists (a command run by --exec has started). */
+async function fileAppears(path: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (await Deno.stat(path).then(() => true, () => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${path} never appeared`);
+}
 
 Deno.test("slowloris connections that trickle bytes do not stop a good client", async () => {
   const { server, client } = await makePair();

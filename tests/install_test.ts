@@ -121,15 +121,20 @@ Deno.test({
     const session = sessionName();
     // A second SIGINT (the launcher forwarding the one the terminal sent to
     // the whole group) would end listen at once, with 130 and no answer.
+    const started = `${server.home}.started`;
     const command = `OVTP_HOME='${server.home}' HOME='${server.home}.user' '${bin}' listen ` +
-      `--host 127.0.0.1 --port 0 --exec 'sleep 2; echo done'; echo "exit=$?"; sleep 30`;
+      `--host 127.0.0.1 --port 0 --exec 'touch ${started}; sleep 2; echo done'; ` +
+      `echo "exit=$?"; sleep 30`;
     await tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "20", command);
     try {
       const port = /listening on 127\.0\.0\.1:(\d+)/.exec(
         await screenShows(session, /listening on 127\.0\.0\.1:\d+/),
       )![1];
       const sent = ovtp(["send", `127.0.0.1:${port}`, "work"], { home: client.home });
-      await screenShows(session, /client connected/);
+      // The command runs (in its own session: the Ctrl-C does not reach it).
+      for (let i = 0; i < 300 && !await Deno.stat(started).then(() => true, () => false); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await tmux("send-keys", "-t", session, "C-c");
       const screen = await screenShows(session, /exit=\d+/);
       assert.match(screen, /SIGINT: shutting down/);
