@@ -5,10 +5,17 @@
  * atomically, so without the lock readers were safe but one of two writers
  * lost its line.
  *
+ * The lock is the operating system's (`Deno.FsFile.lock`: flock on POSIX,
+ * LockFileEx on Windows) on `<path>.lock`, so a holder that dies releases
+ * it with its process: no guess about staleness. The lock file itself stays
+ * (deleting it would let a waiter lock a removed file while a newcomer
+ * locks a new one).
+ *
  * @module
  */
 
 import { OvtpError } from "./errors.ts";
+import { openForAppend } from "./_no_follow.ts";
 
 /** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
@@ -16,16 +23,10 @@ export interface FileLockOptions {
   timeoutMs?: number;
 }
 
-// A lock older than this was left by a process that died mid-update (an
-// update takes milliseconds). Two waiters may both take over the same stale
-// lock at once; that needs a crash and a race together, and costs at worst
-// the lost update the lock exists to prevent.
-const STALE_MS = 30_000;
-
 /**
- * Runs `update` while holding `<path>.lock` (created exclusively, removed
- * afterwards), waiting for another holder up to `timeoutMs`. The folder
- * holding `path` must exist.
+ * Runs `update` while holding an exclusive lock on `<path>.lock` (created
+ * if missing, never through a planted link), waiting for another holder up
+ * to `timeoutMs`. The folder holding `path` must exist.
  */
 export async function withFileLock<T>(
   path: string,
@@ -33,30 +34,24 @@ export async function withFileLock<T>(
   options: FileLockOptions = {},
 ): Promise<T> {
   const lock = `${path}.lock`;
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  while (true) {
-    try {
-      (await Deno.open(lock, { write: true, createNew: true, mode: 0o600 })).close();
-      break;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-    const since = (await Deno.stat(lock).catch(() => undefined))?.mtime?.getTime();
-    if (since !== undefined && Date.now() - since > STALE_MS) {
-      await Deno.remove(lock).catch(() => {});
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new OvtpError("io", `"${path}" is being updated by another ovtp process`, {
-        hint: `if none is running, delete "${lock}"`,
-      });
-    }
-    // Jittered, so that waiting processes do not retry in step.
-    await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
-  }
+  const file = await openForAppend(lock, 0o600);
   try {
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    // tryLock, not lock: a holder that never lets go (a stopped process)
+    // must end in an error naming the file, not a hang.
+    while (!await file.tryLock(true)) {
+      if (Date.now() > deadline) {
+        throw new OvtpError("io", `"${path}" is being updated by another ovtp process`, {
+          hint:
+            `the process holding "${lock}" is still running (stopped?): let it finish or end it`,
+        });
+      }
+      // Jittered, so that waiting processes do not retry in step.
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+    }
     return await update();
   } finally {
-    await Deno.remove(lock).catch(() => {});
+    // Closing releases the lock.
+    file.close();
   }
 }

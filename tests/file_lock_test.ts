@@ -23,9 +23,12 @@ Deno.test("concurrent addAuthorizedKey() and addKnownHost() calls lose no line",
     for (let i = 0; i < keys.length; i++) {
       assert.ok(await keystore.findKnownHost(`h${i}:4747`), `h${i} lost`);
     }
-    // No lock file is left behind.
-    const left = [...Deno.readDirSync(home)].map((e) => e.name).filter((n) => n.endsWith(".lock"));
-    assert.deepEqual(left, []);
+    // The lock files stay, empty and private (the lock is the OS's, on them).
+    for (const name of ["authorized_keys.lock", "known_hosts.lock"]) {
+      const info = Deno.statSync(join(home, name));
+      assert.equal(info.size, 0);
+      if (Deno.build.os !== "windows") assert.equal(info.mode! & 0o777, 0o600);
+    }
   } finally {
     await Deno.remove(home, { recursive: true });
   }
@@ -43,11 +46,23 @@ Deno.test("addKnownHost() from two processes at once records the host once", asy
   }
 });
 
-Deno.test("withFileLock() waits for a live lock and names it when it gives up", async () => {
+Deno.test("withFileLock() waits for a live lock, names it when it gives up, and a dead holder's lock is free", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "authorized_keys");
   try {
-    await Deno.writeTextFile(`${path}.lock`, "");
+    // Another process holds the lock (a child that locks, says so, and sleeps).
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const f = await Deno.open(${JSON.stringify(`${path}.lock`)}, ` +
+        `{ write: true, create: true }); await f.lock(true); console.log("held"); ` +
+        `await new Promise((r) => setTimeout(r, 60_000));`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /held/);
     await assert.rejects(
       withFileLock(path, () => Promise.resolve(), { timeoutMs: 100 }),
       (error: unknown) => {
@@ -57,11 +72,25 @@ Deno.test("withFileLock() waits for a live lock and names it when it gives up", 
         return true;
       },
     );
-    // A lock older than 30 s was left by a process that died: taken over.
-    const old = new Date(Date.now() - 60_000);
-    await Deno.utime(`${path}.lock`, old, old);
-    assert.equal(await withFileLock(path, () => Promise.resolve(42), { timeoutMs: 100 }), 42);
-    await assert.rejects(Deno.stat(`${path}.lock`), Deno.errors.NotFound);
+    // Killed, the holder's lock goes with it: no waiting for it to look stale.
+    holder.kill("SIGKILL");
+    await holder.status;
+    await reader.cancel();
+    assert.equal(await withFileLock(path, () => Promise.resolve(42), { timeoutMs: 2000 }), 42);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("withFileLock() does not follow a link planted as the lock file", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "known_hosts");
+  try {
+    await Deno.symlink(join(dir, "elsewhere"), `${path}.lock`);
+    await assert.rejects(withFileLock(path, () => Promise.resolve()), OvtpError);
+    await assert.rejects(Deno.lstat(join(dir, "elsewhere")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -72,7 +101,7 @@ Deno.test("withFileLock() releases the lock when the update throws", async () =>
   const path = join(dir, "known_hosts");
   try {
     await assert.rejects(withFileLock(path, () => Promise.reject(new Error("boom"))), /boom/);
-    await assert.rejects(Deno.stat(`${path}.lock`), Deno.errors.NotFound);
+    assert.equal(await withFileLock(path, () => Promise.resolve(1), { timeoutMs: 100 }), 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
