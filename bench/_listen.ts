@@ -7,10 +7,7 @@
  */
 
 import { type Identity, Keystore } from "../mod.ts";
-import { fileURLToPath } from "node:url";
-import { V8_FLAGS } from "../scripts/compile.ts";
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+import { type ListenProcess, MAIN, startListenProcess } from "../tests/_listen_process.ts";
 
 /** A running `ovtp listen`. */
 export interface BenchServer {
@@ -57,67 +54,25 @@ export async function startServer(args: string[] = []): Promise<BenchServer> {
   await ovtp(server, ["keygen", "--comment", "server"]);
   await ovtp(client, ["keygen", "--comment", "bench"]);
   await ovtp(server, ["add-key", (await ovtp(client, ["id"])).trim()]);
-  const child = new Deno.Command(Deno.execPath(), {
-    // With the V8 settings of the compiled binary.
-    args: [
-      "run",
-      "--quiet",
-      "-A",
-      V8_FLAGS,
-      MAIN,
-      "listen",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "-q",
-      ...args,
-    ],
-    env: { OVTP_HOME: server, HOME: `${server}.user` },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  let listen: ListenProcess | undefined;
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
+    await listen?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
-    const port = await readPort(child.stderr);
+    listen = await startListenProcess({ ovtpHome: server, args: ["-q", ...args] });
     const clientIdentity = await new Keystore(client).loadIdentity(() => Promise.resolve(""));
+    const pid = listen.pid;
     return {
-      port,
-      pid: child.pid,
+      port: listen.port,
+      pid,
       clientIdentity,
       clientHome: client,
-      rssKiB: () => rssKiB(child.pid),
+      rssKiB: () => rssKiB(pid),
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-async function readPort(stderr: ReadableStream<Uint8Array>): Promise<number> {
-  let text = "";
-  const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`listen exited:\n${text}`);
-    text += value;
-    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(text)?.[1];
-    if (port) {
-      // Keep draining stderr so the server never blocks on it.
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return Number(port);
-    }
   }
 }

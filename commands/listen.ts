@@ -192,6 +192,9 @@ async function run(args: string[]): Promise<number> {
     throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
   }
 
+  // Before anyone can learn that it listens: a script that stops it as
+  // soon as it reads the "listening on" line must get the graceful stop.
+  const signals = stopSignals();
   const server = listenOn(get("host")!, port, {
     identity,
     logger,
@@ -235,7 +238,6 @@ async function run(args: string[]): Promise<number> {
       }) + "\n"
       : `ovtp: listening on ${where} as ${print}\n`,
   );
-  const signals = stopSignals();
   const reason = await Promise.race([signals.first, printer.closed.then(() => "stdout closed")]);
   const grace = seconds(get("grace")!, "--grace", true);
   logger.info(

@@ -23,7 +23,7 @@ import { createHash } from "node:crypto";
 import { OvtpClient } from "../lib/client.ts";
 import { fingerprint, generateIdentity, type Identity, samePublicKey } from "../lib/keys.ts";
 import { Keystore } from "../lib/keystore.ts";
-import { type ListenProcess, startListenProcess } from "./_listen_process.ts";
+import { type ListenProcess, startListenProcess } from "../tests/_listen_process.ts";
 import {
   type Attack,
   type AttackContext,

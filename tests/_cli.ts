@@ -4,12 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-// The CLI runs with exactly the permissions compiled into the binary.
-import { PERMISSIONS } from "../scripts/compile.ts";
+import { DENO_RUN_MAIN, MAIN, startListenProcess } from "./_listen_process.ts";
 
-/** main.ts as a file path (a URL's pathname is "/C:/..." on Windows). */
-export const MAIN: string = fileURLToPath(new URL("../main.ts", import.meta.url));
+export { MAIN };
 
 /**
  * Whether {@linkcode Listener.stop} lets listen shut down and exit 0.
@@ -87,9 +84,6 @@ export interface RunOptions {
   /** The program and its first arguments (default: `deno run` of main.ts). */
   program?: string[];
 }
-
-/** How the tests run the CLI: main.ts with exactly the compiled binary's permissions. */
-const DENO_RUN_MAIN = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, MAIN];
 
 /**
  * The environment every CLI run of the tests gets: no colours, and unknown
@@ -191,27 +185,16 @@ export async function startListen(
   args: string[] = [],
   options: Pick<RunOptions, "program" | "env"> = {},
 ): Promise<Listener> {
-  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
-  const child = new Deno.Command(program, {
-    args: [
-      ...first,
-      "listen",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      ...args,
-    ],
-    env: baseEnv(home, options.env),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
   const out = { stdout: "", stderr: "" };
-  const pump = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) out[key] += text;
-  };
-  const pumps = Promise.all([pump(child.stdout, "stdout"), pump(child.stderr, "stderr")]);
+  const listen = await startListenProcess({
+    ovtpHome: home,
+    args,
+    program: options.program,
+    env: { ...CLI_ENV, ...options.env },
+    onStdout: (text) => out.stdout += text,
+    onStderr: (text) => out.stderr += text,
+    startupMs: 15_000,
+  });
   const waitFor = async (
     text: string | RegExp,
     stream: "stdout" | "stderr" = "stderr",
@@ -227,38 +210,14 @@ export async function startListen(
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  try {
-    await Promise.race([
-      waitFor(/listening on 127\.0\.0\.1:\d+/),
-      status.then((s) => {
-        throw new Error(`listen exited with ${s.code}:\n${out.stderr}`);
-      }),
-    ]);
-  } catch (error) {
-    if (!exited) child.kill("SIGKILL");
-    await status;
-    await pumps;
-    throw error;
-  }
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out.stderr)![1]);
   return {
-    pid: child.pid,
-    port,
-    target: `127.0.0.1:${port}`,
+    pid: listen.pid,
+    port: listen.port,
+    target: `127.0.0.1:${listen.port}`,
     stdout: () => out.stdout,
     stderr: () => out.stderr,
     waitFor,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
-      const s = await status;
-      await pumps;
-      return s.code;
-    },
+    stop: (signal: Deno.Signal = "SIGTERM") => listen.stop(signal),
   };
 }
 

@@ -1,33 +1,56 @@
 /**
- * The real `ovtp listen` as a child process, for the network fuzzer: started
- * the way tests/_cli.ts starts it (`deno run main.ts listen --port 0`, the
- * port read from the "listening on" line), but watched the way a long run
- * needs: its output is scanned as it arrives instead of kept whole, and its
- * pid is exposed for RSS and open-file counts.
+ * The real `ovtp listen` as a child process: the one way tests, the network
+ * fuzzer and the benchmarks start it (`deno run main.ts listen --host
+ * 127.0.0.1 --port 0`, with the compiled binary's permissions and V8
+ * settings, the port read from the "listening on" line). Its output is
+ * scanned as it arrives (a long fuzz run must not keep it whole; a test
+ * that wants it whole collects the chunks), and its pid is exposed for RSS
+ * and open-file counts.
+ *
+ * @module
  */
 
 import { fileURLToPath } from "node:url";
-import { PERMISSIONS } from "../scripts/compile.ts";
+import { PERMISSIONS, V8_FLAGS } from "../scripts/compile.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+/** main.ts as a file path (a URL's pathname is "/C:/..." on Windows). */
+export const MAIN: string = fileURLToPath(new URL("../main.ts", import.meta.url));
+/** How the CLI is run here: main.ts with exactly the compiled binary's permissions and V8 settings. */
+export const DENO_RUN_MAIN: readonly string[] = [
+  Deno.execPath(),
+  "run",
+  "--quiet",
+  ...PERMISSIONS,
+  V8_FLAGS,
+  MAIN,
+];
 /** What a crash or an unhandled rejection prints: Deno's banner, or a stack frame. */
 const CRASH_PATTERN = /error: Uncaught|^\s+at /m;
 /** How much of stdout is kept to look for a line in. */
 const STDOUT_TAIL = 64 * 1024;
-const STARTUP_MS = 30_000;
 
 /** Options of {@linkcode startListenProcess}. */
 export interface ListenProcessOptions {
   /** The server's OVTP_HOME. */
   ovtpHome: string;
-  /** Its HOME, so that nothing can reach the real ~/.ovtp. */
-  home: string;
+  /** Its HOME, so that nothing can reach the real ~/.ovtp. @default `${ovtpHome}.user` */
+  home?: string;
   /** More `ovtp listen` arguments. @default none */
   args?: string[];
+  /** The program and its first arguments. @default DENO_RUN_MAIN */
+  program?: readonly string[];
+  /** More environment variables (NO_COLOR, HOME and OVTP_HOME are set). @default none */
+  env?: Record<string, string>;
+  /** Sees stdout as it comes, in chunks. @default none */
+  onStdout?: (text: string) => void;
+  /** Sees stderr as it comes, in chunks. @default none */
+  onStderr?: (text: string) => void;
   /** Sees each stderr line as it comes. @default none */
   onStderrLine?: (line: string) => void;
   /** Sees each stdout line as it comes (without its newline). @default none */
   onStdoutLine?: (line: string) => void;
+  /** How long it may take to listen. @default 30000 */
+  startupMs?: number;
 }
 
 /** A running `ovtp listen`. */
@@ -56,8 +79,8 @@ export interface ListenProcess {
   peakRssBytes(): Promise<number | undefined>;
   /** Open file descriptors (Linux /proc), or undefined elsewhere. */
   openFiles(): Promise<number | undefined>;
-  /** Sends SIGTERM (SIGKILL after `ms`) and resolves with the exit code. */
-  stop(ms?: number): Promise<number>;
+  /** Sends `signal` (SIGKILL after `ms`) and resolves with the exit code. */
+  stop(signal?: Deno.Signal, ms?: number): Promise<number>;
 }
 
 /**
@@ -80,24 +103,16 @@ async function outputOf(command: string, path: string): Promise<string> {
 
 /** Starts `ovtp listen --host 127.0.0.1 --port 0` and waits until it listens. */
 export async function startListenProcess(options: ListenProcessOptions): Promise<ListenProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...PERMISSIONS,
-      MAIN,
-      "listen",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      ...(options.args ?? []),
-    ],
+  const [program, ...first] = options.program ?? DENO_RUN_MAIN;
+  const startupMs = options.startupMs ?? 30_000;
+  const child = new Deno.Command(program, {
+    args: [...first, "listen", "--host", "127.0.0.1", "--port", "0", ...(options.args ?? [])],
     env: {
       NO_COLOR: "1",
       DENO_NO_UPDATE_CHECK: "1",
-      HOME: options.home,
+      HOME: options.home ?? `${options.ovtpHome}.user`,
       OVTP_HOME: options.ovtpHome,
+      ...options.env,
     },
     stdin: "null",
     stdout: "piped",
@@ -114,6 +129,7 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
   let stdoutPartial = "";
   const pumpStdout = (async () => {
     for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      options.onStdout?.(text);
       if (options.onStdoutLine) {
         const lines = (stdoutPartial + text).split("\n");
         stdoutPartial = lines.pop()!;
@@ -130,6 +146,7 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
   })();
   const pumpStderr = (async () => {
     for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      options.onStderr?.(text);
       const lines = (stderr.partial + text).split("\n");
       stderr.partial = lines.pop()!;
       for (const line of lines) {
@@ -156,8 +173,8 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
     }),
     new Promise<never>((_, reject) => {
       startupTimer = setTimeout(
-        () => reject(new Error(`ovtp listen did not start in ${STARTUP_MS} ms`)),
-        STARTUP_MS,
+        () => reject(new Error(`ovtp listen did not start in ${startupMs} ms`)),
+        startupMs,
       );
     }),
   ]).catch(async (error) => {
@@ -197,8 +214,8 @@ export async function startListenProcess(options: ListenProcessOptions): Promise
       const listing = await outputOf("ls", `${proc}/fd`);
       return listing ? listing.trim().split("\n").length : undefined;
     },
-    async stop(ms = 15_000) {
-      if (status === undefined) child.kill("SIGTERM");
+    async stop(signal = "SIGTERM", ms = 15_000) {
+      if (status === undefined) child.kill(signal);
       const timer = setTimeout(() => {
         if (status === undefined) child.kill("SIGKILL");
       }, ms);
