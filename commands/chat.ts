@@ -1,7 +1,7 @@
-import { type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
+import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
 import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
@@ -62,7 +62,7 @@ async function run(args: string[]): Promise<number> {
   }
   const keystore = openKeystore(values.home);
   const display = values.name ?? await defaultDisplay(keystore);
-  if (!display || display.length > 64 || hasControlCharacters(display)) {
+  if (!isValidDisplay(display)) {
     usageError("chat", `Invalid display name "${display}"`);
   }
   const { client, identity } = await connectTo("chat", keystore, positionals[0], values);

@@ -302,6 +302,18 @@ export async function fingerprint(key: PublicKey): Promise<string> {
 }
 
 /**
+ * Whether `text` holds a character that is not shown as itself: a control
+ * character (see {@linkcode hasControlCharacters}) or a format character
+ * (Unicode Cf: bidi overrides and isolates, zero-width spaces and joiners).
+ * Names (of keys, of chat members) must not: "alice\u202e" looks like
+ * another name than it is, and a zero-width space makes two names that look
+ * the same.
+ */
+export function hasHiddenCharacters(text: string): boolean {
+  return hasControlCharacters(text) || /\p{Cf}/u.test(text);
+}
+
+/**
  * Whether `text` holds a control character: C0, DEL, C1, or the Unicode line
  * and paragraph separators, any of which could break a line-based file or
  * disguise what a terminal shows.

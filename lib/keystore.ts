@@ -22,7 +22,7 @@ import {
   fingerprint,
   formatPublicKey,
   generateIdentity,
-  hasControlCharacters,
+  hasHiddenCharacters,
   type Identity,
   type PublicKey,
   samePublicKey,
@@ -287,8 +287,11 @@ export class Keystore {
     options: KeyOptions = {},
   ): Promise<AddKeyResult> {
     const finalName = name?.trim() || await defaultKeyName(key);
-    if (hasControlCharacters(finalName)) {
-      throw new OvtpError("usage", "A key name cannot contain control characters");
+    if (hasHiddenCharacters(finalName)) {
+      throw new OvtpError(
+        "usage",
+        "A key name cannot contain control or invisible formatting characters (such as bidi overrides)",
+      );
     }
     if (finalName === "self" || /^SHA256:/i.test(finalName)) {
       throw new OvtpError(

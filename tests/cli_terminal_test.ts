@@ -371,11 +371,16 @@ Deno.test("listen prints a message with newlines and escapes as exactly one line
 Deno.test("listen's log shows a key name with a bidi override escaped; --log-format json keeps it", async () => {
   const server = await homeWithIdentity("server");
   const client = await homeWithIdentity("alice");
-  // add-key refuses control characters in a name, but not format characters.
+  // add-key refuses invisible formatting characters in a name (exit 2, nothing written)...
   const name = "\u202eecila";
   const added = await ovtp(["add-key", client.line, "--name", name], { home: server.home });
-  assert.equal(added.code, 0, added.stderr);
-  assert.ok(added.stdout.includes(`"\\u{202e}ecila"`), added.stdout);
+  assert.equal(added.code, 2, added.stderr);
+  assertOneError(added, /cannot contain control or invisible formatting characters/);
+  assert.ok(!added.stderr.includes("\u202e"), added.stderr);
+  await assert.rejects(Deno.stat(`${server.home}/authorized_keys`), Deno.errors.NotFound);
+  // ...but a hand-edited authorized_keys may hold one: it is shown escaped.
+  const [type, key] = client.line.split(" ");
+  await Deno.writeTextFile(`${server.home}/authorized_keys`, `${type} ${key} ${name}\n`);
   const keys = await ovtp(["keys"], { home: server.home });
   assert.ok(keys.stdout.startsWith("\\u{202e}ecila  SHA256:"), keys.stdout);
   for (const format of ["text", "json"]) {

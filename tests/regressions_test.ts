@@ -9,6 +9,8 @@ import { serve } from "../lib/server.ts";
 import { OvtpClient, responseText } from "../lib/client.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
 import { streamSource } from "../lib/transfer/sources.ts";
+import { checkJoin, isValidDisplay } from "../lib/chat/chat_messages.ts";
+import { assertOneError, ovtp } from "./_cli.ts";
 
 const FAST = { memory: 1024, passes: 1, parallelism: 1 };
 
@@ -158,4 +160,23 @@ Deno.test("a request sent as the server starts shutting down is answered unavail
   } finally {
     client.close();
   }
+});
+
+// The relay accepted any display name up to 64 units, and add-key any name
+// without control characters: "bob\u202e" or "b\u200bob" (a bidi override,
+// a zero-width space) read as another name than they are.
+Deno.test("names holding invisible formatting characters are refused: chat display names, at the relay and the CLI", async () => {
+  for (const display of ["bob\u202e", "b\u200bob", "\u2066bob\u2069", "bob\u0007", ""]) {
+    assert.equal(isValidDisplay(display), false, JSON.stringify(display));
+    assert.throws(() => checkJoin({ room: "ops", display }), MessageError);
+  }
+  assert.deepEqual(checkJoin({ room: "ops", display: "Bøb 🙂" }), {
+    room: "ops",
+    display: "Bøb 🙂",
+  });
+  const home = await Deno.makeTempDir();
+  const refused = await ovtp(["chat", "127.0.0.1:1", "--name", "b\u200bob"], { home });
+  assert.equal(refused.code, 2, refused.stderr);
+  assertOneError(refused, /Invalid display name/);
+  await Deno.remove(home, { recursive: true });
 });

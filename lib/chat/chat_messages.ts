@@ -7,6 +7,7 @@
  */
 
 import { MessageError } from "../messages.ts";
+import { hasHiddenCharacters } from "../keys.ts";
 
 /** Message types of chat. */
 export const ChatMessageType = {
@@ -80,12 +81,21 @@ export function roomContext(room: string): string {
 /** The longest display name. */
 export const MAX_DISPLAY_LENGTH = 64;
 
+/**
+ * Whether `display` may name a chat member: 1 to 64 UTF-16 units, none of
+ * them control or invisible formatting characters (a relay passes display
+ * names to every member's screen; the client escapes them too).
+ */
+export function isValidDisplay(display: unknown): display is string {
+  return typeof display === "string" && display.length > 0 &&
+    display.length <= MAX_DISPLAY_LENGTH && !hasHiddenCharacters(display);
+}
+
 /** Validates a Join body. */
 export function checkJoin(v: Record<string, unknown>): { room: string; display: string } {
   if (
     typeof v.room !== "string" || !ROOM_PATTERN.test(v.room) || v.room.startsWith(".") ||
-    typeof v.display !== "string" || v.display.length === 0 ||
-    v.display.length > MAX_DISPLAY_LENGTH
+    !isValidDisplay(v.display)
   ) {
     throw new MessageError("Malformed chat join");
   }
@@ -95,7 +105,7 @@ export function checkJoin(v: Record<string, unknown>): { room: string; display: 
 function isMember(v: unknown): v is Member {
   const m = v as Member;
   return typeof m === "object" && m !== null && typeof m.name === "string" &&
-    typeof m.display === "string" && typeof m.fingerprint === "string" &&
+    isValidDisplay(m.display) && typeof m.fingerprint === "string" &&
     typeof m.key === "string" && typeof m.online === "boolean";
 }
 
