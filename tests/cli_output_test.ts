@@ -32,7 +32,12 @@ function expectCode(result: { code: number; stderr: string }, code: number): voi
 /** Asserts that a run ended quietly because its stdout was closed. */
 function assertQuiet(result: { code: number; stderr: string }, what: string): void {
   assert.equal(result.code, EXIT.stdoutClosed, `${what}: ${result.stderr}`);
-  assert.doesNotMatch(result.stderr, /error|Broken|Uncaught|\bat /i, what);
+  // A stack frame ("    at ..."), not the word "at" in a log line.
+  assert.doesNotMatch(
+    result.stderr,
+    /error|Broken|Uncaught|^\s+at /im,
+    `${what}: ${result.stderr}`,
+  );
   seen.add(result.code);
 }
 
