@@ -33,8 +33,9 @@ explained on stderr: "unknown-function" (with the known names), "forbidden"
 (your key lacks that permission), "too-many-requests" (with the time to wait),
 "timeout" (the function ran too long), "unavailable" (shutting down).
 
-The first connection to a host records its key in ~/.ovtp/known_hosts; a
-changed key is refused.
+A host not yet in ~/.ovtp/known_hosts shows its fingerprint and asks on a
+terminal, and is refused without one unless --accept-new; a changed key is
+refused. HOST may be an alias from ~/.ovtp/config.
 
 Options:
   --json              print {"status","response","request_id"} per response
