@@ -12,6 +12,7 @@
  */
 
 import { type AeadAlgorithm, type Backend, lowOrder } from "./types.ts";
+import { NativeSha256 } from "./native_sha256.ts";
 
 /**
  * Where libcrypto 3 is looked for, in order. On macOS only Homebrew's and
@@ -67,6 +68,21 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  // A running SHA-256 (./native_sha256.ts).
+  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
+  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_MD_CTX_copy_ex: { parameters: ["pointer", "pointer"], result: "i32" },
+  EVP_DigestInit_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
+  EVP_DigestUpdate: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  // The same on one of Deno's blocking-task threads: a file's hash runs
+  // while the caller encrypts or writes the same bytes.
+  EVP_DigestUpdate_async: {
+    name: "EVP_DigestUpdate",
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+    nonblocking: true,
+  },
+  EVP_DigestFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_CipherInit_ex: {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer", "i32"],
     result: "i32",
@@ -100,7 +116,8 @@ const SYMBOLS = {
   EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
 } as const;
 
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+/** The library's functions, as loaded. */
+export type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 // openssl/evp.h and obj_mac.h.
 const EVP_CTRL_AEAD_SET_IVLEN = 0x9;
@@ -352,6 +369,9 @@ function makeBackend(lib: Lib): Backend {
         calls.push(lib.EVP_Digest_async(piece, BigInt(piece.length), digest, null, sha256md, null));
       }
       if ((await Promise.all(calls)).some((ok) => ok !== 1)) throw new NativeCryptoError("hash");
+    },
+    sha256Stream() {
+      return new NativeSha256(lib, sha256md);
     },
     hmacSha256(key, data) {
       const out = new Uint8Array(32);
