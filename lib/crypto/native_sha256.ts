@@ -9,6 +9,7 @@
  * @module
  */
 
+import { toHex } from "../bytes.ts";
 import { type Lib, NativeCryptoError } from "./native.ts";
 import type { Sha256Stream } from "./types.ts";
 
@@ -80,7 +81,7 @@ export class NativeSha256 implements Sha256Stream {
     this.#lib.EVP_MD_CTX_free(ctx);
     if (ok !== 1 || length[0] !== 32) throw new NativeCryptoError("hash");
     if (encoding !== "hex") return out;
-    return Array.from(out, (b) => b.toString(16).padStart(2, "0")).join("");
+    return toHex(out);
   }
 
   // The context, when no update is running on it and it was not digested.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha256Stream } from "../crypto/mod.ts";
 import { MAX_BULK_PLAINTEXT } from "../channel.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
@@ -91,13 +91,13 @@ export class DownloadProvider {
   async #get(id: number, get: { path: string; offset: number; prefix_sha256: string | null }) {
     const { file, size, mode, mtime } = await this.#folder.open(get.path);
     try {
-      const hash = createHash("sha256");
+      const hash = sha256Stream();
       let offset = 0;
       if (get.offset > 0 && get.offset <= size && get.prefix_sha256) {
         await copy(file, get.offset, (chunk) => hash.update(chunk));
         if (hash.copy().digest("hex") === get.prefix_sha256) offset = get.offset;
       }
-      const data = offset > 0 ? hash : createHash("sha256");
+      const data = offset > 0 ? hash : sha256Stream();
       if (offset === 0) await file.seek(0, Deno.SeekMode.Start);
       await this.#send({
         type: DownloadMessageType.Info,

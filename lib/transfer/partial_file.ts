@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Hash } from "node:crypto";
+import type { Sha256Stream } from "../crypto/mod.ts";
 
 /** Bytes gathered before one write: fewer, larger writes cost less. */
 const WRITE_BUFFER_SIZE = 1024 * 1024;
@@ -15,7 +15,7 @@ export class PartialFile {
   /** Its path. */
   readonly path: string;
   /** SHA-256 of what it holds so far. */
-  readonly hash: Hash;
+  readonly hash: Sha256Stream;
   /** Bytes received (written or buffered). */
   size: number;
   #file: Deno.FsFile;
@@ -23,7 +23,7 @@ export class PartialFile {
   #buffered = 0;
 
   /** Wraps an open file positioned at `size`. */
-  constructor(file: Deno.FsFile, path: string, hash: Hash, size: number) {
+  constructor(file: Deno.FsFile, path: string, hash: Sha256Stream, size: number) {
     this.#file = file;
     this.path = path;
     this.hash = hash;

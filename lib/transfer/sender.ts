@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
 import {
@@ -218,7 +218,7 @@ export async function sendFile(
     const accept = checkAccept(decodeJson(first.body));
 
     const chunks = source.read()[Symbol.asyncIterator]();
-    const hash = createHash("sha256");
+    const hash = sha256Stream();
     let offset = 0;
     let pending: Uint8Array | undefined;
     if (accept.offset > 0 && source.resumable) {
@@ -229,7 +229,7 @@ export async function sendFile(
     const restart = offset === 0 && accept.offset > 0 && source.resumable;
     if (restart) options.onRestart?.(accept.offset);
     const data = restart ? source.read()[Symbol.asyncIterator]() : chunks;
-    const fresh = restart ? createHash("sha256") : hash;
+    const fresh = restart ? sha256Stream() : hash;
     const size = await streamData(link, id, data, fresh, offset, pending, replies, source, options);
     const sha256 = fresh.digest("hex");
     await link.send({ type: FileMessageType.End, id, body: encodeJson({ size, sha256 }) });
@@ -268,7 +268,7 @@ export async function sendFile(
  */
 async function verifyPrefix(
   chunks: AsyncIterator<Uint8Array>,
-  hash: Hash,
+  hash: Sha256Stream,
   accept: FileAccept,
 ): Promise<{ offset: number; pending?: Uint8Array }> {
   let seen = 0;
@@ -293,7 +293,7 @@ async function streamData(
   link: MessageLink,
   id: number,
   chunks: AsyncIterator<Uint8Array>,
-  hash: Hash,
+  hash: Sha256Stream,
   offset: number,
   pending: Uint8Array | undefined,
   replies: ReplyQueue,
