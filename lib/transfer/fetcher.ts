@@ -10,6 +10,7 @@
 import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import { releaseOpened } from "../_bulk_buffers.ts";
 import {
   checkDownloadEnd,
   checkInfo,
@@ -199,6 +200,7 @@ export async function fetchFile(
           throw new OvtpError("protocol", "The server sent more data than the file's size");
         }
         await partial.write(message.body);
+        releaseOpened(message.body); // Written: the buffer can take the next record.
         options.onProgress?.({ name: remotePath, done: partial.size, total: info.size });
         continue;
       }
@@ -273,9 +275,14 @@ export async function streamFile(
         if (size + message.body.length > info.size) {
           throw new OvtpError("protocol", "The server sent more data than the file's size");
         }
-        hash.update(message.body);
         size += message.body.length;
-        await sink.write(message.body);
+        const [hashed, written] = await Promise.allSettled([
+          hash.updateAsync(message.body),
+          sink.write(message.body),
+        ]);
+        if (written.status === "rejected") throw written.reason;
+        if (hashed.status === "rejected") throw hashed.reason;
+        // Not given back for reuse: the sink may keep what it was given.
         options.onProgress?.({ name: remotePath, done: size, total: info.size });
         continue;
       }

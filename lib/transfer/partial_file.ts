@@ -30,12 +30,26 @@ export class PartialFile {
     this.size = size;
   }
 
-  /** Appends bytes (hashing them). */
+  /**
+   * Appends bytes (hashing them). A whole bulk record is written as it is,
+   * while it is hashed (on another thread with the native backend); the
+   * caller may reuse `data` once this settles.
+   */
   async write(data: Uint8Array): Promise<void> {
-    this.hash.update(data);
     this.size += data.length;
     if (this.#buffered + data.length > this.#buffer.length) await this.flush();
-    if (data.length >= this.#buffer.length) return await writeAll(this.#file, data);
+    if (data.length >= this.#buffer.length) {
+      // Both settle before this does, even when one fails: neither may
+      // still be reading `data` when the caller reuses it.
+      const [hashed, written] = await Promise.allSettled([
+        this.hash.updateAsync(data),
+        writeAll(this.#file, data),
+      ]);
+      if (written.status === "rejected") throw written.reason;
+      if (hashed.status === "rejected") throw hashed.reason;
+      return;
+    }
+    this.hash.update(data);
     this.#buffer.set(data, this.#buffered);
     this.#buffered += data.length;
   }
