@@ -25,9 +25,9 @@ import type { Identity, PublicKey } from "./keys.ts";
 import { BulkCipher, deriveBulkKey } from "./_bulk_cipher.ts";
 import {
   MAX_BULK_PLAINTEXT as BULK_PLAINTEXT_LIMIT,
+  releaseOpened,
   SEALED_POOL,
   takeOpened,
-  releaseOpened,
 } from "./_bulk_buffers.ts";
 import { CHACHA_POLY, DecryptError, TAG_LENGTH } from "./noise/aead.ts";
 import type { CipherState } from "./noise/cipher_state.ts";

@@ -24,30 +24,33 @@ function filled(size: number, seed: number): Uint8Array {
   return new Uint8Array(size).map((_, i) => (i * 7 + seed) & 0xff);
 }
 
-testEachBackend("a bulk plaintext kept by the receiver is never overwritten by the next records", async () => {
-  const [a, b] = await tcpPair();
-  const bodies = [1, 2, 3, 4, 5, 6].map((seed) => filled(MAX_BULK_PLAINTEXT - seed, seed));
-  // The sender reuses one buffer for every body: send() must have sealed
-  // it before it resolves, whatever is still being written.
-  const reused = new Uint8Array(MAX_BULK_PLAINTEXT);
-  const sending = (async () => {
+testEachBackend(
+  "a bulk plaintext kept by the receiver is never overwritten by the next records",
+  async () => {
+    const [a, b] = await tcpPair();
+    const bodies = [1, 2, 3, 4, 5, 6].map((seed) => filled(MAX_BULK_PLAINTEXT - seed, seed));
+    // The sender reuses one buffer for every body: send() must have sealed
+    // it before it resolves, whatever is still being written.
+    const reused = new Uint8Array(MAX_BULK_PLAINTEXT);
+    const sending = (async () => {
+      for (const body of bodies) {
+        reused.set(body);
+        await a.send(Uint8Array.of(body.length & 0xff), [reused.subarray(0, body.length)]);
+        reused.fill(0xee);
+      }
+    })();
+    const kept: Uint8Array[] = [];
     for (const body of bodies) {
-      reused.set(body);
-      await a.send(Uint8Array.of(body.length & 0xff), [reused.subarray(0, body.length)]);
-      reused.fill(0xee);
+      assert.deepEqual(await b.receive(), Uint8Array.of(body.length & 0xff));
+      kept.push(await b.receiveBulk(body.length));
     }
-  })();
-  const kept: Uint8Array[] = [];
-  for (const body of bodies) {
-    assert.deepEqual(await b.receive(), Uint8Array.of(body.length & 0xff));
-    kept.push(await b.receiveBulk(body.length));
-  }
-  await sending;
-  // None given back: every one still holds its own record.
-  kept.forEach((plaintext, i) => assert.deepEqual(plaintext, bodies[i]));
-  a.close();
-  b.close();
-});
+    await sending;
+    // None given back: every one still holds its own record.
+    kept.forEach((plaintext, i) => assert.deepEqual(plaintext, bodies[i]));
+    a.close();
+    b.close();
+  },
+);
 
 testEachBackend("a bulk plaintext given back is reused; one never lent is left alone", async () => {
   const [a, b] = await tcpPair();

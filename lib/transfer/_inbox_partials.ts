@@ -18,10 +18,9 @@
  * @module
  */
 
-import { createHmac } from "node:crypto";
-import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
+import { hmacSha256, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { join } from "node:path";
-import { toHex } from "../bytes.ts";
+import { toHex, utf8 } from "../bytes.ts";
 import { openExistingFile, sameFile } from "../_no_follow.ts";
 import { OvtpError } from "../errors.ts";
 import { PartialFile } from "./partial_file.ts";
@@ -319,7 +318,7 @@ export async function ensureFolder(path: string): Promise<void> {
 }
 
 function tag(secret: Uint8Array, label: string): string {
-  return createHmac("sha256", secret).update(label).digest("hex");
+  return toHex(hmacSha256(secret, utf8(label)));
 }
 
 async function hashPrefix(file: Deno.FsFile, length: number, hash: Sha256Stream): Promise<void> {

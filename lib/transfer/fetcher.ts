@@ -166,9 +166,7 @@ export async function fetchFile(
   const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
   let partial: PartialFile | undefined;
   try {
-    const held = file
-      ? await heldPrefix(file)
-      : { size: 0, sha256: null, hash: sha256Stream() };
+    const held = file ? await heldPrefix(file) : { size: 0, sha256: null, hash: sha256Stream() };
     await link.send({
       type: DownloadMessageType.Get,
       id,
