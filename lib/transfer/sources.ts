@@ -77,7 +77,26 @@ export interface FileSource {
   read(options?: ReadOptions): AsyncIterable<Uint8Array>;
 }
 
-/** Options of {@linkcode FileSource.read}. */
+/**
+ * Options of {@linkcode FileSource.read}.
+ *
+ * @example Reading a file in reused buffers: each chunk is consumed before the next
+ * ```ts
+ * import { pathSource, type ReadOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/a.bin`, new Uint8Array(3 * 1024 * 1024 + 1).fill(7));
+ * const source = await pathSource(`${dir}/a.bin`);
+ * const options: ReadOptions = { reuse: true };
+ * let total = 0;
+ * for await (const chunk of source.read(options)) {
+ *   total += chunk.length; // Use it now: the next chunk may be read into its buffer.
+ * }
+ * assert.equal(total, 3 * 1024 * 1024 + 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ReadOptions {
   /**
    * The caller is done with each chunk when it asks for the next, so the
