@@ -27,8 +27,8 @@
  * - One-shot SHA-256 of a 64 KiB chunk: native (and sha256Pieces() runs it
  *   on other threads).
  * - Streaming SHA-256 of whole files (transfers, sealed-file transcript):
- *   the backend's own. Per CPU second both do about 1.3 GB/s (SHA-NI; 1 MiB
- *   updates, /proc CPU time, same run); native can also hash on a
+ *   the backend's own. Both do about 1.7 GB/s on 1 MiB updates (SHA-NI;
+ *   bench/crypto.ts, same run); native can also hash on a
  *   blocking-task thread, which takes the hash off the transfer's one
  *   JavaScript thread.
  * - Ed25519, ML-KEM-768, Argon2id: WebCrypto in both (a few calls per
