@@ -108,6 +108,7 @@ export {
   directorySources,
   type FileSource,
   pathSource,
+  type ReadOptions,
   streamSource,
 } from "./lib/transfer/sources.ts";
 export {

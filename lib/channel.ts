@@ -14,9 +14,21 @@
 import { concat, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
 import { OvtpError } from "./errors.ts";
-import { encodeFrame, encodeFrameInPlace, FrameReader, FramingError } from "./framing.ts";
+import {
+  encodeFrame,
+  encodeFrameInPlace,
+  FRAME_HEADER_LENGTH,
+  FrameReader,
+  FramingError,
+} from "./framing.ts";
 import type { Identity, PublicKey } from "./keys.ts";
 import { BulkCipher, deriveBulkKey } from "./_bulk_cipher.ts";
+import {
+  MAX_BULK_PLAINTEXT as BULK_PLAINTEXT_LIMIT,
+  releaseOpened,
+  SEALED_POOL,
+  takeOpened,
+} from "./_bulk_buffers.ts";
 import { CHACHA_POLY, DecryptError, TAG_LENGTH } from "./noise/aead.ts";
 import type { CipherState } from "./noise/cipher_state.ts";
 import { HandshakeError, HandshakeState, MAX_MESSAGE_LENGTH } from "./noise/handshake_state.ts";
@@ -90,6 +102,12 @@ export interface ByteStream {
 /** Writes whole chunks, in order. */
 interface ChunkWriter {
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Whether a chunk's bytes have been copied out (to the kernel) once its
+   * write settles, so that its buffer can be reused. A WritableStream may
+   * hand the chunk itself on to its reader (an in-memory pipe): never.
+   */
+  readonly copies: boolean;
 }
 
 // The stream's own read() and write() when it has them (a Deno.Conn; its
@@ -101,6 +119,7 @@ function endpoints(stream: ByteStream): { reader: FrameReader; writer: ChunkWrit
     return {
       reader: new FrameReader({ read: (p) => read.call(stream, p) }),
       writer: {
+        copies: true,
         // Chained, so that concurrent writes never interleave their pieces.
         write(chunk) {
           const done = tail.then(async () => {
@@ -112,7 +131,11 @@ function endpoints(stream: ByteStream): { reader: FrameReader; writer: ChunkWrit
       },
     };
   }
-  return { reader: new FrameReader(stream.readable), writer: stream.writable.getWriter() };
+  const writer = stream.writable.getWriter();
+  return {
+    reader: new FrameReader(stream.readable),
+    writer: { copies: false, write: (chunk) => writer.write(chunk) },
+  };
 }
 
 /** The Noise prologue: both sides must use the same protocol version. */
@@ -126,7 +149,12 @@ export const MAX_RECORD_PLAINTEXT = MAX_MESSAGE_LENGTH - TAG_LENGTH;
  * in records this large, announced by ordinary records, because per-record
  * costs (a cipher set-up, a write, a read) dominate at 64 KiB.
  */
-export const MAX_BULK_PLAINTEXT = 1024 * 1024;
+export const MAX_BULK_PLAINTEXT: number = BULK_PLAINTEXT_LIMIT;
+/**
+ * Bulk records sealed and queued for the socket before send() waits: the
+ * next record is encrypted while the previous one is still being written.
+ */
+const SEALED_IN_FLIGHT = 2;
 /** Default time allowed for the whole handshake. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -158,6 +186,9 @@ export class SecureChannel {
   #receive: CipherState;
   #bulkSend: BulkCipher;
   #bulkReceive: BulkCipher;
+  #sealedInFlight = 0;
+  #writeRoom: (() => void)[] = [];
+  #writeError: unknown;
   /** The peer's public key, authenticated by the handshake. */
   readonly peer: PublicKey;
   /** The final handshake hash, unique to this session. */
@@ -258,9 +289,12 @@ export class SecureChannel {
   /**
    * Encrypts and writes one record of at most MAX_RECORD_PLAINTEXT bytes,
    * then one bulk record of at most MAX_BULK_PLAINTEXT bytes for each entry
-   * of `bulk`; the record must announce them (section 6.1). `plaintext` is
-   * encrypted before this returns its promise, so the caller may reuse its
-   * buffer at once; `bulk` must stay unchanged until the promise settles.
+   * of `bulk`; the record must announce them (section 6.1). Everything is
+   * encrypted before this returns its promise, so the caller may reuse
+   * every buffer once it settles. Without bulk records it settles once the
+   * record is written; with them, once the last one is queued for writing
+   * (at most SEALED_IN_FLIGHT of them are): a write that fails afterwards
+   * closes the channel, and the next send() throws.
    */
   async send(plaintext: Uint8Array, bulk: readonly Uint8Array[] = []): Promise<void> {
     if (plaintext.length > MAX_RECORD_PLAINTEXT) {
@@ -269,18 +303,59 @@ export class SecureChannel {
     if (bulk.some((body) => body.length > MAX_BULK_PLAINTEXT)) {
       throw new RangeError(`A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`);
     }
-    // seal() leaves room for the length in front: no copy of the record.
-    const frame = encodeFrameInPlace(this.#send.encryptWithAd(EMPTY, plaintext));
     try {
-      await this.#writer.write(frame);
-      // A bulk record has no frame header: the record gave its length. Its
-      // ciphertext and tag go out as they are, without a copy.
-      for (const body of bulk) {
-        for (const part of this.#bulkSend.seal(body)) await this.#writer.write(part);
+      if (this.#writeError !== undefined) throw this.#writeError;
+      if (bulk.length === 0) {
+        // seal() leaves room for the length in front: no copy of the record.
+        await this.#writer.write(encodeFrameInPlace(this.#send.encryptWithAd(EMPTY, plaintext)));
+        return;
+      }
+      for (let i = 0; i < bulk.length; i++) {
+        // One write per bulk record, the first behind the record that
+        // announces it. A bulk record has no frame header: the record gave
+        // its length.
+        const head = i === 0 ? FRAME_HEADER_LENGTH + plaintext.length + TAG_LENGTH : 0;
+        const out = this.#writer.copies
+          ? SEALED_POOL.take()
+          : new Uint8Array(head + bulk[i].length + TAG_LENGTH);
+        const at = i === 0 ? this.#sealFrame(plaintext, out) : 0;
+        const end = at + bulk[i].length + TAG_LENGTH;
+        this.#bulkSend.sealInto(bulk[i], out.subarray(at, end));
+        await this.#queueSealed(out, end);
       }
     } catch (error) {
       throw toChannelError(error, "Cannot send");
     }
+  }
+
+  // Encrypts the record into the front of `out`, framed; returns its length.
+  #sealFrame(plaintext: Uint8Array, out: Uint8Array): number {
+    const length = plaintext.length + TAG_LENGTH;
+    this.#send.encryptWithAdInto(
+      EMPTY,
+      plaintext,
+      out.subarray(FRAME_HEADER_LENGTH, FRAME_HEADER_LENGTH + length),
+    );
+    encodeFrameInPlace(out.subarray(FRAME_HEADER_LENGTH, FRAME_HEADER_LENGTH + length));
+    return FRAME_HEADER_LENGTH + length;
+  }
+
+  // Queues the first `length` bytes of `out` for writing, after waiting for
+  // room; `out` goes back to the pool once written.
+  async #queueSealed(out: Uint8Array, length: number): Promise<void> {
+    while (this.#sealedInFlight >= SEALED_IN_FLIGHT) {
+      await new Promise<void>((resolve) => this.#writeRoom.push(resolve));
+    }
+    if (this.#writeError !== undefined) throw this.#writeError;
+    this.#sealedInFlight++;
+    this.#writer.write(out.subarray(0, length)).catch((error) => {
+      this.#writeError ??= error;
+      closeQuietly(this.#stream);
+    }).finally(() => {
+      if (this.#writer.copies) SEALED_POOL.give(out);
+      this.#sealedInFlight--;
+      this.#writeRoom.shift()?.();
+    });
   }
 
   /**
@@ -302,14 +377,25 @@ export class SecureChannel {
   /**
    * Reads and decrypts the next bulk record, of `size` bytes of plaintext,
    * as the record just received announced. Throws like {@linkcode receive}.
+   * The plaintext is the caller's: a later record never overwrites it
+   * unless it is given back with releaseOpened() (lib/_bulk_buffers.ts).
    */
   async receiveBulk(size: number): Promise<Uint8Array> {
     if (!(size >= 0 && size <= MAX_BULK_PLAINTEXT)) {
       throw new RangeError(`A bulk record holds at most ${MAX_BULK_PLAINTEXT} bytes`);
     }
     try {
-      // readExact() returns a view into the reader's buffer; open() copies.
-      return this.#bulkReceive.open(await this.#reader.readExact(size + TAG_LENGTH));
+      // readExact() returns a view into the reader's buffer; decryption
+      // writes the plaintext to a pooled buffer, the one copy.
+      const sealed = await this.#reader.readExact(size + TAG_LENGTH);
+      const plaintext = takeOpened(size);
+      try {
+        this.#bulkReceive.openInto(sealed, plaintext);
+      } catch (error) {
+        releaseOpened(plaintext);
+        throw error;
+      }
+      return plaintext;
     } catch (error) {
       throw toChannelError(error, "Cannot receive");
     }

@@ -64,3 +64,24 @@ Deno.test("pathSource() reads a file in bulk-record pieces, again from the start
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pathSource().read({ reuse: true }) yields the file's bytes, each chunk intact until the next is asked for", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const content = new Uint8Array(3 * 1024 * 1024 + 12_345).map((_, i) => (i * 13) >> 2);
+    await Deno.writeFile(`${dir}/f.bin`, content);
+    const source = await pathSource(`${dir}/f.bin`);
+    let at = 0;
+    for await (const chunk of source.read({ reuse: true })) {
+      // The next chunk is being read meanwhile, into the other buffer.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.deepEqual(chunk, content.subarray(at, at + chunk.length));
+      at += chunk.length;
+    }
+    assert.equal(at, content.length);
+    // Stopping early closes the file once its read-ahead has ended.
+    for await (const _ of source.read({ reuse: true })) break;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -10,11 +10,11 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { atomicWrite } from "../_atomic_write.ts";
 import { openForAppend } from "../_no_follow.ts";
-import { concat, utf8 } from "../bytes.ts";
+import { concat, toHex, utf8 } from "../bytes.ts";
+import { sha256 } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { parsePublicKey } from "../keys.ts";
 import { ROOM_PATTERN } from "./chat_messages.ts";
@@ -345,7 +345,7 @@ export class RoomStore {
   }
 
   #queuePath(room: string, key: string): string {
-    const hash = createHash("sha256").update(utf8(key)).digest("hex").slice(0, 32);
+    const hash = toHex(sha256(utf8(key))).slice(0, 32);
     return join(this.#dir, room, `${hash}.queue`);
   }
 

@@ -12,6 +12,7 @@
  */
 
 import { type AeadAlgorithm, type Backend, lowOrder } from "./types.ts";
+import { checkRunningSha256, NativeSha256 } from "./native_sha256.ts";
 
 /**
  * Where libcrypto 3 is looked for, in order. On macOS only Homebrew's and
@@ -102,6 +103,31 @@ const SYMBOLS = {
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
+/**
+ * The running SHA-256's functions (./native_sha256.ts), bound on its first
+ * use by a second dlopen() of the same library: binding costs about 0.3 ms
+ * a symbol at start-up, which `ovtp send` does not need to pay for them.
+ */
+const DIGEST_SYMBOLS = {
+  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
+  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_MD_CTX_copy_ex: { parameters: ["pointer", "pointer"], result: "i32" },
+  EVP_DigestInit_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
+  EVP_DigestUpdate: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  // The same on one of Deno's blocking-task threads: a file's hash runs
+  // while the caller encrypts or writes the same bytes.
+  EVP_DigestUpdate_async: {
+    name: "EVP_DigestUpdate",
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+    nonblocking: true,
+  },
+  EVP_DigestFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+} as const;
+
+/** The running SHA-256's functions, as bound. */
+export type DigestLib = Deno.DynamicLibrary<typeof DIGEST_SYMBOLS>["symbols"];
+
 // openssl/evp.h and obj_mac.h.
 const EVP_CTRL_AEAD_SET_IVLEN = 0x9;
 const EVP_CTRL_AEAD_GET_TAG = 0x10;
@@ -150,7 +176,7 @@ export function loadNative(candidates: string[] = libraryCandidates()): NativeLo
       reasons.push(`${path}: OpenSSL ${version.toString(16)} is older than 3.0`);
       continue;
     }
-    return { backend: makeBackend(lib.symbols), library: path, version };
+    return { backend: makeBackend(lib.symbols, path), library: path, version };
   }
   throw new Error(`no usable libcrypto 3 (${reasons.join("; ")})`);
 }
@@ -167,7 +193,7 @@ function nonNull(pointer: Deno.PointerValue, what: string): Deno.PointerObject {
   return pointer;
 }
 
-function makeBackend(lib: Lib): Backend {
+function makeBackend(lib: Lib, path: string): Backend {
   const ciphers: Record<AeadAlgorithm, Deno.PointerObject> = {
     "chacha20-poly1305": nonNull(lib.EVP_chacha20_poly1305(), "load ChaCha20-Poly1305"),
     "aes-128-gcm": nonNull(lib.EVP_aes_128_gcm(), "load AES-128-GCM"),
@@ -190,6 +216,7 @@ function makeBackend(lib: Lib): Backend {
   const sizeOutBytes = new Uint8Array(sizeOut.buffer);
   const tag = new Uint8Array(TAG);
   const lastCipher = new Map<Deno.PointerObject, Deno.PointerObject>();
+  let digestLib: DigestLib | undefined;
 
   const init = (
     ctx: Deno.PointerObject,
@@ -352,6 +379,14 @@ function makeBackend(lib: Lib): Backend {
         calls.push(lib.EVP_Digest_async(piece, BigInt(piece.length), digest, null, sha256md, null));
       }
       if ((await Promise.all(calls)).some((ok) => ok !== 1)) throw new NativeCryptoError("hash");
+    },
+    sha256Stream() {
+      if (digestLib === undefined) {
+        const bound = Deno.dlopen(path, DIGEST_SYMBOLS).symbols;
+        checkRunningSha256(() => new NativeSha256(bound, sha256md));
+        digestLib = bound;
+      }
+      return new NativeSha256(digestLib, sha256md);
     },
     hmacSha256(key, data) {
       const out = new Uint8Array(32);

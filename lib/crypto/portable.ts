@@ -18,9 +18,10 @@ import {
   createPublicKey,
   type DecipherGCM,
   diffieHellman,
+  type Hash,
   type KeyObject,
 } from "node:crypto";
-import { type Backend, lowOrder } from "./types.ts";
+import { type Backend, lowOrder, type Sha256Stream } from "./types.ts";
 
 const TAG = 16;
 
@@ -104,6 +105,35 @@ function derive(key: KeyObject, publicKey: Uint8Array): Uint8Array {
   return shared;
 }
 
+/** node:crypto's Hash, synchronous: updateAsync() hashes before it returns. */
+class NodeSha256 implements Sha256Stream {
+  #hash: Hash;
+
+  constructor(hash: Hash = createHash("sha256")) {
+    this.#hash = hash;
+  }
+
+  update(data: Uint8Array): this {
+    this.#hash.update(data);
+    return this;
+  }
+
+  updateAsync(data: Uint8Array): Promise<void> {
+    this.#hash.update(data);
+    return Promise.resolve();
+  }
+
+  copy(): Sha256Stream {
+    return new NodeSha256(this.#hash.copy());
+  }
+
+  digest(): Uint8Array;
+  digest(encoding: "hex"): string;
+  digest(encoding?: "hex"): Uint8Array | string {
+    return encoding === "hex" ? this.#hash.digest("hex") : new Uint8Array(this.#hash.digest());
+  }
+}
+
 /** The node:crypto backend. */
 export const portable: Backend = {
   name: "portable",
@@ -148,6 +178,9 @@ export const portable: Backend = {
       out.set(createHash("sha256").update(piece).digest(), i * 32);
     }
     return Promise.resolve();
+  },
+  sha256Stream() {
+    return new NodeSha256();
   },
   hmacSha256(key, data) {
     return new Uint8Array(createHmac("sha256", key).update(data).digest());

@@ -51,6 +51,8 @@ export interface Backend {
    * must not change until the promise settles.
    */
   sha256Pieces(data: Uint8Array, pieceSize: number, out: Uint8Array): Promise<void>;
+  /** A running SHA-256, for data that comes in pieces (files). */
+  sha256Stream(): Sha256Stream;
   /** HMAC-SHA256. */
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** X25519(private, public); throws for an all-zero result (a low-order point). */
@@ -66,6 +68,28 @@ export interface Backend {
     privateKey: Uint8Array,
     peers: readonly Uint8Array[],
   ): { publicKey: Uint8Array; shared: Uint8Array[] };
+}
+
+/**
+ * A running SHA-256 (files sent, received and sealed). Its `update()` and
+ * `digest()` mirror node:crypto's Hash for the uses ovtp has.
+ */
+export interface Sha256Stream {
+  /** Adds `data`. */
+  update(data: Uint8Array): this;
+  /**
+   * Adds `data` on another thread where the backend can (native), so that
+   * the caller can encrypt or write the same bytes meanwhile. `data` must
+   * not change, and nothing else may be called on this hash, until the
+   * promise settles.
+   */
+  updateAsync(data: Uint8Array): Promise<void>;
+  /** An independent hash holding the same state. */
+  copy(): Sha256Stream;
+  /** The digest; the hash cannot be used afterwards. */
+  digest(): Uint8Array;
+  /** The digest in lower-case hex; the hash cannot be used afterwards. */
+  digest(encoding: "hex"): string;
 }
 
 /**

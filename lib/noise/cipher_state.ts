@@ -52,6 +52,18 @@ export class CipherState {
   }
 
   /**
+   * Encrypts `plaintext` with `ad` into `out` (16 bytes longer than the
+   * plaintext; it may be the plaintext's own buffer), then advances the
+   * nonce. Needs a key: it is for transport messages, never the handshake.
+   */
+  encryptWithAdInto(ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
+    if (this.#key === undefined) throw new Error("Cannot encrypt into a buffer without a key");
+    if (this.#counter > MAX_COUNTER) throw new NonceExhaustedError();
+    this.#aead.sealInto(this.#key, this.#counter, ad, plaintext, out);
+    this.#counter++;
+  }
+
+  /**
    * Decrypts `ciphertext` with `ad`. The nonce advances only on success, so
    * a forged record leaves the state as it was (spec section 5.1).
    */

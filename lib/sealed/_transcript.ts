@@ -15,14 +15,13 @@
  * @module
  */
 
-import type { Hash } from "node:crypto";
 import { concat } from "../bytes.ts";
-import { ed25519Sign, ed25519Verify, sha256Stream } from "../crypto/mod.ts";
+import { ed25519Sign, ed25519Verify, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { PAYLOAD_SIGNATURE_CONTEXT } from "./format.ts";
 
 /** The running transcript of one sealed file. */
 export class Transcript {
-  #hash: Hash;
+  #hash: Sha256Stream;
 
   /** Starts with the header's bytes, its signature included. */
   constructor(header: Uint8Array) {

@@ -18,9 +18,9 @@
  * @module
  */
 
-import { createHash, createHmac, type Hash } from "node:crypto";
+import { hmacSha256, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { join } from "node:path";
-import { toHex } from "../bytes.ts";
+import { toHex, utf8 } from "../bytes.ts";
 import { openExistingFile, sameFile } from "../_no_follow.ts";
 import { OvtpError } from "../errors.ts";
 import { PartialFile } from "./partial_file.ts";
@@ -233,7 +233,7 @@ export class PartialClaim {
   readonly heldSize: number;
   #file: Deno.FsFile;
   #release: () => void;
-  #prefix?: { length: number; hash: Hash };
+  #prefix?: { length: number; hash: Sha256Stream };
   #partial?: PartialFile;
   #done = false;
 
@@ -247,7 +247,7 @@ export class PartialClaim {
 
   /** SHA-256 (hex) of the first `length` bytes held. */
   async prefixHash(length: number): Promise<string> {
-    const hash = createHash("sha256");
+    const hash = sha256Stream();
     await hashPrefix(this.#file, length, hash);
     this.#prefix = { length, hash: hash.copy() };
     return hash.digest("hex");
@@ -256,10 +256,10 @@ export class PartialClaim {
   /** Keeps the first `offset` bytes (hashed) and drops the rest, for writing. */
   async open(offset: number): Promise<PartialFile> {
     if (this.#partial) throw new Error("The upload is already open");
-    let hash: Hash;
+    let hash: Sha256Stream;
     if (offset > 0 && this.#prefix?.length === offset) hash = this.#prefix.hash;
     else {
-      hash = createHash("sha256");
+      hash = sha256Stream();
       if (offset > 0) await hashPrefix(this.#file, offset, hash);
     }
     await this.#file.truncate(offset);
@@ -318,10 +318,10 @@ export async function ensureFolder(path: string): Promise<void> {
 }
 
 function tag(secret: Uint8Array, label: string): string {
-  return createHmac("sha256", secret).update(label).digest("hex");
+  return toHex(hmacSha256(secret, utf8(label)));
 }
 
-async function hashPrefix(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
+async function hashPrefix(file: Deno.FsFile, length: number, hash: Sha256Stream): Promise<void> {
   await file.seek(0, Deno.SeekMode.Start);
   const buffer = new Uint8Array(1024 * 1024);
   let left = length;

@@ -6,18 +6,16 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha256Stream } from "../crypto/mod.ts";
 import { MAX_BULK_PLAINTEXT } from "../channel.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import { checkGet, DownloadMessageType } from "./download_messages.ts";
 import type { ServedFolder } from "./served_folder.ts";
 
-/** Data messages (one bulk record each) written before waiting for the oldest. */
-const WINDOW = 4;
 /**
  * Gets and Lists one connection may have in progress at once: each holds an
- * open file and up to WINDOW MiB of data, so without a cap one client could
+ * open file and a 1 MiB read buffer, so without a cap one client could
  * hold every file descriptor and gigabytes. One more is answered `busy`.
  */
 export const MAX_DOWNLOADS_IN_FLIGHT = 8;
@@ -91,13 +89,13 @@ export class DownloadProvider {
   async #get(id: number, get: { path: string; offset: number; prefix_sha256: string | null }) {
     const { file, size, mode, mtime } = await this.#folder.open(get.path);
     try {
-      const hash = createHash("sha256");
+      const hash = sha256Stream();
       let offset = 0;
       if (get.offset > 0 && get.offset <= size && get.prefix_sha256) {
         await copy(file, get.offset, (chunk) => hash.update(chunk));
         if (hash.copy().digest("hex") === get.prefix_sha256) offset = get.offset;
       }
-      const data = offset > 0 ? hash : createHash("sha256");
+      const data = offset > 0 ? hash : sha256Stream();
       if (offset === 0) await file.seek(0, Deno.SeekMode.Start);
       await this.#send({
         type: DownloadMessageType.Info,
@@ -105,15 +103,17 @@ export class DownloadProvider {
         // mtime is optional: an older client ignores it.
         body: encodeJson({ size, mode, offset, ...(mtime === undefined ? {} : { mtime }) }),
       });
-      const inFlight: Promise<void>[] = [];
-      const sent = await copy(file, size - offset, (chunk) => {
-        data.update(chunk);
-        const written = this.#send({ type: DownloadMessageType.Data, id, body: chunk });
-        written.catch(() => {}); // Awaited in order; never an unhandled rejection.
-        inFlight.push(written);
-        return inFlight.length >= WINDOW ? inFlight.shift() : undefined;
+      const sent = await copy(file, size - offset, async (chunk) => {
+        // Hashed (on another thread with the native backend) while it is
+        // sealed; the channel keeps the ciphertext, so the buffer is free
+        // for the next chunk once both settle.
+        const [hashed, written] = await Promise.allSettled([
+          data.updateAsync(chunk),
+          this.#send({ type: DownloadMessageType.Data, id, body: chunk }),
+        ]);
+        if (written.status === "rejected") throw written.reason;
+        if (hashed.status === "rejected") throw hashed.reason;
       }, () => this.#closed);
-      await Promise.all(inFlight);
       if (sent !== size - offset) {
         throw new OvtpError("io", "The file changed size while being sent");
       }
@@ -129,9 +129,10 @@ export class DownloadProvider {
 }
 
 /**
- * Reads `length` bytes from `file` in bulk-record-sized fresh chunks, passing
- * each to `use` (awaiting it when it returns a promise). Returns the bytes
- * read, less if the file is shorter or `stop` says so.
+ * Reads `length` bytes from `file` in bulk-record-sized chunks, passing each
+ * to `use` and awaiting it: every chunk is read into the same buffer, so
+ * `use` must be done with it when it settles. Returns the bytes read, less
+ * if the file is shorter or `stop` says so.
  */
 async function copy(
   file: Deno.FsFile,
@@ -140,8 +141,9 @@ async function copy(
   stop: () => boolean = () => false,
 ): Promise<number> {
   let done = 0;
+  const buffer = new Uint8Array(Math.min(MAX_BULK_PLAINTEXT, length));
   while (done < length && !stop()) {
-    const chunk = new Uint8Array(Math.min(MAX_BULK_PLAINTEXT, length - done));
+    const chunk = buffer.subarray(0, Math.min(MAX_BULK_PLAINTEXT, length - done));
     const n = await file.read(chunk);
     if (n === null) break;
     await use(chunk.subarray(0, n));

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import { releaseOpened } from "../_bulk_buffers.ts";
 import {
   checkDownloadEnd,
   checkInfo,
@@ -165,9 +166,7 @@ export async function fetchFile(
   const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
   let partial: PartialFile | undefined;
   try {
-    const held = file
-      ? await heldPrefix(file)
-      : { size: 0, sha256: null, hash: createHash("sha256") };
+    const held = file ? await heldPrefix(file) : { size: 0, sha256: null, hash: sha256Stream() };
     await link.send({
       type: DownloadMessageType.Get,
       id,
@@ -185,7 +184,7 @@ export async function fetchFile(
           : error;
       });
     // The server confirmed our prefix (offset > 0), or starts over.
-    const hash = info.offset > 0 ? held.hash : createHash("sha256");
+    const hash = info.offset > 0 ? held.hash : sha256Stream();
     if (info.offset > 0) options.onResume?.(info.offset);
     else if (held.size > 0) options.onRestart?.(held.size);
     await file.truncate(info.offset);
@@ -199,6 +198,7 @@ export async function fetchFile(
           throw new OvtpError("protocol", "The server sent more data than the file's size");
         }
         await partial.write(message.body);
+        releaseOpened(message.body); // Written: the buffer can take the next record.
         options.onProgress?.({ name: remotePath, done: partial.size, total: info.size });
         continue;
       }
@@ -265,7 +265,7 @@ export async function streamFile(
     if (info.offset !== 0) {
       throw new OvtpError("protocol", "The server resumed at an offset it was not offered");
     }
-    const hash = createHash("sha256");
+    const hash = sha256Stream();
     let size = 0;
     while (true) {
       const message = await replies.next();
@@ -273,9 +273,14 @@ export async function streamFile(
         if (size + message.body.length > info.size) {
           throw new OvtpError("protocol", "The server sent more data than the file's size");
         }
-        hash.update(message.body);
         size += message.body.length;
-        await sink.write(message.body);
+        const [hashed, written] = await Promise.allSettled([
+          hash.updateAsync(message.body),
+          sink.write(message.body),
+        ]);
+        if (written.status === "rejected") throw written.reason;
+        if (hashed.status === "rejected") throw hashed.reason;
+        // Not given back for reuse: the sink may keep what it was given.
         options.onProgress?.({ name: remotePath, done: size, total: info.size });
         continue;
       }
@@ -319,8 +324,8 @@ function expect(message: Message, type: number): Message {
 /** What an earlier attempt left: its size, its SHA-256, and the running hash to go on with. */
 async function heldPrefix(
   file: Deno.FsFile,
-): Promise<{ size: number; sha256: string | null; hash: Hash }> {
-  const hash = createHash("sha256");
+): Promise<{ size: number; sha256: string | null; hash: Sha256Stream }> {
+  const hash = sha256Stream();
   const buffer = new Uint8Array(1024 * 1024);
   let size = 0;
   await file.seek(0, Deno.SeekMode.Start);

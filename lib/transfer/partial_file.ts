@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Hash } from "node:crypto";
+import type { Sha256Stream } from "../crypto/mod.ts";
 
 /** Bytes gathered before one write: fewer, larger writes cost less. */
 const WRITE_BUFFER_SIZE = 1024 * 1024;
@@ -15,7 +15,7 @@ export class PartialFile {
   /** Its path. */
   readonly path: string;
   /** SHA-256 of what it holds so far. */
-  readonly hash: Hash;
+  readonly hash: Sha256Stream;
   /** Bytes received (written or buffered). */
   size: number;
   #file: Deno.FsFile;
@@ -23,19 +23,33 @@ export class PartialFile {
   #buffered = 0;
 
   /** Wraps an open file positioned at `size`. */
-  constructor(file: Deno.FsFile, path: string, hash: Hash, size: number) {
+  constructor(file: Deno.FsFile, path: string, hash: Sha256Stream, size: number) {
     this.#file = file;
     this.path = path;
     this.hash = hash;
     this.size = size;
   }
 
-  /** Appends bytes (hashing them). */
+  /**
+   * Appends bytes (hashing them). A whole bulk record is written as it is,
+   * while it is hashed (on another thread with the native backend); the
+   * caller may reuse `data` once this settles.
+   */
   async write(data: Uint8Array): Promise<void> {
-    this.hash.update(data);
     this.size += data.length;
     if (this.#buffered + data.length > this.#buffer.length) await this.flush();
-    if (data.length >= this.#buffer.length) return await writeAll(this.#file, data);
+    if (data.length >= this.#buffer.length) {
+      // Both settle before this does, even when one fails: neither may
+      // still be reading `data` when the caller reuses it.
+      const [hashed, written] = await Promise.allSettled([
+        this.hash.updateAsync(data),
+        writeAll(this.#file, data),
+      ]);
+      if (written.status === "rejected") throw written.reason;
+      if (hashed.status === "rejected") throw hashed.reason;
+      return;
+    }
+    this.hash.update(data);
     this.#buffer.set(data, this.#buffered);
     this.#buffered += data.length;
   }

@@ -8,6 +8,7 @@
  */
 
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
+import { releaseOpened } from "../_bulk_buffers.ts";
 import type { Peer } from "../peer.ts";
 import {
   checkEnd,
@@ -230,6 +231,8 @@ export class FileReceiver {
       await this.#inbox.checkRoom(size, SPACE_CHECK_INTERVAL);
     }
     await partial.write(body);
+    // Written and hashed: the record's buffer can take the next one.
+    releaseOpened(body);
   }
 
   async #end(id: number, transfer: Transfer, message: Message): Promise<void> {

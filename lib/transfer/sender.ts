@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { decodeJson, encodeJson, type Message } from "../messages.ts";
 import {
@@ -182,13 +182,6 @@ export interface SentFile {
   renamed: boolean;
 }
 
-/**
- * Data bytes queued or being written before waiting for the oldest: enough
- * to keep the socket busy while the next chunk is read and hashed, little
- * enough to keep memory flat: four 1 MiB bulk records.
- */
-const WINDOW_BYTES = 4 * 1024 * 1024;
-
 /** Sends one file and resolves once the server has verified and stored it. */
 export async function sendFile(
   link: MessageLink,
@@ -217,8 +210,11 @@ export async function sendFile(
     if (first.type !== FileMessageType.Accept) throw protocolError(first.type);
     const accept = checkAccept(decodeJson(first.body));
 
-    const chunks = source.read()[Symbol.asyncIterator]();
-    const hash = createHash("sha256");
+    // Each chunk is hashed and sealed before the next is asked for (the
+    // channel keeps its own copy, the ciphertext, for the socket), so the
+    // source may reuse its buffers.
+    const chunks = source.read({ reuse: true })[Symbol.asyncIterator]();
+    const hash = sha256Stream();
     let offset = 0;
     let pending: Uint8Array | undefined;
     if (accept.offset > 0 && source.resumable) {
@@ -228,8 +224,8 @@ export async function sendFile(
     await link.send({ type: FileMessageType.Start, id, body: encodeJson({ offset }) });
     const restart = offset === 0 && accept.offset > 0 && source.resumable;
     if (restart) options.onRestart?.(accept.offset);
-    const data = restart ? source.read()[Symbol.asyncIterator]() : chunks;
-    const fresh = restart ? createHash("sha256") : hash;
+    const data = restart ? source.read({ reuse: true })[Symbol.asyncIterator]() : chunks;
+    const fresh = restart ? sha256Stream() : hash;
     const size = await streamData(link, id, data, fresh, offset, pending, replies, source, options);
     const sha256 = fresh.digest("hex");
     await link.send({ type: FileMessageType.End, id, body: encodeJson({ size, sha256 }) });
@@ -268,7 +264,7 @@ export async function sendFile(
  */
 async function verifyPrefix(
   chunks: AsyncIterator<Uint8Array>,
-  hash: Hash,
+  hash: Sha256Stream,
   accept: FileAccept,
 ): Promise<{ offset: number; pending?: Uint8Array }> {
   let seen = 0;
@@ -293,15 +289,13 @@ async function streamData(
   link: MessageLink,
   id: number,
   chunks: AsyncIterator<Uint8Array>,
-  hash: Hash,
+  hash: Sha256Stream,
   offset: number,
   pending: Uint8Array | undefined,
   replies: ReplyQueue,
   source: FileSource,
   options: SendFileOptions,
 ): Promise<number> {
-  const inFlight: { written: Promise<void>; bytes: number }[] = [];
-  let inFlightBytes = 0;
   let size = offset;
   const sendChunk = async (chunk: Uint8Array) => {
     const early = replies.peek();
@@ -310,19 +304,15 @@ async function streamData(
       const result = checkResult(decodeJson(early.body));
       throw result.status === "ok" ? protocolError(early.type) : refusal(result);
     }
-    hash.update(chunk);
     size += chunk.length;
-    const written = link.send({ type: FileMessageType.Data, id, body: chunk });
-    // Awaited below, or not at all when the transfer fails first: either
-    // way its failure must not surface as an unhandled rejection.
-    written.catch(() => {});
-    inFlight.push({ written, bytes: chunk.length });
-    inFlightBytes += chunk.length;
-    while (inFlightBytes >= WINDOW_BYTES) {
-      const oldest = inFlight.shift()!;
-      inFlightBytes -= oldest.bytes;
-      await oldest.written;
-    }
+    // Hashed (on another thread with the native backend) while it is
+    // sealed; both settle before the chunk's buffer is read into again.
+    const [hashed, sent] = await Promise.allSettled([
+      hash.updateAsync(chunk),
+      link.send({ type: FileMessageType.Data, id, body: chunk }),
+    ]);
+    if (sent.status === "rejected") throw sent.reason;
+    if (hashed.status === "rejected") throw hashed.reason;
     options.onProgress?.({ name: source.name, done: size, total: source.size });
   };
   try {
@@ -342,7 +332,6 @@ async function streamData(
     }
     throw error;
   }
-  await Promise.all(inFlight.map((entry) => entry.written));
   if (source.size !== null && size !== source.size) {
     await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
     throw new OvtpError("io", `"${source.name}" changed size while it was being sent`);

@@ -69,8 +69,42 @@ export interface FileSource {
   readonly folder?: string;
   /** The modification time to keep, in milliseconds since the Unix epoch (a file by path has one). */
   readonly mtime?: number;
-  /** Yields the content from the start; each chunk is a fresh buffer. */
-  read(): AsyncIterable<Uint8Array>;
+  /**
+   * Yields the content from the start; each chunk is a fresh buffer, unless
+   * `options.reuse` allows a source to reuse them (one that ignores it
+   * still works).
+   */
+  read(options?: ReadOptions): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Options of {@linkcode FileSource.read}.
+ *
+ * @example Reading a file in reused buffers: each chunk is consumed before the next
+ * ```ts
+ * import { pathSource, type ReadOptions } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/a.bin`, new Uint8Array(3 * 1024 * 1024 + 1).fill(7));
+ * const source = await pathSource(`${dir}/a.bin`);
+ * const options: ReadOptions = { reuse: true };
+ * let total = 0;
+ * for await (const chunk of source.read(options)) {
+ *   total += chunk.length; // Use it now: the next chunk may be read into its buffer.
+ * }
+ * assert.equal(total, 3 * 1024 * 1024 + 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ReadOptions {
+  /**
+   * The caller is done with each chunk when it asks for the next, so the
+   * source may read later chunks into the same buffers (no allocation, no
+   * garbage per MiB). A file by path also reads the next chunk while the
+   * caller uses this one. @default false
+   */
+  reuse?: boolean;
 }
 
 /** Chunks read from a file at once: each one travels as one bulk record. */
@@ -124,27 +158,44 @@ export async function pathSource(
     mode: info.mode === null ? null : info.mode & 0o7777,
     resumable: true,
     ...(info.mtime ? { mtime: Math.max(0, Math.floor(info.mtime.getTime())) } : {}),
-    async *read() {
+    async *read(options?: ReadOptions) {
       const file = await Deno.open(path, { read: true }).catch((error) => {
         throw sourceError(path, error);
       });
+      // With reuse, two buffers: the next chunk is read into one while the
+      // caller uses the other.
+      const reuse = options?.reuse === true;
+      const buffers = reuse ? [new Uint8Array(READ_SIZE), new Uint8Array(READ_SIZE)] : [];
+      const buffer = (i: number) => buffers[i % 2] ?? new Uint8Array(READ_SIZE);
+      let next: Promise<Uint8Array> | undefined = readChunk(file, path, buffer(0));
       try {
-        while (true) {
-          const chunk = await readChunk(file, path);
+        for (let i = 1; next; i++) {
+          const chunk = await next;
+          next = undefined;
           if (chunk.length === 0) return;
+          const more = chunk.length === READ_SIZE;
+          if (more && reuse) {
+            next = readChunk(file, path, buffer(i));
+            next.catch(() => {}); // Awaited on the next round, or in finally.
+          }
           yield chunk;
-          if (chunk.length < READ_SIZE) return;
+          if (more && !reuse) next = readChunk(file, path, buffer(i));
         }
       } finally {
+        // A read still running must end before its file is closed.
+        await next?.catch(() => {});
         file.close();
       }
     },
   };
 }
 
-/** Reads up to READ_SIZE bytes into a fresh buffer; fewer only at the end. */
-async function readChunk(file: Deno.FsFile, path: string): Promise<Uint8Array> {
-  const buffer = new Uint8Array(READ_SIZE);
+/** Reads until `buffer` is full; less only at the end. */
+async function readChunk(
+  file: Deno.FsFile,
+  path: string,
+  buffer: Uint8Array,
+): Promise<Uint8Array> {
   let filled = 0;
   try {
     while (filled < buffer.length) {
@@ -183,7 +234,7 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
     size: null,
     mode: null,
     resumable: false,
-    async *read() {
+    async *read(options?: ReadOptions) {
       if (used) throw new OvtpError("io", `The stream for "${name}" can be read only once`);
       used = true;
       // Gathered into READ_SIZE pieces: one bulk record each, instead of a
@@ -198,7 +249,7 @@ export function streamSource(stream: ReadableStream<Uint8Array>, name: string): 
           offset += n;
           if (filled === READ_SIZE) {
             yield buffer;
-            buffer = new Uint8Array(READ_SIZE);
+            if (!options?.reuse) buffer = new Uint8Array(READ_SIZE);
             filled = 0;
           }
         }
