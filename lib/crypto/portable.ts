@@ -20,6 +20,7 @@ import {
   diffieHellman,
   type KeyObject,
 } from "node:crypto";
+import { ed25519PublicOf, ed25519Sign, ed25519Verify } from "./ed25519.ts";
 import { type Backend, lowOrder } from "./types.ts";
 
 const TAG = 16;
@@ -162,4 +163,7 @@ export const portable: Backend = {
   x25519PublicOf(privateKey) {
     return publicOf(privateKeyObject(privateKey));
   },
+  ed25519Sign,
+  ed25519Verify,
+  ed25519PublicOf,
 };

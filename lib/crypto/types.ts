@@ -66,6 +66,15 @@ export interface Backend {
     privateKey: Uint8Array,
     peers: readonly Uint8Array[],
   ): { publicKey: Uint8Array; shared: Uint8Array[] };
+  /** The Ed25519 signature (64 bytes) of `data` by the key of a 32-byte seed. */
+  ed25519Sign(seed: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * Whether `signature` is `publicKey`'s Ed25519 signature over `data`:
+   * false, never an exception, for malformed keys or signatures.
+   */
+  ed25519Verify(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
+  /** The Ed25519 public key of a 32-byte seed. */
+  ed25519PublicOf(seed: Uint8Array): Uint8Array;
 }
 
 /**
