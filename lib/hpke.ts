@@ -20,9 +20,9 @@ import {
   aeadSeal,
   hkdfExpand,
   hkdfExtract,
-  x25519,
   x25519Multi,
   x25519PublicOf,
+  x25519Static,
 } from "./crypto/mod.ts";
 
 /** The one mode implemented: base (RFC 9180 section 5.1.1). */
@@ -116,9 +116,9 @@ export function encapMany(
   };
 }
 
-/** Decap(enc, skR). */
+/** Decap(enc, skR); skR is a long-lived key (an identity's), kept imported. */
 export function decap(enc: Uint8Array, recipient: HpkeKeyPair): Uint8Array {
-  const dh = x25519(recipient.privateKey, enc);
+  const dh = x25519Static(recipient.privateKey, enc);
   return extractAndExpand(dh, concat(enc, recipient.publicKey));
 }
 

@@ -25,6 +25,7 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from "node:crypto";
+import { LruCache } from "./_lru.ts";
 
 const SEED_LENGTH = 32;
 const PUBLIC_KEY_LENGTH = 32;
@@ -72,26 +73,20 @@ function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Least recently used first (a Map keeps insertion order). */
-const publicKeys = new Map<string, KeyObject>();
+const publicKeys = new LruCache<KeyObject>(MAX_CACHED_PUBLIC_KEYS);
 
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  // Public bytes as a Map key: one char per byte.
+  // Public bytes as the key of the cache: one char per byte.
   const id = String.fromCharCode(...raw);
   let key = publicKeys.get(id);
-  if (key !== undefined) {
-    publicKeys.delete(id);
-  } else {
+  if (key === undefined) {
     key = createPublicKey({
       key: withPrefix(SPKI_PREFIX, raw) as never,
       format: "der",
       type: "spki",
     });
-    if (publicKeys.size >= MAX_CACHED_PUBLIC_KEYS) {
-      publicKeys.delete(publicKeys.keys().next().value!);
-    }
+    publicKeys.add(id, key);
   }
-  publicKeys.set(id, key);
   return key;
 }
 

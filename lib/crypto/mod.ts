@@ -261,6 +261,11 @@ export function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Arra
   return backend().x25519(privateKey, publicKey);
 }
 
+/** See {@linkcode Backend.x25519Static}. */
+export function x25519Static(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  return backend().x25519Static(privateKey, publicKey);
+}
+
 /** The X25519 public key of a 32-byte private key. */
 export function x25519PublicOf(privateKey: Uint8Array): Uint8Array {
   return backend().x25519PublicOf(privateKey);
