@@ -51,8 +51,20 @@ function i2osp(value: number, length: number): Uint8Array {
   return out;
 }
 
+// "HPKE-v1" || suite || label for each label used, encoded once: every
+// recipient of an envelope costs five labeled steps.
+const labelPrefixes = new Map<Uint8Array, Map<string, Uint8Array>>();
+
+function labelPrefix(suite: Uint8Array, label: string): Uint8Array {
+  let bySuite = labelPrefixes.get(suite);
+  if (!bySuite) labelPrefixes.set(suite, bySuite = new Map());
+  let prefix = bySuite.get(label);
+  if (!prefix) bySuite.set(label, prefix = concat(VERSION_LABEL, suite, utf8(label)));
+  return prefix;
+}
+
 function labeledExtract(suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array) {
-  return hkdfExtract(salt, concat(VERSION_LABEL, suite, utf8(label), ikm));
+  return hkdfExtract(salt, concat(labelPrefix(suite, label), ikm));
 }
 
 function labeledExpand(
@@ -62,7 +74,7 @@ function labeledExpand(
   info: Uint8Array,
   length: number,
 ) {
-  return hkdfExpand(prk, concat(i2osp(length, 2), VERSION_LABEL, suite, utf8(label), info), length);
+  return hkdfExpand(prk, concat(i2osp(length, 2), labelPrefix(suite, label), info), length);
 }
 
 /** A raw X25519 key pair. */

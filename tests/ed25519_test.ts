@@ -81,30 +81,45 @@ testEachBackend("Ed25519 signs and derives public keys as RFC 8032 does, byte fo
   }
 });
 
-testEachBackend("Ed25519 refuses a flipped bit in any byte of the signature, key or message", async () => {
-  const { privateKey, publicKey } = await generateEd25519();
-  const message = crypto.getRandomValues(new Uint8Array(100));
-  const signature = ed25519Sign(privateKey, message);
-  assert.equal(ed25519Verify(publicKey, signature, message), true);
-  const flipped = (bytes: Uint8Array, at: number, bit: number) => {
-    const copy = bytes.slice();
-    copy[at] ^= 1 << bit;
-    return copy;
-  };
-  for (let at = 0; at < 64; at++) {
-    for (const bit of [0, 7]) {
-      assert.equal(ed25519Verify(publicKey, flipped(signature, at, bit), message), false, `sig ${at}`);
+testEachBackend(
+  "Ed25519 refuses a flipped bit in any byte of the signature, key or message",
+  async () => {
+    const { privateKey, publicKey } = await generateEd25519();
+    const message = crypto.getRandomValues(new Uint8Array(100));
+    const signature = ed25519Sign(privateKey, message);
+    assert.equal(ed25519Verify(publicKey, signature, message), true);
+    const flipped = (bytes: Uint8Array, at: number, bit: number) => {
+      const copy = bytes.slice();
+      copy[at] ^= 1 << bit;
+      return copy;
+    };
+    for (let at = 0; at < 64; at++) {
+      for (const bit of [0, 7]) {
+        assert.equal(
+          ed25519Verify(publicKey, flipped(signature, at, bit), message),
+          false,
+          `sig ${at}`,
+        );
+      }
     }
-  }
-  for (let at = 0; at < 32; at++) {
-    assert.equal(ed25519Verify(flipped(publicKey, at, 0), signature, message), false, `key ${at}`);
-  }
-  for (const at of [0, 1, 50, 99]) {
-    assert.equal(ed25519Verify(publicKey, signature, flipped(message, at, 3)), false, `msg ${at}`);
-  }
-  assert.equal(ed25519Verify(publicKey, signature, message.subarray(0, 99)), false);
-  assert.equal(ed25519Verify(publicKey, signature, message), true, "the key cache is unchanged");
-});
+    for (let at = 0; at < 32; at++) {
+      assert.equal(
+        ed25519Verify(flipped(publicKey, at, 0), signature, message),
+        false,
+        `key ${at}`,
+      );
+    }
+    for (const at of [0, 1, 50, 99]) {
+      assert.equal(
+        ed25519Verify(publicKey, signature, flipped(message, at, 3)),
+        false,
+        `msg ${at}`,
+      );
+    }
+    assert.equal(ed25519Verify(publicKey, signature, message.subarray(0, 99)), false);
+    assert.equal(ed25519Verify(publicKey, signature, message), true, "the key cache is unchanged");
+  },
+);
 
 testEachBackend("Ed25519 verification says false, never throws, for malformed inputs", async () => {
   const { privateKey, publicKey } = await generateEd25519();

@@ -8,8 +8,8 @@ import {
   mlKem768Encapsulate,
   type MlKemKeyPair,
   x25519,
-  x25519Static,
   x25519PublicOf,
+  x25519Static,
 } from "../crypto/mod.ts";
 import { aeadByName, type CipherName, TAG_LENGTH } from "./aead.ts";
 import type { CipherState } from "./cipher_state.ts";
