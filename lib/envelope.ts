@@ -11,7 +11,7 @@
  * @module
  */
 
-import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
+import { concat, constantTimeEqual, toHex, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
 import { unwrapKey, WRAP_ENC_LENGTH, wrapKeyForAll, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
 import {
@@ -278,13 +278,44 @@ export async function sealEnvelope(
   return concat(signed, signature);
 }
 
-interface Parsed extends EnvelopeHeader {
+/**
+ * An envelope's fields, and where its parts lie in its bytes: views,
+ * nothing copied but the sender's key.
+ */
+interface Parsed extends Omit<EnvelopeHeader, "recipients"> {
+  /** The sender's key and the message id, as they lie in the bytes. */
+  senderBytes: Uint8Array;
+  idBytes: Uint8Array;
   header: Uint8Array;
-  stanzas: Uint8Array[];
+  /** Every stanza, back to back (recipient key, enc, wrapped key). */
+  stanzas: Uint8Array;
   sealedBody: Uint8Array;
   signed: Uint8Array;
   signature: Uint8Array;
 }
+
+/** Copies of the recipients' keys out of the stanzas. */
+function recipientsOf(stanzas: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < stanzas.length; at += RECIPIENT_LENGTH) {
+    out.push(stanzas.slice(at, at + KEY_LENGTH));
+  }
+  return out;
+}
+
+/**
+ * The stanza for `key`, compared in place; undefined when none. Recipient
+ * keys are public, so the search may stop at the first difference.
+ */
+function stanzaFor(stanzas: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+  search: for (let at = 0; at < stanzas.length; at += RECIPIENT_LENGTH) {
+    for (let i = 0; i < KEY_LENGTH; i++) if (stanzas[at + i] !== key[i]) continue search;
+    return stanzas.subarray(at, at + RECIPIENT_LENGTH);
+  }
+  return undefined;
+}
+
+const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Reads an envelope's public part without checking anything but its
@@ -320,10 +351,8 @@ interface Parsed extends EnvelopeHeader {
  * ```
  */
 export function parseEnvelope(bytes: Uint8Array): EnvelopeHeader {
-  const { header: _h, stanzas: _s, sealedBody: _b, signed: _g, signature: _x, ...rest } = parse(
-    bytes,
-  );
-  return rest;
+  const { sender, timestamp, messageId, context, bodyLength, stanzas } = parse(bytes);
+  return { sender, timestamp, messageId, context, recipients: recipientsOf(stanzas), bodyLength };
 }
 
 function parse(bytes: Uint8Array): Parsed {
@@ -337,16 +366,18 @@ function parse(bytes: Uint8Array): Parsed {
     return out;
   };
   if (!constantTimeEqual(take(4, "magic"), ENVELOPE_MAGIC)) throw malformed("not an ovtp envelope");
-  const sender = publicKeyFromBytes(take(2 * KEY_LENGTH, "sender").slice());
+  const senderBytes = take(2 * KEY_LENGTH, "sender");
+  const sender = publicKeyFromBytes(senderBytes);
   take(8, "timestamp");
   const timestamp = Number(view.getBigUint64(offset - 8));
-  const messageId = toHex(take(ID_LENGTH, "message id"));
+  const idBytes = take(ID_LENGTH, "message id");
+  const messageId = toHex(idBytes);
   take(2, "context length");
   const contextLength = view.getUint16(offset - 2);
   if (contextLength > MAX_CONTEXT_LENGTH) throw malformed("context too long");
   let context: string;
   try {
-    context = new TextDecoder("utf-8", { fatal: true }).decode(take(contextLength, "context"));
+    context = UTF8_STRICT.decode(take(contextLength, "context"));
   } catch (error) {
     if (error instanceof EnvelopeError) throw error;
     throw malformed("context is not UTF-8");
@@ -354,8 +385,7 @@ function parse(bytes: Uint8Array): Parsed {
   take(2, "recipient count");
   const count = view.getUint16(offset - 2);
   if (count === 0 || count > MAX_RECIPIENTS) throw malformed("bad recipient count");
-  const stanzas: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) stanzas.push(take(RECIPIENT_LENGTH, "recipient"));
+  const stanzas = take(count * RECIPIENT_LENGTH, "recipient");
   const header = bytes.subarray(0, offset);
   take(4, "body length");
   const bodyLength = view.getUint32(offset - 4);
@@ -369,8 +399,9 @@ function parse(bytes: Uint8Array): Parsed {
     timestamp,
     messageId,
     context,
-    recipients: stanzas.map((s) => s.slice(0, 32)),
     bodyLength,
+    senderBytes,
+    idBytes,
     header,
     stanzas,
     sealedBody,
@@ -523,9 +554,7 @@ export async function openEnvelope(
   if (envelope.timestamp < now - (options.maxAgeMs ?? 30 * 24 * 3600_000)) {
     throw new EnvelopeError("expired", "The envelope is too old");
   }
-  const mine = envelope.stanzas.find((s) =>
-    constantTimeEqual(s.subarray(0, 32), identity.publicKey.x25519)
-  );
+  const mine = stanzaFor(envelope.stanzas, identity.publicKey.x25519);
   if (!mine) throw new EnvelopeError("not-recipient", "The envelope is not addressed to this key");
   if (options.replay && !options.replay.remember(envelope.messageId)) {
     throw new EnvelopeError("replay", `Message ${envelope.messageId} was already received`);
@@ -537,7 +566,7 @@ export async function openEnvelope(
       identity,
       {
         info: HPKE_INFO,
-        aad: concat(publicKeyBytes(envelope.sender), fromHex(envelope.messageId)),
+        aad: concat(envelope.senderBytes, envelope.idBytes),
       },
     );
   } catch {
@@ -550,6 +579,28 @@ export async function openEnvelope(
     if (!(error instanceof DecryptError)) throw error;
     throw new EnvelopeError("body", "The body fails authentication");
   }
-  const { header: _h, stanzas: _s, sealedBody: _b, signed: _g, signature: _x, ...rest } = envelope;
-  return { ...rest, body };
+  const { sender, timestamp, messageId, context, bodyLength, stanzas } = envelope;
+  // The recipients are copied out only if asked for (chat never does):
+  // from a copy of the stanzas' keys taken now, since the caller may
+  // reuse `bytes` once this returns.
+  const keys = new Uint8Array(stanzas.length / RECIPIENT_LENGTH * KEY_LENGTH);
+  for (let at = 0, to = 0; at < stanzas.length; at += RECIPIENT_LENGTH, to += KEY_LENGTH) {
+    for (let i = 0; i < KEY_LENGTH; i++) keys[to + i] = stanzas[at + i];
+  }
+  let recipients: Uint8Array[] | undefined;
+  return {
+    sender,
+    timestamp,
+    messageId,
+    context,
+    get recipients() {
+      recipients ??= Array.from(
+        { length: keys.length / KEY_LENGTH },
+        (_, i) => keys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH),
+      );
+      return recipients;
+    },
+    bodyLength,
+    body,
+  };
 }

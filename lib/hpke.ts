@@ -20,9 +20,9 @@ import {
   aeadSeal,
   hkdfExpand,
   hkdfExtract,
-  x25519,
   x25519Multi,
   x25519PublicOf,
+  x25519Static,
 } from "./crypto/mod.ts";
 
 /** The one mode implemented: base (RFC 9180 section 5.1.1). */
@@ -51,8 +51,20 @@ function i2osp(value: number, length: number): Uint8Array {
   return out;
 }
 
+// "HPKE-v1" || suite || label for each label used, encoded once: every
+// recipient of an envelope costs five labeled steps.
+const labelPrefixes = new Map<Uint8Array, Map<string, Uint8Array>>();
+
+function labelPrefix(suite: Uint8Array, label: string): Uint8Array {
+  let bySuite = labelPrefixes.get(suite);
+  if (!bySuite) labelPrefixes.set(suite, bySuite = new Map());
+  let prefix = bySuite.get(label);
+  if (!prefix) bySuite.set(label, prefix = concat(VERSION_LABEL, suite, utf8(label)));
+  return prefix;
+}
+
 function labeledExtract(suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array) {
-  return hkdfExtract(salt, concat(VERSION_LABEL, suite, utf8(label), ikm));
+  return hkdfExtract(salt, concat(labelPrefix(suite, label), ikm));
 }
 
 function labeledExpand(
@@ -62,7 +74,7 @@ function labeledExpand(
   info: Uint8Array,
   length: number,
 ) {
-  return hkdfExpand(prk, concat(i2osp(length, 2), VERSION_LABEL, suite, utf8(label), info), length);
+  return hkdfExpand(prk, concat(i2osp(length, 2), labelPrefix(suite, label), info), length);
 }
 
 /** A raw X25519 key pair. */
@@ -116,9 +128,9 @@ export function encapMany(
   };
 }
 
-/** Decap(enc, skR). */
+/** Decap(enc, skR); skR is a long-lived key (an identity's), kept imported. */
 export function decap(enc: Uint8Array, recipient: HpkeKeyPair): Uint8Array {
-  const dh = x25519(recipient.privateKey, enc);
+  const dh = x25519Static(recipient.privateKey, enc);
   return extractAndExpand(dh, concat(enc, recipient.publicKey));
 }
 

@@ -148,3 +148,24 @@ Deno.test("a truncated or garbled envelope is malformed", async () => {
   await assertRefused(concat(envelope, new Uint8Array([0])), bob, "malformed");
   await assertRefused(utf8("OVE2 not an envelope"), bob, "malformed");
 });
+
+Deno.test("an opened envelope's recipients are what was verified, even if its bytes change after", async () => {
+  const envelope = await sealed([bob, carol]);
+  const opened = await openEnvelope(envelope, carol, { context: ROOM });
+  // The buffer reused by its owner once openEnvelope() returned.
+  envelope.fill(0xaa);
+  assert.deepEqual(opened.recipients, [bob.publicKey.x25519, carol.publicKey.x25519]);
+  assert.equal(opened.recipients, opened.recipients, "built once");
+});
+
+Deno.test("a recipient is found in place whatever its position, and a near-miss key is not one", async () => {
+  const envelope = await sealed(people.slice(0, 50));
+  for (const reader of [people[0], people[25], people[49]]) {
+    assert.deepEqual((await openEnvelope(envelope, reader, { context: ROOM })).body, body);
+  }
+  // Carol's identity with Bob's key but for its last byte: not a recipient.
+  const nearKey = bob.publicKey.x25519.slice();
+  nearKey[31] ^= 1;
+  const impostor = { ...carol, publicKey: { ...carol.publicKey, x25519: nearKey } };
+  await assertRefused(await sealed([bob]), impostor, "not-recipient");
+});

@@ -103,4 +103,16 @@ export function selfTest(backend: Backend): void {
       hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
     )
   ) fail("X25519");
+  // RFC 8032 section 7.1, test 1 (the empty message).
+  const seed = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  const edPublic = hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  const signature = hex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+  );
+  const empty = new Uint8Array(0);
+  if (!same(backend.ed25519PublicOf(seed), edPublic)) fail("Ed25519 public key");
+  if (!same(backend.ed25519Sign(seed, empty), signature)) fail("Ed25519 signature");
+  if (!backend.ed25519Verify(edPublic, signature, empty)) fail("Ed25519 verification");
+  signature[0] ^= 1;
+  if (backend.ed25519Verify(edPublic, signature, empty)) fail("Ed25519 forged signature");
 }

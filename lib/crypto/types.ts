@@ -57,6 +57,15 @@ export interface Backend {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** X25519(private, public); throws for an all-zero result (a low-order point). */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /**
+   * X25519(private, public) with a long-lived private key (an identity's,
+   * a server's static key), throwing like {@linkcode Backend.x25519}. The
+   * native backend keeps each such key imported (the 256 most recently
+   * used), so that a chat client opening post after post, or a server
+   * answering handshake after handshake, imports it once. Never for an
+   * ephemeral key: a kept key stays in memory until it is evicted.
+   */
+  x25519Static(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
   /** The X25519 public key of a 32-byte private key. */
   x25519PublicOf(privateKey: Uint8Array): Uint8Array;
   /**
@@ -68,6 +77,15 @@ export interface Backend {
     privateKey: Uint8Array,
     peers: readonly Uint8Array[],
   ): { publicKey: Uint8Array; shared: Uint8Array[] };
+  /** The Ed25519 signature (64 bytes) of `data` by the key of a 32-byte seed. */
+  ed25519Sign(seed: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * Whether `signature` is `publicKey`'s Ed25519 signature over `data`:
+   * false, never an exception, for malformed keys or signatures.
+   */
+  ed25519Verify(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
+  /** The Ed25519 public key of a 32-byte seed. */
+  ed25519PublicOf(seed: Uint8Array): Uint8Array;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * The primitives that stay on WebCrypto in both backends: Ed25519,
- * ML-KEM-768 and Argon2id, each called a few times per connection, key file
+ * The primitives that stay on WebCrypto in both backends: Ed25519 key
+ * generation, ML-KEM-768 and Argon2id, each called a few times per connection, key file
  * or message, where a native call would not pay. They are newer than
  * Deno's TypeScript types: every cast lives here. Only lib/crypto/mod.ts
  * imports this file; the rest of lib/ imports lib/crypto/mod.ts.
@@ -10,20 +10,6 @@
 
 // deno-lint-ignore no-explicit-any
 const subtle = crypto.subtle as any;
-
-/** PKCS#8 v1 prefix: WebCrypto imports raw Ed25519 seeds only this way. */
-const ED25519_PKCS8_PREFIX = hex("302e020100300506032b657004220420");
-
-function hex(s: string): Uint8Array {
-  return Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16));
-}
-
-function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefix.length + key.length);
-  out.set(prefix);
-  out.set(key, prefix.length);
-  return out;
-}
 
 /** Generates an Ed25519 key pair: a 32-byte seed and the public key. */
 export async function generateEd25519(): Promise<
@@ -38,54 +24,6 @@ export async function generateEd25519(): Promise<
     await subtle.exportKey("raw", pair.publicKey),
   );
   return { privateKey: pkcs8.slice(-32), publicKey };
-}
-
-/** Derives the Ed25519 public key of a 32-byte seed. */
-export async function ed25519PublicOf(seed: Uint8Array): Promise<Uint8Array> {
-  const key = await subtle.importKey(
-    "pkcs8",
-    withPrefix(ED25519_PKCS8_PREFIX, seed),
-    { name: "Ed25519" },
-    true,
-    ["sign"],
-  );
-  const jwk = await subtle.exportKey("jwk", key);
-  return base64urlDecode(jwk.x);
-}
-
-/** Signs `data` with an Ed25519 seed. */
-export async function ed25519Sign(
-  seed: Uint8Array,
-  data: Uint8Array,
-): Promise<Uint8Array> {
-  const key = await subtle.importKey(
-    "pkcs8",
-    withPrefix(ED25519_PKCS8_PREFIX, seed),
-    { name: "Ed25519" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(await subtle.sign({ name: "Ed25519" }, key, data));
-}
-
-/** Verifies an Ed25519 signature; false for any malformed input. */
-export async function ed25519Verify(
-  publicKey: Uint8Array,
-  signature: Uint8Array,
-  data: Uint8Array,
-): Promise<boolean> {
-  try {
-    const key = await subtle.importKey(
-      "raw",
-      publicKey,
-      { name: "Ed25519" },
-      false,
-      ["verify"],
-    );
-    return await subtle.verify({ name: "Ed25519" }, key, signature, data);
-  } catch {
-    return false;
-  }
 }
 
 /** An ML-KEM-768 key pair as WebCrypto keys plus the encoded public key. */
@@ -174,9 +112,4 @@ export async function argon2id(
       length * 8,
     ),
   );
-}
-
-function base64urlDecode(s: string): Uint8Array {
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }

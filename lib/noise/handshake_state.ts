@@ -9,6 +9,7 @@ import {
   type MlKemKeyPair,
   x25519,
   x25519PublicOf,
+  x25519Static,
 } from "../crypto/mod.ts";
 import { aeadByName, type CipherName, TAG_LENGTH } from "./aead.ts";
 import type { CipherState } from "./cipher_state.ts";
@@ -257,7 +258,10 @@ export class HandshakeState {
         ? this.#need(this.#remoteEphemeral, "remote ephemeral key")
         : this.#need(this.#remoteStatic, "remote static key");
     const [mine, theirs] = initiator ? [token[0], token[1]] : [token[1], token[0]];
-    const shared = x25519(local(mine).privateKey, remote(theirs));
+    // The static key is kept imported across handshakes; an ephemeral
+    // key never is.
+    const dh = mine === "s" ? x25519Static : x25519;
+    const shared = dh(local(mine).privateKey, remote(theirs));
     this.#symmetric.mixKey(shared);
   }
 
