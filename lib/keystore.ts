@@ -16,7 +16,7 @@ import {
   parseAuthorizedKeys,
 } from "./authorized_keys.ts";
 import { OvtpError } from "./errors.ts";
-import type { KeyOptions } from "./key_options.ts";
+import { applyKeyChange, type KeyChange, type KeyOptions } from "./key_options.ts";
 import { decodeKeyFile, encodeKeyFile, WrongPassphraseError } from "./key_file.ts";
 import {
   fingerprint,
@@ -287,19 +287,7 @@ export class Keystore {
     options: KeyOptions = {},
   ): Promise<AddKeyResult> {
     const finalName = name?.trim() || await defaultKeyName(key);
-    if (hasHiddenCharacters(finalName)) {
-      throw new OvtpError(
-        "usage",
-        "A key name cannot contain control or invisible formatting characters (such as bidi overrides)",
-      );
-    }
-    if (finalName === "self" || /^SHA256:/i.test(finalName)) {
-      throw new OvtpError(
-        "usage",
-        `Cannot authorize the key as "${finalName}": that name means something else to ovtp`,
-        { hint: "add it under another name: ovtp add-key --name OTHER" },
-      );
-    }
+    checkKeyName(finalName, ADD_NAME);
     const path = this.path("authorizedKeys");
     await this.#ensureHome();
     return await withFileLock(path, async () => {
@@ -308,7 +296,7 @@ export class Keystore {
         samePublicKey(entry.key, key)
       );
       if (existing) return { added: false, name: existing.name };
-      await refuseTakenName(finalName, parseAuthorizedKeys(text).entries);
+      await refuseTakenName(finalName, parseAuthorizedKeys(text).entries, ADD_NAME);
       const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
       await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
       return { added: true, name: finalName };
@@ -327,29 +315,40 @@ export class Keystore {
 
   async #removeAuthorizedKey(path: string, which: string): Promise<AuthorizedKey> {
     const text = (await readTextOrUndefined(path)) ?? "";
-    const { entries } = parseAuthorizedKeys(text);
-    const matches: AuthorizedKey[] = [];
-    for (const entry of entries) {
-      if (entry.name === which || await fingerprint(entry.key) === which) {
-        matches.push(entry);
-      }
-    }
-    if (matches.length === 0) {
-      throw new OvtpError("not-found", `No authorized key named "${which}"`, {
-        hint: "`ovtp keys` lists names and fingerprints",
-      });
-    }
-    if (matches.length > 1) {
-      throw new OvtpError(
-        "not-found",
-        `The name "${which}" matches ${matches.length} keys`,
-        { hint: "remove it by fingerprint instead" },
-      );
-    }
+    const entry = await findOneKey(parseAuthorizedKeys(text).entries, which);
     const lines = text.split("\n");
-    lines.splice(matches[0].line - 1, 1);
+    lines.splice(entry.line - 1, 1);
     await atomicWrite(path, lines.join("\n"));
-    return matches[0];
+    return entry;
+  }
+
+  /**
+   * Changes the options (and maybe the name) of the authorized key whose
+   * name or fingerprint is `which`, in place: the other lines, and the
+   * options the change leaves out, stay as they are. Servers reading the
+   * file apply it to open connections too (see live_grant.ts).
+   */
+  async updateAuthorizedKey(
+    which: string,
+    change: KeyChange,
+  ): Promise<{ before: AuthorizedKey; after: AuthorizedKey }> {
+    const path = this.path("authorizedKeys");
+    await this.#ensureHome();
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const entries = parseAuthorizedKeys(text).entries;
+      const before = await findOneKey(entries, which);
+      const name = change.name?.trim() || before.name;
+      if (name !== before.name) {
+        checkKeyName(name, NEW_NAME);
+        await refuseTakenName(name, entries.filter((e) => e !== before), NEW_NAME);
+      }
+      const after = { ...before, name, options: applyKeyChange(before.options, change) };
+      const lines = text.split("\n");
+      lines[before.line - 1] = formatAuthorizedKey(after.key, after.name, after.options);
+      await atomicWrite(path, lines.join("\n"));
+      return { before, after };
+    });
   }
 
   /** Reads the per-host settings (`config`; none when it does not exist). */
@@ -470,17 +469,70 @@ export class Keystore {
   }
 }
 
+/** How a refused name is reported, when adding a key and when renaming one. */
+const ADD_NAME = {
+  refusal: "Cannot authorize the key as",
+  hint: "add it under another name: ovtp add-key --name OTHER",
+};
+const NEW_NAME = { refusal: "Cannot rename the key to", hint: "choose another name" };
+
+/**
+ * Refuses a name that could be read as something else (a fingerprint or
+ * `self`) or that holds control characters.
+ */
+function checkKeyName(name: string, report: typeof ADD_NAME): void {
+  if (hasHiddenCharacters(name)) {
+    throw new OvtpError(
+      "usage",
+      "A key name cannot contain control or invisible formatting characters (such as bidi overrides)",
+    );
+  }
+  if (name === "self" || /^SHA256:/i.test(name)) {
+    throw new OvtpError(
+      "usage",
+      `${report.refusal} "${name}": that name means something else to ovtp`,
+      { hint: report.hint },
+    );
+  }
+}
+
 /** Refuses `name` when another authorized key has it. */
-async function refuseTakenName(name: string, entries: AuthorizedKey[]): Promise<void> {
+async function refuseTakenName(
+  name: string,
+  entries: AuthorizedKey[],
+  report: typeof ADD_NAME,
+): Promise<void> {
   const taken = entries.find((entry) => entry.name === name);
   if (!taken) return;
   throw new OvtpError(
     "usage",
-    `Cannot authorize the key as "${name}": another key (${await fingerprint(
+    `${report.refusal} "${name}": another key (${await fingerprint(
       taken.key,
     )}, line ${taken.line}) already has that name`,
-    { hint: "add it under another name: ovtp add-key --name OTHER" },
+    { hint: report.hint },
   );
+}
+
+/**
+ * The one entry whose name or fingerprint is `which`: none, or a name that
+ * several keys share (a damaged file), is refused.
+ */
+async function findOneKey(entries: AuthorizedKey[], which: string): Promise<AuthorizedKey> {
+  const matches: AuthorizedKey[] = [];
+  for (const entry of entries) {
+    if (entry.name === which || await fingerprint(entry.key) === which) matches.push(entry);
+  }
+  if (matches.length === 0) {
+    throw new OvtpError("not-found", `No authorized key named "${which}"`, {
+      hint: "`ovtp keys` lists names and fingerprints",
+    });
+  }
+  if (matches.length > 1) {
+    throw new OvtpError("not-found", `The name "${which}" matches ${matches.length} keys`, {
+      hint: "give its fingerprint instead (`ovtp keys` lists them)",
+    });
+  }
+  return matches[0];
 }
 
 async function exists(path: string): Promise<boolean> {
