@@ -54,7 +54,9 @@ export {
   type CreateIdentityOptions,
   Keystore,
   KEYSTORE_FILES,
+  type LoadIdentityOptions,
   type PassphraseSource,
+  type UnlockedIdentity,
 } from "./lib/keystore.ts";
 export {
   type AuthorizedKey,

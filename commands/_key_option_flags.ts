@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type KeyChange, type KeyOptions, parseAllow, parseExpiry, parseRate } from "../lib/key_options.ts";
+import {
+  type KeyChange,
+  type KeyOptions,
+  parseAllow,
+  parseExpiry,
+  parseRate,
+} from "../lib/key_options.ts";
 import { usageError } from "./_cli.ts";
 
 /** The flags, for parseFlags. */

@@ -17,13 +17,21 @@ import {
 } from "./authorized_keys.ts";
 import { OvtpError } from "./errors.ts";
 import { applyKeyChange, type KeyChange, type KeyOptions } from "./key_options.ts";
-import { decodeKeyFile, encodeKeyFile, WrongPassphraseError } from "./key_file.ts";
+import {
+  decodeKeyFile,
+  encodeKeyFile,
+  isSealedKeyFile,
+  keyFileDigest,
+  WrongPassphraseError,
+} from "./key_file.ts";
 import {
   fingerprint,
   formatPublicKey,
   generateIdentity,
   hasHiddenCharacters,
   type Identity,
+  identityFromPrivateKeys,
+  KEY_LENGTH,
   type PublicKey,
   samePublicKey,
 } from "./keys.ts";
@@ -94,6 +102,7 @@ export interface CreateIdentityOptions {
 
 /**
  * Asks for the passphrase of a sealed key file, only when one is needed.
+ * `attempt` counts from 1; a later one follows a wrong passphrase.
  *
  * @example Ask only for a sealed key
  * ```ts
@@ -105,16 +114,79 @@ export interface CreateIdentityOptions {
  * await keystore.createIdentity(); // No passphrase: the key file is not sealed.
  *
  * let asked = 0;
- * const askUser: PassphraseSource = () => {
+ * const askUser: PassphraseSource = (attempt) => {
  *   asked++;
- *   return Promise.resolve(prompt("Passphrase:") ?? "");
+ *   return Promise.resolve(prompt(attempt > 1 ? "Wrong; passphrase:" : "Passphrase:") ?? "");
  * };
  * await keystore.loadIdentity(askUser);
  * assert.equal(asked, 0);
  * await Deno.remove(home, { recursive: true });
  * ```
  */
-export type PassphraseSource = () => Promise<string>;
+export type PassphraseSource = (attempt: number) => Promise<string>;
+
+/**
+ * Options of {@linkcode Keystore.loadIdentity}.
+ *
+ * @example Three tries, as ssh gives a person at a terminal
+ * ```ts
+ * import { Keystore, type LoadIdentityOptions, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * await keystore.createIdentity({ passphrase: "right" });
+ *
+ * const typed = ["wrong", "wronger", "right"];
+ * const options: LoadIdentityOptions = { tries: 3 };
+ * await keystore.loadIdentity((attempt) => Promise.resolve(typed[attempt - 1]), options);
+ * await assert.rejects(
+ *   keystore.loadIdentity(() => Promise.resolve("wrong"), { tries: 2 }),
+ *   (error) => error instanceof OvtpError && /Wrong passphrase .* \(2 tries\)/.test(error.message),
+ * );
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export interface LoadIdentityOptions {
+  /** A key file to load instead of id_ovtp (`-i FILE`); the trust files stay this keystore's. */
+  file?: string;
+  /** How many passphrases to try before giving up. @default 1 */
+  tries?: number;
+  /**
+   * Asked first for a sealed file, with its digest (see
+   * {@linkcode UnlockedIdentity}): the 64 private bytes an agent holds for
+   * that file, or undefined to ask for the passphrase instead.
+   */
+  agent?: (digest: string) => Promise<Uint8Array | undefined>;
+}
+
+/**
+ * An identity and the key file it came from.
+ *
+ * @example What `ovtp agent` keeps
+ * ```ts
+ * import { Keystore, type UnlockedIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * await keystore.createIdentity({ passphrase: "secret" });
+ * const unlocked: UnlockedIdentity = await keystore.unlockIdentity(() => Promise.resolve("secret"));
+ * assert.equal(unlocked.sealed, true);
+ * assert.equal(unlocked.digest.length, 43);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export interface UnlockedIdentity {
+  /** The identity. */
+  identity: Identity;
+  /** The key file's path. */
+  path: string;
+  /** Whether the file is sealed with a passphrase. */
+  sealed: boolean;
+  /** SHA-256 of the file's trimmed text, base64url: what an agent knows it by. */
+  digest: string;
+}
 
 /**
  * The result of adding a key to authorized_keys.
@@ -209,34 +281,87 @@ export class Keystore {
   }
 
   /**
-   * Loads the identity, asking for the passphrase only if it is sealed:
-   * id_ovtp, or the key file at `file` (`-i FILE`), which changes nothing
-   * else (the trust files stay this keystore's).
+   * Loads the identity, asking for the passphrase only if it is sealed (an
+   * agent first, when `options.agent` is given): id_ovtp, or the key file
+   * at `file` (`-i FILE`), which changes nothing else (the trust files stay
+   * this keystore's). `file` may be given as a string or in `options`.
    */
-  async loadIdentity(passphrase: PassphraseSource, file?: string): Promise<Identity> {
-    const path = file ?? this.path("identity");
+  async loadIdentity(
+    passphrase: PassphraseSource,
+    file?: string | LoadIdentityOptions,
+  ): Promise<Identity> {
+    const options = typeof file === "string" ? { file } : file ?? {};
+    return (await this.unlockIdentity(passphrase, options)).identity;
+  }
+
+  /** {@linkcode Keystore.loadIdentity}, also telling which file it read. */
+  async unlockIdentity(
+    passphrase: PassphraseSource,
+    options: LoadIdentityOptions = {},
+  ): Promise<UnlockedIdentity> {
+    const path = options.file ?? this.path("identity");
     const text = await readTextOrUndefined(path);
     if (text === undefined) {
       throw new OvtpError(
         "key",
-        file === undefined ? `No identity in "${this.home}"` : `No key file "${file}"`,
+        options.file === undefined ? `No identity in "${this.home}"` : `No key file "${path}"`,
         { hint: "run `ovtp keygen` to create one" },
       );
     }
-    try {
-      return await decodeKeyFile(text, passphrase);
-    } catch (error) {
-      if (error instanceof WrongPassphraseError) {
-        throw new OvtpError("key", `Wrong passphrase for "${path}"`);
-      }
-      if (error instanceof SyntaxError) {
-        throw new OvtpError(
-          "key",
-          `Cannot read key file "${path}": ${error.message}`,
-        );
-      }
-      throw error;
+    const sealed = isSealedKeyFile(text);
+    const digest = keyFileDigest(text);
+    const held = sealed ? await options.agent?.(digest) : undefined;
+    if (held?.length === 2 * KEY_LENGTH) {
+      const identity = await identityFromPrivateKeys(
+        held.slice(0, KEY_LENGTH),
+        held.slice(KEY_LENGTH),
+      );
+      return { identity, path, sealed, digest };
     }
+    const tries = Math.max(1, options.tries ?? 1);
+    for (let attempt = 1;; attempt++) {
+      try {
+        const identity = await decodeKeyFile(text, () => passphrase(attempt));
+        return { identity, path, sealed, digest };
+      } catch (error) {
+        if (error instanceof WrongPassphraseError) {
+          if (attempt < tries) continue;
+          throw new OvtpError(
+            "key",
+            `Wrong passphrase for "${path}"${tries > 1 ? ` (${tries} tries)` : ""}`,
+          );
+        }
+        if (error instanceof SyntaxError) {
+          throw new OvtpError("key", `Cannot read key file "${path}": ${error.message}`);
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Seals the identity in `path` (id_ovtp by default) with a new passphrase,
+   * or stores it plain when `next` is undefined: the file is rewritten
+   * atomically, under a lock; the keys, and so the public line and
+   * fingerprint, stay the same. `identity` must be the one the file holds,
+   * as {@linkcode Keystore.unlockIdentity} read it, whose `digest` is
+   * checked again under the lock so that a file replaced meanwhile is not
+   * overwritten.
+   */
+  async changePassphrase(
+    unlocked: UnlockedIdentity,
+    next: string | undefined,
+  ): Promise<void> {
+    const path = unlocked.path;
+    await withFileLock(path, async () => {
+      const text = await readTextOrUndefined(path);
+      if (text === undefined || keyFileDigest(text) !== unlocked.digest) {
+        throw new OvtpError("key", `"${path}" changed while its passphrase was being changed`, {
+          hint: "run the command again",
+        });
+      }
+      await atomicWrite(path, await encodeKeyFile(unlocked.identity, next), 0o600);
+    });
   }
 
   /** The public line in id_ovtp.pub. */
