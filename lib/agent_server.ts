@@ -59,7 +59,6 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
   await Deno.chmod(options.socket, 0o600);
   const keys = privateBytes(options.unlocked.identity);
   const served = `ok ${toBase64Url(keys)}`;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -70,7 +69,7 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
     keys.fill(0);
     listener.close();
   };
-  timer = setTimeout(stop, options.lifetimeMs);
+  const timer = setTimeout(stop, options.lifetimeMs);
   const stopped = (async () => {
     try {
       for await (const conn of listener) {
