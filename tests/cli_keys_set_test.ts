@@ -79,7 +79,7 @@ Deno.test("keys set replaces the options given, keeps the others, and leaves oth
   const listed = await ovtp(["keys"], { home });
   assert.match(
     listed.stdout,
-    /^alice-laptop  SHA256:\S+\nbob           SHA256:\S+  rate="5\/m"\n$/,
+    /^alice-laptop {2}SHA256:\S+\nbob {11}SHA256:\S+ {2}rate="5\/m"\n$/,
   );
 });
 
