@@ -11,6 +11,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { toBase64Url } from "./bytes.ts";
 import { OvtpError } from "./errors.ts";
 import { privateBytes } from "./key_file.ts";
@@ -19,7 +20,7 @@ import { AGENT_LABEL, readLine, writeLine } from "./_agent_wire.ts";
 
 /** Options of {@linkcode serveAgent}. */
 export interface AgentOptions {
-  /** The socket's path; its folder must exist. */
+  /** The socket's path; its folder must exist, be this user's, and be closed to others (0700). */
   socket: string;
   /** The identity to hold, and the key file it came from. */
   unlocked: UnlockedIdentity;
@@ -46,16 +47,11 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
   if (options.lifetimeMs > MAX_TIMER_MS) {
     throw new RangeError(`The lifetime is over ${MAX_TIMER_MS} ms (24 days)`);
   }
+  await checkPrivateFolder(dirname(options.socket));
   await clearDeadSocket(options.socket);
-  // Created 0600 from the start (umask), not chmod'ed after a window in
-  // which another user could connect; chmod again in case umask is ignored.
-  const umask = Deno.umask(0o177);
-  let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
-  try {
-    listener = Deno.listen({ transport: "unix", path: options.socket });
-  } finally {
-    Deno.umask(umask);
-  }
+  // The socket is made with the umask's mode, then 0600: the private folder
+  // keeps others out in between.
+  const listener = Deno.listen({ transport: "unix", path: options.socket });
   await Deno.chmod(options.socket, 0o600);
   const keys = privateBytes(options.unlocked.identity);
   const served = `ok ${toBase64Url(keys)}`;
@@ -112,6 +108,20 @@ async function answer(
     try {
       conn.close();
     } catch { /* Closed by readLine's timeout. */ }
+  }
+}
+
+/**
+ * Refuses a folder that others may enter or write to: the socket's mode is
+ * only set once it exists, and a folder others can write to lets them swap
+ * the socket for their own.
+ */
+async function checkPrivateFolder(folder: string): Promise<void> {
+  const info = await Deno.stat(folder);
+  if (!info.isDirectory || info.uid !== Deno.uid() || (info.mode ?? 0) & 0o077) {
+    throw new OvtpError("usage", `The agent's folder "${folder}" is open to other users`, {
+      hint: `use a folder only you can open (chmod 700 "${folder}"), or leave out --socket`,
+    });
   }
 }
 
