@@ -100,7 +100,8 @@ Deno.test("keys set refuses an unknown or ambiguous key and bad options, changin
     ],
     [["alice", "--name", "self"], 2, /Cannot rename the key to "self": that name means something/],
     [["alice", "--name", "SHA256:x"], 2, /Cannot rename the key to "SHA256:x"/],
-    [["alice", "--name", "a\u0007b"], 2, /control characters/],
+    [["alice", "--name", "a\u0007b"], 2, /cannot contain control/],
+    [["alice", "--name", "eve\u202egnp"], 2, /invisible formatting characters/],
     [["alice", "bob", "--rate", "1/s"], 2, /Give one NAME or FINGERPRINT to change/],
     [[], 2, /Give one NAME or FINGERPRINT to change/],
   ];
