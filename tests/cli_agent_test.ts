@@ -4,7 +4,16 @@
 // again), and clients that send it garbage.
 
 import assert from "node:assert/strict";
-import { assertOneError, CLI_ENV, MAIN, ovtp, tempHome } from "./_cli.ts";
+import {
+  assertOneError,
+  CLI_ENV,
+  execCommand,
+  MAIN,
+  makePair,
+  ovtp,
+  startListen,
+  tempHome,
+} from "./_cli.ts";
 import { gather } from "./_tmux.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
 
@@ -213,6 +222,33 @@ Deno.test({
       assert.equal(wrong.code, 5);
       assertOneError(wrong, /Wrong passphrase/);
     } finally {
+      agent.kill();
+      await agent.status;
+    }
+  },
+});
+
+Deno.test({
+  name: "agent: listen serves with the agent's key, and its --exec commands do not get OVTP_AGENT",
+  ignore: !POSIX,
+  async fn() {
+    const { server, client } = await makePair();
+    const passphrase = await ovtp(["keygen", "--change-passphrase"], {
+      home: server.home,
+      env: { OVTP_NEW_PASSPHRASE: "pw" },
+    });
+    assert.equal(passphrase.code, 0, passphrase.stderr);
+    const agent = await startAgent(server.home, "pw");
+    const echo = execCommand('echo "agent=[$OVTP_AGENT]"', "console.log('agent=[]')");
+    const listener = await startListen(server.home, ["--exec", echo], {
+      env: { OVTP_AGENT: agent.socket },
+    });
+    try {
+      const sent = await ovtp(["send", listener.target, "hi"], { home: client.home });
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.equal(sent.stdout, "agent=[]\n");
+    } finally {
+      await listener.stop();
       agent.kill();
       await agent.status;
     }
