@@ -14,7 +14,7 @@ import {
   startListen,
   tempHome,
 } from "./_cli.ts";
-import { gather } from "./_tmux.ts";
+import { gather, HAS_TMUX, screenShows, sessionName, tmux } from "./_tmux.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
 
 const POSIX = Deno.build.os !== "windows";
@@ -251,6 +251,54 @@ Deno.test({
       await listener.stop();
       agent.kill();
       await agent.status;
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "agent on a terminal: the passphrase is asked once (a wrong one again), then not by commands",
+  ignore: !POSIX || !HAS_TMUX,
+  async fn() {
+    const home = await sealedHome("right");
+    const socket = `${home}/agent/s`;
+    const session = sessionName();
+    const ovtpCommand = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, MAIN]
+      .map((word) => `'${word}'`).join(" ");
+    await tmux(
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      "-x",
+      "200",
+      "-y",
+      "30",
+      `NO_COLOR=1 OVTP_HOME='${home}' HOME='${home}.user' ${ovtpCommand} agent --socket '${socket}'; ` +
+        `echo "exit=$?"; sleep 60`,
+    );
+    const type = async (text: string) => {
+      await tmux("send-keys", "-t", session, "-l", text);
+      await tmux("send-keys", "-t", session, "Enter");
+    };
+    try {
+      await screenShows(session, /^Passphrase: *$/m);
+      await type("wrong");
+      await screenShows(session, /try again\nPassphrase: *$/m);
+      await type("right");
+      await screenShows(session, /OVTP_AGENT='.*'; export OVTP_AGENT;/);
+      for (let i = 0; i < 2; i++) {
+        const sealed = await sealForSelf(home, socket);
+        assert.equal(sealed.code, 0, sealed.stderr);
+        assert.equal(sealed.stderr, "");
+      }
+      const stop = await ovtp(["agent", "--stop", "--socket", socket], { home });
+      assert.equal(stop.code, 0, stop.stderr);
+      const screen = await screenShows(session, /exit=\d+/);
+      assert.match(screen, /exit=0/);
+      assert.equal((screen.match(/Passphrase:/g) ?? []).length, 2);
+    } finally {
+      await tmux("kill-session", "-t", session).catch(() => {});
     }
   },
 });
