@@ -37,6 +37,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "list or remove authorized keys",
     load: async () => (await import("./commands/keys.ts")).keys,
   },
+  agent: {
+    summary: "hold your decrypted key so commands do not ask for the passphrase",
+    load: async () => (await import("./commands/agent.ts")).agent,
+  },
   "known-hosts": {
     summary: "list, add or remove trusted server keys",
     load: async () => (await import("./commands/known_hosts.ts")).knownHosts,

@@ -54,7 +54,9 @@ export {
   type CreateIdentityOptions,
   Keystore,
   KEYSTORE_FILES,
+  type LoadIdentityOptions,
   type PassphraseSource,
+  type UnlockedIdentity,
 } from "./lib/keystore.ts";
 export {
   type AuthorizedKey,
@@ -65,7 +67,7 @@ export {
   parseAuthorizedKeys,
 } from "./lib/authorized_keys.ts";
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
-export { type KeyOptions, type Rate } from "./lib/key_options.ts";
+export { type KeyChange, type KeyOptions, type Rate } from "./lib/key_options.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
 export {
   type HostBlock,

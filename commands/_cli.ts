@@ -103,9 +103,14 @@ export async function askPassphrase(prompt = "Passphrase: "): Promise<string> {
   if (fromEnv !== undefined) return fromEnv;
   if (!Deno.stdin.isTerminal()) {
     throw new OvtpError("key", "The key needs a passphrase, and there is no terminal to ask", {
-      hint: "set OVTP_PASSPHRASE",
+      hint: "set OVTP_PASSPHRASE, or OVTP_AGENT to a running `ovtp agent`",
     });
   }
+  return await readSecret(prompt);
+}
+
+/** Reads one line typed on the terminal (stdin must be one) without echo. */
+export async function readSecret(prompt: string): Promise<string> {
   await writeErr(prompt);
   Deno.stdin.setRaw(true);
   const typed: number[] = [];

@@ -22,7 +22,8 @@ import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
 import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
-import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
+import { askLine, parseHostPort, usageError, writeErr } from "./_cli.ts";
+import { loadIdentity } from "./_identity.ts";
 
 /** Flags shared by the commands that connect to a server. */
 export const CONNECT_OPTIONS = {
@@ -64,7 +65,7 @@ export async function connectTo(
     ? "accept-new"
     : settings.unknownHost ?? "ask";
   const keyFile = flags.identity ?? expandHome(settings.identity);
-  const identity = await keystore.loadIdentity(() => askPassphrase(), keyFile);
+  const identity = await loadIdentity(keystore, keyFile);
   const connect = () =>
     OvtpClient.connect({
       hostname: settings.address ?? hostname,

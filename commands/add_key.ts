@@ -1,5 +1,4 @@
 import { OvtpError } from "../lib/errors.ts";
-import { type KeyOptions, parseAllow, parseExpiry, parseRate } from "../lib/key_options.ts";
 import { fingerprint, parsePublicKey, type PublicKeyLine } from "../lib/keys.ts";
 import {
   type Command,
@@ -8,9 +7,11 @@ import {
   parseFlags,
   readStdin,
   usageError,
+  writeErr,
   writeOut,
 } from "./_cli.ts";
 import { jsonLine, printable } from "./_printable.ts";
+import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
 
 const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST]
                     [--expires DATE] [--rate COUNT/UNIT] [--json] [--home DIR]
@@ -18,7 +19,7 @@ const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST
 Authorizes a client: appends its public line to ~/.ovtp/authorized_keys.
 The key is given as the line itself ("ovtp1 ..."), as a file holding one or
 more lines, or on stdin with "-". A key that is already there is left alone
-(remove it with \`ovtp keys remove\` to change its options).
+(change its options or name with \`ovtp keys set\`).
 
 Options:
   --name NAME         the name the server will know the client by
@@ -38,12 +39,10 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
     name: { type: "string" },
-    allow: { type: "string" },
-    expires: { type: "string" },
-    rate: { type: "string" },
+    ...KEY_OPTION_FLAGS,
     json: { type: "boolean" },
   }, "add-key");
-  const options = keyOptions(values);
+  const options = keyOptionFlags(values, "add-key", false);
   if (positionals.length === 0) usageError("add-key", "Missing the key to add");
   const keys = await readKeys(positionals);
   if (values.name !== undefined && keys.length > 1) {
@@ -60,20 +59,20 @@ async function run(args: string[]): Promise<number> {
         ? `Authorized "${printable(result.name)}" (${fp}) in ${keystore.path("authorizedKeys")}\n`
         : `Already authorized as "${printable(result.name)}" (${fp}); nothing changed\n`,
     );
+    if (!result.added && !values.json && changesAsked(values)) {
+      await writeErr(
+        `ovtp: hint: to change its options or name, run: ovtp keys set ${
+          /^[\w.@-]+$/.test(result.name) ? result.name : fp
+        } --allow/--expires/--rate/--name ...\n`,
+      );
+    }
   }
   return 0;
 }
 
-function keyOptions(values: { allow?: string; expires?: string; rate?: string }): KeyOptions {
-  try {
-    return {
-      allow: values.allow === undefined ? undefined : parseAllow(values.allow),
-      expires: values.expires === undefined ? undefined : parseExpiry(values.expires),
-      rate: values.rate === undefined ? undefined : parseRate(values.rate),
-    };
-  } catch (error) {
-    usageError("add-key", (error as Error).message);
-  }
+/** Whether the command line asked for a name or options, which an existing key does not get. */
+function changesAsked(values: Record<string, unknown>): boolean {
+  return ["name", ...Object.keys(KEY_OPTION_FLAGS)].some((flag) => values[flag] !== undefined);
 }
 
 /** Reads the keys from a line given as arguments, a file, or stdin. */

@@ -23,7 +23,7 @@ export function optionsOf(command: Command): string[] {
 
 /** The words a command takes as its first argument, completed as options are. */
 export const WORDS: Record<string, string[]> = {
-  keys: ["list", "remove"],
+  keys: ["list", "remove", "set"],
   completions: ["bash", "zsh", "fish"],
 };
 

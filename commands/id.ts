@@ -1,7 +1,6 @@
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
-  askPassphrase,
   type Command,
   HOME_OPTION,
   openKeystore,
@@ -10,6 +9,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { loadIdentity } from "./_identity.ts";
 import { jsonLine } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp id [--fingerprint] [--json] [--home DIR]
@@ -53,7 +53,7 @@ async function publicLine(keystore: Keystore): Promise<string> {
   } catch (error) {
     if (!await keystore.hasIdentity() || await exists(keystore.path("publicKey"))) throw error;
   }
-  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const identity = await loadIdentity(keystore);
   const line = await keystore.restorePublicLine(identity);
   await writeErr(
     `ovtp: ${keystore.path("publicKey")} was missing: derived it from id_ovtp and wrote it again\n`,

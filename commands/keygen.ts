@@ -1,8 +1,9 @@
 import { OvtpError } from "../lib/errors.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
+import { changePassphrase } from "./_change_passphrase.ts";
+import { typeNewPassphrase } from "./_new_passphrase.ts";
 import {
-  askPassphrase,
   type Command,
   HOME_OPTION,
   openKeystore,
@@ -14,6 +15,7 @@ import {
 import { jsonLine } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp keygen [--force] [--passphrase] [-C TEXT] [--json] [--home DIR]
+       ovtp keygen --change-passphrase [-i FILE] [--force] [--json] [--home DIR]
 
 Creates your identity (an X25519 and an Ed25519 key) in ~/.ovtp and prints
 its fingerprint and public line. Give the public line to the servers you will
@@ -24,24 +26,34 @@ once you confirm. ovtp keeps one identity per home, always named id_ovtp:
 for another identity use another home (--home DIR or OVTP_HOME), there is
 no -f FILE.
 
+--change-passphrase asks for the current passphrase (if the key has one),
+then a new one, typed twice; an empty new one stores the key without a
+passphrase once you type "yes". The key file is rewritten atomically; the
+keys, the public line and the fingerprint stay the same. Scripts give the
+current passphrase in $OVTP_PASSPHRASE and the new one in
+$OVTP_NEW_PASSPHRASE; an empty $OVTP_NEW_PASSPHRASE removes the passphrase
+only with --force. An agent holding the old file no longer serves it.
+
 Options:
   --force             replace an existing identity (the old one is lost)
   --passphrase        protect the private key with a passphrase (Argon2id),
                       read from the terminal (typed twice, three tries) or
                       from $OVTP_PASSPHRASE
+  --change-passphrase add, change or remove the passphrase of id_ovtp
+  -i, --identity FILE (with --change-passphrase) change this key file instead
   -C, --comment TEXT  the comment on the public line (default: user@host)
-  --json              print {"home","fingerprint","public_line"}
+  --json              print {"home","fingerprint","public_line"}, or
+                      {"path","fingerprint","passphrase"} after a change
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
-
-/** How many times a person may mistype the passphrase's confirmation. */
-const PASSPHRASE_TRIES = 3;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
     force: { type: "boolean" },
     passphrase: { type: "boolean" },
+    "change-passphrase": { type: "boolean" },
+    identity: { type: "string", short: "i" },
     comment: { type: "string", short: "C" },
     file: { type: "string", short: "f" },
     json: { type: "boolean" },
@@ -54,6 +66,15 @@ async function run(args: string[]): Promise<number> {
   }
   if (positionals.length > 0) usageError("keygen", `Unexpected argument "${positionals[0]}"`);
   const keystore = openKeystore(values.home);
+  if (values["change-passphrase"]) {
+    if (values.passphrase || values.comment !== undefined) {
+      usageError("keygen", "--change-passphrase keeps the key: give no --passphrase or -C");
+    }
+    return await changePassphrase(keystore, values.identity, values);
+  }
+  if (values.identity !== undefined) {
+    usageError("keygen", "-i goes with --change-passphrase: use --home DIR for another identity");
+  }
   if (values.force) await confirmReplace(keystore);
   const passphrase = values.passphrase ? await newPassphrase() : undefined;
   const { identity, line } = await keystore.createIdentity({
@@ -98,27 +119,7 @@ async function readLine(): Promise<string> {
  * terminal, asking again (three tries) when the two differ or it is empty.
  */
 async function newPassphrase(): Promise<string> {
-  const fromEnv = Deno.env.get("OVTP_PASSPHRASE");
-  if (fromEnv !== undefined) {
-    if (!fromEnv) throw new OvtpError("key", "The passphrase in OVTP_PASSPHRASE is empty");
-    return fromEnv;
-  }
-  for (let attempt = 1; attempt <= PASSPHRASE_TRIES; attempt++) {
-    const passphrase = await askPassphrase("New passphrase: ");
-    const problem = !passphrase
-      ? "The passphrase is empty"
-      : await askPassphrase("Same passphrase again: ") !== passphrase
-      ? "The passphrases do not match"
-      : undefined;
-    if (!problem) return passphrase;
-    if (attempt === PASSPHRASE_TRIES) {
-      throw new OvtpError("key", `${problem} (${PASSPHRASE_TRIES} tries)`, {
-        hint: "run `ovtp keygen --passphrase` again",
-      });
-    }
-    await writeErr(`ovtp: ${problem.toLowerCase()}; try again\n`);
-  }
-  throw new Error("unreachable");
+  return await typeNewPassphrase({ variable: "OVTP_PASSPHRASE", mayBeEmpty: false });
 }
 
 function defaultComment(): string {

@@ -1,6 +1,7 @@
 import { duplicateNames } from "../lib/authorized_keys.ts";
 import { EXIT } from "./_failure.ts";
-import { formatOptions } from "../lib/key_options.ts";
+import { formatOptions, type KeyChange } from "../lib/key_options.ts";
+import type { Keystore } from "../lib/keystore.ts";
 import { fingerprint } from "../lib/keys.ts";
 import {
   type Command,
@@ -12,31 +13,51 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { jsonLine, printable } from "./_printable.ts";
+import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
 
 const USAGE = `Usage: ovtp keys [list] [--json] [--home DIR]
        ovtp keys remove (NAME | FINGERPRINT) [--json] [--home DIR]
+       ovtp keys set (NAME | FINGERPRINT) [--allow LIST|all]
+                 [--expires DATE|never] [--rate COUNT/UNIT|none] [--name NEW]
 
 Lists the authorized client keys (name, fingerprint, and the options that
-limit them: allowed services, expiry, rate), or removes one. "ls" is
-"list", "rm" is "remove".
+limit them: allowed services, expiry, rate), removes one, or changes one in
+place. "ls" is "list", "rm" is "remove".
+
+set replaces the options given and keeps the others; "all", "never" and
+"none" lift that limit. A running \`ovtp listen\` applies the change without
+a restart: a narrower one closes the key's open connections, and its next
+connection gets the new options.
 
 Options:
-  --json        print one {"name","fingerprint","options","expired"} per key,
-                or {"removed","fingerprint"}
-  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+  --allow LIST        (set) only these services, comma-separated: message,
+                      call, call:NAME, upload, download, chat, chat:ROOM;
+                      "all" for every service
+  --expires DATE      (set) refuse the key after DATE (2026-12-31 or an ISO
+                      time); "never" for no expiry
+  --rate COUNT/UNIT   (set) this key's request limit, e.g. 100/h (s, m, h,
+                      d); "none" for the server's limit only
+  --name NEW          (set) rename the key
+  --json              print one {"name","fingerprint","options","expired"}
+                      per key, {"removed","fingerprint"}, or
+                      {"name","fingerprint","options"} after set
+  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 /** The actions and the other names they answer to. */
-const ACTIONS: Record<string, "list" | "remove"> = {
+const ACTIONS: Record<string, "list" | "remove" | "set"> = {
   list: "list",
   ls: "list",
   remove: "remove",
   rm: "remove",
+  set: "set",
 };
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
+    ...KEY_OPTION_FLAGS,
+    name: { type: "string" },
     json: { type: "boolean" },
   }, "keys");
   const keystore = openKeystore(values.home);
@@ -46,7 +67,15 @@ async function run(args: string[]): Promise<number> {
     ? ACTIONS[positionals[0]]
     : undefined;
   if (action === undefined) {
-    usageError("keys", `Unknown action "${positionals[0]}": use list or remove`);
+    usageError("keys", `Unknown action "${positionals[0]}": use list, remove or set`);
+  }
+  const change = { ...keyOptionFlags(values, "keys", true), name: values.name };
+  if (action !== "set" && Object.values(change).some((value) => value !== undefined)) {
+    usageError("keys", "--allow, --expires, --rate and --name go with `ovtp keys set`");
+  }
+  if (action === "set") {
+    if (positionals.length !== 2) usageError("keys", "Give one NAME or FINGERPRINT to change");
+    return await setKey(keystore, positionals[1], change, values.json);
   }
   if (action === "remove") {
     if (positionals.length !== 2) usageError("keys", "Give one NAME or FINGERPRINT to remove");
@@ -97,6 +126,27 @@ async function run(args: string[]): Promise<number> {
   }
   // The listing is printed, but the file needs fixing: a key error.
   return errors.length > 0 ? EXIT.key : EXIT.ok;
+}
+
+/** `keys set`: changes one key's options or name in place. */
+async function setKey(
+  keystore: Keystore,
+  which: string,
+  change: KeyChange,
+  json: boolean | undefined,
+): Promise<number> {
+  if (Object.values(change).every((value) => value === undefined)) {
+    usageError("keys", "Nothing to change: give --allow, --expires, --rate or --name");
+  }
+  const { after } = await keystore.updateAuthorizedKey(which, change);
+  const print = await fingerprint(after.key);
+  const options = formatOptions(after.options);
+  await writeOut(
+    json
+      ? jsonLine({ name: after.name, fingerprint: print, options }) + "\n"
+      : `Changed "${printable(after.name)}" (${print}): ${options || "no limits"}\n`,
+  );
+  return EXIT.ok;
 }
 
 /** `ovtp keys`. */

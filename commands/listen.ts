@@ -22,7 +22,6 @@ import { Inbox } from "../lib/transfer/inbox.ts";
 import type { ReceivedFile } from "../lib/transfer/receiver.ts";
 import { ServedFolder } from "../lib/transfer/served_folder.ts";
 import {
-  askPassphrase,
   type Command,
   openKeystore,
   parseFlags,
@@ -31,6 +30,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { loadIdentity } from "./_identity.ts";
 import {
   LISTEN_OPTIONS,
   type ListenSettings,
@@ -169,7 +169,7 @@ async function run(args: string[]): Promise<number> {
 
   const crypto = cryptoBackendInfo();
   logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const identity = await loadIdentity(keystore);
   for (const file of addKeyFiles) await importKeys(keystore, file, logger);
   await checkAuthorizedKeys(keystore, logger);
   const partialMaxAgeMs = seconds(get("keep-partial")!, "--keep-partial", true) * 1000;

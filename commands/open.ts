@@ -4,7 +4,6 @@ import { SealedError } from "../lib/sealed/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
 import {
-  askPassphrase,
   type Command,
   HOME_OPTION,
   openKeystore,
@@ -13,6 +12,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { loadIdentity } from "./_identity.ts";
 import { STDOUT } from "./_stdout.ts";
 import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipients.ts";
 import { jsonLine, printable } from "./_printable.ts";
@@ -76,7 +76,7 @@ async function run(args: string[]): Promise<number> {
   if (values.info) return await showInfo(path, known, values.json ?? false);
 
   const filter = values.from === undefined ? undefined : await senderFilter(values.from, known);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const identity = await loadIdentity(keystore);
   const input = await inputStream(path);
   let sender: PublicKey | undefined;
   let written = 0;

@@ -1,14 +1,8 @@
 import { OvtpError } from "../lib/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { sealStream } from "../lib/sealed/seal.ts";
-import {
-  askPassphrase,
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-} from "./_cli.ts";
+import { type Command, HOME_OPTION, openKeystore, parseFlags, usageError } from "./_cli.ts";
+import { loadIdentity } from "./_identity.ts";
 import { knownKeys, resolveRecipients } from "./_recipients.ts";
 import { inputStream } from "./_sealed_io.ts";
 import { STDOUT } from "./_stdout.ts";
@@ -52,7 +46,7 @@ async function run(args: string[]): Promise<number> {
   const keystore = openKeystore(values.home);
   const known = await knownKeys(keystore);
   const recipients = await resolveRecipients(specs, known);
-  const identity = await keystore.loadIdentity(() => askPassphrase());
+  const identity = await loadIdentity(keystore);
   const input = await inputStream(positionals[0]);
   const sealed = sealStream(input, identity, { recipients, armor: values.armor ?? false });
   try {

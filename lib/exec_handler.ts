@@ -63,8 +63,11 @@ export const EXEC_ENV = {
   function: "OVTP_FUNCTION",
 } as const;
 
-/** Variables never passed to a command. */
-const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE"]);
+/**
+ * Variables never passed to a command: the passphrases, and the agent's
+ * socket, which would hand the command the server's key.
+ */
+const SECRET_VARIABLES = new Set(["OVTP_PASSPHRASE", "OVTP_NEW_PASSPHRASE", "OVTP_AGENT"]);
 
 /**
  * Runs `command` through the system shell (`sh -c`, or `cmd /c` on

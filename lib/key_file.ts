@@ -14,7 +14,7 @@
  */
 
 import { concat, fromBase64Url, toBase64Url, utf8 } from "./bytes.ts";
-import { argon2id, type Argon2idParams } from "./crypto/mod.ts";
+import { argon2id, type Argon2idParams, sha256 } from "./crypto/mod.ts";
 import { CHACHA_POLY, DecryptError } from "./noise/aead.ts";
 import { type Identity, identityFromPrivateKeys, KEY_LENGTH } from "./keys.ts";
 
@@ -56,7 +56,17 @@ export function isSealedKeyFile(text: string): boolean {
   return start.startsWith(SEALED_LABEL) && /^\s/.test(start.slice(SEALED_LABEL.length));
 }
 
-function privateBytes(identity: Identity): Uint8Array {
+/**
+ * Names one key file's content for the agent: base64url of SHA-256 over the
+ * text without its surrounding white space. A sealed file's random salt
+ * makes it unique, and a rewritten file (a new passphrase) gets a new one.
+ */
+export function keyFileDigest(text: string): string {
+  return toBase64Url(sha256(utf8(text.trim())));
+}
+
+/** The 64 private bytes of an identity: X25519 private key, then Ed25519 seed. */
+export function privateBytes(identity: Identity): Uint8Array {
   return concat(identity.x25519Private, identity.ed25519Private);
 }
 

@@ -210,3 +210,45 @@ export function refusal(options: KeyOptions, service: string, detail?: string): 
   const what = detail === undefined ? service : `${service}:${detail}`;
   return `Your key is not allowed to use ${what} (allowed: ${allow.join(", ")})`;
 }
+
+/**
+ * A change to one key's options: a field given replaces that option, `null`
+ * removes it (no limit), a field left out keeps what the key has.
+ *
+ * @example Narrow a key and lift its expiry
+ * ```ts
+ * import { generateIdentity, type KeyChange, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * const expires = new Date("2030-01-01T00:00:00Z");
+ * await keystore.addAuthorizedKey((await generateIdentity()).publicKey, "ci", { expires });
+ *
+ * const change: KeyChange = { allow: ["upload"], expires: null };
+ * const { after } = await keystore.updateAuthorizedKey("ci", change);
+ * assert.deepEqual(after.options, { allow: ["upload"] });
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export interface KeyChange {
+  /** New allowed services, or null for all. */
+  allow?: string[] | null;
+  /** New expiry, or null for none. */
+  expires?: Date | null;
+  /** New rate limit, or null for none (the server's limit only). */
+  rate?: Rate | null;
+  /** A new name for the key. */
+  name?: string;
+}
+
+/** The options after `change`; see {@linkcode KeyChange}. */
+export function applyKeyChange(options: KeyOptions, change: KeyChange): KeyOptions {
+  const next: KeyOptions = { ...options };
+  for (const field of ["allow", "expires", "rate"] as const) {
+    if (!Object.hasOwn(change, field) || change[field] === undefined) continue;
+    if (change[field] === null) delete next[field];
+    else Object.assign(next, { [field]: change[field] });
+  }
+  return next;
+}

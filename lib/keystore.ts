@@ -16,14 +16,22 @@ import {
   parseAuthorizedKeys,
 } from "./authorized_keys.ts";
 import { OvtpError } from "./errors.ts";
-import type { KeyOptions } from "./key_options.ts";
-import { decodeKeyFile, encodeKeyFile, WrongPassphraseError } from "./key_file.ts";
+import { applyKeyChange, type KeyChange, type KeyOptions } from "./key_options.ts";
+import {
+  decodeKeyFile,
+  encodeKeyFile,
+  isSealedKeyFile,
+  keyFileDigest,
+  WrongPassphraseError,
+} from "./key_file.ts";
 import {
   fingerprint,
   formatPublicKey,
   generateIdentity,
   hasHiddenCharacters,
   type Identity,
+  identityFromPrivateKeys,
+  KEY_LENGTH,
   type PublicKey,
   samePublicKey,
 } from "./keys.ts";
@@ -94,6 +102,7 @@ export interface CreateIdentityOptions {
 
 /**
  * Asks for the passphrase of a sealed key file, only when one is needed.
+ * `attempt` counts from 1; a later one follows a wrong passphrase.
  *
  * @example Ask only for a sealed key
  * ```ts
@@ -105,16 +114,79 @@ export interface CreateIdentityOptions {
  * await keystore.createIdentity(); // No passphrase: the key file is not sealed.
  *
  * let asked = 0;
- * const askUser: PassphraseSource = () => {
+ * const askUser: PassphraseSource = (attempt) => {
  *   asked++;
- *   return Promise.resolve(prompt("Passphrase:") ?? "");
+ *   return Promise.resolve(prompt(attempt > 1 ? "Wrong; passphrase:" : "Passphrase:") ?? "");
  * };
  * await keystore.loadIdentity(askUser);
  * assert.equal(asked, 0);
  * await Deno.remove(home, { recursive: true });
  * ```
  */
-export type PassphraseSource = () => Promise<string>;
+export type PassphraseSource = (attempt: number) => Promise<string>;
+
+/**
+ * Options of {@linkcode Keystore.loadIdentity}.
+ *
+ * @example Three tries, as ssh gives a person at a terminal
+ * ```ts
+ * import { Keystore, type LoadIdentityOptions, OvtpError } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * await keystore.createIdentity({ passphrase: "right" });
+ *
+ * const typed = ["wrong", "wronger", "right"];
+ * const options: LoadIdentityOptions = { tries: 3 };
+ * await keystore.loadIdentity((attempt) => Promise.resolve(typed[attempt - 1]), options);
+ * await assert.rejects(
+ *   keystore.loadIdentity(() => Promise.resolve("wrong"), { tries: 2 }),
+ *   (error) => error instanceof OvtpError && /Wrong passphrase .* \(2 tries\)/.test(error.message),
+ * );
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export interface LoadIdentityOptions {
+  /** A key file to load instead of id_ovtp (`-i FILE`); the trust files stay this keystore's. */
+  file?: string;
+  /** How many passphrases to try before giving up. @default 1 */
+  tries?: number;
+  /**
+   * Asked first for a sealed file, with its digest (see
+   * {@linkcode UnlockedIdentity}): the 64 private bytes an agent holds for
+   * that file, or undefined to ask for the passphrase instead.
+   */
+  agent?: (digest: string) => Promise<Uint8Array | undefined>;
+}
+
+/**
+ * An identity and the key file it came from.
+ *
+ * @example What `ovtp agent` keeps
+ * ```ts
+ * import { Keystore, type UnlockedIdentity } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * const keystore = new Keystore(home);
+ * await keystore.createIdentity({ passphrase: "secret" });
+ * const unlocked: UnlockedIdentity = await keystore.unlockIdentity(() => Promise.resolve("secret"));
+ * assert.equal(unlocked.sealed, true);
+ * assert.equal(unlocked.digest.length, 43);
+ * await Deno.remove(home, { recursive: true });
+ * ```
+ */
+export interface UnlockedIdentity {
+  /** The identity. */
+  identity: Identity;
+  /** The key file's path. */
+  path: string;
+  /** Whether the file is sealed with a passphrase. */
+  sealed: boolean;
+  /** SHA-256 of the file's trimmed text, base64url: what an agent knows it by. */
+  digest: string;
+}
 
 /**
  * The result of adding a key to authorized_keys.
@@ -209,34 +281,87 @@ export class Keystore {
   }
 
   /**
-   * Loads the identity, asking for the passphrase only if it is sealed:
-   * id_ovtp, or the key file at `file` (`-i FILE`), which changes nothing
-   * else (the trust files stay this keystore's).
+   * Loads the identity, asking for the passphrase only if it is sealed (an
+   * agent first, when `options.agent` is given): id_ovtp, or the key file
+   * at `file` (`-i FILE`), which changes nothing else (the trust files stay
+   * this keystore's). `file` may be given as a string or in `options`.
    */
-  async loadIdentity(passphrase: PassphraseSource, file?: string): Promise<Identity> {
-    const path = file ?? this.path("identity");
+  async loadIdentity(
+    passphrase: PassphraseSource,
+    file?: string | LoadIdentityOptions,
+  ): Promise<Identity> {
+    const options = typeof file === "string" ? { file } : file ?? {};
+    return (await this.unlockIdentity(passphrase, options)).identity;
+  }
+
+  /** {@linkcode Keystore.loadIdentity}, also telling which file it read. */
+  async unlockIdentity(
+    passphrase: PassphraseSource,
+    options: LoadIdentityOptions = {},
+  ): Promise<UnlockedIdentity> {
+    const path = options.file ?? this.path("identity");
     const text = await readTextOrUndefined(path);
     if (text === undefined) {
       throw new OvtpError(
         "key",
-        file === undefined ? `No identity in "${this.home}"` : `No key file "${file}"`,
+        options.file === undefined ? `No identity in "${this.home}"` : `No key file "${path}"`,
         { hint: "run `ovtp keygen` to create one" },
       );
     }
-    try {
-      return await decodeKeyFile(text, passphrase);
-    } catch (error) {
-      if (error instanceof WrongPassphraseError) {
-        throw new OvtpError("key", `Wrong passphrase for "${path}"`);
-      }
-      if (error instanceof SyntaxError) {
-        throw new OvtpError(
-          "key",
-          `Cannot read key file "${path}": ${error.message}`,
-        );
-      }
-      throw error;
+    const sealed = isSealedKeyFile(text);
+    const digest = keyFileDigest(text);
+    const held = sealed ? await options.agent?.(digest) : undefined;
+    if (held?.length === 2 * KEY_LENGTH) {
+      const identity = await identityFromPrivateKeys(
+        held.slice(0, KEY_LENGTH),
+        held.slice(KEY_LENGTH),
+      );
+      return { identity, path, sealed, digest };
     }
+    const tries = Math.max(1, options.tries ?? 1);
+    for (let attempt = 1;; attempt++) {
+      try {
+        const identity = await decodeKeyFile(text, () => passphrase(attempt));
+        return { identity, path, sealed, digest };
+      } catch (error) {
+        if (error instanceof WrongPassphraseError) {
+          if (attempt < tries) continue;
+          throw new OvtpError(
+            "key",
+            `Wrong passphrase for "${path}"${tries > 1 ? ` (${tries} tries)` : ""}`,
+          );
+        }
+        if (error instanceof SyntaxError) {
+          throw new OvtpError("key", `Cannot read key file "${path}": ${error.message}`);
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Seals the identity in `path` (id_ovtp by default) with a new passphrase,
+   * or stores it plain when `next` is undefined: the file is rewritten
+   * atomically, under a lock; the keys, and so the public line and
+   * fingerprint, stay the same. `identity` must be the one the file holds,
+   * as {@linkcode Keystore.unlockIdentity} read it, whose `digest` is
+   * checked again under the lock so that a file replaced meanwhile is not
+   * overwritten.
+   */
+  async changePassphrase(
+    unlocked: UnlockedIdentity,
+    next: string | undefined,
+  ): Promise<void> {
+    const path = unlocked.path;
+    await withFileLock(path, async () => {
+      const text = await readTextOrUndefined(path);
+      if (text === undefined || keyFileDigest(text) !== unlocked.digest) {
+        throw new OvtpError("key", `"${path}" changed while its passphrase was being changed`, {
+          hint: "run the command again",
+        });
+      }
+      await atomicWrite(path, await encodeKeyFile(unlocked.identity, next), 0o600);
+    });
   }
 
   /** The public line in id_ovtp.pub. */
@@ -287,19 +412,7 @@ export class Keystore {
     options: KeyOptions = {},
   ): Promise<AddKeyResult> {
     const finalName = name?.trim() || await defaultKeyName(key);
-    if (hasHiddenCharacters(finalName)) {
-      throw new OvtpError(
-        "usage",
-        "A key name cannot contain control or invisible formatting characters (such as bidi overrides)",
-      );
-    }
-    if (finalName === "self" || /^SHA256:/i.test(finalName)) {
-      throw new OvtpError(
-        "usage",
-        `Cannot authorize the key as "${finalName}": that name means something else to ovtp`,
-        { hint: "add it under another name: ovtp add-key --name OTHER" },
-      );
-    }
+    checkKeyName(finalName, ADD_NAME);
     const path = this.path("authorizedKeys");
     await this.#ensureHome();
     return await withFileLock(path, async () => {
@@ -308,7 +421,7 @@ export class Keystore {
         samePublicKey(entry.key, key)
       );
       if (existing) return { added: false, name: existing.name };
-      await refuseTakenName(finalName, parseAuthorizedKeys(text).entries);
+      await refuseTakenName(finalName, parseAuthorizedKeys(text).entries, ADD_NAME);
       const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
       await atomicWrite(path, prefix + formatAuthorizedKey(key, finalName, options) + "\n");
       return { added: true, name: finalName };
@@ -327,29 +440,40 @@ export class Keystore {
 
   async #removeAuthorizedKey(path: string, which: string): Promise<AuthorizedKey> {
     const text = (await readTextOrUndefined(path)) ?? "";
-    const { entries } = parseAuthorizedKeys(text);
-    const matches: AuthorizedKey[] = [];
-    for (const entry of entries) {
-      if (entry.name === which || await fingerprint(entry.key) === which) {
-        matches.push(entry);
-      }
-    }
-    if (matches.length === 0) {
-      throw new OvtpError("not-found", `No authorized key named "${which}"`, {
-        hint: "`ovtp keys` lists names and fingerprints",
-      });
-    }
-    if (matches.length > 1) {
-      throw new OvtpError(
-        "not-found",
-        `The name "${which}" matches ${matches.length} keys`,
-        { hint: "remove it by fingerprint instead" },
-      );
-    }
+    const entry = await findOneKey(parseAuthorizedKeys(text).entries, which);
     const lines = text.split("\n");
-    lines.splice(matches[0].line - 1, 1);
+    lines.splice(entry.line - 1, 1);
     await atomicWrite(path, lines.join("\n"));
-    return matches[0];
+    return entry;
+  }
+
+  /**
+   * Changes the options (and maybe the name) of the authorized key whose
+   * name or fingerprint is `which`, in place: the other lines, and the
+   * options the change leaves out, stay as they are. Servers reading the
+   * file apply it to open connections too (see live_grant.ts).
+   */
+  async updateAuthorizedKey(
+    which: string,
+    change: KeyChange,
+  ): Promise<{ before: AuthorizedKey; after: AuthorizedKey }> {
+    const path = this.path("authorizedKeys");
+    await this.#ensureHome();
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const entries = parseAuthorizedKeys(text).entries;
+      const before = await findOneKey(entries, which);
+      const name = change.name?.trim() || before.name;
+      if (name !== before.name) {
+        checkKeyName(name, NEW_NAME);
+        await refuseTakenName(name, entries.filter((e) => e !== before), NEW_NAME);
+      }
+      const after = { ...before, name, options: applyKeyChange(before.options, change) };
+      const lines = text.split("\n");
+      lines[before.line - 1] = formatAuthorizedKey(after.key, after.name, after.options);
+      await atomicWrite(path, lines.join("\n"));
+      return { before, after };
+    });
   }
 
   /** Reads the per-host settings (`config`; none when it does not exist). */
@@ -470,17 +594,70 @@ export class Keystore {
   }
 }
 
+/** How a refused name is reported, when adding a key and when renaming one. */
+const ADD_NAME = {
+  refusal: "Cannot authorize the key as",
+  hint: "add it under another name: ovtp add-key --name OTHER",
+};
+const NEW_NAME = { refusal: "Cannot rename the key to", hint: "choose another name" };
+
+/**
+ * Refuses a name that could be read as something else (a fingerprint or
+ * `self`) or that holds control characters.
+ */
+function checkKeyName(name: string, report: typeof ADD_NAME): void {
+  if (hasHiddenCharacters(name)) {
+    throw new OvtpError(
+      "usage",
+      "A key name cannot contain control or invisible formatting characters (such as bidi overrides)",
+    );
+  }
+  if (name === "self" || /^SHA256:/i.test(name)) {
+    throw new OvtpError(
+      "usage",
+      `${report.refusal} "${name}": that name means something else to ovtp`,
+      { hint: report.hint },
+    );
+  }
+}
+
 /** Refuses `name` when another authorized key has it. */
-async function refuseTakenName(name: string, entries: AuthorizedKey[]): Promise<void> {
+async function refuseTakenName(
+  name: string,
+  entries: AuthorizedKey[],
+  report: typeof ADD_NAME,
+): Promise<void> {
   const taken = entries.find((entry) => entry.name === name);
   if (!taken) return;
   throw new OvtpError(
     "usage",
-    `Cannot authorize the key as "${name}": another key (${await fingerprint(
+    `${report.refusal} "${name}": another key (${await fingerprint(
       taken.key,
     )}, line ${taken.line}) already has that name`,
-    { hint: "add it under another name: ovtp add-key --name OTHER" },
+    { hint: report.hint },
   );
+}
+
+/**
+ * The one entry whose name or fingerprint is `which`: none, or a name that
+ * several keys share (a damaged file), is refused.
+ */
+async function findOneKey(entries: AuthorizedKey[], which: string): Promise<AuthorizedKey> {
+  const matches: AuthorizedKey[] = [];
+  for (const entry of entries) {
+    if (entry.name === which || await fingerprint(entry.key) === which) matches.push(entry);
+  }
+  if (matches.length === 0) {
+    throw new OvtpError("not-found", `No authorized key named "${which}"`, {
+      hint: "`ovtp keys` lists names and fingerprints",
+    });
+  }
+  if (matches.length > 1) {
+    throw new OvtpError("not-found", `The name "${which}" matches ${matches.length} keys`, {
+      hint: "give its fingerprint instead (`ovtp keys` lists them)",
+    });
+  }
+  return matches[0];
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -116,7 +116,7 @@ export async function handleConnection(
     return await refuse(
       "key-expired",
       `Not authorized: your key ${fp} expired on ${keyOptions.expires.toISOString()}`,
-      "ask the server's owner to renew it (ovtp add-key --expires)",
+      `ask the server's owner to renew it: ovtp keys set ${fp} --expires DATE|never`,
     );
   }
   const peer: Peer = { name: grant.name, fingerprint: fp, key: channel.peer };
