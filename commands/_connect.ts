@@ -22,13 +22,21 @@ import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
 import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
-import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
+import {
+  askLine,
+  askPassphrase,
+  IDENTITY_OPTION,
+  identityHelp,
+  parseHostPort,
+  usageError,
+  writeErr,
+} from "./_cli.ts";
 
 /** Flags shared by the commands that connect to a server. */
 export const CONNECT_OPTIONS = {
   strict: { type: "boolean" },
   "accept-new": { type: "boolean" },
-  identity: { type: "string", short: "i" },
+  ...IDENTITY_OPTION,
   timeout: { type: "string", default: "10" },
 } as const;
 
@@ -37,7 +45,7 @@ export const CONNECT_HELP =
   `  --strict            refuse a host that is not in known_hosts yet, without asking
   --accept-new        record a host that is not in known_hosts yet, without asking
                       (the default asks on a terminal and refuses without one)
-  -i, --identity FILE use this key file instead of id_ovtp (trust files unchanged)
+${identityHelp(22)}
   --timeout SECONDS   time allowed to connect and for the handshake (default 10)
 HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
