@@ -20,17 +20,16 @@ import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
-import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
+import type { UnknownHostPolicy } from "../lib/host_config.ts";
 import {
   askLine,
   askPassphrase,
   IDENTITY_OPTION,
   identityHelp,
-  parseHostPort,
   usageError,
   writeErr,
 } from "./_cli.ts";
+import { resolveHost } from "./_host_target.ts";
 
 /** Flags shared by the commands that connect to a server. */
 export const CONNECT_OPTIONS = {
@@ -63,9 +62,7 @@ export async function connectTo(
   }
   // The host as typed names the config block and the known_hosts entry;
   // the config may send the connection to another address and port.
-  const typed = parseHostPort(target, DEFAULT_PORT).hostname;
-  const settings = settingsFor(await keystore.readHostConfig(), typed);
-  const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
+  const { settings, address, port, display } = await resolveHost(keystore, target);
   const policy: UnknownHostPolicy = flags.strict
     ? "refuse"
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
@@ -75,7 +72,7 @@ export async function connectTo(
   const identity = await keystore.loadIdentity(() => askPassphrase(), keyFile);
   const connect = () =>
     OvtpClient.connect({
-      hostname: settings.address ?? hostname,
+      hostname: address,
       port,
       identity,
       timeoutMs: timeoutSeconds * 1000,
