@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fingerprint, Keystore, type PublicKey } from "../mod.ts";
-import { assertOneError, ovtp, type RunResult, tempHome } from "./_cli.ts";
+import { assertOneError, makePair, ovtp, type RunResult, startListen, tempHome } from "./_cli.ts";
 
 interface Person {
   home: string;
@@ -249,6 +249,14 @@ Deno.test("-i FILE: seal signs and open decrypts with another key file; the home
     (await Array.fromAsync(Deno.readDir(second.home))).map((e) => e.name).sort(),
     ["id_ovtp", "id_ovtp.pub"],
   );
+  // listen serves as the -i key, with the home's authorized_keys.
+  const listener = await startListen(home, ["-i", keyFile]);
+  try {
+    assert.match(listener.stderr(), new RegExp(`listening on \\S+ as ${escape(second.fp)}`));
+  } finally {
+    await listener.stop();
+  }
+  assert.deepEqual(await Deno.readFile(`${home}/id_ovtp`), ownBefore);
   assertRefused(
     await ovtp(["seal", "-i", `${work}/nope`, "-r", "self", input], { home }),
     5,
@@ -305,6 +313,32 @@ Deno.test("completions: bash offers the config's aliases for HOST, read when com
   assert.deepEqual(await complete(["ovtp", "send", "b"]), [""]);
   const broken = await ovtp(["completions", "--hosts"], { home });
   assertRefused(broken, 2, /Cannot read ".*config": line 2: Unknown setting "adress"/);
+});
+
+Deno.test("known-hosts add and remove take a config alias with its port, as connecting does", async () => {
+  const pair = await makePair();
+  const listener = await startListen(pair.server.home);
+  try {
+    const home = pair.client.home;
+    await Deno.writeTextFile(
+      `${home}/config`,
+      `host backup\n  address 127.0.0.1\n  port ${listener.port}\n`,
+    );
+    const fp = (await ovtp(["id", "--fingerprint"], { home: pair.server.home })).stdout.trim();
+    const added = await ovtp(["known-hosts", "add", "backup", fp], { home });
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stderr, new RegExp(`host backup:${listener.port} recorded`));
+    // --strict: the entry just added is the one the alias's connection finds.
+    const sent = await ovtp(["send", "--strict", "backup", "via alias"], { home });
+    assert.equal(sent.code, 0, sent.stderr);
+    const removed = await ovtp(["known-hosts", "remove", "backup"], { home });
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(await readOrEmpty(`${home}/known_hosts`), "");
+    const refused = await ovtp(["send", "--strict", "backup", "x"], { home });
+    assertRefused(refused, 4, new RegExp(`Unknown host backup:${listener.port} .*--strict`));
+  } finally {
+    await listener.stop();
+  }
 });
 
 function escape(text: string): string {
