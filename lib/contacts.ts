@@ -13,7 +13,7 @@
  */
 
 import type { LineError } from "./authorized_keys.ts";
-import { hasControlCharacters, parsePublicKey, type PublicKey } from "./keys.ts";
+import { hasHiddenCharacters, parsePublicKey, type PublicKey } from "./keys.ts";
 
 /**
  * One contact: a key and the name you know it by.
@@ -63,7 +63,8 @@ export interface Contacts {
 
 /**
  * Why `name` cannot name a contact, or undefined when it can. Refused: an
- * empty name, control characters, and names that mean something else where
+ * empty name, control and invisible formatting characters (a name must read
+ * as what it is), and names that mean something else where
  * a contact is named: `self`, a fingerprint, a public line.
  *
  * @param name The name, as given.
@@ -77,12 +78,15 @@ export interface Contacts {
  * assert.equal(contactNameProblem("bob"), undefined);
  * assert.match(contactNameProblem("self")!, /means something else/);
  * assert.match(contactNameProblem("SHA256:abc")!, /means something else/);
+ * assert.match(contactNameProblem("bob\u202e")!, /invisible/);
  * ```
  */
 export function contactNameProblem(name: string): string | undefined {
   if (!name.trim()) return "A contact needs a name";
   if (name !== name.trim()) return `The name "${name}" starts or ends with white space`;
-  if (hasControlCharacters(name)) return "A contact name cannot contain control characters";
+  if (hasHiddenCharacters(name)) {
+    return "A contact name cannot contain control or invisible formatting characters (such as bidi overrides)";
+  }
   if (name === "self" || /^SHA256:/i.test(name) || /^ovtp1(\s|$)/.test(name)) {
     return `The name "${name}" means something else to ovtp`;
   }

@@ -73,7 +73,7 @@ Deno.test("contacts add, list and remove; a name in use, a bad line and a reserv
   assertRefused(malformed, 5, /^ovtp: error: Line 3 of ".*bad\.pub" is not a valid public key/);
   const two = await file("two.pub", `${dave.line}\n${alice.line}\n`);
   assertRefused(await ovtp(["contacts", "add", "dave", two], { home }), 2, /one key, and 2/);
-  for (const name of ["self", "SHA256:x", " padded"]) {
+  for (const name of ["self", "SHA256:x", " padded", "bob\u200b"]) {
     const reserved = await ovtp(["contacts", "add", name, dave.line], { home });
     assert.equal(reserved.code, 2, `${name}: ${reserved.stderr}`);
   }
