@@ -45,6 +45,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "list, add or remove trusted server keys",
     load: async () => (await import("./commands/known_hosts.ts")).knownHosts,
   },
+  contacts: {
+    summary: "list, add or remove the keys you seal files for",
+    load: async () => (await import("./commands/contacts.ts")).contacts,
+  },
   listen: {
     summary: "serve: answer messages, receive files, relay chat",
     load: async () => (await import("./commands/listen.ts")).listen,

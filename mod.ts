@@ -67,6 +67,7 @@ export {
   parseAuthorizedKeys,
 } from "./lib/authorized_keys.ts";
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
+export { type Contact, contactNameProblem, type Contacts, parseContacts } from "./lib/contacts.ts";
 export { type KeyChange, type KeyOptions, type Rate } from "./lib/key_options.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
 export {

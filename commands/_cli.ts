@@ -37,6 +37,24 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 export const HOME_OPTION = { home: { type: "string" } } as const satisfies Options;
 
 /**
+ * `-i FILE` / `--identity FILE`: the key file to use instead of id_ovtp, for
+ * one command. Only the identity changes: known_hosts, authorized_keys and
+ * contacts stay the home's. Every command that uses the identity takes it.
+ */
+export const IDENTITY_OPTION = {
+  identity: { type: "string", short: "i" },
+} as const satisfies Options;
+
+/** The help line of {@linkcode IDENTITY_OPTION}, its text starting at `column`. */
+export function identityHelp(column: number): string {
+  const flag = "  -i, --identity FILE ";
+  const text = "use this key file instead of id_ovtp (trust files unchanged)";
+  return flag.length <= column
+    ? flag.padEnd(column) + text
+    : `${flag.trimEnd()}\n${" ".repeat(column)}${text}`;
+}
+
+/**
  * Parses flags strictly; an unknown or malformed flag is a usage error. A
  * boolean flag also takes `--no-NAME`, `--NAME=true` and `--NAME=false`, so
  * that a flag can switch off what a config file (listen.json) switched on.

@@ -20,16 +20,16 @@ import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
-import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
-import { askLine, parseHostPort, usageError, writeErr } from "./_cli.ts";
+import type { UnknownHostPolicy } from "../lib/host_config.ts";
+import { askLine, IDENTITY_OPTION, identityHelp, usageError, writeErr } from "./_cli.ts";
+import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
 
 /** Flags shared by the commands that connect to a server. */
 export const CONNECT_OPTIONS = {
   strict: { type: "boolean" },
   "accept-new": { type: "boolean" },
-  identity: { type: "string", short: "i" },
+  ...IDENTITY_OPTION,
   timeout: { type: "string", default: "10" },
 } as const;
 
@@ -38,7 +38,7 @@ export const CONNECT_HELP =
   `  --strict            refuse a host that is not in known_hosts yet, without asking
   --accept-new        record a host that is not in known_hosts yet, without asking
                       (the default asks on a terminal and refuses without one)
-  -i, --identity FILE use this key file instead of id_ovtp (trust files unchanged)
+${identityHelp(22)}
   --timeout SECONDS   time allowed to connect and for the handshake (default 10)
 HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
@@ -56,9 +56,7 @@ export async function connectTo(
   }
   // The host as typed names the config block and the known_hosts entry;
   // the config may send the connection to another address and port.
-  const typed = parseHostPort(target, DEFAULT_PORT).hostname;
-  const settings = settingsFor(await keystore.readHostConfig(), typed);
-  const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
+  const { settings, address, port, display } = await resolveHost(keystore, target);
   const policy: UnknownHostPolicy = flags.strict
     ? "refuse"
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
@@ -68,7 +66,7 @@ export async function connectTo(
   const identity = await loadIdentity(keystore, keyFile);
   const connect = () =>
     OvtpClient.connect({
-      hostname: settings.address ?? hostname,
+      hostname: address,
       port,
       identity,
       timeoutMs: timeoutSeconds * 1000,

@@ -7,10 +7,12 @@
  */
 
 import { OvtpError } from "../lib/errors.ts";
+import { IDENTITY_OPTION } from "./_cli.ts";
 
 /** listen's flags (the parseArgs spec); none has a default here, see {@linkcode DEFAULTS}. */
 export const LISTEN_OPTIONS = {
   home: { type: "string" },
+  ...IDENTITY_OPTION,
   config: { type: "string" },
   host: { type: "string" },
   port: { type: "string" },

@@ -1,15 +1,14 @@
-import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, parsePublicKey, type PublicKeyLine } from "../lib/keys.ts";
+import { fingerprint, type PublicKeyLine } from "../lib/keys.ts";
 import {
   type Command,
   HOME_OPTION,
   openKeystore,
   parseFlags,
-  readStdin,
   usageError,
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { parseKeyLine, readKeyLines } from "./_key_lines.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
 
@@ -32,8 +31,6 @@ Options:
   --json              print one {"name","fingerprint","added"} per key
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
-
-const MAX_KEY_FILE = 1024 * 1024;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
@@ -81,23 +78,12 @@ async function readKeys(positionals: string[]): Promise<PublicKeyLine[]> {
   // names no file is parsed as a line, so a mistyped line gets the reason.
   const joined = positionals.join(" ");
   if (positionals[0].startsWith("ovtp1") || (/\s/.test(joined) && !await isFile(joined))) {
-    return [parseLine(joined, "The key")];
+    return [parseKeyLine(joined, "The key")];
   }
   if (positionals.length > 1) {
     usageError("add-key", `Unexpected argument "${positionals[1]}"`);
   }
-  const source = positionals[0];
-  const text = source === "-"
-    ? new TextDecoder().decode(await readStdin(MAX_KEY_FILE))
-    : await readKeyFile(source);
-  const where = source === "-" ? "stdin" : `"${source}"`;
-  const keys: PublicKeyLine[] = [];
-  text.split("\n").forEach((line, index) => {
-    if (!line.trim() || line.trim().startsWith("#")) return;
-    keys.push(parseLine(line, `Line ${index + 1} of ${where}`));
-  });
-  if (keys.length === 0) throw new OvtpError("key", `No key found in ${where}`);
-  return keys;
+  return await readKeyLines(positionals[0]);
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -105,29 +91,6 @@ async function isFile(path: string): Promise<boolean> {
     return (await Deno.stat(path)).isFile;
   } catch {
     return false;
-  }
-}
-
-async function readKeyFile(path: string): Promise<string> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_KEY_FILE) throw new Error("too large for a key file");
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new OvtpError("key", `Cannot read key file "${path}": no such file`, {
-        hint: 'give the key line itself ("ovtp1 ..."), a file, or - for stdin',
-      });
-    }
-    throw new OvtpError("key", `Cannot read key file "${path}": ${(error as Error).message}`);
-  }
-}
-
-function parseLine(line: string, where: string): PublicKeyLine {
-  try {
-    return parsePublicKey(line);
-  } catch (error) {
-    throw new OvtpError("key", `${where} is not a valid public key: ${(error as Error).message}`);
   }
 }
 

@@ -80,6 +80,7 @@ async function run(args: string[]): Promise<number> {
   const notice = (line: string) =>
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
   const pins = new NamePins(keystore, await fingerprint(identity.publicKey), notice);
+  await pins.trustContacts();
 
   const session = await ChatSession.join(client, identity, { room: values.room, display }, {
     onMessage(message) {
@@ -191,6 +192,8 @@ class NamePins {
   #warn: (line: string) => void;
   #own: string;
   #queue: Promise<void> = Promise.resolve();
+  /** Your contacts' fingerprints by name: these pins come before chat_names'. */
+  #contacts = new Map<string, string>();
   /** The key each name was seen with in this session, first come first kept. */
   #seen = new Map<string, string>();
   /** Fingerprints whose display name belongs to another key, with the flag shown. */
@@ -210,9 +213,29 @@ class NamePins {
     }
   }
 
+  /**
+   * Your contacts' names are pinned to their keys before anything else (a
+   * bad line in contacts just pins nothing).
+   */
+  async trustContacts(): Promise<void> {
+    for (const contact of (await this.#keystore.readContacts()).entries) {
+      this.#contacts.set(contact.name, await fingerprint(contact.key));
+    }
+  }
+
   /** `listed`: the member comes from the list given on joining. */
   check(member: Member, listed = false): void {
     this.after(async () => {
+      const contact = this.#contacts.get(member.display);
+      if (contact !== undefined && member.fingerprint !== this.#own) {
+        if (contact === member.fingerprint) return;
+        this.suspicious.set(member.fingerprint, "[not your contact!]");
+        this.#warn(
+          `WARNING: "${clean(member.display)}" is your contact with the key ${contact}, ` +
+            `not ${clean(member.fingerprint)}: its messages are flagged [not your contact!]`,
+        );
+        return;
+      }
       const pinned = await this.#keystore.pinChatName(member.display, member.fingerprint);
       if (!this.#seen.has(member.display)) this.#seen.set(member.display, member.fingerprint);
       if (!pinned || member.fingerprint === this.#own) return;

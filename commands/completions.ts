@@ -1,10 +1,21 @@
-import { type Command, HOME_OPTION, parseFlags, usageError, writeOut } from "./_cli.ts";
+import { hostAliases } from "../lib/host_config.ts";
+import {
+  type Command,
+  HOME_OPTION,
+  openKeystore,
+  parseFlags,
+  usageError,
+  writeOut,
+} from "./_cli.ts";
 
 const USAGE = `Usage: ovtp completions bash|zsh|fish [--home DIR]
 
-Prints a shell completion script for the subcommands, their options, and
-the words some take (keys list|remove, completions bash|zsh|fish). --home
-is accepted, as by every command, and changes nothing here.
+Prints a shell completion script for the subcommands, their options, the
+words some take (keys list|remove, completions bash|zsh|fish), and the host
+aliases of ~/.ovtp/config where a command takes a HOST: the script asks
+\`ovtp completions --hosts\` for them each time, so a new alias is
+completed at once. --home is accepted, as by every command, and changes
+nothing in the script.
 
   bash:  ovtp completions bash > /etc/bash_completion.d/ovtp
          (or: source <(ovtp completions bash) in ~/.bashrc)
@@ -24,8 +35,35 @@ export function optionsOf(command: Command): string[] {
 /** The words a command takes as its first argument, completed as options are. */
 export const WORDS: Record<string, string[]> = {
   keys: ["list", "remove", "set"],
+  "known-hosts": ["list", "add", "remove"],
+  contacts: ["list", "add", "remove"],
   completions: ["bash", "zsh", "fish"],
 };
+
+/**
+ * The commands that take a HOST, and its position among their arguments
+ * (1: the first after the command's name). Completed with the config's aliases.
+ */
+export const HOST_ARGUMENT: Record<string, number> = {
+  send: 1,
+  sendfile: 1,
+  getfile: 1,
+  chat: 1,
+  "known-hosts": 2,
+};
+
+/** How the scripts ask for the aliases; errors (a bad config) are the command's to show. */
+const HOSTS_COMMAND = "ovtp completions --hosts 2>/dev/null";
+
+/** bash `case` lines setting host_at, one per position (bash 3.2 has no associative arrays). */
+function hostCases(): string {
+  const byPosition = new Map<number, string[]>();
+  for (const [name, at] of Object.entries(HOST_ARGUMENT)) {
+    byPosition.set(at, [...byPosition.get(at) ?? [], name]);
+  }
+  return [...byPosition].map(([at, names]) => `    ${names.join("|")}) host_at=${at} ;;`)
+    .join("\n");
+}
 
 function wordsOf(name: string): string[] {
   return Object.hasOwn(WORDS, name) ? WORDS[name] : [];
@@ -56,6 +94,16 @@ ${
         ).join("\n")
       }
   esac
+  # Aliases are matched here, not by compgen -W, which would expand them.
+  local host_at=0 host
+  case \${COMP_WORDS[1]} in
+${hostCases()}
+  esac
+  if [[ $cur != -* && $host_at -eq $((COMP_CWORD - 1)) ]]; then
+    while IFS= read -r host; do
+      [[ $host == "$cur"* ]] && COMPREPLY+=("$host")
+    done < <(${HOSTS_COMMAND})
+  fi
   [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur"))
 }
 complete -o filenames -F _ovtp ovtp
@@ -71,15 +119,27 @@ ${entries.map(([name, command]) => `    '${name}:${command.summary.replace(/'/g,
     _describe 'command' commands
     return
   fi
-  case $words[2] in
+  # _arguments numbers positions after words[1]: drop "ovtp", so that the
+  # subcommand's first argument is position 1.
+  local subcommand=$words[2]
+  shift words
+  (( CURRENT-- ))
+  case $subcommand in
 ${
         entries.map(([name, command]) =>
           `    ${name}) _arguments ${
             wordsOf(name).length ? `'1:word:(${wordsOf(name).join(" ")})' ` : ""
+          }${
+            Object.hasOwn(HOST_ARGUMENT, name) ? `'${HOST_ARGUMENT[name]}:host:_ovtp_hosts' ` : ""
           }'*:file:_files' ${optionsOf(command).map((o) => `'${o}[]'`).join(" ")} ;;`
         ).join("\n")
       }
   esac
+}
+_ovtp_hosts() {
+  local -a hosts
+  hosts=(\${(f)"$(${HOSTS_COMMAND})"})
+  compadd -a hosts
 }
 _ovtp "$@"
 `;
@@ -101,6 +161,9 @@ ${
           ...optionsOf(command).map((o) =>
             `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -l ${o.slice(2)}`
           ),
+          ...(Object.hasOwn(HOST_ARGUMENT, name)
+            ? [`complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '(${HOSTS_COMMAND})'`]
+            : []),
         ]).join("\n")
       }
 `;
@@ -119,7 +182,18 @@ export function completionsCommand(
   return {
     usage: USAGE,
     async run(args: string[]) {
-      const { positionals } = parseFlags(args, { ...HOME_OPTION }, "completions");
+      // --hosts is for the scripts, not for people: it is not in the help.
+      const { values, positionals } = parseFlags(
+        args,
+        { ...HOME_OPTION, hosts: { type: "boolean" } },
+        "completions",
+      );
+      if (values.hosts) {
+        if (positionals.length > 0) usageError("completions", "--hosts takes no shell");
+        const aliases = hostAliases(await openKeystore(values.home).readHostConfig());
+        await writeOut(aliases.map((alias) => alias + "\n").join(""));
+        return 0;
+      }
       if (positionals.length !== 1) usageError("completions", "Give one shell: bash, zsh or fish");
       await writeOut(completionScript(positionals[0], await commands()));
       return 0;

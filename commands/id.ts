@@ -1,8 +1,10 @@
-import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
   HOME_OPTION,
+  IDENTITY_OPTION,
+  identityHelp,
   openKeystore,
   parseFlags,
   usageError,
@@ -12,27 +14,34 @@ import {
 import { loadIdentity } from "./_identity.ts";
 import { jsonLine } from "./_printable.ts";
 
-const USAGE = `Usage: ovtp id [--fingerprint] [--json] [--home DIR]
+const USAGE = `Usage: ovtp id [--fingerprint] [--json] [-i KEYFILE] [--home DIR]
 
 Prints your public line, the one to give to servers for \`ovtp add-key\`.
 If id_ovtp.pub was lost but id_ovtp is there, the line is derived from
 the private key (asking for its passphrase if it has one) and id_ovtp.pub
-is written again, without its comment.
+is written again, without its comment. With -i, the line is derived from
+that key file (its comment taken from KEYFILE.pub when that holds the same
+key).
 
 Options:
   --fingerprint   print only the fingerprint (SHA256:...)
   --json          print {"public_line","fingerprint","comment"}
+${identityHelp(18)}
   --home DIR      use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
+    ...IDENTITY_OPTION,
     fingerprint: { type: "boolean" },
     json: { type: "boolean" },
   }, "id");
   if (positionals.length > 0) usageError("id", `Unexpected argument "${positionals[0]}"`);
-  const line = await publicLine(openKeystore(values.home));
+  const keystore = openKeystore(values.home);
+  const line = values.identity === undefined
+    ? await publicLine(keystore)
+    : await keyFileLine(keystore, values.identity);
   const { key, comment } = parsePublicKey(line);
   if (values.json) {
     await writeOut(
@@ -59,6 +68,14 @@ async function publicLine(keystore: Keystore): Promise<string> {
     `ovtp: ${keystore.path("publicKey")} was missing: derived it from id_ovtp and wrote it again\n`,
   );
   return line;
+}
+
+/** The public line of the key file given with -i. */
+async function keyFileLine(keystore: Keystore, file: string): Promise<string> {
+  const identity = await loadIdentity(keystore, file);
+  const beside = await Deno.readTextFile(`${file}.pub`).then(parsePublicKey).catch(() => undefined);
+  const same = beside && samePublicKey(beside.key, identity.publicKey);
+  return formatPublicKey(identity.publicKey, same ? beside.comment : "");
 }
 
 async function exists(path: string): Promise<boolean> {

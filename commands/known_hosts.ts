@@ -7,11 +7,11 @@ import {
   HOME_OPTION,
   openKeystore,
   parseFlags,
-  parseHostPort,
   usageError,
   writeErr,
   writeOut,
 } from "./_cli.ts";
+import { resolveHost } from "./_host_target.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp known-hosts [list] [--json] [--home DIR]
@@ -21,7 +21,8 @@ const USAGE = `Usage: ovtp known-hosts [list] [--json] [--home DIR]
 Lists the servers whose keys this client trusts (known_hosts), records one
 (its public line from \`ovtp id\` on the server, or the fingerprint that
 \`ovtp id --fingerprint\` prints there), or forgets one (after its key was
-replaced on purpose). The port defaults to ${DEFAULT_PORT}, as when connecting.
+replaced on purpose). HOST may be an alias from ~/.ovtp/config, and the port
+defaults to its port there, else ${DEFAULT_PORT}, as when connecting.
 
 Options:
   --json        list as one JSON object per line: {"host","fingerprint"}
@@ -36,9 +37,10 @@ async function run(args: string[]): Promise<number> {
   );
   const keystore = openKeystore(values.home);
   const [action = "list", target, key, ...rest] = positionals;
-  const host = (text: string | undefined) => {
+  // As connecting names it: an alias from the config with the config's port.
+  const host = async (text: string | undefined) => {
     if (text === undefined) usageError("known-hosts", `Give the HOST[:PORT] to ${action}`);
-    return parseHostPort(text, DEFAULT_PORT).display;
+    return (await resolveHost(keystore, text)).display;
   };
   switch (action) {
     case "list": {
@@ -54,7 +56,7 @@ async function run(args: string[]): Promise<number> {
       return 0;
     }
     case "add": {
-      const name = host(target);
+      const name = await host(target);
       if (key === undefined || rest.length > 0) {
         usageError("known-hosts", "Give HOST[:PORT] and one public line or fingerprint");
       }
@@ -65,7 +67,7 @@ async function run(args: string[]): Promise<number> {
       return 0;
     }
     case "remove": {
-      const name = host(target);
+      const name = await host(target);
       if (key !== undefined) usageError("known-hosts", "remove takes one HOST[:PORT]");
       const removed = await keystore.removeKnownHost(name);
       if (removed === 0) {

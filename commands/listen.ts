@@ -23,6 +23,7 @@ import type { ReceivedFile } from "../lib/transfer/receiver.ts";
 import { ServedFolder } from "../lib/transfer/served_folder.ts";
 import {
   type Command,
+  identityHelp,
   openKeystore,
   parseFlags,
   parseSize,
@@ -69,6 +70,7 @@ Serving:
   --add-keys FILE... authorize the keys in these files before starting
   --config FILE      read settings from FILE (default: ~/.ovtp/listen.json)
   --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
+${identityHelp(21)}
 
 Commands and named functions:
   --exec CMD         run CMD (sh -c) for each message: the message on stdin,
@@ -169,7 +171,7 @@ async function run(args: string[]): Promise<number> {
 
   const crypto = cryptoBackendInfo();
   logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
-  const identity = await loadIdentity(keystore);
+  const identity = await loadIdentity(keystore, get("identity"));
   for (const file of addKeyFiles) await importKeys(keystore, file, logger);
   await checkAuthorizedKeys(keystore, logger);
   const partialMaxAgeMs = seconds(get("keep-partial")!, "--keep-partial", true) * 1000;

@@ -1,30 +1,31 @@
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, type PublicKey, samePublicKey } from "../lib/keys.ts";
+import { fingerprint, type PublicKey } from "../lib/keys.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
 import {
   type Command,
   HOME_OPTION,
+  IDENTITY_OPTION,
+  identityHelp,
   openKeystore,
   parseFlags,
   usageError,
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { loadIdentity } from "./_identity.ts";
 import { STDOUT } from "./_stdout.ts";
-import { describeKey, type KnownKeys, knownKeys, senderFilter } from "./_recipients.ts";
+import { describeKey, keysInUse, type KnownKeys, nameOf, senderFilter } from "./_recipients.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
 
-const USAGE = `Usage: ovtp open [FILE] [-o OUT [--force]] [--from NAME|FINGERPRINT] [--home DIR]
+const USAGE = `Usage: ovtp open [FILE] [-o OUT [--force]] [--from SENDER] [-i KEYFILE] [--home DIR]
        ovtp open --info [FILE] [--json] [--home DIR]
 
 Decrypts a file sealed with \`ovtp seal\` (binary or armored) with your
 identity, checks the sender's signature, and prints who sealed it on stderr:
-the name from your authorized_keys if it is there, and the fingerprint
-always. FILE defaults to stdin, OUT to stdout.
+the name from your contacts or authorized_keys if it is there, and the
+fingerprint always. FILE defaults to stdin, OUT to stdout.
 
 Every chunk is authenticated before it is written, and the sender's
 signature over the whole file is checked at the end. When a check fails,
@@ -36,8 +37,11 @@ Options:
   -o, --output OUT         write to OUT (mode 0600) instead of stdout; an
                            existing file is not replaced without --force
   --force                  replace an existing OUT
-  --from NAME|FINGERPRINT  refuse a file not sealed by this sender (a name in
-                           authorized_keys, SHA256:..., or self)
+  --from SENDER            refuse a file not sealed by this sender: self, a
+                           public line, SHA256:..., a name in contacts or
+                           authorized_keys, or a file of public lines (any
+                           of them), as \`seal -r\` takes them
+${identityHelp(27)}
   --info                   show the sender and the recipients' fingerprints
                            without decrypting (checks the header signature)
   --json                   with --info: print {"format","armored","sender",
@@ -51,6 +55,7 @@ Exit codes: 3 damaged or forged file, 4 not from the --from sender,
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
+    ...IDENTITY_OPTION,
     output: { type: "string", short: "o" },
     from: { type: "string" },
     info: { type: "boolean" },
@@ -71,12 +76,16 @@ async function run(args: string[]): Promise<number> {
   const path = positionals[0];
   const name = inputName(path);
   const keystore = openKeystore(values.home);
-  const known = await knownKeys(keystore, !values.info);
+  const keys = await keysInUse(keystore, {
+    identityFile: values.identity,
+    needSelf: !values.info,
+  });
+  const known = keys.known;
   if (values.json && !values.info) usageError("open", "--json goes with --info");
   if (values.info) return await showInfo(path, known, values.json ?? false);
 
   const filter = values.from === undefined ? undefined : await senderFilter(values.from, known);
-  const identity = await loadIdentity(keystore);
+  const identity = await keys.identity();
   const input = await inputStream(path);
   let sender: PublicKey | undefined;
   let written = 0;
@@ -230,9 +239,7 @@ async function showInfo(
   if (json) {
     const who = async (key: PublicKey) => ({
       fingerprint: await fingerprint(key),
-      name: known.self && samePublicKey(key, known.self)
-        ? "self"
-        : known.authorized.find((entry) => samePublicKey(entry.key, key))?.name ?? null,
+      name: nameOf(key, known) ?? null,
     });
     await writeOut(
       jsonLine({

@@ -1,36 +1,47 @@
 import { OvtpError } from "../lib/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { sealStream } from "../lib/sealed/seal.ts";
-import { type Command, HOME_OPTION, openKeystore, parseFlags, usageError } from "./_cli.ts";
-import { loadIdentity } from "./_identity.ts";
-import { knownKeys, resolveRecipients } from "./_recipients.ts";
+import {
+  type Command,
+  HOME_OPTION,
+  IDENTITY_OPTION,
+  identityHelp,
+  openKeystore,
+  parseFlags,
+  usageError,
+} from "./_cli.ts";
+import { keysInUse, resolveRecipients } from "./_recipients.ts";
 import { inputStream } from "./_sealed_io.ts";
 import { STDOUT } from "./_stdout.ts";
 
 const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT] [--armor]
-                 [--home DIR]
+                 [-i KEYFILE] [--home DIR]
 
 Encrypts FILE (or stdin) so that only the recipients can open it, and signs
 it with your identity so that they can tell it comes from you. Any size:
 the file is streamed in 64 KiB chunks. The sealed file goes to OUT (or
 stdout). Open it with \`ovtp open\`.
 
-A RECIPIENT is:
+A RECIPIENT is, in this order:
+  self          your own key (with -i, that key), so that you can open it too
   ovtp1 ...     a public line (quote it)
-  NAME          a name (or SHA256:... fingerprint) in your authorized_keys
+  SHA256:...    the fingerprint of a contact or of a key in authorized_keys
+  NAME          a name in your contacts (\`ovtp contacts\`) or authorized_keys;
+                a name in both with different keys is refused
   FILE          a file holding public lines (./NAME if a name is also a file)
-  self          your own key, so that you can open the file too
 
 Options:
   -r, --recipient RECIPIENT   who can open the file; repeat for several (up to 1024)
   -o, --output OUT            write to OUT (created only once complete) instead of stdout
   -a, --armor                 write text that survives e-mail (-----BEGIN OVTP SEALED FILE-----)
+${identityHelp(30)}
   --home DIR                  use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     ...HOME_OPTION,
+    ...IDENTITY_OPTION,
     recipient: { type: "string", short: "r", multiple: true },
     output: { type: "string", short: "o" },
     armor: { type: "boolean", short: "a" },
@@ -44,9 +55,9 @@ async function run(args: string[]): Promise<number> {
     });
   }
   const keystore = openKeystore(values.home);
-  const known = await knownKeys(keystore);
-  const recipients = await resolveRecipients(specs, known);
-  const identity = await loadIdentity(keystore);
+  const keys = await keysInUse(keystore, { identityFile: values.identity });
+  const recipients = await resolveRecipients(specs, keys.known);
+  const identity = await keys.identity();
   const input = await inputStream(positionals[0]);
   const sealed = sealStream(input, identity, { recipients, armor: values.armor ?? false });
   try {

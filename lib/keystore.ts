@@ -15,6 +15,7 @@ import {
   formatAuthorizedKey,
   parseAuthorizedKeys,
 } from "./authorized_keys.ts";
+import { type Contact, contactNameProblem, type Contacts, parseContacts } from "./contacts.ts";
 import { OvtpError } from "./errors.ts";
 import { applyKeyChange, type KeyChange, type KeyOptions } from "./key_options.ts";
 import {
@@ -63,6 +64,7 @@ export const KEYSTORE_FILES = {
   publicKey: "id_ovtp.pub",
   authorizedKeys: "authorized_keys",
   knownHosts: "known_hosts",
+  contacts: "contacts",
   chatNames: "chat_names",
   rooms: "rooms",
   listenConfig: "listen.json",
@@ -473,6 +475,65 @@ export class Keystore {
       lines[before.line - 1] = formatAuthorizedKey(after.key, after.name, after.options);
       await atomicWrite(path, lines.join("\n"));
       return { before, after };
+    });
+  }
+
+  /** Reads contacts (empty when the file does not exist). */
+  async readContacts(): Promise<Contacts> {
+    return parseContacts((await readTextOrUndefined(this.path("contacts"))) ?? "");
+  }
+
+  /**
+   * Adds a contact; a key already there is left alone (its name is
+   * returned). Refuses a name another key has: a name must pick one key.
+   */
+  async addContact(key: PublicKey, name: string): Promise<AddKeyResult> {
+    const problem = contactNameProblem(name);
+    if (problem) throw new OvtpError("usage", problem, { hint: "choose another name" });
+    const path = this.path("contacts");
+    await this.#ensureHome();
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const { entries } = parseContacts(text);
+      const existing = entries.find((entry) => samePublicKey(entry.key, key));
+      if (existing) return { added: false, name: existing.name };
+      const taken = entries.find((entry) => entry.name === name);
+      if (taken) {
+        throw new OvtpError(
+          "usage",
+          `Cannot add the contact "${name}": another key (${await fingerprint(
+            taken.key,
+          )}, line ${taken.line} of "${path}") already has that name`,
+          { hint: "choose another name, or remove that contact first" },
+        );
+      }
+      const prefix = text && !text.endsWith("\n") ? text + "\n" : text;
+      await atomicWrite(path, prefix + formatPublicKey(key, name) + "\n");
+      return { added: true, name };
+    });
+  }
+
+  /**
+   * Removes the contact whose name or fingerprint is `which` (every line of
+   * that key, for a fingerprint), and returns what was removed.
+   */
+  async removeContact(which: string): Promise<Contact[]> {
+    const path = this.path("contacts");
+    await this.#ensureHome();
+    return await withFileLock(path, async () => {
+      const text = (await readTextOrUndefined(path)) ?? "";
+      const removed: Contact[] = [];
+      for (const entry of parseContacts(text).entries) {
+        if (entry.name === which || await fingerprint(entry.key) === which) removed.push(entry);
+      }
+      if (removed.length === 0) {
+        throw new OvtpError("not-found", `No contact "${which}"`, {
+          hint: "`ovtp contacts list` shows names and fingerprints",
+        });
+      }
+      const lines = new Set(removed.map((entry) => entry.line));
+      await atomicWrite(path, text.split("\n").filter((_, i) => !lines.has(i + 1)).join("\n"));
+      return removed;
     });
   }
 

@@ -410,3 +410,45 @@ Deno.test("a post naming a member twice or a non-member is refused by name; each
     await listener.stop();
   }
 });
+
+Deno.test("a contact's name is pinned to the contact's key: another key using it is flagged at once", async () => {
+  const { server, people } = await room(["alice", "bob", "impostor"]);
+  const contact = await ovtp(["contacts", "add", "bob", people.bob.line], {
+    home: people.alice.home,
+  });
+  assert.equal(contact.code, 0, contact.stderr);
+  const listener = await startListen(server.home);
+  try {
+    const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+    await joined(alice);
+    // The first "bob" alice sees is not her contact: no first-come pinning for it.
+    const fake = startChat(people.impostor.home, listener.target, [
+      "--room",
+      "ops",
+      "--name",
+      "bob",
+    ]);
+    const fakeFp = await keyFingerprint(people.impostor.line);
+    const bobFp = await keyFingerprint(people.bob.line);
+    await alice.waitFor(
+      `WARNING: "bob" is your contact with the key ${bobFp}, not ${fakeFp}`,
+      "stderr",
+    );
+    await fake.say("trust me");
+    await alice.waitFor("bob [not your contact!]: trust me");
+    assert.equal(await fake.quit(), 0);
+    const bob = startChat(people.bob.home, listener.target, ["--room", "ops", "--name", "bob"]);
+    await bob.waitFor(/joined room ops/, "stderr");
+    await bob.say("the real one");
+    await alice.waitFor(/\] bob: the real one$/m);
+    assert.equal(await bob.quit(), 0);
+    assert.equal(await alice.quit(), 0);
+    assert.doesNotMatch(alice.stderr(), new RegExp(`WARNING: .*${escapeRe(bobFp)}.*as before`));
+  } finally {
+    await listener.stop();
+  }
+});
+
+function escapeRe(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}

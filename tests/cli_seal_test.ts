@@ -119,7 +119,7 @@ Deno.test("open prints who sealed it: the name if known, the fingerprint always"
   assert.equal(byBob.code, 0, byBob.stderr);
   assert.equal(byBob.stderr, `Sealed by alice (${alice.fp})\n`);
   const byCarol = await ovtp(["open", path], { home: carol.home });
-  assert.equal(byCarol.stderr, `Sealed by ${alice.fp} (not in authorized_keys)\n`);
+  assert.equal(byCarol.stderr, `Sealed by ${alice.fp} (not in contacts or authorized_keys)\n`);
   const byAlice = await ovtp(["open", path], { home: alice.home });
   assert.equal(byAlice.stderr, `Sealed by you (${alice.fp})\n`);
   assert.equal(byAlice.stdout, "who?");
@@ -209,7 +209,7 @@ Deno.test("--from refuses a file from another sender (exit 4) and accepts the ri
   const right = await ovtp(["open", path, "--from", "alice"], { home: bob.home });
   assert.equal(right.code, 0, right.stderr);
   const unknown = await ovtp(["open", path, "--from", "mallory"], { home: bob.home });
-  assertRefused(unknown, 7, /No authorized key named "mallory"/);
+  assertRefused(unknown, 7, /Unknown sender "mallory": not a public line, a contact/);
 });
 
 Deno.test("a flipped byte in the header is refused", async () => {
