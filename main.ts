@@ -37,6 +37,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "list or remove authorized keys",
     load: async () => (await import("./commands/keys.ts")).keys,
   },
+  invite: {
+    summary: "make a one-time code for a client to pair with this server",
+    load: async () => (await import("./commands/invite.ts")).invite,
+  },
+  pair: {
+    summary: "pair with a server by its one-time code",
+    load: async () => (await import("./commands/pair.ts")).pair,
+  },
   "known-hosts": {
     summary: "list, add or remove trusted server keys",
     load: async () => (await import("./commands/known_hosts.ts")).knownHosts,

@@ -20,7 +20,7 @@ import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
-import { settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
+import { type HostSettings, settingsFor, type UnknownHostPolicy } from "../lib/host_config.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import { askLine, askPassphrase, parseHostPort, usageError, writeErr } from "./_cli.ts";
 
@@ -53,21 +53,16 @@ export async function connectTo(
   if (flags.strict && flags["accept-new"]) {
     usageError(command, "Give --strict or --accept-new, not both");
   }
-  // The host as typed names the config block and the known_hosts entry;
-  // the config may send the connection to another address and port.
-  const typed = parseHostPort(target, DEFAULT_PORT).hostname;
-  const settings = settingsFor(await keystore.readHostConfig(), typed);
-  const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
+  const { settings, address, port, display } = await resolveTarget(keystore, target);
   const policy: UnknownHostPolicy = flags.strict
     ? "refuse"
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
     ? "accept-new"
     : settings.unknownHost ?? "ask";
-  const keyFile = flags.identity ?? expandHome(settings.identity);
-  const identity = await keystore.loadIdentity(() => askPassphrase(), keyFile);
+  const identity = await loadIdentityFor(keystore, settings, flags.identity);
   const connect = () =>
     OvtpClient.connect({
-      hostname: settings.address ?? hostname,
+      hostname: address,
       port,
       identity,
       timeoutMs: timeoutSeconds * 1000,
@@ -88,6 +83,33 @@ export async function connectTo(
     // The host must present the same key again: it is known now.
     return { client: await connect(), identity };
   }
+}
+
+/**
+ * Where `HOST[:PORT]` leads: the host as typed names the config block and
+ * the known_hosts entry (`display`); the config may send the connection to
+ * another address and port.
+ */
+export async function resolveTarget(keystore: Keystore, target: string): Promise<{
+  settings: HostSettings;
+  address: string;
+  port: number;
+  display: string;
+}> {
+  const typed = parseHostPort(target, DEFAULT_PORT).hostname;
+  const settings = settingsFor(await keystore.readHostConfig(), typed);
+  const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
+  return { settings, address: settings.address ?? hostname, port, display };
+}
+
+/** The identity for a host: `-i FILE`, else the host's `identity` setting, else id_ovtp. */
+export async function loadIdentityFor(
+  keystore: Keystore,
+  settings: HostSettings,
+  file: string | undefined,
+): Promise<Identity> {
+  const keyFile = file ?? expandHome(settings.identity);
+  return await keystore.loadIdentity(() => askPassphrase(), keyFile);
 }
 
 /** Returns when the user accepts the unknown host; throws otherwise. */

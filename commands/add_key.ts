@@ -64,7 +64,11 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-function keyOptions(values: { allow?: string; expires?: string; rate?: string }): KeyOptions {
+/** The key options from `--allow`, `--expires` and `--rate` (also `ovtp invite`'s). */
+export function keyOptions(
+  values: { allow?: string; expires?: string; rate?: string },
+  command = "add-key",
+): KeyOptions {
   try {
     return {
       allow: values.allow === undefined ? undefined : parseAllow(values.allow),
@@ -72,7 +76,7 @@ function keyOptions(values: { allow?: string; expires?: string; rate?: string })
       rate: values.rate === undefined ? undefined : parseRate(values.rate),
     };
   } catch (error) {
-    usageError("add-key", (error as Error).message);
+    usageError(command, (error as Error).message);
   }
 }
 

@@ -18,6 +18,8 @@ import {
   requestText,
   serve,
 } from "../lib/server.ts";
+import { InviteStore } from "../lib/pair/invites.ts";
+import { PairingResponder } from "../lib/pair/responder.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
 import type { ReceivedFile } from "../lib/transfer/receiver.ts";
 import { ServedFolder } from "../lib/transfer/served_folder.ts";
@@ -212,6 +214,8 @@ async function run(args: string[]): Promise<number> {
     onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
     chat: new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
+    // Invites (ovtp invite) are read from the home when a client pairs.
+    pairing: new PairingResponder({ invites: new InviteStore(keystore) }),
     authorize: authorizedKeysAuthorizer(
       keystore,
       (error) =>

@@ -10,6 +10,9 @@ import { decodeJson, encodeFragments, encodeJson, FRAGMENT_HEADER_LENGTH } from 
 import { MessageType } from "../messages.ts";
 import type { SecureChannel } from "../channel.ts";
 import { OvtpError } from "../errors.ts";
+import { type PublicKey, publicKeyBytes } from "../keys.ts";
+import { concat, utf8 } from "../bytes.ts";
+import type { Spake2Context } from "./spake2.ts";
 
 /** The payload of Noise message 1 that makes a connection a pairing connection. */
 export const PAIR_INTENT: Uint8Array = new TextEncoder().encode("pair");
@@ -25,6 +28,27 @@ export const PairMessageType = {
   /** Server to client: JSON {"name": NAME, "added": BOOLEAN}. */
   Done: 0x53,
 } as const;
+
+/** The longest name a client may ask for, in UTF-8 bytes. */
+export const MAX_PAIR_NAME = 64;
+const PAIR_AAD_LABEL = utf8("ovtp/1 pair");
+
+/**
+ * The SPAKE2 context of a pairing: A is the client's 64-byte key, B the
+ * server's, and the AAD binds the exchange to this connection's Noise
+ * handshake hash, so that a relay between two connections fails.
+ */
+export function pairContext(
+  client: PublicKey,
+  server: PublicKey,
+  handshakeHash: Uint8Array,
+): Spake2Context {
+  return {
+    idA: publicKeyBytes(client),
+    idB: publicKeyBytes(server),
+    aad: concat(PAIR_AAD_LABEL, handshakeHash),
+  };
+}
 
 /** The largest record a pairing party reads (the longest message is Done). */
 export const MAX_PAIR_RECORD = 1024;
