@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { p256 } from "@noble/curves/nist.js";
 import { fromHex, toHex, utf8 } from "../lib/bytes.ts";
-import { Spake2, Spake2Error, SPAKE2_M, SPAKE2_N } from "../lib/pair/spake2.ts";
+import { Spake2, SPAKE2_M, SPAKE2_N, Spake2Error } from "../lib/pair/spake2.ts";
 
 interface Vector {
   A: string;
