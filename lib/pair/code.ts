@@ -20,7 +20,18 @@ export const MAX_NAMEPLATE = 9999;
 /** Secret digits in a code. */
 export const SECRET_DIGITS = 8;
 
-/** A parsed pairing code. */
+/**
+ * A parsed pairing code.
+ *
+ * @example The parts of a code
+ * ```ts
+ * import { type PairCode, parseCode } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const code: PairCode = parseCode("7-4213-8890");
+ * assert.deepEqual(code, { nameplate: 7, secret: "42138890" });
+ * ```
+ */
 export interface PairCode {
   /** The invite number, 1..9999. */
   nameplate: number;
@@ -38,7 +49,20 @@ export function randomSecret(): string {
   return String(word[0] % 10 ** SECRET_DIGITS).padStart(SECRET_DIGITS, "0");
 }
 
-/** The code as it is shown: `7-4213-8890`. */
+/**
+ * The code as it is shown: `7-4213-8890`.
+ *
+ * @param code The code.
+ * @returns Its text.
+ *
+ * @example
+ * ```ts
+ * import { formatCode } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatCode({ nameplate: 7, secret: "42138890" }), "7-4213-8890");
+ * ```
+ */
 export function formatCode(code: PairCode): string {
   return `${code.nameplate}-${code.secret.slice(0, 4)}-${code.secret.slice(4)}`;
 }
@@ -46,6 +70,18 @@ export function formatCode(code: PairCode): string {
 /**
  * Parses a code as a person may type it: `7-4213-8890`, `7 4213 8890` or
  * `7-42138890`. Throws a SyntaxError that says what is expected.
+ *
+ * @param text The code as typed.
+ * @returns The invite number and the secret digits.
+ *
+ * @example
+ * ```ts
+ * import { parseCode } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseCode(" 7 4213 8890 "), parseCode("7-4213-8890"));
+ * assert.throws(() => parseCode("7-4213"), SyntaxError);
+ * ```
  */
 export function parseCode(text: string): PairCode {
   const match = /^([1-9]\d{0,3})[-\s]+(\d{4})[-\s]?(\d{4})$/.exec(text.trim());

@@ -26,7 +26,49 @@ import {
   sendPairMessage,
 } from "./wire.ts";
 
-/** Options of {@linkcode pair}. */
+/**
+ * Options of {@linkcode pair}.
+ *
+ * @example Pair under a chosen name, within 5 seconds
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   InviteStore,
+ *   Keystore,
+ *   pair,
+ *   PairingResponder,
+ *   type PairOptions,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const keystore = new Keystore(await Deno.makeTempDir());
+ * const serverIdentity = await generateIdentity();
+ * const invites = new InviteStore(keystore);
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve(undefined), // Nobody yet: pairing needs no grant.
+ *   handler: () => ({}),
+ *   pairing: new PairingResponder({ invites }),
+ * });
+ * const { code } = await invites.create({ name: "alice" }); // Told to alice by phone.
+ *
+ * const options: PairOptions = {
+ *   stream: await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
+ *   identity: await generateIdentity(),
+ *   code,
+ *   name: "alice@laptop", // The invite's own name ("alice") wins.
+ *   timeoutMs: 5000,
+ * };
+ * const result = await pair(options);
+ * assert.ok(samePublicKey(result.serverKey, serverIdentity.publicKey)); // Proven by the code.
+ * assert.equal((await keystore.readAuthorizedKeys()).entries[0].name, "alice");
+ * await server.close();
+ * ```
+ */
 export interface PairOptions {
   /** The stream to the server (a TCP connection the caller opened). */
   stream: ByteStream;
@@ -45,7 +87,49 @@ export interface PairOptions {
   timeoutMs?: number;
 }
 
-/** What a successful pairing gives the client. */
+/**
+ * What a successful pairing gives the client: record `serverKey` in
+ * known_hosts (Keystore.addKnownHost) to connect later without a prompt.
+ *
+ * @example Record the server's key once paired
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   InviteStore,
+ *   Keystore,
+ *   pair,
+ *   PairingResponder,
+ *   type PairResult,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const keystore = new Keystore(await Deno.makeTempDir());
+ * const serverIdentity = await generateIdentity();
+ * const invites = new InviteStore(keystore);
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve(undefined), // Nobody yet: pairing needs no grant.
+ *   handler: () => ({}),
+ *   pairing: new PairingResponder({ invites }),
+ * });
+ * const { code } = await invites.create({ name: "alice" }); // Told to alice by phone.
+ *
+ * const result: PairResult = await pair({
+ *   stream: await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
+ *   identity: await generateIdentity(),
+ *   code,
+ * });
+ * assert.ok(samePublicKey(result.serverKey, serverIdentity.publicKey)); // Proven by the code.
+ * assert.equal((await keystore.readAuthorizedKeys()).entries[0].name, "alice");
+ * await keystore.addKnownHost(`127.0.0.1:${server.addr.port}`, result.serverKey);
+ * assert.deepEqual([result.name, result.added], ["alice", true]);
+ * await server.close();
+ * ```
+ */
 export interface PairResult {
   /** The server's key, authenticated by the code. */
   serverKey: PublicKey;
@@ -55,7 +139,52 @@ export interface PairResult {
   added: boolean;
 }
 
-/** Pairs with the server at the other end of `options.stream`; throws an OvtpError on failure. */
+/**
+ * Pairs with the server at the other end of `options.stream` by an
+ * invite's code: SPAKE2 (RFC 9382) bound to the connection's handshake
+ * hash and both keys. Resolves once the server proved the code and
+ * authorized this client; throws an OvtpError (kind `trust` for a wrong,
+ * unknown or expired code) otherwise.
+ *
+ * @param options The stream, this client's identity and the code.
+ * @returns The server's key and the name the server gave this client.
+ *
+ * @example Pair with a server on this machine
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   InviteStore,
+ *   Keystore,
+ *   pair,
+ *   PairingResponder,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const keystore = new Keystore(await Deno.makeTempDir());
+ * const serverIdentity = await generateIdentity();
+ * const invites = new InviteStore(keystore);
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve(undefined), // Nobody yet: pairing needs no grant.
+ *   handler: () => ({}),
+ *   pairing: new PairingResponder({ invites }),
+ * });
+ * const { code } = await invites.create({ name: "alice" }); // Told to alice by phone.
+ *
+ * const result = await pair({
+ *   stream: await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
+ *   identity: await generateIdentity(),
+ *   code,
+ * });
+ * assert.ok(samePublicKey(result.serverKey, serverIdentity.publicKey)); // Proven by the code.
+ * assert.equal((await keystore.readAuthorizedKeys()).entries[0].name, "alice");
+ * await server.close();
+ * ```
+ */
 export async function pair(options: PairOptions): Promise<PairResult> {
   const nameBytes = utf8(options.name ?? "");
   if (nameBytes.length > MAX_PAIR_NAME) {

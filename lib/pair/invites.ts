@@ -29,7 +29,25 @@ export const MAX_TRIES = 3;
 /** How long an invite lasts unless told otherwise. */
 export const DEFAULT_VALID_MS = 10 * 60 * 1000;
 
-/** One pending invite, as the file keeps it. */
+/**
+ * One pending invite, as the file keeps it.
+ *
+ * @example List the pending invites
+ * ```ts
+ * import { type Invite, InviteStore, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const invites = new InviteStore(new Keystore(await Deno.makeTempDir()));
+ * await invites.create({ name: "alice", keyOptions: { allow: ["message"] } });
+ * const [pending]: Invite[] = await invites.list();
+ * assert.deepEqual([pending.nameplate, pending.name, pending.options, pending.tries], [
+ *   1,
+ *   "alice",
+ *   'allow="message"',
+ *   0,
+ * ]);
+ * ```
+ */
 export interface Invite {
   /** The number in its code. */
   nameplate: number;
@@ -47,7 +65,20 @@ export interface Invite {
   options: string;
 }
 
-/** Why the server refuses an attempt before any guess is made. */
+/**
+ * Why the server refuses an attempt before any guess is made.
+ *
+ * @example An unknown invite number
+ * ```ts
+ * import { InviteRefused, InviteStore, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const invites = new InviteStore(new Keystore(await Deno.makeTempDir()));
+ * const refused = await invites.charge(7).catch((error) => error);
+ * assert.ok(refused instanceof InviteRefused);
+ * assert.equal(refused.code, "pair-unknown");
+ * ```
+ */
 export class InviteRefused extends OvtpError {
   /** The code sent to the client: `pair-unknown` or `pair-expired`. */
   readonly code: string;
@@ -60,7 +91,21 @@ export class InviteRefused extends OvtpError {
   }
 }
 
-/** The pending invites of one home, and the redeeming of one into authorized_keys. */
+/**
+ * The pending invites of one home, and the redeeming of one into
+ * authorized_keys.
+ *
+ * @example Make an invite that expires in a minute
+ * ```ts
+ * import { formatCode, InviteStore, Keystore } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const invites = new InviteStore(new Keystore(await Deno.makeTempDir()));
+ * const { code, expires } = await invites.create({ validMs: 60_000 });
+ * assert.match(formatCode(code), /^1-\d{4}-\d{4}$/);
+ * assert.ok(expires.getTime() > Date.now());
+ * ```
+ */
 export class InviteStore {
   readonly #keystore: Keystore;
   readonly #now: () => number;

@@ -45,7 +45,22 @@ export const DEFAULT_PAIR_TIMEOUT_MS = 30_000;
 /** Addresses remembered by the rate limit before it starts afresh (a bound on memory). */
 const MAX_TRACKED_ADDRESSES = 4096;
 
-/** Options of {@linkcode PairingResponder}. */
+/**
+ * Options of {@linkcode PairingResponder}.
+ *
+ * @example Fewer attempts per address, less time per attempt
+ * ```ts
+ * import { InviteStore, Keystore, type PairingOptions, PairingResponder } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PairingOptions = {
+ *   invites: new InviteStore(new Keystore(await Deno.makeTempDir())),
+ *   rate: { count: 3, perMs: 60_000 },
+ *   timeoutMs: 10_000,
+ * };
+ * assert.ok(new PairingResponder(options)); // Give it to serve() as `pairing`.
+ * ```
+ */
 export interface PairingOptions {
   /** The pending invites, and where a paired key is authorized. */
   invites: InviteStore;
@@ -64,7 +79,46 @@ interface Attempt {
   fields: Record<string, string>;
 }
 
-/** Answers pairing connections for one server. */
+/**
+ * Answers pairing connections for one server: give it to
+ * {@linkcode serve} as `pairing`.
+ *
+ * @example A server that takes invites
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   InviteStore,
+ *   Keystore,
+ *   pair,
+ *   PairingResponder,
+ *   samePublicKey,
+ *   serve,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const keystore = new Keystore(await Deno.makeTempDir());
+ * const serverIdentity = await generateIdentity();
+ * const invites = new InviteStore(keystore);
+ * const server = serve({
+ *   identity: serverIdentity,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve(undefined), // Nobody yet: pairing needs no grant.
+ *   handler: () => ({}),
+ *   pairing: new PairingResponder({ invites }),
+ * });
+ * const { code } = await invites.create({ name: "alice" }); // Told to alice by phone.
+ *
+ * const result = await pair({
+ *   stream: await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
+ *   identity: await generateIdentity(),
+ *   code,
+ * });
+ * assert.ok(samePublicKey(result.serverKey, serverIdentity.publicKey)); // Proven by the code.
+ * assert.equal((await keystore.readAuthorizedKeys()).entries[0].name, "alice");
+ * await server.close();
+ * ```
+ */
 export class PairingResponder {
   readonly #options: PairingOptions;
   #limiter = new RateLimiter();
@@ -75,7 +129,7 @@ export class PairingResponder {
     this.#options = options;
   }
 
-  /** Runs the exchange on `channel` and closes it; never throws. */
+  /** @internal Runs the exchange on `channel` and closes it; never throws (the server calls it). */
   async answer(
     channel: SecureChannel,
     serverKey: PublicKey,
