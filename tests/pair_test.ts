@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, utf8 } from "../lib/bytes.ts";
+import { concat, toHex, utf8 } from "../lib/bytes.ts";
 import { SecureChannel } from "../lib/channel.ts";
 import { OvtpClient } from "../lib/client.ts";
 import { OvtpError } from "../lib/errors.ts";
@@ -7,13 +7,14 @@ import { generateIdentity, type Identity, samePublicKey } from "../lib/keys.ts";
 import { Keystore } from "../lib/keystore.ts";
 import type { Logger } from "../lib/logger.ts";
 import { MessageType } from "../lib/messages.ts";
-import { formatCode, parseCode } from "../lib/pair/code.ts";
+import { codeScalar, formatCode, parseCode } from "../lib/pair/code.ts";
 import { pair } from "../lib/pair/initiator.ts";
 import { InviteStore } from "../lib/pair/invites.ts";
 import { PairingResponder } from "../lib/pair/responder.ts";
-import { Spake2 } from "../lib/pair/spake2.ts";
+import { scalarBytes, Spake2 } from "../lib/pair/spake2.ts";
 import {
   PAIR_INTENT,
+  pairContext,
   PairMessageType,
   readPairMessage,
   sendPairMessage,
@@ -194,4 +195,38 @@ Deno.test("codes read back as they are shown, and draw all eight digits", async 
   // The file holds no code, only what the server needs.
   const text = await Deno.readTextFile(invites.path);
   for (const secret of seen) assert.ok(!text.includes(secret));
+});
+
+Deno.test("the pairing example of docs/protocol.md section 20.7 is what the code computes", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const section = doc.slice(doc.indexOf("### 20.7 Example"));
+  const block = /```\n([\s\S]*?)```/.exec(section)![1];
+  const shown = Object.fromEntries(
+    block.trim().split("\n").map((line) => line.split(/:\s+/) as [string, string]),
+  );
+  const code = parseCode("7-4213-8890");
+  const w = codeScalar(code);
+  const client = { x25519: new Uint8Array(32).fill(0x11), ed25519: new Uint8Array(32).fill(0x12) };
+  const server = { x25519: new Uint8Array(32).fill(0x21), ed25519: new Uint8Array(32).fill(0x22) };
+  const context = pairContext(client, server, new Uint8Array(32).fill(0x33));
+  const a = new Spake2("A", w, 0xaaan);
+  const b = new Spake2("B", w, 0xbbbn);
+  const keys = a.finish(b.share, context);
+  assert.deepEqual(b.finish(a.share, context), keys);
+  const record = (type: number, body: Uint8Array) =>
+    toHex(encodeFragments({ type, id: 0, body })[0]);
+  assert.deepEqual(shown, {
+    w: toHex(scalarBytes(w)),
+    AAD: toHex(context.aad!),
+    pA: toHex(a.share),
+    pB: toHex(b.share),
+    K: toHex(keys.K),
+    KcA: toHex(keys.KcA),
+    KcB: toHex(keys.KcB),
+    cA: toHex(keys.cA),
+    cB: toHex(keys.cB),
+    PairStart: record(PairMessageType.Start, concat(new Uint8Array([0, 7]), a.share)),
+    PairReply: record(PairMessageType.Reply, concat(b.share, keys.cB)),
+    PairConfirm: record(PairMessageType.Confirm, concat(keys.cA, utf8("alice"))),
+  });
 });
