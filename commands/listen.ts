@@ -45,9 +45,10 @@ import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 
 const USAGE = `Usage: ovtp listen [OPTIONS] [--add-keys FILE...]
 
-Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
-"listening on HOST:PORT" and its fingerprint on stderr. Each message is
-printed on stdout as one line (sender name and fingerprint, then the text,
+Serves clients listed in ~/.ovtp/authorized_keys, and lets a client with a
+code from \`ovtp invite\` pair (\`ovtp pair\`: its key is then added). Once
+ready it prints "listening on HOST:PORT" and its fingerprint on stderr. Each
+message is printed on stdout as one line (sender name and fingerprint, then the text,
 its line breaks and control characters shown escaped: --json keeps them)
 and answered "ok"; with --exec, a command answers instead. Files sent with sendfile land
 in the inbox once complete and verified, and are printed on stdout. Chat
