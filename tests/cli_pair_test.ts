@@ -209,6 +209,8 @@ Deno.test("pair refuses malformed codes, unknown invites and bad options; listen
         [["--allow", "everything"], /Unknown service "everything"/],
         [["--expires", "soon"], /Invalid expiry "soon"/],
         [["extra"], /Unexpected argument "extra"/],
+        [["--name", "self"], /Cannot give a key the name "self"/],
+        [["--name", "a\x1b[2Jb"], /Cannot give a key the name "a\^\[\[2Jb"/],
       ] as const
     ) {
       const result = await ovtp(["invite", ...args], { home: server });
