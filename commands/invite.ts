@@ -1,4 +1,4 @@
-import { fingerprint, hasControlCharacters, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint, hasHiddenCharacters, parsePublicKey } from "../lib/keys.ts";
 import { formatCode } from "../lib/pair/code.ts";
 import { InviteStore, MAX_TRIES } from "../lib/pair/invites.ts";
 import { keyOptions } from "./add_key.ts";
@@ -98,7 +98,7 @@ function parseDuration(text: string): number {
 
 /** The invite's name must be usable and free now (it is checked again when the client pairs). */
 async function refuseTakenName(keystore: ReturnType<typeof openKeystore>, name: string) {
-  if (hasControlCharacters(name) || name === "self" || /^SHA256:/i.test(name)) {
+  if (hasHiddenCharacters(name) || name === "self" || /^SHA256:/i.test(name)) {
     usageError("invite", `Cannot give a key the name "${printable(name)}"`);
   }
   const taken = (await keystore.readAuthorizedKeys()).entries.find((e) => e.name === name);
