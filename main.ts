@@ -41,6 +41,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "hold your decrypted key so commands do not ask for the passphrase",
     load: async () => (await import("./commands/agent.ts")).agent,
   },
+  invite: {
+    summary: "make a one-time code for a client to pair with this server",
+    load: async () => (await import("./commands/invite.ts")).invite,
+  },
+  pair: {
+    summary: "pair with a server by its one-time code",
+    load: async () => (await import("./commands/pair.ts")).pair,
+  },
   "known-hosts": {
     summary: "list, add or remove trusted server keys",
     load: async () => (await import("./commands/known_hosts.ts")).knownHosts,

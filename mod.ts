@@ -165,3 +165,7 @@ export {
 } from "./lib/sealed/open.ts";
 export { armorDecoder, armorEncoder } from "./lib/sealed/armor.ts";
 export { SealedError, type SealedErrorOptions, type SealedFailure } from "./lib/sealed/errors.ts";
+export { formatCode, type PairCode, parseCode } from "./lib/pair/code.ts";
+export { type Invite, InviteRefused, InviteStore } from "./lib/pair/invites.ts";
+export { pair, type PairOptions, type PairResult } from "./lib/pair/initiator.ts";
+export { type PairingOptions, PairingResponder } from "./lib/pair/responder.ts";

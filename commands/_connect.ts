@@ -20,7 +20,7 @@ import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
-import type { UnknownHostPolicy } from "../lib/host_config.ts";
+import type { HostSettings, UnknownHostPolicy } from "../lib/host_config.ts";
 import { askLine, IDENTITY_OPTION, identityHelp, usageError, writeErr } from "./_cli.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
@@ -62,8 +62,7 @@ export async function connectTo(
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
     ? "accept-new"
     : settings.unknownHost ?? "ask";
-  const keyFile = flags.identity ?? expandHome(settings.identity);
-  const identity = await loadIdentity(keystore, keyFile);
+  const identity = await loadIdentityFor(keystore, settings, flags.identity);
   const connect = () =>
     OvtpClient.connect({
       hostname: address,
@@ -87,6 +86,15 @@ export async function connectTo(
     // The host must present the same key again: it is known now.
     return { client: await connect(), identity };
   }
+}
+
+/** The identity for a host: `-i FILE`, else the host's `identity` setting, else id_ovtp. */
+export async function loadIdentityFor(
+  keystore: Keystore,
+  settings: HostSettings,
+  file: string | undefined,
+): Promise<Identity> {
+  return await loadIdentity(keystore, file ?? expandHome(settings.identity));
 }
 
 /** Returns when the user accepts the unknown host; throws otherwise. */

@@ -18,6 +18,8 @@ import {
   requestText,
   serve,
 } from "../lib/server.ts";
+import { InviteStore } from "../lib/pair/invites.ts";
+import { PairingResponder } from "../lib/pair/responder.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
 import type { ReceivedFile } from "../lib/transfer/receiver.ts";
 import { ServedFolder } from "../lib/transfer/served_folder.ts";
@@ -44,9 +46,10 @@ import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 
 const USAGE = `Usage: ovtp listen [OPTIONS] [--add-keys FILE...]
 
-Serves clients listed in ~/.ovtp/authorized_keys. Once ready it prints
-"listening on HOST:PORT" and its fingerprint on stderr. Each message is
-printed on stdout as one line (sender name and fingerprint, then the text,
+Serves clients listed in ~/.ovtp/authorized_keys, and lets a client with a
+code from \`ovtp invite\` pair (\`ovtp pair\`: its key is then added). Once
+ready it prints "listening on HOST:PORT" and its fingerprint on stderr. Each
+message is printed on stdout as one line (sender name and fingerprint, then the text,
 its line breaks and control characters shown escaped: --json keeps them)
 and answered "ok"; with --exec, a command answers instead. Files sent with sendfile land
 in the inbox once complete and verified, and are printed on stdout. Chat
@@ -214,6 +217,8 @@ async function run(args: string[]): Promise<number> {
     onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
     chat: new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
+    // Invites (ovtp invite) are read from the home when a client pairs.
+    pairing: new PairingResponder({ invites: new InviteStore(keystore) }),
     authorize: authorizedKeysAuthorizer(
       keystore,
       (error) =>

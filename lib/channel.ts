@@ -160,8 +160,10 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const PROOF_CONTEXT = utf8("ovtp/1 identity proof");
 const PROOF_LENGTH = 32 + 64;
-// Message 1 is exactly e (32 bytes), e1 (1184) and an empty payload.
+// Message 1 is e (32 bytes), e1 (1184) and the intent: empty, or a few bytes.
 const FIRST_MESSAGE_LENGTH = 32 + MLKEM768_PUBLIC_KEY_SIZE;
+/** The longest intent (the payload of Noise message 1) a responder accepts. */
+export const MAX_INTENT_LENGTH = 64;
 
 /** Options of {@linkcode SecureChannel.initiate} and {@linkcode SecureChannel.respond}. */
 export interface ChannelOptions {
@@ -175,6 +177,13 @@ export interface ChannelOptions {
   verifyPeer?: (peer: PublicKey) => Promise<void> | void;
   /** Time allowed for the handshake. @default 10000 */
   handshakeTimeoutMs?: number;
+  /**
+   * The initiator's intent: the payload of Noise message 1, at most
+   * {@linkcode MAX_INTENT_LENGTH} bytes, sent in clear but hashed into the
+   * session (tampering fails the handshake). Empty for an ordinary
+   * session; `pair` for a pairing connection. @default empty
+   */
+  intent?: Uint8Array;
 }
 
 /** An established channel: records in both directions. */
@@ -193,6 +202,8 @@ export class SecureChannel {
   readonly peer: PublicKey;
   /** The final handshake hash, unique to this session. */
   readonly handshakeHash: Uint8Array;
+  /** The payload of Noise message 1: what the initiator opened the connection for. */
+  readonly intent: Uint8Array;
 
   private constructor(
     stream: ByteStream,
@@ -200,6 +211,7 @@ export class SecureChannel {
     writer: ChunkWriter,
     result: { send: CipherState; receive: CipherState; handshakeHash: Uint8Array },
     peer: PublicKey,
+    intent: Uint8Array,
   ) {
     this.#stream = stream;
     this.#reader = reader;
@@ -211,6 +223,7 @@ export class SecureChannel {
     this.#bulkReceive = new BulkCipher(CHACHA_POLY, deriveBulkKey(result.receive));
     this.handshakeHash = result.handshakeHash;
     this.peer = peer;
+    this.intent = intent;
   }
 
   /** Runs the handshake as the initiator (the client). */
@@ -250,8 +263,8 @@ export class SecureChannel {
       const write = async (payload: Uint8Array) => {
         await writer.write(encodeFrame(await state.writeMessage(payload)));
       };
-      const read = async (exactLength?: number) => {
-        const frame = await reader.read(exactLength, exactLength);
+      const read = async (maxLength?: number, minLength?: number) => {
+        const frame = await reader.read(maxLength, minLength);
         if (frame === null) {
           throw new OvtpError("network", "The peer closed the connection during the handshake");
         }
@@ -264,17 +277,21 @@ export class SecureChannel {
         peer = await checkProof(payload, state.remoteStaticKey!, h);
         await options.verifyPeer?.(peer);
       };
+      let intent = options.intent ?? new Uint8Array(0);
+      if (intent.length > MAX_INTENT_LENGTH) throw new RangeError("The intent is too long");
       if (initiator) {
-        await write(new Uint8Array(0));
+        await write(intent);
         await readPeer();
         await write(await proof());
       } else {
-        await state.readMessage(await read(FIRST_MESSAGE_LENGTH));
+        intent = await state.readMessage(
+          await read(FIRST_MESSAGE_LENGTH + MAX_INTENT_LENGTH, FIRST_MESSAGE_LENGTH),
+        );
         await write(await proof());
         await readPeer();
       }
       const result = await state.split();
-      return new SecureChannel(stream, reader, writer, result, peer!);
+      return new SecureChannel(stream, reader, writer, result, peer!, intent);
     } catch (error) {
       closeQuietly(stream);
       if (timedOut) {

@@ -418,7 +418,8 @@ export function responseText(response: Response): string {
   }
 }
 
-async function dial(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
+/** Opens a TCP connection, with errors that say what failed (refused, timed out, unknown name). */
+export async function dial(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
   const where = `${hostname}:${port}`;
   const signal = AbortSignal.timeout(timeoutMs);
   try {

@@ -13,6 +13,7 @@ import type { Identity, PublicKey } from "./keys.ts";
 import type { KeyOptions, Rate } from "./key_options.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { TrimScheduler } from "./_malloc_trim.ts";
+import type { PairingResponder } from "./pair/responder.ts";
 import type { Peer } from "./peer.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { handleConnection, type LiveConnection } from "./server_connection.ts";
@@ -409,6 +410,8 @@ export interface ServeOptions {
   served?: ServedFolder;
   /** The chat relay; without it, chat joins are refused. */
   chat?: ChatRelay;
+  /** Answers pairing connections (`ovtp pair`); without it, they are refused. */
+  pairing?: PairingResponder;
 }
 
 /**

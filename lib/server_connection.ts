@@ -16,6 +16,7 @@ import { CALL_MESSAGE_TYPE, decodeCall } from "./function_call.ts";
 import { type KeyOptions, refusal } from "./key_options.ts";
 import { fingerprint, formatPublicKey } from "./keys.ts";
 import { LiveGrant } from "./live_grant.ts";
+import { answerIntent } from "./pair/responder.ts";
 import { decodeJson, encodeJson, encodeResponse, type Message, MessageType } from "./messages.ts";
 import type { Peer } from "./peer.ts";
 import type { Reply, ServerContext } from "./server.ts";
@@ -65,6 +66,12 @@ export async function handleConnection(
     return;
   } finally {
     handshaking.count--;
+  }
+  // A connection opened for pairing (docs/protocol.md section 20) does
+  // only that, whether or not its key is authorized.
+  if (channel.intent.length > 0) {
+    const serverKey = options.identity.publicKey;
+    return await answerIntent(channel, options.pairing, { serverKey, remote, logger });
   }
   const fp = await fingerprint(channel.peer);
   const grant = await options.authorize(channel.peer).catch((error) => {

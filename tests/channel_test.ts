@@ -422,11 +422,11 @@ Deno.test("SecureChannel handshake with a flipped byte in message 3 fails on the
   assert.equal(await client.value.receive(), null);
 });
 
-Deno.test("SecureChannel responder refuses a first message of the wrong length", async () => {
+Deno.test("SecureChannel responder refuses a first message with an intent over 64 bytes", async () => {
   const d = duplex({
     toServer: (chunk, i) => {
       if (i !== 0) return [chunk];
-      const longer = new Uint8Array(chunk.length - 1);
+      const longer = new Uint8Array(chunk.length - 2 + 65);
       longer.set(chunk.subarray(2));
       return [encodeFrame(longer)];
     },
@@ -438,9 +438,29 @@ Deno.test("SecureChannel responder refuses a first message of the wrong length",
   await rejectsOvtp(
     rejection(server),
     "protocol",
-    "Handshake failed: Frame length 1217 is outside the allowed 1216..1216",
+    "Handshake failed: Frame length 1281 is outside the allowed 1216..1280",
   );
   await rejectsOvtp(rejection(client), "network", PEER_CLOSED);
+});
+
+Deno.test("SecureChannel carries the initiator's intent to the responder, bound to the session", async () => {
+  const intent = new TextEncoder().encode("pair");
+  const d = duplex();
+  const [client, server] = await Promise.all([
+    SecureChannel.initiate(d.client, { identity: ALICE, intent }),
+    SecureChannel.respond(d.server, { identity: BOB }),
+  ]);
+  assert.deepEqual(server.intent, intent);
+  assert.deepEqual(client.intent, intent);
+  assert.deepEqual(client.handshakeHash, server.handshakeHash);
+  client.close();
+  // An intent changed on the way fails the handshake: it is hashed.
+  const tampered = duplex({ toServer: flipAt(0, 2 + 1216) });
+  const results = await Promise.allSettled([
+    SecureChannel.initiate(tampered.client, { identity: ALICE, intent }),
+    SecureChannel.respond(tampered.server, { identity: BOB }),
+  ]);
+  assert.equal(results[0].status, "rejected");
 });
 
 // ---------------------------------------------------------------------------

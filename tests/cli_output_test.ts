@@ -92,6 +92,7 @@ Deno.test("a closed stdout ends every command that prints quietly, with exit 141
       ["add-key", ["add-key", client.line], await tempHome()],
       ["keys", ["keys"], server.home],
       ["known-hosts", ["known-hosts"], client.home],
+      ["invite", ["invite"], server.home],
       ["completions", ["completions", "bash"], client.home],
       ["send --json", ["send", listener.target, "--json", "hi"], client.home],
       ["sendfile", ["sendfile", listener.target, `${files}/notes.txt`], client.home],
@@ -214,6 +215,8 @@ Deno.test("with --json, every command reports a failure as one JSON object on st
     [["sendfile", dead, "--json", "/nonexistent/file"], withIdentity.home, EXIT.io, "io"],
     [["getfile", dead, "--json", "x"], withIdentity.home, EXIT.network, "network"],
     [["chat", dead, "--json"], withIdentity.home, EXIT.network, "network"],
+    [["invite", "--json", "--valid", "x"], withIdentity.home, EXIT.usage, "usage"],
+    [["pair", dead, "1-1234-5678", "--json"], withIdentity.home, EXIT.network, "network"],
     [["open", "--info", "--json", "/nonexistent/x.ovtp"], withIdentity.home, EXIT.io, "io"],
   ];
   for (const [args, home, code, kind] of cases) {
