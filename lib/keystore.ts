@@ -56,6 +56,7 @@ export const KEYSTORE_FILES = {
   authorizedKeys: "authorized_keys",
   knownHosts: "known_hosts",
   chatNames: "chat_names",
+  roomHeads: "room_heads",
   rooms: "rooms",
   listenConfig: "listen.json",
   hostConfig: "config",
