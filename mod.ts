@@ -148,6 +148,12 @@ export {
   type JoinOptions,
 } from "./lib/chat/chat_session.ts";
 export { type Member } from "./lib/chat/chat_messages.ts";
+export {
+  type InviteOnlyOptions,
+  type MembershipChange,
+  type RoomHead,
+  type RoomMember,
+} from "./lib/chat/membership.ts";
 export { ChatRelay } from "./lib/chat/relay.ts";
 export {
   type AddMemberOptions,

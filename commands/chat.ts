@@ -1,7 +1,9 @@
 import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
 import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import type { InviteOnlyOptions } from "../lib/chat/membership.ts";
+import { RoomHeads } from "../lib/chat/room_heads.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
@@ -17,10 +19,11 @@ import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
 import { LineEditor } from "./_line_editor.ts";
+import { inviteTarget, membershipLine, removeTarget, whoInviteOnly } from "./_chat_rooms.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
-                 [--strict] [--timeout SECONDS] [--home DIR]
+                 [--invite-only] [--strict] [--timeout SECONDS] [--home DIR]
 
 Chats in a room that the server relays but cannot read: every message is
 sealed for the room's other members and signed by you; members who are
@@ -39,11 +42,19 @@ to: a member the server lists with another fingerprint is left out, with a
 warning. A member whose display name was seen before with another key is
 shown with a warning, as ssh warns of a changed host key (~/.ovtp/chat_names).
 
+--invite-only creates (or joins) a room whose members are a list the
+members sign: the creator first, then each /invite or /remove typed by a
+member. Messages are sealed only to members whose signed addition this
+client verified; every change is shown with its fingerprints, and a log the
+server altered, rolled back or forked is refused (~/.ovtp/room_heads keeps
+the newest change seen). A room joined so once is always joined so.
+
 Options:
   --room NAME       the room (letters, digits, . _ -; default: lobby)
   --name DISPLAY    your display name (default: your key's comment up to
                     its "@", else $USER)
   --json            print messages and presence as JSON objects
+  --invite-only     a room whose membership only its members can change
 ${CONNECT_HELP}
   --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
@@ -55,6 +66,7 @@ async function run(args: string[]): Promise<number> {
     room: { type: "string", default: "lobby" },
     name: { type: "string" },
     json: { type: "boolean" },
+    "invite-only": { type: "boolean" },
   }, "chat");
   if (positionals.length !== 1) usageError("chat", "Give one HOST to chat on");
   if (!ROOM_PATTERN.test(values.room) || values.room.startsWith(".")) {
@@ -81,8 +93,10 @@ async function run(args: string[]): Promise<number> {
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
   const pins = new NamePins(keystore, await fingerprint(identity.publicKey), notice);
   await pins.trustContacts();
+  const inviteOnly = await inviteOnlyOptions(keystore, client.serverKey, values, notice);
 
-  const session = await ChatSession.join(client, identity, { room: values.room, display }, {
+  const joinOptions = { room: values.room, display, inviteOnly };
+  const session = await ChatSession.join(client, identity, joinOptions, {
     onMessage(message) {
       pins.after(() =>
         show(values.json ? messageJson(values.room, message) : messageLine(message, pins))
@@ -114,12 +128,25 @@ async function run(args: string[]): Promise<number> {
     onWarning(message) {
       notice(`warning: ${clean(message)}`);
     },
+    onMembership(change) {
+      if (values.json) show(jsonLine({ event: "membership", room: values.room, ...change }));
+      else notice(`${editor ? "* " : ""}${membershipLine(values.room, change)}`);
+    },
   });
   pins.checkAll(session.members);
   const online = session.members.filter((m) => m.online).length;
   notice(
     `joined room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
   );
+  const outsider = () =>
+    session.roomMembers !== undefined &&
+    !session.roomMembers.some((m) => m.fingerprint === pins.own);
+  if (outsider()) {
+    notice(
+      `you are not a member of invite-only room ${values.room} yet: ` +
+        "a member must /invite your public line (ovtp id prints it)",
+    );
+  }
 
   const closed = client.closed.then(() => {
     throw stdoutClosed
@@ -138,7 +165,12 @@ async function run(args: string[]): Promise<number> {
         continue;
       }
       if (typed.kind === "who") {
-        editor?.print(whoList(session.members));
+        const members = session.roomMembers;
+        editor?.print(members ? whoInviteOnly(members, session.members) : whoList(session.members));
+        continue;
+      }
+      if (typed.kind === "invite" || typed.kind === "remove") {
+        await changeMembership(session, typed, notice);
         continue;
       }
       if (typed.kind === "unknown") {
@@ -151,6 +183,10 @@ async function run(args: string[]): Promise<number> {
       }
       const text = typed.text;
       if (!text.trim()) continue;
+      if (outsider()) {
+        notice("not sent: you are not a member of this invite-only room");
+        continue;
+      }
       const recipients = await session.send(text);
       if (recipients === 0) notice("nobody else is in this room yet: the message went to no one");
       else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(text)}`);
@@ -162,6 +198,47 @@ async function run(args: string[]): Promise<number> {
     await pins.settled();
   }
   return 0;
+}
+
+/**
+ * What to join with when the room is invite-only: asked with --invite-only,
+ * or a room this home saw as one on this server (never joined otherwise,
+ * where the server could pass it off as an ordinary room).
+ */
+async function inviteOnlyOptions(
+  keystore: Keystore,
+  serverKey: PublicKey,
+  values: { room: string; "invite-only"?: boolean },
+  notice: (line: string) => void,
+): Promise<InviteOnlyOptions | undefined> {
+  const heads = new RoomHeads(keystore.path("roomHeads"));
+  const relay = await fingerprint(serverKey);
+  const seen = await heads.get(relay, values.room);
+  if (!seen && !values["invite-only"]) return undefined;
+  if (!values["invite-only"]) notice(`room ${values.room} is invite-only (as seen before)`);
+  return { seen, onHead: (head) => heads.set(relay, values.room, head) };
+}
+
+/** `/invite` or `/remove`: refused here, with the reason shown, when it cannot be signed. */
+async function changeMembership(
+  session: ChatSession,
+  typed: { kind: "invite" | "remove"; target: string },
+  notice: (line: string) => void,
+): Promise<void> {
+  try {
+    if (typed.kind === "invite") {
+      const { key, name, fingerprint } = await inviteTarget(session, typed.target);
+      notice(`inviting ${clean(name)} (${fingerprint})`);
+      await session.invite(key, name);
+    } else {
+      const member = removeTarget(session, typed.target);
+      notice(`removing ${clean(member.name)} (${member.fingerprint})`);
+      await session.remove(parsePublicKey(member.key).key);
+    }
+  } catch (error) {
+    if (!(error instanceof OvtpError) || error.kind !== "usage") throw error;
+    notice(`cannot ${typed.kind}: ${clean(error.message)}`);
+  }
 }
 
 /** Ends the input loop as soon as the connection fails. */
@@ -190,7 +267,7 @@ async function* raceInput(
 class NamePins {
   #keystore: Keystore;
   #warn: (line: string) => void;
-  #own: string;
+  readonly own: string;
   #queue: Promise<void> = Promise.resolve();
   /** Your contacts' fingerprints by name: these pins come before chat_names'. */
   #contacts = new Map<string, string>();
@@ -201,14 +278,14 @@ class NamePins {
 
   constructor(keystore: Keystore, ownFingerprint: string, warn: (line: string) => void) {
     this.#keystore = keystore;
-    this.#own = ownFingerprint;
+    this.own = ownFingerprint;
     this.#warn = warn;
   }
 
   /** Checks the members of the room as joined, the user's own entry first. */
   checkAll(members: Member[]): void {
-    const own = members.filter((m) => m.fingerprint === this.#own);
-    for (const member of [...own, ...members.filter((m) => m.fingerprint !== this.#own)]) {
+    const own = members.filter((m) => m.fingerprint === this.own);
+    for (const member of [...own, ...members.filter((m) => m.fingerprint !== this.own)]) {
       this.check(member, true);
     }
   }
@@ -227,7 +304,7 @@ class NamePins {
   check(member: Member, listed = false): void {
     this.after(async () => {
       const contact = this.#contacts.get(member.display);
-      if (contact !== undefined && member.fingerprint !== this.#own) {
+      if (contact !== undefined && member.fingerprint !== this.own) {
         if (contact === member.fingerprint) return;
         this.suspicious.set(member.fingerprint, "[not your contact!]");
         this.#warn(
@@ -238,10 +315,10 @@ class NamePins {
       }
       const pinned = await this.#keystore.pinChatName(member.display, member.fingerprint);
       if (!this.#seen.has(member.display)) this.#seen.set(member.display, member.fingerprint);
-      if (!pinned || member.fingerprint === this.#own) return;
+      if (!pinned || member.fingerprint === this.own) return;
       const name = clean(member.display);
       const where = `line ${pinned.line} of ${this.#keystore.path("chatNames")}`;
-      if (pinned.fingerprint === this.#own) {
+      if (pinned.fingerprint === this.own) {
         this.suspicious.set(member.fingerprint, "[name taken!]");
         this.#warn(
           `WARNING: another key, ${clean(member.fingerprint)}, uses your name "${name}": ` +

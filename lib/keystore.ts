@@ -66,6 +66,7 @@ export const KEYSTORE_FILES = {
   knownHosts: "known_hosts",
   contacts: "contacts",
   chatNames: "chat_names",
+  roomHeads: "room_heads",
   rooms: "rooms",
   listenConfig: "listen.json",
   hostConfig: "config",

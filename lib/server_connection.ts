@@ -212,7 +212,7 @@ export async function handleConnection(
     if (message.type >= DownloadMessageType.Get && message.type <= DownloadMessageType.ListResult) {
       return handleDownload(message);
     }
-    if (message.type >= ChatMessageType.Join && message.type <= ChatMessageType.Leave) {
+    if (message.type >= ChatMessageType.Join && message.type <= ChatMessageType.Change) {
       return handleChat(message);
     }
     return protocolError(message);
@@ -328,7 +328,7 @@ export async function handleConnection(
       denied = chat
         ? check("chat", checkJoin(decodeJson(message.body)).room)
         : { status: "unsupported", message: "This server does not relay chat" };
-    } else if (message.type === ChatMessageType.Post) {
+    } else if (message.type === ChatMessageType.Post || message.type === ChatMessageType.Change) {
       denied = limited();
     }
     if (denied) {

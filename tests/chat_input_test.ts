@@ -17,3 +17,11 @@ Deno.test("any other line starting with / is an unknown command, never a message
   }
   assert.deepEqual(parseChatInput("/qiut please"), { kind: "unknown", command: "/qiut" });
 });
+
+Deno.test("/invite and /remove take the rest of the line; without it they are unknown", () => {
+  const line = "ovtp1 AAAA bob@laptop";
+  assert.deepEqual(parseChatInput(`/invite ${line}`), { kind: "invite", target: line });
+  assert.deepEqual(parseChatInput("/remove  bob "), { kind: "remove", target: "bob" });
+  assert.deepEqual(parseChatInput("/invite"), { kind: "unknown", command: "/invite" });
+  assert.deepEqual(parseChatInput("//invite bob"), { kind: "message", text: "/invite bob" });
+});

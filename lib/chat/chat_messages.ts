@@ -6,8 +6,10 @@
  * @module
  */
 
+import { fromBase64Url } from "../bytes.ts";
 import { MessageError } from "../messages.ts";
 import { hasHiddenCharacters } from "../keys.ts";
+import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "./room_log.ts";
 
 /** Message types of chat. */
 export const ChatMessageType = {
@@ -25,6 +27,11 @@ export const ChatMessageType = {
   Refused: 0x35,
   /** Client: leave the room. `{}` */
   Leave: 0x36,
+  /**
+   * Invite-only rooms. Client: a signed membership change to append to the
+   * room's log. Server: a change appended (to every session, the poster's too).
+   */
+  Change: 0x37,
 } as const;
 
 /**
@@ -91,15 +98,17 @@ export function isValidDisplay(display: unknown): display is string {
     display.length <= MAX_DISPLAY_LENGTH && !hasHiddenCharacters(display);
 }
 
-/** Validates a Join body. */
-export function checkJoin(v: Record<string, unknown>): { room: string; display: string } {
+/** Validates a Join body (`invite_only`, absent for an ordinary room, must be `true` if present). */
+export function checkJoin(
+  v: Record<string, unknown>,
+): { room: string; display: string; inviteOnly: boolean } {
   if (
     typeof v.room !== "string" || !ROOM_PATTERN.test(v.room) || v.room.startsWith(".") ||
-    !isValidDisplay(v.display)
+    !isValidDisplay(v.display) || (v.invite_only !== undefined && v.invite_only !== true)
   ) {
     throw new MessageError("Malformed chat join");
   }
-  return { room: v.room, display: v.display };
+  return { room: v.room, display: v.display, inviteOnly: v.invite_only === true };
 }
 
 // A member list comes from the relay, which may be hostile: its display names
@@ -112,12 +121,30 @@ function isMember(v: unknown): v is Member {
     typeof m.key === "string" && typeof m.online === "boolean";
 }
 
-/** Validates a Joined body. */
-export function checkJoined(v: Record<string, unknown>): { room: string; members: Member[] } {
+/**
+ * Validates a Joined body; `changes` (an invite-only room's log, each
+ * change in base64url) is decoded, its count and sizes bounded.
+ */
+export function checkJoined(
+  v: Record<string, unknown>,
+): { room: string; members: Member[]; changes: Uint8Array[] | undefined } {
   if (typeof v.room !== "string" || !Array.isArray(v.members) || !v.members.every(isMember)) {
     throw new MessageError("Malformed chat joined");
   }
-  return { room: v.room, members: v.members };
+  if (v.changes === undefined) return { room: v.room, members: v.members, changes: undefined };
+  if (
+    !Array.isArray(v.changes) || v.changes.length > MAX_CHANGES ||
+    !v.changes.every((c) => typeof c === "string" && c.length <= MAX_CHANGE_LENGTH * 4 / 3 + 4)
+  ) {
+    throw new MessageError("Malformed chat joined: changes");
+  }
+  let changes: Uint8Array[];
+  try {
+    changes = v.changes.map((c: string) => fromBase64Url(c));
+  } catch {
+    throw new MessageError("Malformed chat joined: changes");
+  }
+  return { room: v.room, members: v.members, changes };
 }
 
 /** Validates a Presence body. */

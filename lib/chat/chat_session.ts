@@ -27,6 +27,13 @@ import {
   type Member,
   roomContext,
 } from "./chat_messages.ts";
+import {
+  type InviteOnlyOptions,
+  Membership,
+  type MembershipChange,
+  type RoomMember,
+} from "./membership.ts";
+import { ChangeAction, RoomLogError } from "./room_log.ts";
 
 /**
  * A message received in a room, verified, as
@@ -149,6 +156,12 @@ export interface ChatEvents {
    * it before printing.
    */
   onWarning?(message: string): void;
+  /**
+   * In an invite-only room: a change of its signed membership, verified
+   * (fingerprints computed here). On joining, every change newer than
+   * {@linkcode InviteOnlyOptions.seen} (all of them the first time).
+   */
+  onMembership?(change: MembershipChange): void;
 }
 
 /**
@@ -205,6 +218,12 @@ export interface JoinOptions {
   room: string;
   /** The display name to show others. */
   display: string;
+  /**
+   * Join (or create, when nobody did) an invite-only room: only the keys
+   * its signed log names are sealed to (docs/protocol.md, "Invite-only rooms").
+   * @default an ordinary room, whose members are whoever the relay lists
+   */
+  inviteOnly?: InviteOnlyOptions;
 }
 
 /**
@@ -284,7 +303,12 @@ export class ChatSession {
   #keys = new Map<string, PublicKey>();
   #joined = false;
   #fingerprint = "";
+  #display = "";
   #pending: Promise<void> = Promise.resolve();
+  /** Set in an invite-only room. */
+  #membership: Membership | undefined;
+  /** Keys the relay lists in an invite-only room without a signed addition: warned about once. */
+  readonly #uninvited = new Set<string>();
   /** The room's name. */
   readonly room: string;
 
@@ -313,6 +337,10 @@ export class ChatSession {
     const id = link.nextId();
     const session = new ChatSession(client, identity, id, options.room, events);
     session.#fingerprint = await fingerprint(identity.publicKey);
+    session.#display = options.display;
+    if (options.inviteOnly) {
+      session.#membership = new Membership(options.room, identity, options.inviteOnly);
+    }
     const joined = Promise.withResolvers<void>();
     link.subscribe(
       id,
@@ -329,7 +357,11 @@ export class ChatSession {
     await link.send({
       type: ChatMessageType.Join,
       id,
-      body: encodeJson({ room: options.room, display: options.display }),
+      body: encodeJson({
+        room: options.room,
+        display: options.display,
+        ...(options.inviteOnly ? { invite_only: true } : {}),
+      }),
     });
     await joined.promise;
     return session;
@@ -351,7 +383,7 @@ export class ChatSession {
   async send(text: string): Promise<number> {
     // The keys this client checked, one per fingerprint: never a field the
     // relay chose, never the same key twice.
-    const recipients = [...this.#keys]
+    const recipients = this.#membership?.recipients() ?? [...this.#keys]
       .filter(([fp]) => fp !== this.#fingerprint)
       .map(([, key]) => key);
     if (recipients.length === 0) return 0;
@@ -360,6 +392,42 @@ export class ChatSession {
     });
     await this.#client.link.send({ type: ChatMessageType.Post, id: this.#id, body: envelope });
     return recipients.length;
+  }
+
+  /**
+   * In an invite-only room, the members its signed log names (undefined in
+   * an ordinary room): the keys messages are sealed to.
+   */
+  get roomMembers(): RoomMember[] | undefined {
+    return this.#membership?.members;
+  }
+
+  /**
+   * Signs the addition of `key` (named `name`) to this invite-only room
+   * and posts it; it takes effect when the relay sends it back (to
+   * {@linkcode ChatEvents.onMembership}). Throws OvtpError `usage` when
+   * this client is not a member, or `key` is one already.
+   */
+  async invite(key: PublicKey, name: string): Promise<void> {
+    await this.#postChange(ChangeAction.Add, key, name);
+  }
+
+  /** Signs the removal of `key` from this invite-only room and posts it, as {@linkcode invite}. */
+  async remove(key: PublicKey): Promise<void> {
+    const name = this.#membership?.memberOf(key)?.name ?? "the key";
+    await this.#postChange(ChangeAction.Remove, key, name);
+  }
+
+  async #postChange(
+    action: typeof ChangeAction.Add | typeof ChangeAction.Remove,
+    key: PublicKey,
+    name: string,
+  ): Promise<void> {
+    if (!this.#membership) {
+      throw new OvtpError("usage", `The room "${this.room}" is not invite-only`);
+    }
+    const change = await this.#membership.sign(action, key, name);
+    await this.#client.link.send({ type: ChatMessageType.Change, id: this.#id, body: change });
   }
 
   /** Leaves the room (the connection stays open). */
@@ -401,9 +469,22 @@ export class ChatSession {
 
   #add(checked: { member: Member; key: PublicKey }): void {
     const { member, key } = checked;
+    this.#warnUninvited(member, key);
     this.#members.delete(member.fingerprint);
     this.#members.set(member.fingerprint, member);
     this.#keys.set(member.fingerprint, key);
+  }
+
+  /** Once per key: a member the relay lists in an invite-only room that no member added. */
+  #warnUninvited(member: Member, key: PublicKey): void {
+    const membership = this.#membership;
+    if (!membership || membership.empty || membership.memberOf(key)) return;
+    if (member.fingerprint === this.#fingerprint || this.#uninvited.has(member.fingerprint)) return;
+    this.#uninvited.add(member.fingerprint);
+    this.#warn(
+      `The server lists ${JSON.stringify(member.display)} (${member.fingerprint}) in ` +
+        `invite-only room "${this.room}", but its signed member list does not: nothing is sealed to it`,
+    );
   }
 
   #warn(message: string): void {
@@ -413,7 +494,7 @@ export class ChatSession {
   async #receive(message: Message, joined: PromiseWithResolvers<void>): Promise<void> {
     switch (message.type) {
       case ChatMessageType.Joined: {
-        const { members } = checkJoined(decodeJson(message.body));
+        const { members, changes } = checkJoined(decodeJson(message.body));
         // The member list comes once: afterwards, only Presence (each change
         // shown) may change it.
         if (this.#joined) return this.#warn("The server sent the member list again; ignored");
@@ -425,14 +506,27 @@ export class ChatSession {
           joined.reject(error);
           return;
         }
+        if (this.#membership) {
+          // Before the members, so that those no member added are flagged.
+          const created = await this.#loadLog(changes, joined);
+          if (created === undefined) return;
+          if (!created) {
+            this.#joined = true;
+            joined.resolve();
+          }
+        }
         for (const listed of members) {
           const checked = await this.#check(listed);
           if (checked) this.#add(checked);
         }
-        this.#joined = true;
-        joined.resolve();
+        if (!this.#membership) {
+          this.#joined = true;
+          joined.resolve();
+        }
         return;
       }
+      case ChatMessageType.Change:
+        return await this.#receiveChange(message.body, joined);
       case ChatMessageType.Refused: {
         const info = decodeJson(message.body);
         const error = new OvtpError("remote", `The server refused: ${String(info.message)}`);
@@ -467,6 +561,60 @@ export class ChatSession {
     }
   }
 
+  /**
+   * Checks the log sent with Joined; creates the room when it is empty.
+   * Resolves with whether the join waits for the creation to come back,
+   * or undefined when the join failed.
+   */
+  async #loadLog(
+    changes: Uint8Array[] | undefined,
+    joined: PromiseWithResolvers<void>,
+  ): Promise<boolean | undefined> {
+    const membership = this.#membership!;
+    if (!changes) {
+      joined.reject(
+        new OvtpError("protocol", `The server sent no membership log for room "${this.room}"`),
+      );
+      return undefined;
+    }
+    try {
+      for (const change of await membership.load(changes)) this.#events.onMembership?.(change);
+    } catch (error) {
+      joined.reject(error);
+      return undefined;
+    }
+    if (!membership.empty) return false;
+    const create = await membership.sign(
+      ChangeAction.Create,
+      this.#identity.publicKey,
+      this.#display,
+    );
+    await this.#client.link.send({ type: ChatMessageType.Change, id: this.#id, body: create });
+    return true;
+  }
+
+  async #receiveChange(bytes: Uint8Array, joined: PromiseWithResolvers<void>): Promise<void> {
+    if (!this.#membership) {
+      return this.#warn("The server sent a membership change for an ordinary room; ignored");
+    }
+    let change;
+    try {
+      change = await this.#membership.receive(bytes);
+    } catch (error) {
+      if (!(error instanceof RoomLogError)) throw error;
+      const refused =
+        `The server sent a membership change that does not verify: ${error.message}; refused`;
+      if (!this.#joined) return joined.reject(new OvtpError("protocol", refused));
+      return this.#warn(refused);
+    }
+    this.#events.onMembership?.(change);
+    if (!this.#joined) {
+      // The creation came back: the room exists, this client its one member.
+      this.#joined = true;
+      joined.resolve();
+    }
+  }
+
   async #deliver(envelope: Uint8Array): Promise<void> {
     // Opened first, parsed again only to name the sender of one that fails:
     // a second parse of every post cost about a tenth of the open.
@@ -490,6 +638,10 @@ export class ChatSession {
     // The sender's key is verified: the member is looked up by it, never by
     // what the relay says.
     const claimed = await fingerprint(opened.sender);
+    if (this.#membership && !this.#membership.memberOf(opened.sender)) {
+      this.#events.onDropped(claimed, "The sender is not a member of this invite-only room");
+      return;
+    }
     let text: string;
     try {
       text = fromUtf8(opened.body);

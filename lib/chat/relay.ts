@@ -7,14 +7,16 @@
  * @module
  */
 
-import { toHex } from "../bytes.ts";
+import { toBase64Url, toHex } from "../bytes.ts";
 import { EnvelopeError, parseEnvelope } from "../envelope.ts";
+import { OvtpError } from "../errors.ts";
 import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
 import type { Logger } from "../logger.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import type { Peer } from "../peer.ts";
 import { ChatMessageType, checkJoin, type Member, roomContext } from "./chat_messages.ts";
 import type { RoomStore, StoredMember } from "./room_store.ts";
+import { type LogMember, RoomLog, RoomLogError } from "./room_log.ts";
 
 /** The largest envelope the relay forwards. */
 export const MAX_CHAT_ENVELOPE = 1024 * 1024;
@@ -105,6 +107,10 @@ export class ChatRelay {
   readonly #live = new Map<string, Map<string, Set<LiveSession>>>();
   /** room → X25519 key (hex) → member */
   readonly #members = new Map<string, Map<string, StoredMember>>();
+  /** invite-only room with someone in it → its log, as checked */
+  readonly #logs = new Map<string, RoomLog>();
+  /** Changes are checked and appended one at a time, across rooms (they are rare). */
+  #changing: Promise<unknown> = Promise.resolve();
 
   /** Relays through `store`, logging to `logger` (sizes and fingerprints only). */
   constructor(store: RoomStore, logger: Logger) {
@@ -121,7 +127,7 @@ export class ChatRelay {
    * @internal Joins a live session to a room and tells everyone; resolves
    * with the reason when a bound of the {@linkcode RoomStore} refuses it.
    */
-  async join(room: string, session: LiveSession): Promise<string | undefined> {
+  async join(room: string, session: LiveSession, inviteOnly = false): Promise<string | undefined> {
     const { peer } = session;
     const key = formatPublicKey(peer.key);
     const member = {
@@ -135,6 +141,7 @@ export class ChatRelay {
     const refusal = await this.#store.addMember(room, member, {
       inUse: (r) => this.#live.has(r),
       online: (fp) => (this.#live.get(room)?.get(fp)?.size ?? 0) > 0,
+      inviteOnly,
     });
     if (refusal) {
       this.#logger.info(`chat: ${peer.name} refused in room ${room}: ${refusal}`, {
@@ -148,10 +155,12 @@ export class ChatRelay {
     if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
     online.get(peer.fingerprint)!.add(session);
     const members = (await this.#store.members(room)).map((m) => this.#describe(room, m));
+    // An invite-only room's log goes as stored: each client checks it.
+    const changes = inviteOnly ? (await this.#store.changes(room))?.map(toBase64Url) : undefined;
     await session.send({
       type: ChatMessageType.Joined,
       id: session.id,
-      body: encodeJson({ room, members }),
+      body: encodeJson(changes ? { room, members, changes } : { room, members }),
     });
     const queued = await this.#store.takeQueued(room, key);
     for (const envelope of queued) {
@@ -175,6 +184,7 @@ export class ChatRelay {
       // Nobody left in the room: its maps go, and are rebuilt on the next join.
       this.#live.delete(room);
       this.#members.delete(room);
+      this.#logs.delete(room);
     }
     this.#logger.info(`chat: ${session.peer.name} left room ${room}`, {
       fingerprint: session.peer.fingerprint,
@@ -246,6 +256,67 @@ export class ChatRelay {
   }
 
   /**
+   * @internal Checks a membership change posted by `session` against the
+   * room's log, appends it and sends it to everyone in the room (the poster
+   * too: that is its acknowledgement); resolves with the reason when refused.
+   * The relay checks only to keep its log valid: clients check again.
+   */
+  change(room: string, session: LiveSession, bytes: Uint8Array): Promise<string | void> {
+    const next = this.#changing.then(async () => {
+      const log = await this.#log(room);
+      if (!log) return `The room "${room}" is not invite-only`;
+      const count = log.length;
+      let change;
+      try {
+        change = await log.append(bytes);
+      } catch (error) {
+        if (error instanceof RoomLogError) return error.message;
+        throw error;
+      }
+      if (!await this.#store.appendChange(room, bytes, count)) {
+        this.#logs.delete(room); // Read again from disk on next use.
+        return "The room's log changed meanwhile";
+      }
+      // A member added is routable at once, before it ever joins.
+      const members = this.#members.get(room);
+      const added = log.memberOf(change.subject);
+      if (members && added) members.set(toHex(change.subject.x25519), logMember(added));
+      this.#logger.info(`chat: change ${change.version} of room ${room}`, {
+        from: session.peer.fingerprint,
+      });
+      for (const sessions of this.#live.get(room)?.values() ?? []) {
+        for (const live of sessions) {
+          await live.send({ type: ChatMessageType.Change, id: live.id, body: bytes })
+            .catch(() => {});
+        }
+      }
+    });
+    this.#changing = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * The log of an invite-only room (undefined for an ordinary one), read
+   * from disk once while the room is in use. The changes on disk were
+   * checked when appended, so only their order and rules are replayed.
+   */
+  async #log(room: string): Promise<RoomLog | undefined> {
+    const cached = this.#logs.get(room);
+    if (cached) return cached;
+    const changes = await this.#store.changes(room);
+    if (!changes) return undefined;
+    const log = new RoomLog(room);
+    try {
+      for (const change of changes) await log.append(change, false);
+    } catch (error) {
+      if (!(error instanceof RoomLogError)) throw error;
+      throw new OvtpError("io", `Cannot read the log of room "${room}": ${error.message}`);
+    }
+    if (this.#live.has(room)) this.#logs.set(room, log);
+    return log;
+  }
+
+  /**
    * The members of a room by the hex of their X25519 key, kept in memory
    * (refreshed on each join) so that routing a post costs one lookup per
    * recipient rather than a disk read and a key parse per member.
@@ -259,6 +330,12 @@ export class ChatRelay {
         // stored fingerprint field, which only a damaged file could make differ.
         const { key } = parsePublicKey(member.key);
         members.set(toHex(key.x25519), { ...member, fingerprint: await fingerprint(key) });
+      }
+      // In an invite-only room, every member of the log can be sealed to,
+      // joined or not: the relay keeps what is sent to it until it joins.
+      for (const member of (await this.#log(room))?.members ?? []) {
+        const hex = toHex(member.key.x25519);
+        if (!members.has(hex)) members.set(hex, logMember(member));
       }
       this.#members.set(room, members);
     }
@@ -300,6 +377,16 @@ export class ChatRelay {
   }
 }
 
+/** A member of a room's log, as the relay routes to it. */
+function logMember(member: LogMember): StoredMember {
+  return {
+    name: "",
+    display: member.name,
+    fingerprint: member.fingerprint,
+    key: formatPublicKey(member.key),
+  };
+}
+
 /** The chat sessions of one connection (a client may join several rooms). */
 export class ChatConnection {
   readonly #relay: ChatRelay;
@@ -321,7 +408,7 @@ export class ChatConnection {
       case ChatMessageType.Join: {
         if (entry) throw new MessageError(`Chat session ${message.id} already joined`);
         if (this.#sessions.size >= 16) throw new MessageError("Too many chat sessions");
-        const { room, display } = checkJoin(decodeJson(message.body));
+        const { room, display, inviteOnly } = checkJoin(decodeJson(message.body));
         const session: LiveSession = {
           id: message.id,
           peer: this.#peer,
@@ -329,7 +416,7 @@ export class ChatConnection {
           send: this.#send,
         };
         this.#sessions.set(message.id, { room, session });
-        const refusal = await this.#relay.join(room, session);
+        const refusal = await this.#relay.join(room, session, inviteOnly);
         if (refusal) {
           this.#sessions.delete(message.id);
           await this.#refuse(message.id, refusal);
@@ -339,6 +426,12 @@ export class ChatConnection {
       case ChatMessageType.Post: {
         if (!entry) throw new MessageError(`No chat session ${message.id}`);
         const refusal = await this.#relay.post(entry.room, entry.session, message.body);
+        if (refusal) await this.#refuse(message.id, refusal);
+        return;
+      }
+      case ChatMessageType.Change: {
+        if (!entry) throw new MessageError(`No chat session ${message.id}`);
+        const refusal = await this.#relay.change(entry.room, entry.session, message.body);
         if (refusal) await this.#refuse(message.id, refusal);
         return;
       }

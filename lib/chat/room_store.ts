@@ -5,7 +5,8 @@
  *
  * Layout: `<dir>/<room>/members.json` and `<dir>/<room>/<key hash>.queue`,
  * a queue being records of `stored-at (u64 BE ms) | length (u32 BE) |
- * envelope`.
+ * envelope`; an invite-only room also has `<dir>/<room>/changes`, its
+ * signed membership log.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { sha256 } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
 import { parsePublicKey } from "../keys.ts";
 import { ROOM_PATTERN } from "./chat_messages.ts";
+import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "./room_log.ts";
 
 /**
  * A member as stored by {@linkcode RoomStore}.
@@ -137,9 +139,18 @@ export interface AddMemberOptions {
    * @default nobody is
    */
   online?: (fingerprint: string) => boolean;
+  /**
+   * Whether the Join asked for an invite-only room: a new room is created
+   * as one (with an empty log of changes), and an existing room of the
+   * other kind is refused.
+   * @default false
+   */
+  inviteOnly?: boolean;
 }
 
 const RECORD_HEADER = 12;
+/** An invite-only room's log: records of `length (u16 BE) | change`. */
+const CHANGES_FILE = "changes";
 const DAY_MS = 24 * 3600_000;
 /** Where the queue cache starts over (each entry is re-read on its next use). */
 const MAX_CACHED_QUEUES = 4096;
@@ -277,6 +288,8 @@ export class RoomStore {
         const now = Date.now();
         const online = options.online ?? (() => false);
         const members = await this.#readMembers(room);
+        const mismatch = await this.#modeMismatch(room, index, options.inviteOnly ?? false);
+        if (mismatch) return mismatch;
         const fallback = await this.#membersTime(room);
         // Members who have not joined for maxIdleMs and are not here go,
         // with what was kept for them: a room shrinks when its members leave it.
@@ -297,6 +310,9 @@ export class RoomStore {
         const { name, display, fingerprint, key } = member;
         others.push({ name, display, fingerprint, key, seen: now });
         await Deno.mkdir(join(this.#dir, room), { recursive: true, mode: 0o700 });
+        if (options.inviteOnly && !index.rooms.has(room)) {
+          await atomicWrite(join(this.#dir, room, CHANGES_FILE), new Uint8Array(0), 0o600);
+        }
         // Rewritten on every join: its time is when the room was last used.
         await atomicWrite(
           join(this.#dir, room, "members.json"),
@@ -342,6 +358,74 @@ export class RoomStore {
       const oldest = Date.now() - this.#maxAgeMs;
       return records.filter((r) => r.storedAt >= oldest).map((r) => r.envelope);
     });
+  }
+
+  /**
+   * The signed membership log of an invite-only room, oldest first
+   * (undefined for an ordinary room). The store keeps it opaque: the relay
+   * checks each change before {@linkcode RoomStore.appendChange}.
+   */
+  changes(room: string): Promise<Uint8Array[] | undefined> {
+    return this.#locked(room, () => this.#readChanges(room));
+  }
+
+  /**
+   * Appends `change` to the log of `room` if the log holds exactly `count`
+   * changes (what the caller checked it against); resolves with whether it
+   * did. The file is rewritten whole, atomically: changes are rare, and at
+   * most {@linkcode MAX_CHANGES} of at most {@linkcode MAX_CHANGE_LENGTH} bytes.
+   */
+  appendChange(room: string, change: Uint8Array, count: number): Promise<boolean> {
+    return this.#locked(room, async () => {
+      const changes = await this.#readChanges(room);
+      if (!changes || changes.length !== count || count >= MAX_CHANGES) return false;
+      if (change.length > MAX_CHANGE_LENGTH) return false;
+      const records = [...changes, change].map((c) =>
+        concat(new Uint8Array([c.length >> 8, c.length & 255]), c)
+      );
+      await atomicWrite(join(this.#dir, room, CHANGES_FILE), concat(...records), 0o600);
+      return true;
+    });
+  }
+
+  async #readChanges(room: string): Promise<Uint8Array[] | undefined> {
+    const path = join(this.#dir, room, CHANGES_FILE);
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw new OvtpError("io", `Cannot read room changes "${path}": ${(error as Error).message}`);
+    }
+    const changes: Uint8Array[] = [];
+    let offset = 0;
+    while (offset < bytes.length) {
+      const length = offset + 2 <= bytes.length ? (bytes[offset] << 8) | bytes[offset + 1] : -1;
+      const end = offset + 2 + length;
+      if (
+        length < 0 || length > MAX_CHANGE_LENGTH || end > bytes.length ||
+        changes.length >= MAX_CHANGES
+      ) {
+        throw new OvtpError("io", `Cannot read room changes "${path}": damaged`);
+      }
+      changes.push(bytes.slice(offset + 2, end));
+      offset = end;
+    }
+    return changes;
+  }
+
+  /** Why `room` cannot be joined as `inviteOnly` asks: it exists, of the other kind. */
+  async #modeMismatch(
+    room: string,
+    index: RoomIndex,
+    inviteOnly: boolean,
+  ): Promise<string | undefined> {
+    if (!index.rooms.has(room)) return undefined;
+    const isInviteOnly = (await this.#readChanges(room)) !== undefined;
+    if (isInviteOnly === inviteOnly) return undefined;
+    return isInviteOnly
+      ? `The room "${room}" is invite-only`
+      : `The room "${room}" is not invite-only`;
   }
 
   #queuePath(room: string, key: string): string {
