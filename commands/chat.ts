@@ -1,6 +1,6 @@
 import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
-import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
-import { OvtpError } from "../lib/errors.ts";
+import { type ChatEvents, type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
+import { ReplayGuard } from "../lib/envelope.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
@@ -17,6 +17,7 @@ import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
 import { LineEditor } from "./_line_editor.ts";
+import { RoomLink } from "./_room_link.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
@@ -65,24 +66,32 @@ async function run(args: string[]): Promise<number> {
   if (!isValidDisplay(display)) {
     usageError("chat", `Invalid display name "${display}"`);
   }
-  const { client, identity } = await connectTo("chat", keystore, positionals[0], values);
+  const { client, identity, reconnect } = await connectTo(
+    "chat",
+    keystore,
+    positionals[0],
+    values,
+  );
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
   const editor = interactive ? new LineEditor(`${display}> `) : undefined;
   // A closed stdout (`chat ... | head -1`) ends chat quietly, as main.ts ends other commands.
-  let stdoutClosed = false;
+  let link: RoomLink | undefined;
   const show = (line: string) =>
     editor ? editor.print(line) : writeOut(line + "\n").catch((error) => {
-      if (isStdoutClosed(error) && !stdoutClosed) {
-        stdoutClosed = true;
-        client.close();
-      }
+      if (isStdoutClosed(error)) link?.fail(new StdoutClosed());
     });
   const notice = (line: string) =>
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
   const pins = new NamePins(keystore, await fingerprint(identity.publicKey), notice);
 
-  const session = await ChatSession.join(client, identity, { room: values.room, display }, {
+  // Envelope ids seen across reconnections: one the relay delivers again
+  // (kept for us while we were away, and also sent before the cut) shows once.
+  const seen = new ReplayGuard(10_000);
+  const join = (connection: typeof client) =>
+    ChatSession.join(connection, identity, { room: values.room, display }, events);
+  const events: ChatEvents = {
     onMessage(message) {
+      if (!seen.remember(message.messageId)) return;
       pins.after(() =>
         show(values.json ? messageJson(values.room, message) : messageLine(message, pins))
       );
@@ -113,22 +122,34 @@ async function run(args: string[]): Promise<number> {
     onWarning(message) {
       notice(`warning: ${clean(message)}`);
     },
+  };
+  const joined = (session: ChatSession, how: string) => {
+    pins.checkAll(session.members);
+    const online = session.members.filter((m) => m.online).length;
+    notice(
+      `${how} room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
+    );
+  };
+  const first = await join(client);
+  joined(first, "joined");
+  // A person at a terminal keeps the prompt when the server goes away; a
+  // script's chat ends with the error, for whatever runs it to decide.
+  link = new RoomLink(client, first, {
+    connect: reconnect,
+    join,
+    reconnect: Deno.stdin.isTerminal(),
+    status: (line) => notice(`* ${line}`),
+    onOffline: () => editor?.setPrompt(`${display} (offline)> `),
+    onRejoin(session) {
+      editor?.setPrompt(`${display}> `);
+      joined(session, "reconnected: back in");
+    },
   });
-  pins.checkAll(session.members);
-  const online = session.members.filter((m) => m.online).length;
-  notice(
-    `joined room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
-  );
 
-  const closed = client.closed.then(() => {
-    throw stdoutClosed
-      ? new StdoutClosed()
-      : new OvtpError("network", "The server closed the connection");
-  });
-  closed.catch(() => {});
   const input = editor ? editor.lines() : readStdinLines();
+  let failed = true;
   try {
-    for await (const line of raceInput(input, closed)) {
+    for await (const line of raceInput(input, link.failed)) {
       // Slash commands exist on a terminal only: piped lines are all messages.
       const typed: ChatInput = editor ? parseChatInput(line) : { kind: "message", text: line };
       if (typed.kind === "quit") break;
@@ -137,7 +158,7 @@ async function run(args: string[]): Promise<number> {
         continue;
       }
       if (typed.kind === "who") {
-        editor?.print(whoList(session.members));
+        editor?.print(whoList(link.lastSession.members));
         continue;
       }
       if (typed.kind === "unknown") {
@@ -150,20 +171,42 @@ async function run(args: string[]): Promise<number> {
       }
       const text = typed.text;
       if (!text.trim()) continue;
-      const recipients = await session.send(text);
-      if (recipients === 0) notice("nobody else is in this room yet: the message went to no one");
-      else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(text)}`);
+      const recipients = await sendLine(link, text);
+      if (typeof recipients === "string") notice(recipients);
+      else if (recipients === 0) {
+        notice("nobody else is in this room yet: the message went to no one");
+      } else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(text)}`);
     }
-    await session.leave();
+    failed = false;
   } finally {
-    client.close();
+    // A failure ends the chat while a line is awaited: the terminal goes back first.
+    if (failed) editor?.close();
+    await link.close();
     // Exiting during a check would leave chat_names' lock file behind.
     await pins.settled();
   }
   return 0;
 }
 
-/** Ends the input loop as soon as the connection fails. */
+/**
+ * Sends `text`; resolves with the number of recipients, or with why it was
+ * not sent while the connection is down. Lines typed meanwhile are refused
+ * rather than kept: sent minutes later, to members who may have changed,
+ * they could say what the person no longer means.
+ */
+async function sendLine(link: RoomLink, text: string): Promise<number | string> {
+  const retry = "not sent: the connection to the server is down";
+  const session = link.session;
+  if (!session) return `${retry}, ${link.retryText} (Up recalls the line)`;
+  try {
+    return await session.send(text);
+  } catch (error) {
+    if (!link.lost(error)) throw error;
+    return `${retry} (Up recalls the line)`;
+  }
+}
+
+/** Ends the input loop as soon as the chat fails for good. */
 async function* raceInput(
   input: AsyncIterator<string> | AsyncIterable<string>,
   closed: Promise<never>,
