@@ -31,9 +31,11 @@ On a terminal, incoming messages appear above the line you type, edited as
 at a shell prompt (cursor keys, Home/End, Up/Down for history); /help lists
 the chat commands, /who the members with their fingerprints, /quit or Ctrl-D
 leaves. Any other line starting with / is refused, never sent: //text sends
-/text. Without a terminal, each line of stdin is sent as a message (even one
+/text. When the server goes away, chat on a terminal reconnects (delays
+doubling up to 30 s) and joins again; lines typed meanwhile are not sent.
+Without a terminal, each line of stdin is sent as a message (even one
 starting with /) and each message received is printed as one line (--json:
-one JSON object per line).
+one JSON object per line); a lost connection ends chat (exit 3).
 
 Every fingerprint shown is computed from the key your messages are sealed
 to: a member the server lists with another fingerprint is left out, with a
