@@ -87,8 +87,7 @@ export class RoomLink {
     return this.#options.reconnect && !this.#stopped && isTransient(error);
   }
 
-  /** Ends the chat with `error` (stdout closed, say). */
-  fail(error: Error): void {
+  #fail(error: Error): void {
     this.#stop();
     this.#failed.reject(error);
   }
@@ -112,9 +111,9 @@ export class RoomLink {
       await client.closed;
       if (this.#stopped) return;
       const reason = client.failure ?? new OvtpError("network", "The connection was closed");
-      if (!isTransient(reason)) return this.fail(reason);
+      if (!isTransient(reason)) return this.#fail(reason);
       if (!this.#options.reconnect) {
-        return this.fail(new OvtpError("network", "The server closed the connection"));
+        return this.#fail(new OvtpError("network", "The server closed the connection"));
       }
       this.#online = false;
       this.#options.onOffline?.();
@@ -147,7 +146,7 @@ export class RoomLink {
         client?.close();
         if (this.#stopped) return false;
         if (!isTransient(error)) {
-          this.fail(error as Error);
+          this.#fail(error as Error);
           return false;
         }
         why = `cannot reconnect (${(error as Error).message})`;

@@ -77,10 +77,11 @@ async function run(args: string[]): Promise<number> {
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
   const editor = interactive ? new LineEditor(`${display}> `) : undefined;
   // A closed stdout (`chat ... | head -1`) ends chat quietly, as main.ts ends other commands.
-  let link: RoomLink | undefined;
+  const stdoutClosed = Promise.withResolvers<never>();
+  stdoutClosed.promise.catch(() => {});
   const show = (line: string) =>
     editor ? editor.print(line) : writeOut(line + "\n").catch((error) => {
-      if (isStdoutClosed(error)) link?.fail(new StdoutClosed());
+      if (isStdoutClosed(error)) stdoutClosed.reject(new StdoutClosed());
     });
   const notice = (line: string) =>
     editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
@@ -136,7 +137,7 @@ async function run(args: string[]): Promise<number> {
   joined(first, "joined");
   // A person at a terminal keeps the prompt when the server goes away; a
   // script's chat ends with the error, for whatever runs it to decide.
-  link = new RoomLink(client, first, {
+  const link = new RoomLink(client, first, {
     connect: reconnect,
     join,
     reconnect: Deno.stdin.isTerminal(),
@@ -151,7 +152,7 @@ async function run(args: string[]): Promise<number> {
   const input = editor ? editor.lines() : readStdinLines();
   let failed = true;
   try {
-    for await (const line of raceInput(input, link.failed)) {
+    for await (const line of raceInput(input, Promise.race([link.failed, stdoutClosed.promise]))) {
       // Slash commands exist on a terminal only: piped lines are all messages.
       const typed: ChatInput = editor ? parseChatInput(line) : { kind: "message", text: line };
       if (typed.kind === "quit") break;
