@@ -1,15 +1,31 @@
 /**
- * The interactive chat when its server goes away, on a terminal (tmux):
+ * Chat when its server goes away. On a terminal (tmux):
  * the prompt stays, a status line says what happens, the room is joined
  * again with nothing lost or shown twice, and a permanent failure ends the
  * chat with its one error line. Each pane runs chat, then prints its exit
  * code and waits: a chat that ended shows "[chat exited N]", and a line
- * typed after it would have gone to the shell.
+ * typed after it would have gone to the shell. Without a terminal, the
+ * chat ends with the error, for whatever runs it to decide.
  */
 import assert from "node:assert/strict";
-import { homeWithIdentity, type Listener, MAIN, ovtp, startListen } from "./_cli.ts";
-import { HAS_TMUX, screenShows, sessionName, tmux } from "./_tmux.ts";
+import {
+  assertOneError,
+  CLI_ENV,
+  homeWithIdentity,
+  type Listener,
+  MAIN,
+  ovtp,
+  startListen,
+} from "./_cli.ts";
+import { gather, HAS_TMUX, screenShows, sessionName, tmux } from "./_tmux.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
+import { utf8 } from "../lib/bytes.ts";
+import { SecureChannel } from "../lib/channel.ts";
+import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
+import { Connection } from "../lib/connection.ts";
+import { sealEnvelope } from "../lib/envelope.ts";
+import { fingerprint, formatPublicKey, generateIdentity, type PublicKey } from "../lib/keys.ts";
+import { decodeJson, encodeJson, type Message, MessageType } from "../lib/messages.ts";
 
 function quote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
@@ -212,3 +228,126 @@ Deno.test({
     }
   },
 });
+
+Deno.test("without a terminal, chat ends with exit 3 and one error line when the server goes away", async () => {
+  const { server, alice } = await twoMembers();
+  const listener = await startListen(server.home);
+  const chat = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...PERMISSIONS, MAIN, "chat", listener.target, "--room", "ops"],
+    env: { ...CLI_ENV, OVTP_HOME: alice.home, HOME: `${alice.home}.user` },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = gather(chat.stderr);
+  const stdout = gather(chat.stdout);
+  try {
+    await stderr.shows(/joined room ops as alice/);
+    assert.equal(await listener.stop(), 0);
+    const { code } = await chat.status;
+    await Promise.all([stderr.done, stdout.done]);
+    assert.equal(code, 3, stderr.text());
+    assertOneError(
+      { code, stdout: stdout.text(), stderr: stderr.text() },
+      /^ovtp: error: The server closed the connection$/,
+    );
+    assert.doesNotMatch(stderr.text(), /reconnecting/);
+  } finally {
+    await chat.stdin.close().catch(() => {});
+    await listener.stop();
+  }
+});
+
+/**
+ * A relay that, on every connection, lists bob, delivers the same envelope
+ * from him (sealed once), and drops the connection a moment later: each
+ * reconnection gets that envelope again.
+ */
+function redeliveringRelay(): { target: string; connections: () => number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  let envelope: Uint8Array | undefined;
+  const keys = Promise.all([generateIdentity(), generateIdentity()]);
+  const serve = async (conn: Deno.Conn) => {
+    const [server, bob] = await keys;
+    const channel = await SecureChannel.respond(conn, { identity: server });
+    const send = (message: Message) => connection.send(message);
+    const connection: Connection = new Connection(channel, {
+      async onMessage(message) {
+        if (message.type !== ChatMessageType.Join) return;
+        const { room, display } = decodeJson(message.body) as { room: string; display: string };
+        const member = async (key: PublicKey, shown: string) => ({
+          name: shown,
+          display: shown,
+          fingerprint: await fingerprint(key),
+          key: formatPublicKey(key),
+          online: true,
+        });
+        const members = [await member(channel.peer, display), await member(bob.publicKey, "bob")];
+        await send({
+          type: ChatMessageType.Joined,
+          id: message.id,
+          body: encodeJson({ room, members }),
+        });
+        envelope ??= await sealEnvelope(bob, [channel.peer], utf8("said once"), {
+          context: roomContext(room),
+        });
+        await send({ type: ChatMessageType.Deliver, id: message.id, body: envelope });
+        setTimeout(() => closeQuietly(conn), 300);
+      },
+    });
+    const running = connection.run();
+    await send({
+      type: MessageType.Welcome,
+      id: 0,
+      body: encodeJson({ protocol: 1, software: "x" }),
+    });
+    await running;
+  };
+  (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      serve(conn).catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    target: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    connections: () => conns.length,
+    close() {
+      listener.close();
+      for (const conn of conns) closeQuietly(conn);
+    },
+  };
+}
+
+Deno.test({
+  name: "a message the relay delivers again after a reconnection is shown once",
+  ignore: !HAS_TMUX,
+  async fn() {
+    const alice = await homeWithIdentity("alice");
+    const relay = redeliveringRelay();
+    const a = await chatPane(alice.home, relay.target);
+    try {
+      await screenShows(a, /bob: said once/);
+      // Two rejoins, each delivered the same envelope bytes again.
+      await screenShows(a, /(reconnected: back in room ops[^]*){2}/);
+      await type(a, "/quit");
+      await screenShows(a, /\[chat exited 0\]/);
+      const saw = await history(a);
+      assert.ok(relay.connections() >= 3);
+      assert.equal(count(saw, "bob: said once"), 1, saw);
+      assert.doesNotMatch(saw, /dropped|warning/);
+    } finally {
+      await tmux("kill-session", "-t", a).catch(() => {});
+      relay.close();
+    }
+  },
+});
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
