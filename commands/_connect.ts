@@ -42,13 +42,17 @@ ${identityHelp(22)}
   --timeout SECONDS   time allowed to connect and for the handshake (default 10)
 HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
-/** Loads the identity and connects to `HOST[:PORT]`, checking known_hosts. */
+/**
+ * Loads the identity and connects to `HOST[:PORT]`, checking known_hosts.
+ * `reconnect` opens another connection to the same server with the same
+ * identity, without asking anything (chat, after the server went away).
+ */
 export async function connectTo(
   command: string,
   keystore: Keystore,
   target: string,
   flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout: string },
-): Promise<{ client: OvtpClient; identity: Identity }> {
+): Promise<{ client: OvtpClient; identity: Identity; reconnect: () => Promise<OvtpClient> }> {
   const timeoutSeconds = Number(flags.timeout);
   if (!(timeoutSeconds > 0)) usageError(command, `Invalid timeout "${flags.timeout}"`);
   if (flags.strict && flags["accept-new"]) {
@@ -77,14 +81,14 @@ export async function connectTo(
       }),
     });
   try {
-    return { client: await connect(), identity };
+    return { client: await connect(), identity, reconnect: connect };
   } catch (error) {
     if (!(error instanceof UnknownHostError)) throw error;
     await decideUnknownHost(error, policy, flags.strict === true);
     await keystore.addKnownHost(error.host, error.key);
     await writeErr(`ovtp: host ${error.host} recorded in known_hosts: ${error.fingerprint}\n`);
     // The host must present the same key again: it is known now.
-    return { client: await connect(), identity };
+    return { client: await connect(), identity, reconnect: connect };
   }
 }
 

@@ -51,6 +51,28 @@ export class LineEditor {
     this.#redraw();
   }
 
+  /** Shows `prompt` instead, keeping the line being typed (an offline chat says so). */
+  setPrompt(prompt: string): void {
+    if (this.#rl.getPrompt() === prompt) return;
+    const out = process.stdout;
+    readline.moveCursor(out, 0, -this.#rl.getCursorPos().rows);
+    readline.cursorTo(out, 0);
+    readline.clearScreenDown(out);
+    this.#rl.setPrompt(prompt);
+    this.#redraw();
+  }
+
+  /**
+   * Erases the line being typed and gives the terminal back at once (a
+   * failure ends the chat while a line is awaited: main.ts prints it next).
+   */
+  close(): void {
+    readline.moveCursor(process.stdout, 0, -this.#rl.getCursorPos().rows);
+    readline.cursorTo(process.stdout, 0);
+    readline.clearScreenDown(process.stdout);
+    this.#rl.close();
+  }
+
   /**
    * Draws the prompt and the line on the row the cursor is on. readline
    * would first go up as many rows as the line took when it last drew it,

@@ -1,8 +1,10 @@
 import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
-import { type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
-import { OvtpError } from "../lib/errors.ts";
+import { type ChatEvents, type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
 import type { InviteOnlyOptions } from "../lib/chat/membership.ts";
 import { RoomHeads } from "../lib/chat/room_heads.ts";
+import type { OvtpClient } from "../lib/client.ts";
+import { ReplayGuard } from "../lib/envelope.ts";
+import { OvtpError } from "../lib/errors.ts";
 import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
@@ -18,8 +20,10 @@ import {
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
 import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
 import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
-import { LineEditor } from "./_line_editor.ts";
+import { NamePins } from "./_chat_pins.ts";
 import { inviteTarget, membershipLine, removeTarget, whoInviteOnly } from "./_chat_rooms.ts";
+import { LineEditor } from "./_line_editor.ts";
+import { RoomLink } from "./_room_link.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
@@ -33,9 +37,11 @@ On a terminal, incoming messages appear above the line you type, edited as
 at a shell prompt (cursor keys, Home/End, Up/Down for history); /help lists
 the chat commands, /who the members with their fingerprints, /quit or Ctrl-D
 leaves. Any other line starting with / is refused, never sent: //text sends
-/text. Without a terminal, each line of stdin is sent as a message (even one
+/text. When the server goes away, chat on a terminal reconnects (delays
+doubling up to 30 s) and joins again; lines typed meanwhile are not sent.
+Without a terminal, each line of stdin is sent as a message (even one
 starting with /) and each message received is printed as one line (--json:
-one JSON object per line).
+one JSON object per line); a lost connection ends chat (exit 3).
 
 Every fingerprint shown is computed from the key your messages are sealed
 to: a member the server lists with another fingerprint is left out, with a
@@ -59,15 +65,17 @@ ${CONNECT_HELP}
   --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
+const FLAGS = {
+  ...HOME_OPTION,
+  ...CONNECT_OPTIONS,
+  room: { type: "string", default: "lobby" },
+  name: { type: "string" },
+  json: { type: "boolean" },
+  "invite-only": { type: "boolean" },
+} as const;
+
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...CONNECT_OPTIONS,
-    room: { type: "string", default: "lobby" },
-    name: { type: "string" },
-    json: { type: "boolean" },
-    "invite-only": { type: "boolean" },
-  }, "chat");
+  const { values, positionals } = parseFlags(args, FLAGS, "chat");
   if (positionals.length !== 1) usageError("chat", "Give one HOST to chat on");
   if (!ROOM_PATTERN.test(values.room) || values.room.startsWith(".")) {
     usageError("chat", `Invalid room name "${values.room}"`);
@@ -77,127 +85,194 @@ async function run(args: string[]): Promise<number> {
   if (!isValidDisplay(display)) {
     usageError("chat", `Invalid display name "${display}"`);
   }
-  const { client, identity } = await connectTo("chat", keystore, positionals[0], values);
+  const { client, identity, reconnect } = await connectTo("chat", keystore, positionals[0], values);
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
-  const editor = interactive ? new LineEditor(`${display}> `) : undefined;
-  // A closed stdout (`chat ... | head -1`) ends chat quietly, as main.ts ends other commands.
-  let stdoutClosed = false;
-  const show = (line: string) =>
-    editor ? editor.print(line) : writeOut(line + "\n").catch((error) => {
-      if (isStdoutClosed(error) && !stdoutClosed) {
-        stdoutClosed = true;
-        client.close();
-      }
-    });
-  const notice = (line: string) =>
-    editor ? editor.print(line) : writeErr(`ovtp: ${line}\n`).catch(() => {});
-  const pins = new NamePins(keystore, await fingerprint(identity.publicKey), notice);
+  const screen = new ChatScreen(values.room, display, values.json ?? false, interactive);
+  const pins = new NamePins(keystore, await fingerprint(identity.publicKey), screen.notice);
   await pins.trustContacts();
-  const inviteOnly = await inviteOnlyOptions(keystore, client.serverKey, values, notice);
+  const inviteOnly = await inviteOnlyOptions(keystore, client.serverKey, values, screen.notice);
 
-  const joinOptions = { room: values.room, display, inviteOnly };
-  const session = await ChatSession.join(client, identity, joinOptions, {
-    onMessage(message) {
-      pins.after(() =>
-        show(values.json ? messageJson(values.room, message) : messageLine(message, pins))
-      );
-    },
-    onPresence(event, member) {
-      pins.check(member);
-      if (values.json) {
-        show(jsonLine({
-          event,
-          time: new Date().toISOString(),
-          room: values.room,
-          from: member.display,
-          name: member.name,
-          fingerprint: member.fingerprint,
-        }));
-      } else {
-        const line = `* ${clean(member.display)} ${event === "join" ? "joined" : "left"} (${
-          clean(member.fingerprint)
-        })`;
-        editor ? editor.print(line) : notice(line.slice(2));
-      }
-    },
-    onDropped(claimed, reason) {
-      notice(
-        `warning: dropped a message claiming to come from ${clean(claimed)}: ${clean(reason)}`,
-      );
-    },
-    onWarning(message) {
-      notice(`warning: ${clean(message)}`);
-    },
-    onMembership(change) {
-      if (values.json) show(jsonLine({ event: "membership", room: values.room, ...change }));
-      else notice(`${editor ? "* " : ""}${membershipLine(values.room, change)}`);
-    },
-  });
-  pins.checkAll(session.members);
-  const online = session.members.filter((m) => m.online).length;
-  notice(
-    `joined room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
-  );
-  const outsider = () =>
-    session.roomMembers !== undefined &&
-    !session.roomMembers.some((m) => m.fingerprint === pins.own);
-  if (outsider()) {
-    notice(
-      `you are not a member of invite-only room ${values.room} yet: ` +
-        "a member must /invite your public line (ovtp id prints it)",
+  const events = chatEvents(screen, pins);
+  const join = (connection: OvtpClient) =>
+    ChatSession.join(connection, identity, { room: values.room, display, inviteOnly }, events);
+  const joined = (session: ChatSession, how: string) => {
+    pins.checkAll(session.members);
+    const online = session.members.filter((m) => m.online).length;
+    screen.notice(
+      `${how} room ${values.room} as ${display}: ${session.members.length} member(s), ${online} online; /who lists them`,
     );
-  }
-
-  const closed = client.closed.then(() => {
-    throw stdoutClosed
-      ? new StdoutClosed()
-      : new OvtpError("network", "The server closed the connection");
-  });
-  closed.catch(() => {});
-  const input = editor ? editor.lines() : readStdinLines();
-  try {
-    for await (const line of raceInput(input, closed)) {
-      // Slash commands exist on a terminal only: piped lines are all messages.
-      const typed: ChatInput = editor ? parseChatInput(line) : { kind: "message", text: line };
-      if (typed.kind === "quit") break;
-      if (typed.kind === "help") {
-        editor?.print(CHAT_HELP);
-        continue;
-      }
-      if (typed.kind === "who") {
-        const members = session.roomMembers;
-        editor?.print(members ? whoInviteOnly(members, session.members) : whoList(session.members));
-        continue;
-      }
-      if (typed.kind === "invite" || typed.kind === "remove") {
-        await changeMembership(session, typed, notice);
-        continue;
-      }
-      if (typed.kind === "unknown") {
-        notice(
-          `unknown command ${
-            clean(typed.command)
-          } (not sent): /help lists them, //text sends /text`,
-        );
-        continue;
-      }
-      const text = typed.text;
-      if (!text.trim()) continue;
-      if (outsider()) {
-        notice("not sent: you are not a member of this invite-only room");
-        continue;
-      }
-      const recipients = await session.send(text);
-      if (recipients === 0) notice("nobody else is in this room yet: the message went to no one");
-      else if (editor) editor.print(`[${clock(Date.now())}] ${display}: ${clean(text)}`);
+    if (isOutsider(session, pins)) {
+      screen.notice(
+        `you are not a member of invite-only room ${values.room} yet: ` +
+          "a member must /invite your public line (ovtp id prints it)",
+      );
     }
-    await session.leave();
+  };
+  const first = await join(client);
+  joined(first, "joined");
+  // A person at a terminal keeps the prompt when the server goes away; a
+  // script's chat ends with the error, for whatever runs it to decide.
+  const link = new RoomLink(client, first, {
+    connect: reconnect,
+    join,
+    reconnect: Deno.stdin.isTerminal(),
+    status: (line) => screen.notice(`* ${line}`),
+    onOffline: () => screen.editor?.setPrompt(`${display} (offline)> `),
+    onRejoin(session) {
+      screen.editor?.setPrompt(`${display}> `);
+      joined(session, "reconnected: back in");
+    },
+  });
+  let failed = true;
+  try {
+    await readLines(link, screen, pins);
+    failed = false;
   } finally {
-    client.close();
+    // A failure ends the chat while a line is awaited: the terminal goes back first.
+    if (failed) screen.editor?.close();
+    await link.close();
     // Exiting during a check would leave chat_names' lock file behind.
     await pins.settled();
   }
   return 0;
+}
+
+/** Where chat writes: the line editor on a terminal, else stdout and stderr. */
+class ChatScreen {
+  readonly editor: LineEditor | undefined;
+  /** Rejects once stdout is closed (`chat ... | head -1`): chat then ends quietly. */
+  readonly stdoutClosed = Promise.withResolvers<never>();
+
+  constructor(
+    readonly room: string,
+    readonly display: string,
+    readonly json: boolean,
+    interactive: boolean,
+  ) {
+    this.editor = interactive ? new LineEditor(`${display}> `) : undefined;
+    this.stdoutClosed.promise.catch(() => {});
+  }
+
+  /** A message or event: stdout without a terminal. */
+  show = (line: string): void => {
+    if (this.editor) return this.editor.print(line);
+    writeOut(line + "\n").catch((error) => {
+      if (isStdoutClosed(error)) this.stdoutClosed.reject(new StdoutClosed());
+    });
+  };
+
+  /** A status line or warning: stderr without a terminal. */
+  notice = (line: string): void => {
+    if (this.editor) return this.editor.print(line);
+    writeErr(`ovtp: ${line}\n`).catch(() => {});
+  };
+}
+
+/** What chat does with what the room sends: every line goes through the name checks first. */
+function chatEvents(screen: ChatScreen, pins: NamePins): ChatEvents {
+  const { room, json } = screen;
+  // Envelope ids seen across reconnections: one the relay delivers again
+  // (kept for us while we were away, and also sent before the cut) shows once.
+  const seen = new ReplayGuard(10_000);
+  return {
+    onMessage(message) {
+      if (!seen.remember(message.messageId)) return;
+      pins.after(() => screen.show(json ? messageJson(room, message) : messageLine(message, pins)));
+    },
+    onPresence(event, member) {
+      pins.check(member);
+      if (json) {
+        screen.show(jsonLine({
+          event,
+          time: new Date().toISOString(),
+          room,
+          from: member.display,
+          name: member.name,
+          fingerprint: member.fingerprint,
+        }));
+        return;
+      }
+      const line = `* ${clean(member.display)} ${event === "join" ? "joined" : "left"} (${
+        clean(member.fingerprint)
+      })`;
+      screen.editor ? screen.editor.print(line) : screen.notice(line.slice(2));
+    },
+    onDropped(claimed, reason) {
+      screen.notice(
+        `warning: dropped a message claiming to come from ${clean(claimed)}: ${clean(reason)}`,
+      );
+    },
+    onWarning(message) {
+      screen.notice(`warning: ${clean(message)}`);
+    },
+    onMembership(change) {
+      if (json) screen.show(jsonLine({ event: "membership", room, ...change }));
+      else screen.notice(`${screen.editor ? "* " : ""}${membershipLine(room, change)}`);
+    },
+  };
+}
+
+/** Whether the room is invite-only and this key is not on its signed list. */
+function isOutsider(session: ChatSession, pins: NamePins): boolean {
+  return session.roomMembers !== undefined &&
+    !session.roomMembers.some((m) => m.fingerprint === pins.own);
+}
+
+/** Reads typed (or piped) lines until /quit, the end of input, or a failure for good. */
+async function readLines(link: RoomLink, screen: ChatScreen, pins: NamePins): Promise<void> {
+  const { editor, notice } = screen;
+  const input = editor ? editor.lines() : readStdinLines();
+  const ended = Promise.race([link.failed, screen.stdoutClosed.promise]);
+  for await (const line of raceInput(input, ended)) {
+    // Slash commands exist on a terminal only: piped lines are all messages.
+    const typed: ChatInput = editor ? parseChatInput(line) : { kind: "message", text: line };
+    if (typed.kind === "quit") return;
+    if (typed.kind === "help") {
+      editor?.print(CHAT_HELP);
+    } else if (typed.kind === "who") {
+      const { members, roomMembers } = link.lastSession;
+      editor?.print(roomMembers ? whoInviteOnly(roomMembers, members) : whoList(members));
+    } else if (typed.kind === "invite" || typed.kind === "remove") {
+      const session = link.session;
+      if (session) await changeMembership(session, typed, notice);
+      else notice(`cannot ${typed.kind}: the connection to the server is down`);
+    } else if (typed.kind === "unknown") {
+      notice(
+        `unknown command ${clean(typed.command)} (not sent): /help lists them, //text sends /text`,
+      );
+    } else if (typed.text.trim()) {
+      await sendTyped(link, screen, pins, typed.text);
+    }
+  }
+}
+
+async function sendTyped(link: RoomLink, screen: ChatScreen, pins: NamePins, text: string) {
+  if (isOutsider(link.lastSession, pins)) {
+    return screen.notice("not sent: you are not a member of this invite-only room");
+  }
+  const recipients = await sendLine(link, text);
+  if (typeof recipients === "string") screen.notice(recipients);
+  else if (recipients === 0) {
+    screen.notice("nobody else is in this room yet: the message went to no one");
+  } else screen.editor?.print(`[${clock(Date.now())}] ${screen.display}: ${clean(text)}`);
+}
+
+/**
+ * Sends `text`; resolves with the number of recipients, or with why it was
+ * not sent while the connection is down. Lines typed meanwhile are refused
+ * rather than kept: sent minutes later, to members who may have changed,
+ * they could say what the person no longer means.
+ */
+async function sendLine(link: RoomLink, text: string): Promise<number | string> {
+  const retry = "not sent: the connection to the server is down";
+  const session = link.session;
+  if (!session) return `${retry}, ${link.retryText} (Up recalls the line)`;
+  try {
+    return await session.send(text);
+  } catch (error) {
+    if (!link.lost(error)) throw error;
+    return `${retry} (Up recalls the line)`;
+  }
 }
 
 /**
@@ -241,7 +316,7 @@ async function changeMembership(
   }
 }
 
-/** Ends the input loop as soon as the connection fails. */
+/** Ends the input loop as soon as the chat fails for good. */
 async function* raceInput(
   input: AsyncIterator<string> | AsyncIterable<string>,
   closed: Promise<never>,
@@ -251,108 +326,6 @@ async function* raceInput(
     const next = await Promise.race([iterator.next(), closed]);
     if (next.done) return;
     yield next.value;
-  }
-}
-
-/**
- * Remembers which key each display name had, and warns when it changes.
- * Checks and the messages shown after them go through one queue, so a
- * message from a member is never shown before the check of its name.
- *
- * The user's own key is never warned about (a new key of one's own is no
- * news), and is pinned first, so a member taking the user's name is the one
- * flagged. A name held by two keys in the list given on joining is
- * reported as that, not as a change from a "before" the user never saw.
- */
-class NamePins {
-  #keystore: Keystore;
-  #warn: (line: string) => void;
-  readonly own: string;
-  #queue: Promise<void> = Promise.resolve();
-  /** Your contacts' fingerprints by name: these pins come before chat_names'. */
-  #contacts = new Map<string, string>();
-  /** The key each name was seen with in this session, first come first kept. */
-  #seen = new Map<string, string>();
-  /** Fingerprints whose display name belongs to another key, with the flag shown. */
-  readonly suspicious = new Map<string, string>();
-
-  constructor(keystore: Keystore, ownFingerprint: string, warn: (line: string) => void) {
-    this.#keystore = keystore;
-    this.own = ownFingerprint;
-    this.#warn = warn;
-  }
-
-  /** Checks the members of the room as joined, the user's own entry first. */
-  checkAll(members: Member[]): void {
-    const own = members.filter((m) => m.fingerprint === this.own);
-    for (const member of [...own, ...members.filter((m) => m.fingerprint !== this.own)]) {
-      this.check(member, true);
-    }
-  }
-
-  /**
-   * Your contacts' names are pinned to their keys before anything else (a
-   * bad line in contacts just pins nothing).
-   */
-  async trustContacts(): Promise<void> {
-    for (const contact of (await this.#keystore.readContacts()).entries) {
-      this.#contacts.set(contact.name, await fingerprint(contact.key));
-    }
-  }
-
-  /** `listed`: the member comes from the list given on joining. */
-  check(member: Member, listed = false): void {
-    this.after(async () => {
-      const contact = this.#contacts.get(member.display);
-      if (contact !== undefined && member.fingerprint !== this.own) {
-        if (contact === member.fingerprint) return;
-        this.suspicious.set(member.fingerprint, "[not your contact!]");
-        this.#warn(
-          `WARNING: "${clean(member.display)}" is your contact with the key ${contact}, ` +
-            `not ${clean(member.fingerprint)}: its messages are flagged [not your contact!]`,
-        );
-        return;
-      }
-      const pinned = await this.#keystore.pinChatName(member.display, member.fingerprint);
-      if (!this.#seen.has(member.display)) this.#seen.set(member.display, member.fingerprint);
-      if (!pinned || member.fingerprint === this.own) return;
-      const name = clean(member.display);
-      const where = `line ${pinned.line} of ${this.#keystore.path("chatNames")}`;
-      if (pinned.fingerprint === this.own) {
-        this.suspicious.set(member.fingerprint, "[name taken!]");
-        this.#warn(
-          `WARNING: another key, ${clean(member.fingerprint)}, uses your name "${name}": ` +
-            `its messages are flagged [name taken!]`,
-        );
-        return;
-      }
-      if (listed && this.#seen.get(member.display) === pinned.fingerprint) {
-        this.suspicious.set(member.fingerprint, "[name taken!]");
-        this.#warn(
-          `WARNING: two keys in this room use the name "${name}": ${clean(pinned.fingerprint)} ` +
-            `(${where}) and ${clean(member.fingerprint)}, whose messages are flagged [name taken!]`,
-        );
-        return;
-      }
-      this.suspicious.set(member.fingerprint, "[key changed!]");
-      this.#warn(
-        `WARNING: "${name}" now has the key ${clean(member.fingerprint)}, not ${
-          clean(pinned.fingerprint)
-        } as before: it may be someone else (${where})`,
-      );
-    });
-  }
-
-  /** Resolves once the checks asked for so far are done. */
-  settled(): Promise<void> {
-    return this.#queue;
-  }
-
-  /** Runs `work` once the checks asked for so far are done. */
-  after(work: () => void | Promise<void>): void {
-    this.#queue = this.#queue.then(work).catch((error) =>
-      this.#warn(`warning: cannot check chat names: ${clean((error as Error).message)}`)
-    );
   }
 }
 

@@ -1,6 +1,7 @@
 import { fingerprint, hasHiddenCharacters, parsePublicKey } from "../lib/keys.ts";
 import { formatCode } from "../lib/pair/code.ts";
 import { InviteStore, MAX_TRIES } from "../lib/pair/invites.ts";
+import { parseDuration } from "./_duration.ts";
 import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
 import {
   type Command,
@@ -32,13 +33,14 @@ Options:
   --expires DATE      refuse the key after DATE (2026-12-31 or an ISO time)
   --rate COUNT/UNIT   the key's request limit, e.g. 100/h (s, m, h, d)
   --valid DURATION    how long the code can be used: 30s, 10m, 2h, up to 7d
+                      (a bare number is seconds)
                       (default 10m)
   --json              print {"code","invite","expires","name","fingerprint"}
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const MAX_VALID_MS = 7 * UNITS.d;
+/** The longest an invite may stay usable. */
+const MAX_VALID_MS = 7 * 86_400_000;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
@@ -49,7 +51,7 @@ async function run(args: string[]): Promise<number> {
     json: { type: "boolean" },
   }, "invite");
   if (positionals.length > 0) usageError("invite", `Unexpected argument "${positionals[0]}"`);
-  const validMs = parseDuration(values.valid);
+  const validMs = parseDuration(values.valid, "--valid", "invite", MAX_VALID_MS);
   const options = keyOptionFlags(values, "invite", false);
   const keystore = openKeystore(values.home);
   // The server's key: the client learns it by the code; shown here to compare if wanted.
@@ -82,16 +84,6 @@ async function run(args: string[]): Promise<number> {
       `This server's key is ${server}; \`ovtp listen\` must be running when the client pairs.\n`,
   );
   return 0;
-}
-
-/** `30s`, `10m`, `2h`, `1d` (a bare number is minutes), from 1 s to 7 days. */
-function parseDuration(text: string): number {
-  const match = /^(\d{1,6})([smhd]?)$/.exec(text.trim());
-  const ms = match ? Number(match[1]) * UNITS[match[2] || "m"] : NaN;
-  if (!(ms >= 1000 && ms <= MAX_VALID_MS)) {
-    usageError("invite", `Invalid --valid "${text}": give 30s, 10m, 2h or 1d (at most 7d)`);
-  }
-  return ms;
 }
 
 /** The invite's name must be usable and free now (it is checked again when the client pairs). */

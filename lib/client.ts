@@ -183,7 +183,7 @@ export class OvtpClient {
   #failure: Error | undefined;
   /** The server's public key, authenticated by the handshake. */
   readonly serverKey: PublicKey;
-  /** Settles when the connection ends. */
+  /** Settles when the connection ends; {@linkcode OvtpClient.failure} then says why. */
   readonly closed: Promise<void>;
 
   private constructor(channel: SecureChannel, maxMessageSize: number, welcome: {
@@ -330,6 +330,15 @@ export class OvtpClient {
     const id = this.#nextId++;
     if (this.#nextId > 0xffffffff) this.#nextId = 1;
     return id;
+  }
+
+  /**
+   * Why the connection ended (undefined while it is open): a server that
+   * went away is a `network` OvtpError, one that stopped accepting the key a
+   * `trust` one, so a caller can tell whether connecting again may help.
+   */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** Closes the connection; requests still waiting fail. */

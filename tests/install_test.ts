@@ -4,50 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { homeWithIdentity, ovtp, startListen } from "./_cli.ts";
+import { HAS_NPM as npm, install } from "./_install.ts";
 import { HAS_TMUX, screenShows, sessionName, tmux } from "./_tmux.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const NPM = Deno.build.os === "windows" ? "npm.cmd" : "npm";
-
-async function hasNpm(): Promise<boolean> {
-  try {
-    return (await new Deno.Command(NPM, { args: ["--version"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-}
-
-const npm = await hasNpm();
 if (!npm) console.log("tests/install_test.ts: npm is not installed: the install tests are skipped");
-
-/** Installs the checkout into a fresh npm prefix, once for every test here. */
-let installed: Promise<string[]> | undefined;
-function install(): Promise<string[]> {
-  installed ??= (async () => {
-    const prefix = await Deno.makeTempDir({ prefix: "ovtp-npm-" });
-    const result = await new Deno.Command(NPM, {
-      args: [
-        "install",
-        "-g",
-        "--install-links",
-        "--no-audit",
-        "--no-fund",
-        "--prefix",
-        prefix,
-        ROOT,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(result.success, new TextDecoder().decode(result.stderr));
-    const bin = Deno.build.os === "windows" ? `${prefix}\\ovtp.cmd` : `${prefix}/bin/ovtp`;
-    return [bin];
-  })();
-  return installed;
-}
 
 Deno.test({
   name: "npm install -g puts ovtp on the PATH, usable from any directory",
