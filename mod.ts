@@ -66,6 +66,7 @@ export {
 } from "./lib/authorized_keys.ts";
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
 export { type KeyOptions, type Rate } from "./lib/key_options.ts";
+export { type Limiter, type RateDecision } from "./lib/rate_limiter.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
 export {
   type HostBlock,
@@ -145,6 +146,7 @@ export {
 } from "./lib/chat/chat_session.ts";
 export { type Member } from "./lib/chat/chat_messages.ts";
 export { ChatRelay } from "./lib/chat/relay.ts";
+export { type RoomBackend, type RoomBus } from "./lib/chat/room_bus.ts";
 export {
   type AddMemberOptions,
   RoomStore,

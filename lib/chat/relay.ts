@@ -9,12 +9,14 @@
 
 import { toHex } from "../bytes.ts";
 import { EnvelopeError, parseEnvelope } from "../envelope.ts";
+import { OvtpError } from "../errors.ts";
 import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../keys.ts";
 import type { Logger } from "../logger.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import type { Peer } from "../peer.ts";
 import { ChatMessageType, checkJoin, type Member, roomContext } from "./chat_messages.ts";
-import type { RoomStore, StoredMember } from "./room_store.ts";
+import type { RoomBackend, RoomBus } from "./room_bus.ts";
+import type { StoredMember } from "./room_store.ts";
 
 /** The largest envelope the relay forwards. */
 export const MAX_CHAT_ENVELOPE = 1024 * 1024;
@@ -99,17 +101,23 @@ interface LiveSession {
  * ```
  */
 export class ChatRelay {
-  readonly #store: RoomStore;
+  readonly #store: RoomBackend;
   readonly #logger: Logger;
+  readonly #bus: RoomBus | undefined;
   /** room → fingerprint → live sessions */
   readonly #live = new Map<string, Map<string, Set<LiveSession>>>();
   /** room → X25519 key (hex) → member */
   readonly #members = new Map<string, Map<string, StoredMember>>();
 
-  /** Relays through `store`, logging to `logger` (sizes and fingerprints only). */
-  constructor(store: RoomStore, logger: Logger) {
+  /**
+   * Relays through `store`, logging to `logger` (sizes and fingerprints
+   * only); with `bus`, shares the rooms with the other relays on it.
+   */
+  constructor(store: RoomBackend, logger: Logger, bus?: RoomBus) {
     this.#store = store;
     this.#logger = logger;
+    this.#bus = bus;
+    bus?.onPresence((room, event, member) => this.#remotePresence(room, event, member));
   }
 
   /** @internal The chat side of one connection (the server calls it). */
@@ -147,7 +155,10 @@ export class ChatRelay {
     const wasOnline = (online.get(peer.fingerprint)?.size ?? 0) > 0;
     if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
     online.get(peer.fingerprint)!.add(session);
-    const members = (await this.#store.members(room)).map((m) => this.#describe(room, m));
+    const elsewhere = await this.#bus?.online(room) ?? new Set<string>();
+    const members = (await this.#store.members(room)).map((m) =>
+      this.#describe(room, m, elsewhere)
+    );
     await session.send({
       type: ChatMessageType.Joined,
       id: session.id,
@@ -156,6 +167,9 @@ export class ChatRelay {
     const queued = await this.#store.takeQueued(room, key);
     for (const envelope of queued) {
       await session.send({ type: ChatMessageType.Deliver, id: session.id, body: envelope });
+    }
+    if (!wasOnline) {
+      await this.#bus?.attach(room, member, (envelope) => this.#deliver(room, member, envelope));
     }
     this.#logger.info(`chat: ${peer.name} joined room ${room}`, {
       fingerprint: peer.fingerprint,
@@ -179,6 +193,7 @@ export class ChatRelay {
     this.#logger.info(`chat: ${session.peer.name} left room ${room}`, {
       fingerprint: session.peer.fingerprint,
     });
+    await this.#bus?.detach(room, this.#stored(session));
     await this.#announce(room, "leave", session);
   }
 
@@ -198,7 +213,12 @@ export class ChatRelay {
       return "The envelope's sender is not the connected client";
     }
     if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
-    const members = await this.#membersByKey(room);
+    let members = await this.#membersByKey(room);
+    if (this.#bus && header.recipients.some((r) => !members.has(toHex(r)))) {
+      // A member who joined through another relay a moment ago: read again.
+      this.#members.delete(room);
+      members = await this.#membersByKey(room);
+    }
     // Every stanza names a distinct member, checked before anything is sent:
     // a post reaches each member at most once, and costs at most one
     // delivery or one append per member.
@@ -274,21 +294,58 @@ export class ChatRelay {
     return online;
   }
 
-  #describe(room: string, member: StoredMember): Member {
-    const online = (this.#live.get(room)?.get(member.fingerprint)?.size ?? 0) > 0;
+  #describe(room: string, member: StoredMember, elsewhere: Set<string>): Member {
+    const online = (this.#live.get(room)?.get(member.fingerprint)?.size ?? 0) > 0 ||
+      elsewhere.has(member.fingerprint);
     return { ...member, online };
   }
 
+  #stored(session: LiveSession): StoredMember {
+    const { name, fingerprint } = session.peer;
+    return { name, display: session.display, fingerprint, key: formatPublicKey(session.peer.key) };
+  }
+
+  /** Hands an envelope the bus carried to `member`'s sessions here; rejects when there are none. */
+  async #deliver(room: string, member: StoredMember, envelope: Uint8Array): Promise<void> {
+    const sessions = [...this.#live.get(room)?.get(member.fingerprint) ?? []];
+    if (sessions.length === 0) throw new Error(`${member.fingerprint} is not in room ${room} here`);
+    await Promise.all(
+      sessions.map((live) =>
+        live.send({ type: ChatMessageType.Deliver, id: live.id, body: envelope })
+      ),
+    );
+  }
+
+  /** Presence another relay announced: known at once as a member here, and told to the room. */
+  #remotePresence(room: string, event: "join" | "leave", member: Member): void {
+    const online = this.#live.get(room);
+    if (!online) return;
+    let key;
+    try {
+      key = parsePublicKey(member.key).key;
+    } catch {
+      return; // Not from a relay of ours.
+    }
+    this.#members.get(room)?.set(toHex(key.x25519), {
+      name: member.name,
+      display: member.display,
+      fingerprint: member.fingerprint,
+      key: member.key,
+    });
+    this.#sendPresence(room, event, member);
+  }
+
   async #announce(room: string, event: "join" | "leave", session: LiveSession) {
-    const member: Member = {
-      name: session.peer.name,
-      display: session.display,
-      fingerprint: session.peer.fingerprint,
-      key: formatPublicKey(session.peer.key),
-      online: event === "join",
-    };
+    const member: Member = { ...this.#stored(session), online: event === "join" };
+    await this.#sendPresence(room, event, member);
+    await this.#bus?.announce(room, event, member).catch((error) =>
+      this.#logger.warn(`chat: cannot announce presence to the cluster: ${error.message}`)
+    );
+  }
+
+  async #sendPresence(room: string, event: "join" | "leave", member: Member) {
     for (const [fingerprint, sessions] of this.#live.get(room) ?? []) {
-      if (fingerprint === session.peer.fingerprint) continue;
+      if (fingerprint === member.fingerprint) continue;
       for (const other of sessions) {
         await other.send({
           type: ChatMessageType.Presence,
@@ -329,17 +386,20 @@ export class ChatConnection {
           send: this.#send,
         };
         this.#sessions.set(message.id, { room, session });
-        const refusal = await this.#relay.join(room, session);
+        const refusal = await unreachable(() => this.#relay.join(room, session));
         if (refusal) {
           this.#sessions.delete(message.id);
-          await this.#refuse(message.id, refusal);
+          await this.#relay.leave(room, session);
+          await this.#refuse(message.id, refusal.message, refusal.code);
         }
         return;
       }
       case ChatMessageType.Post: {
         if (!entry) throw new MessageError(`No chat session ${message.id}`);
-        const refusal = await this.#relay.post(entry.room, entry.session, message.body);
-        if (refusal) await this.#refuse(message.id, refusal);
+        const refusal = await unreachable(() =>
+          this.#relay.post(entry.room, entry.session, message.body)
+        );
+        if (refusal) await this.#refuse(message.id, refusal.message, refusal.code);
         return;
       }
       case ChatMessageType.Leave: {
@@ -352,11 +412,11 @@ export class ChatConnection {
     }
   }
 
-  async #refuse(id: number, reason: string): Promise<void> {
+  async #refuse(id: number, reason: string, code = "refused"): Promise<void> {
     await this.#send({
       type: ChatMessageType.Refused,
       id,
-      body: encodeJson({ code: "refused", message: reason }),
+      body: encodeJson({ code, message: reason }),
     });
   }
 
@@ -366,5 +426,24 @@ export class ChatConnection {
       await this.#relay.leave(room, session);
     }
     this.#sessions.clear();
+  }
+}
+
+/**
+ * Runs a join or a post; a backend that cannot be reached (a cluster's
+ * NATS, kind "network") refuses it as "unavailable" instead of ending the
+ * connection, so that the client hears why and may try again.
+ */
+async function unreachable(
+  work: () => Promise<string | void | undefined>,
+): Promise<{ code: string; message: string } | undefined> {
+  try {
+    const refusal = await work();
+    return refusal ? { code: "refused", message: refusal } : undefined;
+  } catch (error) {
+    if (error instanceof OvtpError && error.kind === "network") {
+      return { code: "unavailable", message: error.message };
+    }
+    throw error;
   }
 }
