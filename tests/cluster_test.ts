@@ -306,3 +306,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test("bad --cluster settings are refused in one line; credentials never on the command line", async () => {
+  const server = await homeWithIdentity("relay");
+  const cases: [string[], RegExp][] = [
+    [
+      ["--cluster", "http://127.0.0.1:4222"],
+      /Invalid --cluster address "http:\/\/127\.0\.0\.1:4222"/,
+    ],
+    [["--cluster", ","], /Invalid --cluster: give nats:\/\/HOST:PORT/],
+    [["--cluster", "nats://user:secret@127.0.0.1:4222"], /Refusing credentials in --cluster/],
+    [["--cluster-creds", "x.creds"], /--cluster-creds needs --cluster/],
+    [
+      ["--cluster", "nats://127.0.0.1:1", "--cluster-creds", `${server.home}/missing.creds`],
+      /Cannot read NATS credentials/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await ovtp(["listen", "--port", "0", ...args], { home: server.home });
+    assert.notEqual(result.code, 0, args.join(" "));
+    assertOneError(result, pattern);
+    assert.doesNotMatch(result.stderr, /secret/);
+  }
+});
+
+Deno.test("a relay whose NATS cannot be reached at start serves requests and refuses chat", async () => {
+  const server = await homeWithIdentity("relay");
+  const alice = await homeWithIdentity("alice");
+  await ovtp(["add-key", alice.line], { home: server.home });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = probe.addr.port;
+  probe.close();
+  const relay = await startListen(server.home, ["--cluster", `nats://127.0.0.1:${closedPort}`]);
+  try {
+    await relay.waitFor(/cluster: cannot reach NATS .*chat is unavailable, retrying/);
+    const sent = await ovtp(["send", relay.target, "hello"], { home: alice.home });
+    assert.equal(sent.code, 0, sent.stderr);
+    const refused = await ovtp(["chat", relay.target, "--room", "ops"], {
+      home: alice.home,
+      stdin: "hi\n",
+    });
+    assert.notEqual(refused.code, 0);
+    assertOneError(refused, /NATS\) cannot be reached/);
+  } finally {
+    await relay.stop();
+  }
+});
