@@ -208,15 +208,15 @@ async function setUp(nc: NatsConnection, options: NatsClusterOptions): Promise<C
     max_age: (options.maxAgeMs ?? 7 * DAY_MS) * NS_PER_MS,
     num_replicas: replicas,
   };
-  try {
-    await jsm.streams.info(QUEUE_STREAM);
-    await jsm.streams.update(QUEUE_STREAM, config);
-  } catch {
-    await jsm.streams.add(config);
-  }
+  // What exists is kept as found: an operator may have made it with more
+  // replicas or other bounds (docs/operations.md).
+  const exists = (stream: string) => jsm.streams.info(stream).then(() => true, () => false);
+  if (!(await exists(QUEUE_STREAM))) await jsm.streams.add(config);
   const kvm = new Kvm(nc);
-  const bucket = (name: string, ttl: number) =>
-    kvm.create(name, { history: 1, ttl, replicas, storage: "file" } as never);
+  const bucket = async (name: string, ttl: number) =>
+    await exists(`KV_${name}`)
+      ? await kvm.open(name)
+      : await kvm.create(name, { history: 1, ttl, replicas, storage: "file" } as never);
   return {
     nc,
     js: jetstream(nc),
