@@ -155,6 +155,8 @@ export class NatsCluster {
     return {
       servers,
       name: "ovtp-relay",
+      // listen waits this long for the first try before it starts without NATS.
+      timeout: 5_000,
       authenticator: creds ? credsAuthenticator(creds) : undefined,
       // A token is a user without a password.
       user: password !== undefined ? user : undefined,
