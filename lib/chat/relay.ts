@@ -240,6 +240,7 @@ export class ChatRelay {
     let delivered = 0;
     let kept = 0;
     const sending: Promise<void>[] = [];
+    const keeping: Promise<void>[] = [];
     for (const member of recipients) {
       const sessions = online.get(member.fingerprint);
       if (sessions && sessions.size > 0) {
@@ -253,11 +254,13 @@ export class ChatRelay {
         }
         delivered++;
       } else {
-        await this.#store.enqueue(room, member.key, envelope);
+        // Started together: a cluster's store waits one round trip for all.
+        keeping.push(this.#store.enqueue(room, member.key, envelope));
         kept++;
       }
     }
-    await Promise.all(sending);
+    // One await for both: a rejected append is never left without a handler.
+    await Promise.all([...sending, ...keeping]);
     this.#logger.info(`chat: ${envelope.length} bytes in room ${room}`, {
       from: session.peer.fingerprint,
       delivered,
