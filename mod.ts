@@ -69,6 +69,7 @@ export {
 export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
 export { type Contact, contactNameProblem, type Contacts, parseContacts } from "./lib/contacts.ts";
 export { type KeyChange, type KeyOptions, type Rate } from "./lib/key_options.ts";
+export { type Limiter, type RateDecision } from "./lib/rate_limiter.ts";
 export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
 export {
   type HostBlock,
@@ -155,6 +156,7 @@ export {
   type RoomMember,
 } from "./lib/chat/membership.ts";
 export { ChatRelay } from "./lib/chat/relay.ts";
+export { type RoomBackend, type RoomBus } from "./lib/chat/room_bus.ts";
 export {
   type AddMemberOptions,
   RoomStore,

@@ -26,6 +26,8 @@ export const LISTEN_OPTIONS = {
   "idle-timeout": { type: "string" },
   inbox: { type: "string" },
   rooms: { type: "string" },
+  cluster: { type: "string" },
+  "cluster-creds": { type: "string" },
   serve: { type: "string" },
   "max-file-size": { type: "string" },
   "keep-partial": { type: "string" },

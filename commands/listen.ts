@@ -40,6 +40,7 @@ import {
   mergeSettings,
   readConfig,
 } from "./_listen_config.ts";
+import { parseClusterUrls, startCluster } from "./_cluster.ts";
 import { stderrLogger } from "./_logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
@@ -105,6 +106,17 @@ Files and rooms:
   --serve DIR        let clients download from DIR, read-only (ovtp getfile)
   --rooms DIR        where chat rooms keep their members and the messages
                      held for offline members (default: ~/.ovtp/rooms)
+
+Cluster (several relays sharing rooms; see docs/operations.md):
+  --cluster nats://HOST:PORT[,...]
+                     keep chat rooms, presence, queued messages and rate
+                     limits in this NATS JetStream cluster, shared with the
+                     other relays on it (each with the same server key)
+  --cluster-creds FILE
+                     a NATS credentials file; or set OVTP_NATS_CREDS, or
+                     OVTP_NATS_USER and OVTP_NATS_PASSWORD, or OVTP_NATS_TOKEN
+                     (never credentials in the address); OVTP_NATS_CA names
+                     a CA certificate for tls:// addresses
 
 Limits (each client key, and the server as a whole):
   --rate COUNT/UNIT  requests per key, e.g. 100/h (unit s, m, h or d; the
@@ -192,6 +204,10 @@ async function run(args: string[]): Promise<number> {
       (error) => logger.warn(`cannot prune the inbox: ${(error as Error).message}`),
     );
   }, Math.min(Math.max(partialMaxAgeMs / 2, 1000), 10 * 60 * 1000));
+  const clusterUrls = get("cluster") === undefined ? undefined : parseClusterUrls(get("cluster")!);
+  if (get("cluster-creds") !== undefined && !clusterUrls) {
+    usageError("listen", "--cluster-creds needs --cluster");
+  }
   const servedDir = get("serve");
   if (servedDir !== undefined && !(await Deno.stat(servedDir).catch(() => null))?.isDirectory) {
     throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
@@ -200,6 +216,9 @@ async function run(args: string[]): Promise<number> {
   // Before anyone can learn that it listens: a script that stops it as
   // soon as it reads the "listening on" line must get the graceful stop.
   const signals = stopSignals();
+  const cluster = clusterUrls
+    ? await startCluster(clusterUrls, get("cluster-creds"), logger)
+    : undefined;
   const server = listenOn(get("host")!, port, {
     identity,
     logger,
@@ -216,7 +235,9 @@ async function run(args: string[]): Promise<number> {
     inbox,
     onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
-    chat: new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
+    chat: cluster?.relay ??
+      new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
+    limiter: cluster?.limiter,
     // Invites (ovtp invite) are read from the home when a client pairs.
     pairing: new PairingResponder({ invites: new InviteStore(keystore) }),
     authorize: authorizedKeysAuthorizer(
@@ -260,6 +281,7 @@ async function run(args: string[]): Promise<number> {
     logger.warn(`${hurried} again: stopping now, cutting off the work in flight`);
     return 130;
   }
+  await cluster?.close();
   logger.info("stopped");
   // Nobody reads stdout any more: main.ts ends quietly with its own code.
   if (reason === "stdout closed") throw new StdoutClosed();

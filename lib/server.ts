@@ -15,7 +15,7 @@ import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { TrimScheduler } from "./_malloc_trim.ts";
 import type { PairingResponder } from "./pair/responder.ts";
 import type { Peer } from "./peer.ts";
-import { RateLimiter } from "./rate_limiter.ts";
+import { type Limiter, RateLimiter } from "./rate_limiter.ts";
 import { handleConnection, type LiveConnection } from "./server_connection.ts";
 import type { Inbox } from "./transfer/inbox.ts";
 import type { ServedFolder } from "./transfer/served_folder.ts";
@@ -412,6 +412,8 @@ export interface ServeOptions {
   chat?: ChatRelay;
   /** Answers pairing connections (`ovtp pair`); without it, they are refused. */
   pairing?: PairingResponder;
+  /** Where rate-limit tokens are taken (shared by a cluster's relays). @default in memory */
+  limiter?: Limiter;
 }
 
 /**
@@ -451,7 +453,7 @@ export interface OvtpServer {
 export interface ServerContext {
   options: ServeOptions;
   logger: Logger;
-  limiter: RateLimiter;
+  limiter: Limiter;
   /** Whether the server is shutting down. */
   closing: boolean;
 }
@@ -502,7 +504,7 @@ export function serve(options: ServeOptions): OvtpServer {
   const context: ServerContext = {
     options,
     logger: options.logger ?? SILENT_LOGGER,
-    limiter: new RateLimiter(),
+    limiter: options.limiter ?? new RateLimiter(),
     closing: false,
   };
   const { logger } = context;

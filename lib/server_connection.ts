@@ -167,17 +167,18 @@ export async function handleConnection(
     return { status: "forbidden", message: denied };
   };
   /** Why this key may not make one more request now: shutdown, or its rate limit. */
-  const limited = (): Denial | undefined => {
+  const limited = async (): Promise<Denial | undefined> => {
     if (context.closing) return { status: "unavailable", message: "The server is shutting down" };
     const rate = authorization.options.rate ?? options.rate;
     if (!rate) return undefined;
-    const decision = context.limiter.take(fp, rate);
+    const decision = await context.limiter.take(fp, rate);
     if (decision.allowed) return undefined;
     logger.warn("refused request: rate limit", { name: peer.name, fingerprint: fp });
     const seconds = Math.ceil(decision.retryAfterMs / 1000);
     return { status: "too-many-requests", message: `Too many requests: retry after ${seconds} s` };
   };
-  const check = (service: string, detail?: string) => forbidden(service, detail) ?? limited();
+  const check = async (service: string, detail?: string) =>
+    forbidden(service, detail) ?? await limited();
 
   const requests = new WorkGate(MAX_REQUESTS_IN_FLIGHT, maxQueued);
   // Track work for graceful shutdown.
@@ -244,7 +245,7 @@ export async function handleConnection(
   }
 
   async function answerRequest(message: Message): Promise<void> {
-    const denied = check("message");
+    const denied = await check("message");
     if (denied) {
       return await respond(message.id, { status: denied.status, response: denied.message });
     }
@@ -259,7 +260,7 @@ export async function handleConnection(
     } catch (error) {
       return await respond(message.id, { status: "error", response: (error as Error).message });
     }
-    const denied = check("call", call.function);
+    const denied = await check("call", call.function);
     if (denied) {
       return await respond(message.id, { status: denied.status, response: denied.message });
     }
@@ -288,7 +289,7 @@ export async function handleConnection(
   async function handleFile(message: Message): Promise<void> {
     if (message.type === FileMessageType.Offer) {
       const denied = files
-        ? check("upload")
+        ? await check("upload")
         : { status: "unsupported", message: "This server does not accept files" };
       if (denied) {
         return await send({
@@ -307,7 +308,7 @@ export async function handleConnection(
       message.type === DownloadMessageType.List;
     if (!isStart) return protocolError(message);
     const denied = downloads
-      ? check("download")
+      ? await check("download")
       : { status: "unsupported", message: "This server serves no files" };
     if (denied) {
       return await send({
@@ -326,10 +327,10 @@ export async function handleConnection(
     let denied;
     if (message.type === ChatMessageType.Join) {
       denied = chat
-        ? check("chat", checkJoin(decodeJson(message.body)).room)
+        ? await check("chat", checkJoin(decodeJson(message.body)).room)
         : { status: "unsupported", message: "This server does not relay chat" };
     } else if (message.type === ChatMessageType.Post || message.type === ChatMessageType.Change) {
-      denied = limited();
+      denied = await limited();
     }
     if (denied) {
       return await send({

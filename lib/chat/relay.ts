@@ -15,7 +15,8 @@ import type { Logger } from "../logger.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../messages.ts";
 import type { Peer } from "../peer.ts";
 import { ChatMessageType, checkJoin, type Member, roomContext } from "./chat_messages.ts";
-import type { RoomStore, StoredMember } from "./room_store.ts";
+import type { RoomBackend, RoomBus } from "./room_bus.ts";
+import type { StoredMember } from "./room_store.ts";
 import { type LogMember, RoomLog, RoomLogError } from "./room_log.ts";
 
 /** The largest envelope the relay forwards. */
@@ -101,8 +102,9 @@ interface LiveSession {
  * ```
  */
 export class ChatRelay {
-  readonly #store: RoomStore;
+  readonly #store: RoomBackend;
   readonly #logger: Logger;
+  readonly #bus: RoomBus | undefined;
   /** room → fingerprint → live sessions */
   readonly #live = new Map<string, Map<string, Set<LiveSession>>>();
   /** room → X25519 key (hex) → member */
@@ -112,10 +114,15 @@ export class ChatRelay {
   /** Changes are checked and appended one at a time, across rooms (they are rare). */
   #changing: Promise<unknown> = Promise.resolve();
 
-  /** Relays through `store`, logging to `logger` (sizes and fingerprints only). */
-  constructor(store: RoomStore, logger: Logger) {
+  /**
+   * Relays through `store`, logging to `logger` (sizes and fingerprints
+   * only); with `bus`, shares the rooms with the other relays on it.
+   */
+  constructor(store: RoomBackend, logger: Logger, bus?: RoomBus) {
     this.#store = store;
     this.#logger = logger;
+    this.#bus = bus;
+    bus?.onPresence((room, event, member) => this.#remotePresence(room, event, member));
   }
 
   /** @internal The chat side of one connection (the server calls it). */
@@ -129,6 +136,9 @@ export class ChatRelay {
    */
   async join(room: string, session: LiveSession, inviteOnly = false): Promise<string | undefined> {
     const { peer } = session;
+    if (inviteOnly && !this.#store.changes) {
+      return "This server's relays share rooms (a cluster), where invite-only rooms are not kept yet";
+    }
     const key = formatPublicKey(peer.key);
     const member = {
       name: peer.name,
@@ -154,9 +164,12 @@ export class ChatRelay {
     const wasOnline = (online.get(peer.fingerprint)?.size ?? 0) > 0;
     if (!online.has(peer.fingerprint)) online.set(peer.fingerprint, new Set());
     online.get(peer.fingerprint)!.add(session);
-    const members = (await this.#store.members(room)).map((m) => this.#describe(room, m));
+    const elsewhere = await this.#bus?.online(room) ?? new Set<string>();
+    const members = (await this.#store.members(room)).map((m) =>
+      this.#describe(room, m, elsewhere)
+    );
     // An invite-only room's log goes as stored: each client checks it.
-    const changes = inviteOnly ? (await this.#store.changes(room))?.map(toBase64Url) : undefined;
+    const changes = inviteOnly ? (await this.#store.changes?.(room))?.map(toBase64Url) : undefined;
     await session.send({
       type: ChatMessageType.Joined,
       id: session.id,
@@ -165,6 +178,9 @@ export class ChatRelay {
     const queued = await this.#store.takeQueued(room, key);
     for (const envelope of queued) {
       await session.send({ type: ChatMessageType.Deliver, id: session.id, body: envelope });
+    }
+    if (!wasOnline) {
+      await this.#bus?.attach(room, member, (envelope) => this.#deliver(room, member, envelope));
     }
     this.#logger.info(`chat: ${peer.name} joined room ${room}`, {
       fingerprint: peer.fingerprint,
@@ -189,6 +205,7 @@ export class ChatRelay {
     this.#logger.info(`chat: ${session.peer.name} left room ${room}`, {
       fingerprint: session.peer.fingerprint,
     });
+    await this.#bus?.detach(room, this.#stored(session));
     await this.#announce(room, "leave", session);
   }
 
@@ -208,7 +225,12 @@ export class ChatRelay {
       return "The envelope's sender is not the connected client";
     }
     if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
-    const members = await this.#membersByKey(room);
+    let members = await this.#membersByKey(room);
+    if (this.#bus && header.recipients.some((r) => !members.has(toHex(r)))) {
+      // A member who joined through another relay a moment ago: read again.
+      this.#members.delete(room);
+      members = await this.#membersByKey(room);
+    }
     // Every stanza names a distinct member, checked before anything is sent:
     // a post reaches each member at most once, and costs at most one
     // delivery or one append per member.
@@ -230,6 +252,7 @@ export class ChatRelay {
     let delivered = 0;
     let kept = 0;
     const sending: Promise<void>[] = [];
+    const keeping: Promise<void>[] = [];
     for (const member of recipients) {
       const sessions = online.get(member.fingerprint);
       if (sessions && sessions.size > 0) {
@@ -243,11 +266,13 @@ export class ChatRelay {
         }
         delivered++;
       } else {
-        await this.#store.enqueue(room, member.key, envelope);
+        // Started together: a cluster's store waits one round trip for all.
+        keeping.push(this.#store.enqueue(room, member.key, envelope));
         kept++;
       }
     }
-    await Promise.all(sending);
+    // One await for both: a rejected append is never left without a handler.
+    await Promise.all([...sending, ...keeping]);
     this.#logger.info(`chat: ${envelope.length} bytes in room ${room}`, {
       from: session.peer.fingerprint,
       delivered,
@@ -273,7 +298,7 @@ export class ChatRelay {
         if (error instanceof RoomLogError) return error.message;
         throw error;
       }
-      if (!await this.#store.appendChange(room, bytes, count)) {
+      if (!await this.#store.appendChange?.(room, bytes, count)) {
         this.#logs.delete(room); // Read again from disk on next use.
         return "The room's log changed meanwhile";
       }
@@ -303,7 +328,7 @@ export class ChatRelay {
   async #log(room: string): Promise<RoomLog | undefined> {
     const cached = this.#logs.get(room);
     if (cached) return cached;
-    const changes = await this.#store.changes(room);
+    const changes = await this.#store.changes?.(room);
     if (!changes) return undefined;
     const log = new RoomLog(room);
     try {
@@ -351,21 +376,58 @@ export class ChatRelay {
     return online;
   }
 
-  #describe(room: string, member: StoredMember): Member {
-    const online = (this.#live.get(room)?.get(member.fingerprint)?.size ?? 0) > 0;
+  #describe(room: string, member: StoredMember, elsewhere: Set<string>): Member {
+    const online = (this.#live.get(room)?.get(member.fingerprint)?.size ?? 0) > 0 ||
+      elsewhere.has(member.fingerprint);
     return { ...member, online };
   }
 
+  #stored(session: LiveSession): StoredMember {
+    const { name, fingerprint } = session.peer;
+    return { name, display: session.display, fingerprint, key: formatPublicKey(session.peer.key) };
+  }
+
+  /** Hands an envelope the bus carried to `member`'s sessions here; rejects when there are none. */
+  async #deliver(room: string, member: StoredMember, envelope: Uint8Array): Promise<void> {
+    const sessions = [...this.#live.get(room)?.get(member.fingerprint) ?? []];
+    if (sessions.length === 0) throw new Error(`${member.fingerprint} is not in room ${room} here`);
+    await Promise.all(
+      sessions.map((live) =>
+        live.send({ type: ChatMessageType.Deliver, id: live.id, body: envelope })
+      ),
+    );
+  }
+
+  /** Presence another relay announced: known at once as a member here, and told to the room. */
+  #remotePresence(room: string, event: "join" | "leave", member: Member): void {
+    const online = this.#live.get(room);
+    if (!online) return;
+    let key;
+    try {
+      key = parsePublicKey(member.key).key;
+    } catch {
+      return; // Not from a relay of ours.
+    }
+    this.#members.get(room)?.set(toHex(key.x25519), {
+      name: member.name,
+      display: member.display,
+      fingerprint: member.fingerprint,
+      key: member.key,
+    });
+    this.#sendPresence(room, event, member);
+  }
+
   async #announce(room: string, event: "join" | "leave", session: LiveSession) {
-    const member: Member = {
-      name: session.peer.name,
-      display: session.display,
-      fingerprint: session.peer.fingerprint,
-      key: formatPublicKey(session.peer.key),
-      online: event === "join",
-    };
+    const member: Member = { ...this.#stored(session), online: event === "join" };
+    await this.#sendPresence(room, event, member);
+    await this.#bus?.announce(room, event, member).catch((error) =>
+      this.#logger.warn(`chat: cannot announce presence to the cluster: ${error.message}`)
+    );
+  }
+
+  async #sendPresence(room: string, event: "join" | "leave", member: Member) {
     for (const [fingerprint, sessions] of this.#live.get(room) ?? []) {
-      if (fingerprint === session.peer.fingerprint) continue;
+      if (fingerprint === member.fingerprint) continue;
       for (const other of sessions) {
         await other.send({
           type: ChatMessageType.Presence,
@@ -416,23 +478,28 @@ export class ChatConnection {
           send: this.#send,
         };
         this.#sessions.set(message.id, { room, session });
-        const refusal = await this.#relay.join(room, session, inviteOnly);
+        const refusal = await unreachable(() => this.#relay.join(room, session, inviteOnly));
         if (refusal) {
           this.#sessions.delete(message.id);
-          await this.#refuse(message.id, refusal);
+          await this.#relay.leave(room, session);
+          await this.#refuse(message.id, refusal.message, refusal.code);
         }
         return;
       }
       case ChatMessageType.Post: {
         if (!entry) throw new MessageError(`No chat session ${message.id}`);
-        const refusal = await this.#relay.post(entry.room, entry.session, message.body);
-        if (refusal) await this.#refuse(message.id, refusal);
+        const refusal = await unreachable(() =>
+          this.#relay.post(entry.room, entry.session, message.body)
+        );
+        if (refusal) await this.#refuse(message.id, refusal.message, refusal.code);
         return;
       }
       case ChatMessageType.Change: {
         if (!entry) throw new MessageError(`No chat session ${message.id}`);
-        const refusal = await this.#relay.change(entry.room, entry.session, message.body);
-        if (refusal) await this.#refuse(message.id, refusal);
+        const refusal = await unreachable(() =>
+          this.#relay.change(entry.room, entry.session, message.body)
+        );
+        if (refusal) await this.#refuse(message.id, refusal.message, refusal.code);
         return;
       }
       case ChatMessageType.Leave: {
@@ -445,11 +512,11 @@ export class ChatConnection {
     }
   }
 
-  async #refuse(id: number, reason: string): Promise<void> {
+  async #refuse(id: number, reason: string, code = "refused"): Promise<void> {
     await this.#send({
       type: ChatMessageType.Refused,
       id,
-      body: encodeJson({ code: "refused", message: reason }),
+      body: encodeJson({ code, message: reason }),
     });
   }
 
@@ -459,5 +526,24 @@ export class ChatConnection {
       await this.#relay.leave(room, session);
     }
     this.#sessions.clear();
+  }
+}
+
+/**
+ * Runs a join or a post; a backend that cannot be reached (a cluster's
+ * NATS, kind "network") refuses it as "unavailable" instead of ending the
+ * connection, so that the client hears why and may try again.
+ */
+async function unreachable(
+  work: () => Promise<string | void | undefined>,
+): Promise<{ code: string; message: string } | undefined> {
+  try {
+    const refusal = await work();
+    return refusal ? { code: "refused", message: refusal } : undefined;
+  } catch (error) {
+    if (error instanceof OvtpError && error.kind === "network") {
+      return { code: "unavailable", message: error.message };
+    }
+    throw error;
   }
 }

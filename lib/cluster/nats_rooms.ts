@@ -1,0 +1,295 @@
+/**
+ * Rooms shared by the relays of a cluster, in NATS JetStream: the
+ * {@linkcode RoomBackend} and {@linkcode RoomBus} a clustered
+ * {@linkcode ChatRelay} uses.
+ *
+ * - Members: one key-value entry per room (`hex(room)` in `ovtp_rooms`),
+ *   the same list as a relay's members.json, changed by compare-and-set so
+ *   that two relays adding members at once both count.
+ * - Kept envelopes: published to `ovtp.q.<hex(room)>.<key hash>` in a
+ *   work-queue stream; the relay a member is connected to reads them through
+ *   the durable consumer of that member and room, and acks each once it is
+ *   handed to the member's sessions: it is then removed. An envelope handed
+ *   over but not acked (the relay was killed) is offered again, to whichever
+ *   relay the member is on, after the consumer's ack wait: the client drops
+ *   the copy by envelope id.
+ * - Presence: `hex(room).hex(fingerprint).<relay id>` in `ovtp_presence`,
+ *   renewed while the member is connected and expiring otherwise; joins and
+ *   leaves are also published on `ovtp.presence.<hex(room)>` for relays to
+ *   tell their members at once.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { ConsumerMessages } from "@nats-io/jetstream";
+import { fromHex, fromUtf8, toHex, utf8 } from "../bytes.ts";
+import { ROOM_PATTERN } from "../chat/chat_messages.ts";
+import type { Member } from "../chat/chat_messages.ts";
+import type { RoomBackend, RoomBus } from "../chat/room_bus.ts";
+import type { AddMemberOptions, StoredMember } from "../chat/room_store.ts";
+import { OvtpError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { admitMember, parseMembers } from "./members.ts";
+import {
+  type NatsCluster,
+  PRESENCE_SUBJECTS,
+  PRESENCE_TTL_MS,
+  QUEUE_STREAM,
+  QUEUE_SUBJECTS,
+  queueConsumer,
+} from "./nats_cluster.ts";
+
+/** Bounds of shared rooms (the same defaults as {@linkcode RoomStoreOptions}). */
+export interface NatsRoomsOptions {
+  /** Members of one room. @default 256 */
+  maxMembers?: number;
+  /** A member who has not joined for this long, and is not here, is removed. @default 30 days */
+  maxIdleMs?: number;
+}
+
+type PresenceListener = (room: string, event: "join" | "leave", member: Member) => void;
+
+/** See the module. */
+export class NatsRooms implements RoomBackend, RoomBus {
+  readonly #cluster: NatsCluster;
+  readonly #logger: Logger;
+  readonly #maxMembers: number;
+  readonly #maxIdleMs: number;
+  /** This relay, in presence entries and messages. */
+  readonly #relayId = toHex(crypto.getRandomValues(new Uint8Array(8)));
+  /** room + fingerprint → the consumer reading that member's envelopes here. */
+  readonly #attached = new Map<string, ConsumerMessages>();
+  /** presence key → its value, renewed while here. */
+  readonly #present = new Map<string, string>();
+  readonly #listeners: PresenceListener[] = [];
+  #subscribed = false;
+
+  /** Shares rooms through `cluster`. */
+  constructor(cluster: NatsCluster, logger: Logger, options: NatsRoomsOptions = {}) {
+    this.#cluster = cluster;
+    this.#logger = logger;
+    this.#maxMembers = options.maxMembers ?? 256;
+    this.#maxIdleMs = options.maxIdleMs ?? 30 * 24 * 3600_000;
+    cluster.onReady(() => this.#ready());
+    if (cluster.connected) this.#ready();
+    const renewing = setInterval(() => this.#renew(), PRESENCE_TTL_MS / 3);
+    Deno.unrefTimer(renewing);
+  }
+
+  members(room: string): Promise<StoredMember[]> {
+    return nats(async () => {
+      const entry = await this.#cluster.state().rooms.get(roomKey(room));
+      return parseMembers(entry).map(({ name, display, fingerprint, key }) => ({
+        name,
+        display,
+        fingerprint,
+        key,
+      }));
+    });
+  }
+
+  addMember(
+    room: string,
+    member: StoredMember,
+    options: AddMemberOptions = {},
+  ): Promise<string | undefined> {
+    return nats(async () => {
+      const { rooms, jsm } = this.#cluster.state();
+      // Another relay may change the list between our read and our write:
+      // the write then fails, and the change is made again on the new list.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const entry = await rooms.get(roomKey(room));
+        const admitted = admitMember(parseMembers(entry), member, {
+          now: Date.now(),
+          maxMembers: this.#maxMembers,
+          maxIdleMs: this.#maxIdleMs,
+          online: options.online ?? (() => false),
+        });
+        if (typeof admitted === "string") return admitted;
+        const value = JSON.stringify(admitted.members);
+        try {
+          if (entry) await rooms.update(roomKey(room), value, entry.revision);
+          else await rooms.create(roomKey(room), value);
+        } catch (error) {
+          if (isConflict(error)) continue;
+          throw error;
+        }
+        for (const gone of admitted.removed) {
+          await jsm.streams.purge(QUEUE_STREAM, { filter: queueSubject(room, gone.key) });
+        }
+        return undefined;
+      }
+      throw new OvtpError("network", `Cannot update room "${room}": too many changes at once`);
+    });
+  }
+
+  enqueue(room: string, key: string, envelope: Uint8Array): Promise<void> {
+    // Resolves once JetStream has stored it: what a relay accepted survives the relay.
+    return nats(async () => {
+      await this.#cluster.state().js.publish(queueSubject(room, key), envelope);
+    });
+  }
+
+  /** Nothing: {@linkcode NatsRooms.attach} delivers what was kept. */
+  takeQueued(): Promise<Uint8Array[]> {
+    return Promise.resolve([]);
+  }
+
+  attach(
+    room: string,
+    member: StoredMember,
+    deliver: (envelope: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    return nats(async () => {
+      const { js, jsm, presence } = this.#cluster.state();
+      const name = `q_${toHex(utf8(room))}_${keyHash(member.key)}`;
+      await jsm.consumers.add(QUEUE_STREAM, queueConsumer(name, queueSubject(room, member.key)));
+      const messages = await (await js.consumers.get(QUEUE_STREAM, name)).consume({
+        max_messages: 64,
+      });
+      this.#attached.get(attachKey(room, member))?.stop();
+      this.#attached.set(attachKey(room, member), messages);
+      this.#pump(messages, deliver);
+      const key = this.#presenceKey(room, member.fingerprint);
+      const value = JSON.stringify(member);
+      this.#present.set(key, value);
+      await presence.put(key, value);
+    });
+  }
+
+  async detach(room: string, member: StoredMember): Promise<void> {
+    const key = attachKey(room, member);
+    this.#attached.get(key)?.stop();
+    this.#attached.delete(key);
+    const presenceKey = this.#presenceKey(room, member.fingerprint);
+    this.#present.delete(presenceKey);
+    // Unreachable now: the entry expires by itself.
+    if (this.#cluster.connected) {
+      await this.#cluster.state().presence.delete(presenceKey).catch(() => {});
+    }
+  }
+
+  announce(room: string, event: "join" | "leave", member: Member): Promise<void> {
+    return nats(() => {
+      const body = JSON.stringify({ relay: this.#relayId, event, member });
+      this.#cluster.state().nc.publish(`${PRESENCE_SUBJECTS}.${toHex(utf8(room))}`, body);
+      return Promise.resolve();
+    });
+  }
+
+  onPresence(listener: PresenceListener): void {
+    this.#listeners.push(listener);
+  }
+
+  online(room: string): Promise<Set<string>> {
+    return nats(async () => {
+      const online = new Set<string>();
+      const keys = await this.#cluster.state().presence.keys(`${toHex(utf8(room))}.*.*`);
+      for await (const key of keys) {
+        const [, fingerprint, relay] = key.split(".");
+        if (relay !== this.#relayId) online.add(fromUtf8(fromHex(fingerprint)));
+      }
+      return online;
+    });
+  }
+
+  /** Stops every consumer (the relay is stopping). */
+  close(): void {
+    for (const messages of this.#attached.values()) messages.stop();
+    this.#attached.clear();
+  }
+
+  /** Hands each envelope to the member's sessions, then acks it; offered again if that failed. */
+  async #pump(messages: ConsumerMessages, deliver: (envelope: Uint8Array) => Promise<void>) {
+    for await (const message of messages) {
+      try {
+        await deliver(message.data);
+        message.ack();
+      } catch {
+        message.nak(1000);
+      }
+    }
+  }
+
+  #presenceKey(room: string, fingerprint: string): string {
+    return `${toHex(utf8(room))}.${toHex(utf8(fingerprint))}.${this.#relayId}`;
+  }
+
+  /** (Re)connected: listens to presence (once) and puts this relay's entries back. */
+  #ready(): void {
+    if (!this.#subscribed) {
+      this.#subscribed = true;
+      this.#cluster.state().nc.subscribe(`${PRESENCE_SUBJECTS}.>`, {
+        callback: (_error, message) => this.#heard(message.subject, message.data),
+      });
+    }
+    this.#renew();
+  }
+
+  #renew(): void {
+    if (!this.#cluster.connected) return;
+    const { presence } = this.#cluster.state();
+    for (const [key, value] of this.#present) {
+      presence.put(key, value).catch((error) =>
+        this.#logger.warn(`cluster: cannot renew presence: ${(error as Error).message}`)
+      );
+    }
+  }
+
+  /** A presence message from another relay, checked before the relay sees it. */
+  #heard(subject: string, data: Uint8Array): void {
+    let room, body;
+    try {
+      room = fromUtf8(fromHex(subject.slice(PRESENCE_SUBJECTS.length + 1)));
+      body = JSON.parse(fromUtf8(data));
+    } catch {
+      return;
+    }
+    if (!ROOM_PATTERN.test(room) || body?.relay === this.#relayId) return;
+    const { event, member } = body;
+    if ((event !== "join" && event !== "leave") || !isMember(member)) return;
+    for (const listener of this.#listeners) listener(room, event, member);
+  }
+}
+
+/** The subject of what is kept for the member with `key` (its public line) in `room`. */
+export function queueSubject(room: string, key: string): string {
+  return `${QUEUE_SUBJECTS}.${toHex(utf8(room))}.${keyHash(key)}`;
+}
+
+function keyHash(key: string): string {
+  return createHash("sha256").update(utf8(key)).digest("hex").slice(0, 32);
+}
+
+function roomKey(room: string): string {
+  return toHex(utf8(room));
+}
+
+function attachKey(room: string, member: StoredMember): string {
+  return `${room}\n${member.fingerprint}`;
+}
+
+function isMember(value: unknown): value is Member {
+  const m = value as Record<string, unknown>;
+  return typeof m === "object" && m !== null && typeof m.name === "string" &&
+    typeof m.display === "string" && typeof m.fingerprint === "string" &&
+    typeof m.key === "string" && typeof m.online === "boolean";
+}
+
+/** A compare-and-set that lost to another relay's write. */
+function isConflict(error: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((error as Error).message ?? "");
+}
+
+/** Runs NATS work; the client's own errors become an OvtpError "network". */
+async function nats<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof OvtpError) throw error;
+    throw new OvtpError("network", `The chat cluster (NATS) failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
