@@ -168,7 +168,8 @@ async function until(done: () => boolean): Promise<void> {
 const joined = (client: ChatClient) => client.waitFor(/joined room ops as /, "stderr");
 
 Deno.test({
-  name: "a room spans two relays; a member away gets what was said through the other relay",
+  name:
+    "a room spans two relays; a member away gets what was said through the other relay; invite-only rooms are refused",
   ignore: !hasNats,
   async fn() {
     const c = await cluster(["alice", "bob"]);
@@ -198,6 +199,17 @@ Deno.test({
       for (const relay of [a, b]) {
         assert.doesNotMatch(relay.stdout() + relay.stderr(), /hello|away|note/);
       }
+      // Invite-only rooms keep their signed log on a lone relay's disk only:
+      // a cluster refuses them at the join, in one line, and keeps serving.
+      const inviteOnly = await ovtp(["chat", a.target, "--room", "secret", "--invite-only"], {
+        home: c.people.alice.home,
+      });
+      assert.equal(inviteOnly.code, 1, inviteOnly.stderr);
+      assertOneError(inviteOnly, /invite-only rooms are not kept yet/);
+      assert.equal(
+        (await ovtp(["send", b.target, "still up"], { home: c.people.alice.home })).code,
+        0,
+      );
     } finally {
       await c.stop();
     }
