@@ -217,7 +217,10 @@ Deno.test("a name two keys share selects neither: open --from, listen, keys", as
   assert.equal(seal.code, 0, seal.stderr);
   const opened = await ovtp(["open", sealed, "--from", "alice"], { home: bob.home });
   assert.equal(opened.code, 7, opened.stderr); // Not one key: README's "not found".
-  assertOneError(opened, /The name "alice" matches 2 keys/);
+  assertOneError(
+    opened,
+    /The sender "alice" is ambiguous: authorized_keys line 1 .*, authorized_keys line 2/,
+  );
   assert.equal(opened.stdout, "");
   // By fingerprint, the sender is told apart.
   const fp = (await ovtp(["id", "--fingerprint"], { home: alice.home })).stdout.trim();

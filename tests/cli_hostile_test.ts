@@ -68,12 +68,12 @@ Deno.test("random bytes to the listen port are logged, and the next client is se
     const conn = await rawConnect(listener.port);
     const junk = new Uint8Array(4096);
     crypto.getRandomValues(junk);
-    junk[0] = 0x04; // length 0x04xx: not the 1216 bytes message 1 must have
-    junk[1] = 0xc1;
+    junk[0] = 0x05; // length 1281: over the 1216..1280 bytes message 1 may have
+    junk[1] = 0x01;
     await conn.write(junk).catch(() => {});
     await readToEnd(conn);
     await listener.waitFor(
-      /handshake failed: .*Frame length 1217 is outside the allowed 1216\.\.1216/,
+      /handshake failed: .*Frame length 1281 is outside the allowed 1216\.\.1280/,
     );
     const sent = await ovtp(["send", listener.target, "still there?"], { home: client.home });
     assert.equal(sent.code, 0, sent.stderr);

@@ -72,7 +72,7 @@ Deno.test("keys takes list/ls and remove/rm, with --json; add-key --json", async
   assert.equal((await ovtp(["keys", "remove", "bob"], { home: server })).code, 0);
   const unknown = await ovtp(["keys", "delete", "bob"], { home: server });
   assert.equal(unknown.code, 2);
-  assertOneError(unknown, /Unknown action "delete": use list or remove/);
+  assertOneError(unknown, /Unknown action "delete": use list, remove or set/);
   const extra = await ovtp(["keys", "list", "x"], { home: server });
   assert.equal(extra.code, 2);
 });
@@ -81,10 +81,10 @@ Deno.test("completions takes --home and completes keys' actions and the shells",
   const home = await tempHome();
   const bash = await ovtp(["completions", "bash", "--home", home]);
   assert.equal(bash.code, 0, bash.stderr);
-  assert.match(bash.stdout, /keys\) COMPREPLY=\(\$\(compgen -W "list remove /);
+  assert.match(bash.stdout, /keys\) COMPREPLY=\(\$\(compgen -W "list remove set /);
   assert.match(bash.stdout, /completions\) COMPREPLY=\(\$\(compgen -W "bash zsh fish /);
   const zsh = await ovtp(["completions", "zsh", "--home", home]);
-  assert.match(zsh.stdout, /keys\) _arguments '1:word:\(list remove\)'/);
+  assert.match(zsh.stdout, /keys\) _arguments '1:word:\(list remove set\)'/);
   const fish = await ovtp(["completions", "fish"]);
   assert.match(fish.stdout, /__fish_seen_subcommand_from completions' -a 'bash zsh fish'/);
 });
