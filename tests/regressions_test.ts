@@ -173,6 +173,7 @@ Deno.test("names holding invisible formatting characters are refused: chat displ
   assert.deepEqual(checkJoin({ room: "ops", display: "Bøb 🙂" }), {
     room: "ops",
     display: "Bøb 🙂",
+    inviteOnly: false,
   });
   const home = await Deno.makeTempDir();
   const refused = await ovtp(["chat", "127.0.0.1:1", "--name", "b\u200bob"], { home });
