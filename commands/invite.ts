@@ -9,12 +9,16 @@ import {
   openKeystore,
   parseFlags,
   usageError,
+  writeErr,
   writeOut,
 } from "./_cli.ts";
+import { OvtpError } from "../lib/errors.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const USAGE = `Usage: ovtp invite [--name NAME] [--allow LIST] [--expires DATE]
                    [--rate COUNT/UNIT] [--valid DURATION] [--json] [--home DIR]
+       ovtp invite --list [--json] [--home DIR]
+       ovtp invite --revoke NUMBER [--json] [--home DIR]
 
 Makes a one-time code with which a client pairs with this server: on the
 client, \`ovtp pair HOST CODE\` puts the client's key in this server's
@@ -35,7 +39,11 @@ Options:
   --valid DURATION    how long the code can be used: 30s, 10m, 2h, up to 7d
                       (a bare number is seconds)
                       (default 10m)
-  --json              print {"code","invite","expires","name","fingerprint"}
+  --list              list the pending invites (their numbers, never their codes)
+  --revoke NUMBER     revoke pending invite NUMBER (the first part of its code)
+  --json              print {"code","invite","expires","name","fingerprint"};
+                      with --list one {"invite","name","options","expires",
+                      "tries"} per line; with --revoke {"revoked"}
   --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
@@ -48,9 +56,26 @@ async function run(args: string[]): Promise<number> {
     name: { type: "string" },
     ...KEY_OPTION_FLAGS,
     valid: { type: "string", default: "10m" },
+    list: { type: "boolean" },
+    revoke: { type: "string" },
     json: { type: "boolean" },
   }, "invite");
   if (positionals.length > 0) usageError("invite", `Unexpected argument "${positionals[0]}"`);
+  if (values.list || values.revoke !== undefined) {
+    const making = ["name", "allow", "expires", "rate"].filter((flag) =>
+      values[flag as keyof typeof values] !== undefined
+    );
+    if (values.list && values.revoke !== undefined) {
+      usageError("invite", "Give --list or --revoke, not both");
+    }
+    if (making.length > 0) {
+      usageError("invite", `--${making[0]} makes an invite: not with --list or --revoke`);
+    }
+    const invites = new InviteStore(openKeystore(values.home));
+    return values.list
+      ? await listInvites(invites, values.json ?? false)
+      : await revokeInvite(invites, values.revoke!, values.json ?? false);
+  }
   const validMs = parseDuration(values.valid, "--valid", "invite", MAX_VALID_MS);
   const options = keyOptionFlags(values, "invite", false);
   const keystore = openKeystore(values.home);
@@ -82,6 +107,53 @@ async function run(args: string[]): Promise<number> {
       `(${MAX_TRIES} tries). On the client, run:\n\n` +
       `  ovtp pair ${hostname()} ${text}\n\n` +
       `This server's key is ${server}; \`ovtp listen\` must be running when the client pairs.\n`,
+  );
+  return 0;
+}
+
+/** `invite --list`: numbers, names, options, expiry and tries; never a code (it is not kept). */
+async function listInvites(invites: InviteStore, json: boolean): Promise<number> {
+  const pending = await invites.list();
+  if (json) {
+    const lines = pending.map((invite) =>
+      jsonLine({
+        invite: invite.nameplate,
+        name: invite.name ?? null,
+        options: invite.options,
+        expires: invite.expires,
+        tries: invite.tries,
+      }) + "\n"
+    );
+    await writeOut(lines.join(""));
+    return 0;
+  }
+  if (pending.length === 0) {
+    await writeErr("ovtp: no pending invites\n");
+    return 0;
+  }
+  const lines = pending.map((invite) => {
+    const who = invite.name === undefined ? "" : ` for "${printable(invite.name)}"`;
+    const options = invite.options ? `, ${printable(invite.options)}` : "";
+    return `invite ${invite.nameplate}${who}, valid until ${invite.expires}` +
+      ` (${invite.tries} of ${MAX_TRIES} tries used${options})\n`;
+  });
+  await writeOut(lines.join(""));
+  return 0;
+}
+
+/** `invite --revoke NUMBER`: an unknown number is "not found" (exit 7), as for keys. */
+async function revokeInvite(invites: InviteStore, text: string, json: boolean): Promise<number> {
+  const nameplate = /^\d{1,6}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isInteger(nameplate)) {
+    usageError("invite", `Invalid --revoke "${text}": give the invite's number (1 in 1-4213-8890)`);
+  }
+  if (!await invites.revoke(nameplate)) {
+    throw new OvtpError("not-found", `No pending invite ${nameplate}`, {
+      hint: "`ovtp invite --list` shows the pending ones",
+    });
+  }
+  await writeOut(
+    json ? jsonLine({ revoked: nameplate }) + "\n" : `Revoked invite ${nameplate}.\n`,
   );
   return 0;
 }

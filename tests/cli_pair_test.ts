@@ -240,3 +240,46 @@ Deno.test("pair refuses a host known with another key before using a try", async
     assert.equal(await readOrNull(`${server}/authorized_keys`), null);
   });
 });
+
+Deno.test("invite --list shows pending invites without their codes; --revoke ends one, and pair then fails", async () => {
+  await withServer(async ({ server, client, listen }) => {
+    const empty = await ovtp(["invite", "--list"], { home: server });
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal(empty.stdout, "");
+    assert.equal(empty.stderr, "ovtp: no pending invites\n");
+    const first = await invite(server, ["--name", "alice", "--allow", "message"]);
+    const second = await invite(server);
+    const listed = await ovtp(["invite", "--list"], { home: server });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      /^invite 1 for "alice", valid until \S+ \(0 of 3 tries used, allow="message"\)\ninvite 2, valid until \S+ \(0 of 3 tries used\)\n$/,
+    );
+    // The secret digits are never kept, so never listed.
+    for (const made of [first, second]) {
+      assert.ok(!listed.stdout.includes(made.code.slice(2)), listed.stdout);
+    }
+    const json = await ovtp(["invite", "--list", "--json"], { home: server });
+    assert.deepEqual(json.stdout.trim().split("\n").map((line) => JSON.parse(line).invite), [1, 2]);
+
+    const revoked = await ovtp(["invite", "--revoke", "1"], { home: server });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal(revoked.stdout, "Revoked invite 1.\n");
+    assert.deepEqual(await tries(server), { 2: 0 });
+    const listener = await listen();
+    const paired = await ovtp(["pair", listener.target, first.code], { home: client });
+    assert.equal(paired.code, 4, paired.stderr);
+    assertOneError(paired, /No pending invite 1/);
+    await assertNothingWritten(server, client);
+
+    const again = await ovtp(["invite", "--revoke", "1"], { home: server });
+    assert.equal(again.code, 7, again.stderr);
+    assertOneError(again, /No pending invite 1/);
+    const bad = await ovtp(["invite", "--revoke", "one"], { home: server });
+    assert.equal(bad.code, 2, bad.stderr);
+    assertOneError(bad, /Invalid --revoke "one"/);
+    const mixed = await ovtp(["invite", "--list", "--name", "bob"], { home: server });
+    assert.equal(mixed.code, 2, mixed.stderr);
+    assertOneError(mixed, /--name makes an invite: not with --list or --revoke/);
+  });
+});

@@ -201,6 +201,18 @@ export class InviteStore {
     });
   }
 
+  /** Revokes pending invite `nameplate`; false when there is none. */
+  async revoke(nameplate: number): Promise<boolean> {
+    return await this.#update((invites) => {
+      const index = invites.findIndex((entry) =>
+        entry.nameplate === nameplate && this.#pending(entry)
+      );
+      if (index < 0) return false;
+      invites.splice(index, 1);
+      return true;
+    });
+  }
+
   /** The invites still pending (not expired, not revoked). */
   async list(): Promise<Invite[]> {
     return (await this.#read()).filter((invite) => this.#pending(invite));
