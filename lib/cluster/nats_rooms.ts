@@ -46,6 +46,10 @@ export interface NatsRoomsOptions {
   maxMembers?: number;
   /** A member who has not joined for this long, and is not here, is removed. @default 30 days */
   maxIdleMs?: number;
+  /** Rooms in the cluster. @default 1024 */
+  maxRooms?: number;
+  /** Rooms one key may be a member of. @default 64 */
+  maxRoomsPerKey?: number;
 }
 
 type PresenceListener = (room: string, event: "join" | "leave", member: Member) => void;
@@ -56,6 +60,8 @@ export class NatsRooms implements RoomBackend, RoomBus {
   readonly #logger: Logger;
   readonly #maxMembers: number;
   readonly #maxIdleMs: number;
+  readonly #maxRooms: number;
+  readonly #maxRoomsPerKey: number;
   /** This relay, in presence entries and messages. */
   readonly #relayId = toHex(crypto.getRandomValues(new Uint8Array(8)));
   /** room + fingerprint → the consumer reading that member's envelopes here. */
@@ -71,6 +77,8 @@ export class NatsRooms implements RoomBackend, RoomBus {
     this.#logger = logger;
     this.#maxMembers = options.maxMembers ?? 256;
     this.#maxIdleMs = options.maxIdleMs ?? 30 * 24 * 3600_000;
+    this.#maxRooms = options.maxRooms ?? 1024;
+    this.#maxRoomsPerKey = options.maxRoomsPerKey ?? 64;
     cluster.onReady(() => this.#ready());
     if (cluster.connected) this.#ready();
     const renewing = setInterval(() => this.#renew(), PRESENCE_TTL_MS / 3);
@@ -100,7 +108,12 @@ export class NatsRooms implements RoomBackend, RoomBus {
       // the write then fails, and the change is made again on the new list.
       for (let attempt = 0; attempt < 20; attempt++) {
         const entry = await rooms.get(roomKey(room));
-        const admitted = admitMember(parseMembers(entry), member, {
+        const current = parseMembers(entry);
+        const bound = current.some((m) => m.fingerprint === member.fingerprint)
+          ? undefined
+          : await this.#roomBound(entry === null, member.fingerprint);
+        if (bound) return bound;
+        const admitted = admitMember(current, member, {
           now: Date.now(),
           maxMembers: this.#maxMembers,
           maxIdleMs: this.#maxIdleMs,
@@ -122,6 +135,32 @@ export class NatsRooms implements RoomBackend, RoomBus {
       }
       throw new OvtpError("network", `Cannot update room "${room}": too many changes at once`);
     });
+  }
+
+  /**
+   * Why a newcomer cannot join: the cluster's room count (for a new room)
+   * or the rooms the key is already in, counted over every room's entry.
+   * Joins of new members are rare next to posts, and with at most 1024
+   * rooms one scan is cheap; relays racing may each admit one more than
+   * the bound, never more.
+   */
+  async #roomBound(newRoom: boolean, fingerprint: string): Promise<string | undefined> {
+    const { rooms } = this.#cluster.state();
+    let count = 0;
+    let mine = 0;
+    for await (const key of await rooms.keys()) {
+      const entry = await rooms.get(key);
+      if (entry?.operation !== "PUT") continue; // Deleted, or gone meanwhile.
+      count++;
+      if (parseMembers(entry).some((m) => m.fingerprint === fingerprint)) mine++;
+    }
+    if (newRoom && count >= this.#maxRooms) {
+      return `This server has too many chat rooms (${this.#maxRooms})`;
+    }
+    if (mine >= this.#maxRoomsPerKey) {
+      return `Your key is a member of too many chat rooms (${this.#maxRoomsPerKey})`;
+    }
+    return undefined;
   }
 
   enqueue(room: string, key: string, envelope: Uint8Array): Promise<void> {
