@@ -291,7 +291,16 @@ async function inviteOnlyOptions(
   const seen = await heads.get(relay, values.room);
   if (!seen && !values["invite-only"]) return undefined;
   if (!values["invite-only"]) notice(`room ${values.room} is invite-only (as seen before)`);
-  return { seen, onHead: (head) => heads.set(relay, values.room, head) };
+  // One object for every join of this run: a join after a reconnection
+  // checks the log against the newest head seen, not the one at start.
+  const options: InviteOnlyOptions = {
+    seen,
+    onHead: async (head) => {
+      options.seen = head;
+      await heads.set(relay, values.room, head);
+    },
+  };
+  return options;
 }
 
 /** `/invite` or `/remove`: refused here, with the reason shown, when it cannot be signed. */
