@@ -173,6 +173,36 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a member connected to two relays gets every post on both: made beside it, or from a third relay",
+  ignore: !hasNats,
+  async fn() {
+    const c = await cluster(["alice", "bob", "carol"], 3);
+    const [a, b, third] = c.listeners;
+    try {
+      const alice = startChat(c.people.alice.home, a.target);
+      await joined(alice);
+      const bobs = [startChat(c.people.bob.home, a.target), startChat(c.people.bob.home, b.target)];
+      for (const bob of bobs) await joined(bob);
+      const carol = startChat(c.people.carol.home, third.target);
+      await joined(carol);
+      await alice.waitFor(/"event":"join",.*"from":"bob"/);
+      // Delivered on relay A, handed to relay B; kept on the queue by relay C,
+      // read by A or B, handed to the other.
+      await alice.say("made beside one of bob's sessions");
+      await carol.say("made on a relay bob is not on");
+      for (const bob of bobs) {
+        await bob.waitFor("made beside one of bob's sessions");
+        await bob.waitFor("made on a relay bob is not on");
+      }
+      for (const client of [...bobs, carol, alice]) assert.equal(await client.quit(), 0);
+    } finally {
+      await c.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "one key's rate budget is shared by the relays",
   ignore: !hasNats,
   async fn() {

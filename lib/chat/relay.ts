@@ -264,6 +264,7 @@ export class ChatRelay {
             ),
           );
         }
+        this.#bus?.mirror?.(room, member, envelope);
         delivered++;
       } else {
         // Started together: a cluster's store waits one round trip for all.

@@ -92,4 +92,12 @@ export interface RoomBus {
   onPresence(listener: (room: string, event: "join" | "leave", member: Member) => void): void;
   /** The fingerprints of the members of `room` connected to other relays. */
   online(room: string): Promise<Set<string>>;
+  /**
+   * Hands `envelope`, just delivered on this relay to `member`'s sessions,
+   * to the other relays where `member` is attached too, whose buses pass it
+   * to the `deliver` given to {@linkcode RoomBus.attach}: a member
+   * connected to two relays gets every post on both. Live only (nothing is
+   * kept for a relay the member has left); optional for a bus of one.
+   */
+  mirror?(room: string, member: StoredMember, envelope: Uint8Array): void;
 }

@@ -38,6 +38,8 @@ export const QUEUE_STREAM = "OVTP_QUEUES";
 export const QUEUE_SUBJECTS = "ovtp.q";
 /** Core NATS subjects of presence: `ovtp.presence.<hex(room)>`. */
 export const PRESENCE_SUBJECTS = "ovtp.presence";
+/** Core subjects of envelopes one relay delivered, for the member's other relays. */
+export const LIVE_SUBJECTS = "ovtp.live";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600_000;
@@ -155,6 +157,9 @@ export class NatsCluster {
     return {
       servers,
       name: "ovtp-relay",
+      // A relay never hears what it published itself: a post it mirrors to
+      // the other relays of a member (nats_rooms.ts) is not delivered twice.
+      noEcho: true,
       // listen waits this long for the first try before it starts without NATS.
       timeout: 5_000,
       authenticator: creds ? credsAuthenticator(creds) : undefined,

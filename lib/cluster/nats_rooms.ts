@@ -13,6 +13,11 @@
  *   over but not acked (the relay was killed) is offered again, to whichever
  *   relay the member is on, after the consumer's ack wait: the client drops
  *   the copy by envelope id.
+ * - A member connected to several relays: the relay that delivers an
+ *   envelope to the member's sessions (a post made there, or one read from
+ *   the queue) also publishes it on `ovtp.live.<hex(room)>.<key hash>`,
+ *   which every other relay where the member is attached hands to its
+ *   sessions (core NATS, at most once: it is for sessions live now).
  * - Presence: `hex(room).hex(fingerprint).<relay id>` in `ovtp_presence`,
  *   renewed while the member is connected and expiring otherwise; joins and
  *   leaves are also published on `ovtp.presence.<hex(room)>` for relays to
@@ -23,6 +28,7 @@
 
 import { createHash } from "node:crypto";
 import type { ConsumerMessages } from "@nats-io/jetstream";
+import type { Subscription } from "@nats-io/transport-node";
 import { fromHex, fromUtf8, toHex, utf8 } from "../bytes.ts";
 import { ROOM_PATTERN } from "../chat/chat_messages.ts";
 import type { Member } from "../chat/chat_messages.ts";
@@ -32,6 +38,7 @@ import { OvtpError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { admitMember, parseMembers } from "./members.ts";
 import {
+  LIVE_SUBJECTS,
   type NatsCluster,
   PRESENCE_SUBJECTS,
   PRESENCE_TTL_MS,
@@ -66,6 +73,8 @@ export class NatsRooms implements RoomBackend, RoomBus {
   readonly #relayId = toHex(crypto.getRandomValues(new Uint8Array(8)));
   /** room + fingerprint → the consumer reading that member's envelopes here. */
   readonly #attached = new Map<string, ConsumerMessages>();
+  /** room + fingerprint → the subscription to what other relays delivered to that member. */
+  readonly #mirrored = new Map<string, Subscription>();
   /** presence key → its value, renewed while here. */
   readonly #present = new Map<string, string>();
   readonly #listeners: PresenceListener[] = [];
@@ -187,9 +196,20 @@ export class NatsRooms implements RoomBackend, RoomBus {
       const messages = await (await js.consumers.get(QUEUE_STREAM, name)).consume({
         max_messages: 64,
       });
-      this.#attached.get(attachKey(room, member))?.stop();
-      this.#attached.set(attachKey(room, member), messages);
-      this.#pump(messages, deliver);
+      const attached = attachKey(room, member);
+      this.#attached.get(attached)?.stop();
+      this.#attached.set(attached, messages);
+      this.#pump(messages, deliver, room, member);
+      this.#mirrored.get(attached)?.unsubscribe();
+      this.#mirrored.set(
+        attached,
+        this.#cluster.state().nc.subscribe(liveSubject(room, member.key), {
+          callback: (error, message) => {
+            // Gone meanwhile from this relay, or a session failed: it was live-only.
+            if (!error) deliver(message.data).catch(() => {});
+          },
+        }),
+      );
       const key = this.#presenceKey(room, member.fingerprint);
       const value = JSON.stringify(member);
       this.#present.set(key, value);
@@ -201,6 +221,8 @@ export class NatsRooms implements RoomBackend, RoomBus {
     const key = attachKey(room, member);
     this.#attached.get(key)?.stop();
     this.#attached.delete(key);
+    this.#mirrored.get(key)?.unsubscribe();
+    this.#mirrored.delete(key);
     const presenceKey = this.#presenceKey(room, member.fingerprint);
     this.#present.delete(presenceKey);
     // Unreachable now: the entry expires by itself.
@@ -233,21 +255,40 @@ export class NatsRooms implements RoomBackend, RoomBus {
     });
   }
 
+  /** Hands an envelope delivered here to the other relays `member` is connected to. */
+  mirror(room: string, member: StoredMember, envelope: Uint8Array): void {
+    if (!this.#cluster.connected) return; // Live-only: nothing to keep.
+    try {
+      this.#cluster.state().nc.publish(liveSubject(room, member.key), envelope);
+    } catch {
+      // The connection went away meanwhile.
+    }
+  }
+
   /** Stops every consumer (the relay is stopping). */
   close(): void {
     for (const messages of this.#attached.values()) messages.stop();
     this.#attached.clear();
+    for (const subscription of this.#mirrored.values()) subscription.unsubscribe();
+    this.#mirrored.clear();
   }
 
   /** Hands each envelope to the member's sessions, then acks it; offered again if that failed. */
-  async #pump(messages: ConsumerMessages, deliver: (envelope: Uint8Array) => Promise<void>) {
+  async #pump(
+    messages: ConsumerMessages,
+    deliver: (envelope: Uint8Array) => Promise<void>,
+    room: string,
+    member: StoredMember,
+  ) {
     for await (const message of messages) {
       try {
         await deliver(message.data);
         message.ack();
       } catch {
         message.nak(1000);
+        continue;
       }
+      this.mirror(room, member, message.data);
     }
   }
 
@@ -295,6 +336,11 @@ export class NatsRooms implements RoomBackend, RoomBus {
 /** The subject of what is kept for the member with `key` (its public line) in `room`. */
 export function queueSubject(room: string, key: string): string {
   return `${QUEUE_SUBJECTS}.${toHex(utf8(room))}.${keyHash(key)}`;
+}
+
+/** The subject of what one relay delivered to the member with `key` in `room`. */
+function liveSubject(room: string, key: string): string {
+  return `${LIVE_SUBJECTS}.${toHex(utf8(room))}.${keyHash(key)}`;
 }
 
 function keyHash(key: string): string {
