@@ -13,7 +13,7 @@
 
 import { utf8 } from "../bytes.ts";
 import { hkdfSha256 } from "../crypto/mod.ts";
-import { bytesToBigInt, P256_ORDER } from "./spake2.ts";
+import { bytesToBigInt, P256_ORDER } from "./spake2_scalars.ts";
 
 /** The largest invite number. */
 export const MAX_NAMEPLATE = 9999;

@@ -20,7 +20,7 @@ import { formatOptions, type KeyOptions, splitOptions } from "../key_options.ts"
 import type { PublicKey } from "../keys.ts";
 import type { AddKeyResult, Keystore } from "../keystore.ts";
 import { codeScalar, MAX_NAMEPLATE, type PairCode, randomSecret } from "./code.ts";
-import { bytesToBigInt, scalarBytes } from "./spake2.ts";
+import { bytesToBigInt, scalarBytes } from "./spake2_scalars.ts";
 
 /** The file name of the pending invites in the home. */
 export const INVITES_FILE = "invites";

@@ -21,13 +21,7 @@ import type { Rate } from "../key_options.ts";
 import type { Logger } from "../logger.ts";
 import { RateLimiter } from "../rate_limiter.ts";
 import { InviteRefused, type InviteStore } from "./invites.ts";
-import {
-  CONFIRMATION_LENGTH,
-  confirmationMatches,
-  SHARE_LENGTH,
-  Spake2,
-  Spake2Error,
-} from "./spake2.ts";
+import { CONFIRMATION_LENGTH, confirmationMatches, SHARE_LENGTH } from "./spake2_scalars.ts";
 import {
   MAX_PAIR_NAME,
   PAIR_INTENT,
@@ -178,6 +172,8 @@ export class PairingResponder {
       return await sendPairError(channel, error.code, error.message);
     }
     const { invite, w } = charged;
+    // The curve arithmetic loads with the first pairing, not with listen.
+    const { Spake2, Spake2Error } = await import("./spake2.ts");
     const spake = new Spake2("B", w);
     const context = pairContext(channel.peer, attempt.serverKey, channel.handshakeHash);
     let keys;

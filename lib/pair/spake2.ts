@@ -14,14 +14,24 @@
  */
 
 import { p256 } from "@noble/curves/nist.js";
-import { concat, constantTimeEqual, toHex, utf8 } from "../bytes.ts";
+import { concat, utf8 } from "../bytes.ts";
 import { hkdfSha256, hmacSha256, sha256 } from "../crypto/mod.ts";
+import { bytesToBigInt, P256_ORDER, scalarBytes, SHARE_LENGTH } from "./spake2_scalars.ts";
+
+export {
+  bytesToBigInt,
+  CONFIRMATION_LENGTH,
+  confirmationMatches,
+  P256_ORDER,
+  scalarBytes,
+  SHARE_LENGTH,
+} from "./spake2_scalars.ts";
 
 const Point = p256.Point;
 type P256Point = InstanceType<typeof Point>;
 
-/** The order of P-256's group: scalars are taken modulo it. */
-export const P256_ORDER: bigint = Point.Fn.ORDER;
+// The order written out in ./spake2_scalars.ts must be the curve's.
+if (Point.Fn.ORDER !== P256_ORDER) throw new Error("P-256's order does not match");
 
 /** RFC 9382 section 6: M for P-256 (SEC1 compressed). */
 export const SPAKE2_M = "02886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f";
@@ -30,11 +40,6 @@ export const SPAKE2_N = "03d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f9
 
 const M = Point.fromHex(SPAKE2_M);
 const N = Point.fromHex(SPAKE2_N);
-
-/** A share (pA or pB) on the wire: a SEC1 uncompressed point. */
-export const SHARE_LENGTH = 65;
-/** A confirmation MAC: HMAC-SHA256. */
-export const CONFIRMATION_LENGTH = 32;
 
 const CONFIRMATION_KEYS = utf8("ConfirmationKeys");
 
@@ -148,29 +153,11 @@ function keySchedule(input: {
   return { K, TT, Ke, Ka, KcA, KcB, cA: hmacSha256(KcA, TT), cB: hmacSha256(KcB, TT) };
 }
 
-/**
- * Whether a received confirmation is the one expected, in constant time.
- */
-export function confirmationMatches(expected: Uint8Array, received: Uint8Array): boolean {
-  return constantTimeEqual(expected, received);
-}
-
 /** `len(x)`: its length as eight bytes, little-endian (RFC 9382 section 3.1). */
 function lengthPrefix(part: Uint8Array): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(part.length), true);
   return out;
-}
-
-/** A scalar as 32 bytes, big-endian, as w enters the transcript. */
-export function scalarBytes(scalar: bigint): Uint8Array {
-  const hex = scalar.toString(16).padStart(64, "0");
-  return Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
-}
-
-/** A big-endian byte string as a number. */
-export function bytesToBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt("0x" + toHex(bytes));
 }
 
 function decodeShare(bytes: Uint8Array): P256Point {
