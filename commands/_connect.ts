@@ -22,6 +22,7 @@ import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
 import type { HostSettings, UnknownHostPolicy } from "../lib/host_config.ts";
 import { askLine, IDENTITY_OPTION, identityHelp, usageError, writeErr } from "./_cli.ts";
+import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
 
@@ -60,14 +61,14 @@ export async function connectTo(
   }
   // The host as typed names the config block and the known_hosts entry;
   // the config may send the connection to another address and port.
-  const { settings, address, port, display } = await resolveHost(keystore, target);
+  const { settings, addresses, port, display } = await resolveHost(keystore, target);
   const policy: UnknownHostPolicy = flags.strict
     ? "refuse"
     : flags["accept-new"] || Deno.env.get("OVTP_ACCEPT_NEW") === "1"
     ? "accept-new"
     : settings.unknownHost ?? "ask";
   const identity = await loadIdentityFor(keystore, settings, flags.identity);
-  const connect = () =>
+  const connectOnce = (address: string) =>
     OvtpClient.connect({
       hostname: address,
       port,
@@ -79,6 +80,10 @@ export async function connectTo(
           writeErr(`ovtp: new host ${host} recorded in known_hosts: ${fp}\n`).catch(() => {});
         },
       }),
+    });
+  const connect = () =>
+    firstReachable(addresses, connectOnce, (line) => {
+      writeErr(`ovtp: warning: ${line}\n`).catch(() => {});
     });
   try {
     return { client: await connect(), identity, reconnect: connect };

@@ -17,6 +17,8 @@ export interface HostTarget {
   settings: HostSettings;
   /** The name or address to connect to (the config's `address`, else as typed). */
   address: string;
+  /** `address`, then the config's fallbacks: tried in turn while unreachable. */
+  addresses: string[];
   /** The port: as typed, else the config's, else the default. */
   port: number;
   /**
@@ -31,5 +33,6 @@ export async function resolveHost(keystore: Keystore, target: string): Promise<H
   const typed = parseHostPort(target, DEFAULT_PORT).hostname;
   const settings = settingsFor(await keystore.readHostConfig(), typed);
   const { hostname, port, display } = parseHostPort(target, settings.port ?? DEFAULT_PORT);
-  return { settings, address: settings.address ?? hostname, port, display };
+  const address = settings.address ?? hostname;
+  return { settings, address, addresses: [address, ...settings.fallbacks ?? []], port, display };
 }

@@ -8,6 +8,7 @@
  * ```
  * host backup                  # `ovtp send backup` means:
  *   address backup.example.org #   connect to this name or address
+ *                              #   (several: tried in turn while unreachable)
  *   port 4848                  #   on this port
  *   identity ~/.ovtp/work_id   #   as this identity (a key file)
  *   unknown-host ask           #   ask | accept-new | refuse
@@ -62,6 +63,12 @@ export type UnknownHostPolicy = "ask" | "accept-new" | "refuse";
 export interface HostSettings {
   /** The name or address to connect to. */
   address?: string;
+  /**
+   * Further names or addresses of the same server (relays of a cluster),
+   * tried in order when the ones before cannot be reached; set only when
+   * the `address` line names more than one.
+   */
+  fallbacks?: string[];
   /** The port. */
   port?: number;
   /** The identity key file. */
@@ -143,15 +150,19 @@ export function parseHostConfig(text: string): HostBlock[] {
       return;
     }
     const block = blocks.at(-1) ?? fail(`"${keyword}" before any host line`);
-    if (values.length !== 1) fail(`"${keyword}" takes one value`);
+    const several = key === "address" && values.length > 1;
+    if (values.length !== 1 && !several) fail(`"${keyword}" takes one value`);
     const value = values[0];
     const settings = block.settings;
     const once = (set: boolean) => set && fail(`"${keyword}" is given twice for this host`);
     switch (key) {
       case "address":
         once(settings.address !== undefined);
-        if (!/^[\w.:\-\[\]%]+$/.test(value)) fail(`Invalid address "${value}"`);
+        for (const address of values) {
+          if (!/^[\w.:\-\[\]%]+$/.test(address)) fail(`Invalid address "${address}"`);
+        }
         settings.address = value;
+        if (several) settings.fallbacks = values.slice(1);
         return;
       case "port": {
         once(settings.port !== undefined);
@@ -207,7 +218,11 @@ export function settingsFor(blocks: readonly HostBlock[], host: string): HostSet
   const result: HostSettings = {};
   for (const block of blocks) {
     if (!block.patterns.some((pattern) => matches(pattern, host))) continue;
-    result.address ??= block.settings.address;
+    // An address and its fallbacks come from one line, never mixed.
+    if (result.address === undefined && block.settings.address !== undefined) {
+      result.address = block.settings.address;
+      if (block.settings.fallbacks) result.fallbacks = block.settings.fallbacks;
+    }
     result.port ??= block.settings.port;
     result.identity ??= block.settings.identity;
     result.unknownHost ??= block.settings.unknownHost;

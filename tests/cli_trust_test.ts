@@ -220,6 +220,45 @@ Deno.test("~/.ovtp/config: an alias with address, port and unknown-host policy; 
   });
 });
 
+Deno.test("an alias with several addresses: an unreachable one is passed over with a warning; all down is one error", async () => {
+  await withServer(async (pair, listener) => {
+    const home = pair.client.home;
+    // listen binds 127.0.0.1 only: 127.0.0.2 and 127.0.0.3 refuse the connection.
+    await Deno.writeTextFile(
+      `${home}/config`,
+      `host relays\n  address 127.0.0.2 127.0.0.3 127.0.0.1\n  port ${listener.port}\n` +
+        `  unknown-host accept-new\nhost down\n  address 127.0.0.2 127.0.0.3\n` +
+        `  port ${listener.port}\n`,
+    );
+    const sent = await ovtp(["send", "relays", "through the third"], { home, env: ASK });
+    assert.equal(sent.code, 0, sent.stderr);
+    const warnings = sent.stderr.split("\n").filter((line) => line.startsWith("ovtp: warning:"));
+    assert.deepEqual(warnings.map((line) => /trying (\S+)$/.exec(line)?.[1]), [
+      "127.0.0.3",
+      "127.0.0.1",
+    ]);
+    assert.match(warnings[0], /Cannot connect to 127\.0\.0\.2:\d+: connection refused/);
+    await listener.waitFor(/through the third/, "stdout");
+    // One known_hosts entry, under the alias, whichever address answered.
+    const known = await Deno.readTextFile(`${home}/known_hosts`);
+    assert.equal(known.trim().split("\n").length, 1, known);
+    assert.match(known, new RegExp(`^relays:${listener.port} `));
+
+    const down = await ovtp(["send", "down", "x"], { home, env: ASK });
+    assert.equal(down.code, 3, down.stderr);
+    assert.match(down.stderr, /^ovtp: warning: .*127\.0\.0\.2.*; trying 127\.0\.0\.3$/m);
+    assert.match(
+      down.stderr,
+      /^ovtp: error: Cannot connect to 127\.0\.0\.3:\d+: connection refused$/m,
+    );
+
+    await Deno.writeTextFile(`${home}/config`, `host relays\n  address 127.0.0.1 bad/name\n`);
+    const bad = await ovtp(["send", "relays", "x"], { home, env: ASK });
+    assert.equal(bad.code, 2, bad.stderr);
+    assertOneError(bad, /line 2: Invalid address "bad\/name"/);
+  });
+});
+
 Deno.test("-i FILE connects as another identity and keeps the home's trust files", async () => {
   await withServer(async (pair, listener) => {
     const work = await Deno.makeTempDir();
