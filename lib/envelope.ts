@@ -47,8 +47,12 @@ const SIGNATURE_CONTEXT = utf8("ovtp envelope v1 signature\0");
 const ID_LENGTH = 16;
 const SIGNATURE_LENGTH = 64;
 
-/** An envelope names each recipient by its X25519 key (docs/protocol.md section 15). */
-const RECIPIENTS: RecipientFormat = {
+/**
+ * An envelope's recipient list (docs/protocol.md section 15): each
+ * recipient named by its X25519 key, one ephemeral key for all. Exported
+ * for the tests of lib/_recipients.ts; mod.ts does not export it.
+ */
+export const ENVELOPE_RECIPIENTS: RecipientFormat = {
   name: "envelope",
   keyName: "content key",
   keyLength: KEY_LENGTH,
@@ -262,13 +266,18 @@ export async function sealEnvelope(
   options: SealOptions,
 ): Promise<Uint8Array> {
   const context = utf8(options.context);
-  checkRecipientCount(RECIPIENTS, recipients.length);
+  checkRecipientCount(ENVELOPE_RECIPIENTS, recipients.length);
   if (context.length > MAX_CONTEXT_LENGTH) throw new RangeError("The context is too long");
   if (body.length > MAX_BODY_LENGTH) throw new RangeError("The body is too large");
   const contentKey = crypto.getRandomValues(new Uint8Array(32));
   const messageId = crypto.getRandomValues(new Uint8Array(ID_LENGTH));
   const senderBytes = publicKeyBytes(sender.publicKey);
-  const list = encodeRecipients(RECIPIENTS, recipients, contentKey, concat(senderBytes, messageId));
+  const list = encodeRecipients(
+    ENVELOPE_RECIPIENTS,
+    recipients,
+    contentKey,
+    concat(senderBytes, messageId),
+  );
   const fixed = new Uint8Array(8 + ID_LENGTH + 2);
   const view = new DataView(fixed.buffer);
   view.setBigUint64(0, BigInt(options.timestamp ?? Date.now()));
@@ -362,7 +371,7 @@ function parse(bytes: Uint8Array): Parsed {
   } catch {
     throw malformed("context is not UTF-8");
   }
-  const recipients = readRecipients(fields, RECIPIENTS);
+  const recipients = readRecipients(fields, ENVELOPE_RECIPIENTS);
   const header = bytes.subarray(0, fields.offset);
   const bodyLength = fields.u32("body length");
   if (bodyLength < 16 || bodyLength > MAX_BODY_LENGTH + 16) throw malformed("bad body length");
@@ -535,7 +544,7 @@ export async function openEnvelope(
     throw new EnvelopeError("replay", `Message ${envelope.messageId} was already received`);
   }
   const aad = concat(envelope.senderBytes, envelope.idBytes);
-  const contentKey = unwrapEntry(RECIPIENTS, mine, identity, aad);
+  const contentKey = unwrapEntry(ENVELOPE_RECIPIENTS, mine, identity, aad);
   let body: Uint8Array;
   try {
     body = CHACHA_POLY.open(contentKey, 0, envelope.header, envelope.sealedBody);
