@@ -18,6 +18,7 @@ import { FieldReader } from "../_field_reader.ts";
 import {
   copyKeys,
   encodeRecipients,
+  entryLength,
   findEntry,
   readRecipientCount,
   readRecipients,
@@ -39,7 +40,6 @@ import {
   PUBLIC_KEY_SIZE,
   SEALED_MAGIC,
   SIGNATURE_SIZE,
-  STANZA_SIZE,
 } from "./format.ts";
 
 /**
@@ -110,7 +110,8 @@ export async function readHeader(reader: ByteReader): Promise<Header> {
     new FieldReader(prefix, truncated, HEADER_PREFIX_SIZE - 2),
     SEALED_RECIPIENTS,
   );
-  const rest = await readExactly(reader, count * STANZA_SIZE + COMMITMENT_SIZE + SIGNATURE_SIZE);
+  const length = count * entryLength(SEALED_RECIPIENTS) + COMMITMENT_SIZE + SIGNATURE_SIZE;
+  const rest = await readExactly(reader, length);
   // One copy of the whole header: the transcript starts with it, and the
   // fields below are views into it.
   const bytes = concat(prefix, rest);

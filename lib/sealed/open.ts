@@ -281,20 +281,11 @@ async function* openParts(
           outputs.put(done.output);
         }
         if (done.verified < dispatched.count) {
-          const after = readAfter(done, inFlight.splice(0), [
-            restCopy,
-            next,
-            ...(ahead ? [ahead] : []),
-          ]);
+          const tail = [restCopy, next, ...(ahead ? [ahead] : [])];
           ahead = undefined;
-          const window = await endWindow(after, reader);
-          yield* lastChunk(
-            window,
-            dispatched.first + done.verified,
-            header,
-            payloadKey,
-            transcript,
-          );
+          const window = await endWindow(readAfter(done, inFlight.splice(0), tail), reader);
+          const failed = dispatched.first + done.verified;
+          yield* lastChunk(window, failed, header, payloadKey, transcript);
           return;
         }
         inputs.put(done.input);
