@@ -98,6 +98,16 @@ Deno.test("an envelope names a recipient by its X25519 key, a sealed file by bot
   assert.throws(() => findEntry(sealed.list, hybrid), refusal(SealedError, "not-recipient"));
 });
 
+Deno.test("a key that differs from a recipient's in its last named byte is not a recipient", () => {
+  for (const [format, type] of FORMATS) {
+    const { list } = read(format, encodeRecipients(format, [bob.publicKey], key, aad));
+    const near = { x25519: bob.publicKey.x25519.slice(), ed25519: bob.publicKey.ed25519.slice() };
+    (format.keyLength === 32 ? near.x25519 : near.ed25519)[31] ^= 1;
+    const impostor: Identity = { ...bob, publicKey: near };
+    assert.throws(() => findEntry(list, impostor), refusal(type, "not-recipient"));
+  }
+});
+
 Deno.test("each failure is the format's own error with the shared reason", () => {
   for (const [format, type] of FORMATS) {
     const bytes = encodeRecipients(format, [bob.publicKey, carol.publicKey], key, aad);
