@@ -8,6 +8,7 @@ import { targets as keyLines } from "./targets/key_lines.ts";
 import { targets as config } from "./targets/config.ts";
 import { targets as envelopes } from "./targets/envelopes.ts";
 import { targets as sealed } from "./targets/sealed.ts";
+import { targets as recipients } from "./targets/recipients.ts";
 
 /** All targets, in the order reports list them. */
 export const ALL_TARGETS: readonly FuzzTarget[] = [
@@ -18,4 +19,5 @@ export const ALL_TARGETS: readonly FuzzTarget[] = [
   ...config,
   ...envelopes,
   ...sealed,
+  ...recipients,
 ];

@@ -13,7 +13,17 @@
 
 import { concat, constantTimeEqual, toHex, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./crypto/mod.ts";
-import { unwrapKey, WRAP_ENC_LENGTH, wrapKeyForAll, WRAPPED_KEY_LENGTH } from "./key_wrap.ts";
+import { FieldReader } from "./_field_reader.ts";
+import {
+  checkRecipientCount,
+  copyKeys,
+  encodeRecipients,
+  findEntry,
+  readRecipients,
+  type RecipientFormat,
+  type RecipientList,
+  unwrapEntry,
+} from "./_recipients.ts";
 import {
   type Identity,
   KEY_LENGTH,
@@ -35,8 +45,22 @@ export const MAX_BODY_LENGTH = 16 * 1024 * 1024;
 const HPKE_INFO = utf8("ovtp envelope v1 content key");
 const SIGNATURE_CONTEXT = utf8("ovtp envelope v1 signature\0");
 const ID_LENGTH = 16;
-const RECIPIENT_LENGTH = 32 + WRAP_ENC_LENGTH + WRAPPED_KEY_LENGTH;
 const SIGNATURE_LENGTH = 64;
+
+/**
+ * An envelope's recipient list (docs/protocol.md section 15): each
+ * recipient named by its X25519 key, one ephemeral key for all. Exported
+ * for the tests of lib/_recipients.ts; mod.ts does not export it.
+ */
+export const ENVELOPE_RECIPIENTS: RecipientFormat = {
+  name: "envelope",
+  keyName: "content key",
+  keyLength: KEY_LENGTH,
+  maxRecipients: MAX_RECIPIENTS,
+  sharedEphemeral: true,
+  info: HPKE_INFO,
+  fail: (reason, message) => new EnvelopeError(reason, message),
+};
 
 /**
  * Why an envelope was refused: callers branch on it.
@@ -242,32 +266,24 @@ export async function sealEnvelope(
   options: SealOptions,
 ): Promise<Uint8Array> {
   const context = utf8(options.context);
-  if (recipients.length === 0 || recipients.length > MAX_RECIPIENTS) {
-    throw new RangeError(`An envelope has 1 to ${MAX_RECIPIENTS} recipients`);
-  }
+  checkRecipientCount(ENVELOPE_RECIPIENTS, recipients.length);
   if (context.length > MAX_CONTEXT_LENGTH) throw new RangeError("The context is too long");
   if (body.length > MAX_BODY_LENGTH) throw new RangeError("The body is too large");
   const contentKey = crypto.getRandomValues(new Uint8Array(32));
   const messageId = crypto.getRandomValues(new Uint8Array(ID_LENGTH));
   const senderBytes = publicKeyBytes(sender.publicKey);
-  const wrapAad = concat(senderBytes, messageId);
-  // One ephemeral key for every recipient of this envelope: one X25519
-  // operation per recipient instead of two (docs/security.md section 7).
-  const wrappedKeys = wrapKeyForAll(recipients.map((r) => r.x25519), contentKey, {
-    info: HPKE_INFO,
-    aad: wrapAad,
-  });
-  const stanzas = recipients.map((recipient, i) =>
-    concat(recipient.x25519, wrappedKeys[i].enc, wrappedKeys[i].wrapped)
+  const list = encodeRecipients(
+    ENVELOPE_RECIPIENTS,
+    recipients,
+    contentKey,
+    concat(senderBytes, messageId),
   );
   const fixed = new Uint8Array(8 + ID_LENGTH + 2);
   const view = new DataView(fixed.buffer);
   view.setBigUint64(0, BigInt(options.timestamp ?? Date.now()));
   fixed.set(messageId, 8);
   view.setUint16(8 + ID_LENGTH, context.length);
-  const count = new Uint8Array(2);
-  new DataView(count.buffer).setUint16(0, recipients.length);
-  const header = concat(ENVELOPE_MAGIC, senderBytes, fixed, context, count, ...stanzas);
+  const header = concat(ENVELOPE_MAGIC, senderBytes, fixed, context, list);
   // The content key is fresh and random for every envelope, so the fixed
   // nonce 0 is never reused with one key.
   const sealedBody = CHACHA_POLY.seal(contentKey, 0, header, body);
@@ -287,32 +303,10 @@ interface Parsed extends Omit<EnvelopeHeader, "recipients"> {
   senderBytes: Uint8Array;
   idBytes: Uint8Array;
   header: Uint8Array;
-  /** Every stanza, back to back (recipient key, enc, wrapped key). */
-  stanzas: Uint8Array;
+  recipients: RecipientList;
   sealedBody: Uint8Array;
   signed: Uint8Array;
   signature: Uint8Array;
-}
-
-/** Copies of the recipients' keys out of the stanzas. */
-function recipientsOf(stanzas: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let at = 0; at < stanzas.length; at += RECIPIENT_LENGTH) {
-    out.push(stanzas.slice(at, at + KEY_LENGTH));
-  }
-  return out;
-}
-
-/**
- * The stanza for `key`, compared in place; undefined when none. Recipient
- * keys are public, so the search may stop at the first difference.
- */
-function stanzaFor(stanzas: Uint8Array, key: Uint8Array): Uint8Array | undefined {
-  search: for (let at = 0; at < stanzas.length; at += RECIPIENT_LENGTH) {
-    for (let i = 0; i < KEY_LENGTH; i++) if (stanzas[at + i] !== key[i]) continue search;
-    return stanzas.subarray(at, at + RECIPIENT_LENGTH);
-  }
-  return undefined;
 }
 
 const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true });
@@ -351,59 +345,50 @@ const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function parseEnvelope(bytes: Uint8Array): EnvelopeHeader {
-  const { sender, timestamp, messageId, context, bodyLength, stanzas } = parse(bytes);
-  return { sender, timestamp, messageId, context, recipients: recipientsOf(stanzas), bodyLength };
+  const { sender, timestamp, messageId, context, bodyLength, recipients } = parse(bytes);
+  return { sender, timestamp, messageId, context, recipients: copyKeys(recipients)(), bodyLength };
+}
+
+function malformed(what: string): EnvelopeError {
+  return new EnvelopeError("malformed", `Malformed envelope: ${what}`);
 }
 
 function parse(bytes: Uint8Array): Parsed {
-  const malformed = (what: string) => new EnvelopeError("malformed", `Malformed envelope: ${what}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 0;
-  const take = (length: number, what: string) => {
-    if (offset + length > bytes.length) throw malformed(`truncated ${what}`);
-    const out = bytes.subarray(offset, offset + length);
-    offset += length;
-    return out;
-  };
-  if (!constantTimeEqual(take(4, "magic"), ENVELOPE_MAGIC)) throw malformed("not an ovtp envelope");
-  const senderBytes = take(2 * KEY_LENGTH, "sender");
+  const fields = new FieldReader(bytes, (what) => malformed(`truncated ${what}`));
+  if (!constantTimeEqual(fields.take(4, "magic"), ENVELOPE_MAGIC)) {
+    throw malformed("not an ovtp envelope");
+  }
+  const senderBytes = fields.take(2 * KEY_LENGTH, "sender");
   const sender = publicKeyFromBytes(senderBytes);
-  take(8, "timestamp");
-  const timestamp = Number(view.getBigUint64(offset - 8));
-  const idBytes = take(ID_LENGTH, "message id");
-  const messageId = toHex(idBytes);
-  take(2, "context length");
-  const contextLength = view.getUint16(offset - 2);
+  const timestamp = fields.u64("timestamp");
+  const idBytes = fields.take(ID_LENGTH, "message id");
+  const contextLength = fields.u16("context length");
   if (contextLength > MAX_CONTEXT_LENGTH) throw malformed("context too long");
+  const contextBytes = fields.take(contextLength, "context");
   let context: string;
   try {
-    context = UTF8_STRICT.decode(take(contextLength, "context"));
-  } catch (error) {
-    if (error instanceof EnvelopeError) throw error;
+    context = UTF8_STRICT.decode(contextBytes);
+  } catch {
     throw malformed("context is not UTF-8");
   }
-  take(2, "recipient count");
-  const count = view.getUint16(offset - 2);
-  if (count === 0 || count > MAX_RECIPIENTS) throw malformed("bad recipient count");
-  const stanzas = take(count * RECIPIENT_LENGTH, "recipient");
-  const header = bytes.subarray(0, offset);
-  take(4, "body length");
-  const bodyLength = view.getUint32(offset - 4);
+  const recipients = readRecipients(fields, ENVELOPE_RECIPIENTS);
+  const header = bytes.subarray(0, fields.offset);
+  const bodyLength = fields.u32("body length");
   if (bodyLength < 16 || bodyLength > MAX_BODY_LENGTH + 16) throw malformed("bad body length");
-  const sealedBody = take(bodyLength, "body");
-  const signed = bytes.subarray(0, offset);
-  const signature = take(SIGNATURE_LENGTH, "signature");
-  if (offset !== bytes.length) throw malformed("trailing bytes");
+  const sealedBody = fields.take(bodyLength, "body");
+  const signed = bytes.subarray(0, fields.offset);
+  const signature = fields.take(SIGNATURE_LENGTH, "signature");
+  fields.end(() => malformed("trailing bytes"));
   return {
     sender,
     timestamp,
-    messageId,
+    messageId: toHex(idBytes),
     context,
     bodyLength,
     senderBytes,
     idBytes,
     header,
-    stanzas,
+    recipients,
     sealedBody,
     signed,
     signature,
@@ -554,24 +539,12 @@ export async function openEnvelope(
   if (envelope.timestamp < now - (options.maxAgeMs ?? 30 * 24 * 3600_000)) {
     throw new EnvelopeError("expired", "The envelope is too old");
   }
-  const mine = stanzaFor(envelope.stanzas, identity.publicKey.x25519);
-  if (!mine) throw new EnvelopeError("not-recipient", "The envelope is not addressed to this key");
+  const mine = findEntry(envelope.recipients, identity);
   if (options.replay && !options.replay.remember(envelope.messageId)) {
     throw new EnvelopeError("replay", `Message ${envelope.messageId} was already received`);
   }
-  let contentKey: Uint8Array;
-  try {
-    contentKey = unwrapKey(
-      { enc: mine.subarray(32, 64), wrapped: mine.subarray(64) },
-      identity,
-      {
-        info: HPKE_INFO,
-        aad: concat(envelope.senderBytes, envelope.idBytes),
-      },
-    );
-  } catch {
-    throw new EnvelopeError("wrapped-key", "The wrapped content key does not open");
-  }
+  const aad = concat(envelope.senderBytes, envelope.idBytes);
+  const contentKey = unwrapEntry(ENVELOPE_RECIPIENTS, mine, identity, aad);
   let body: Uint8Array;
   try {
     body = CHACHA_POLY.open(contentKey, 0, envelope.header, envelope.sealedBody);
@@ -579,26 +552,17 @@ export async function openEnvelope(
     if (!(error instanceof DecryptError)) throw error;
     throw new EnvelopeError("body", "The body fails authentication");
   }
-  const { sender, timestamp, messageId, context, bodyLength, stanzas } = envelope;
-  // The recipients are copied out only if asked for (chat never does):
-  // from a copy of the stanzas' keys taken now, since the caller may
-  // reuse `bytes` once this returns.
-  const keys = new Uint8Array(stanzas.length / RECIPIENT_LENGTH * KEY_LENGTH);
-  for (let at = 0, to = 0; at < stanzas.length; at += RECIPIENT_LENGTH, to += KEY_LENGTH) {
-    for (let i = 0; i < KEY_LENGTH; i++) keys[to + i] = stanzas[at + i];
-  }
-  let recipients: Uint8Array[] | undefined;
+  const { sender, timestamp, messageId, context, bodyLength } = envelope;
+  // The recipients are copied out now, since the caller may reuse `bytes`
+  // once this returns, but split into arrays only if asked for (chat never does).
+  const recipients = copyKeys(envelope.recipients);
   return {
     sender,
     timestamp,
     messageId,
     context,
     get recipients() {
-      recipients ??= Array.from(
-        { length: keys.length / KEY_LENGTH },
-        (_, i) => keys.slice(i * KEY_LENGTH, (i + 1) * KEY_LENGTH),
-      );
-      return recipients;
+      return recipients();
     },
     bodyLength,
     body,

@@ -27,7 +27,16 @@ Deno.test("fuzz: every target group has targets", () => {
   // A group whose file exports nothing would pass silently; name them all.
   const groups = new Set(ALL_TARGETS.map((target) => target.name.split("/")[0]));
   for (
-    const group of ["frames", "handshake", "messages", "key_lines", "config", "envelopes", "sealed"]
+    const group of [
+      "frames",
+      "handshake",
+      "messages",
+      "key_lines",
+      "config",
+      "envelopes",
+      "sealed",
+      "recipients",
+    ]
   ) {
     if (!groups.has(group)) throw new Error(`no fuzz target in group ${group}`);
   }

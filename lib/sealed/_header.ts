@@ -14,14 +14,19 @@
 
 import { concat, constantTimeEqual } from "../bytes.ts";
 import { ed25519Sign, ed25519Verify } from "../crypto/mod.ts";
+import { FieldReader } from "../_field_reader.ts";
 import {
-  type Identity,
-  type PublicKey,
-  publicKeyBytes,
-  publicKeyFromBytes,
-  samePublicKey,
-} from "../keys.ts";
-import { unwrapKey, wrapKey } from "../key_wrap.ts";
+  copyKeys,
+  encodeRecipients,
+  entryLength,
+  findEntry,
+  readRecipientCount,
+  readRecipients,
+  type RecipientFormat,
+  type RecipientList,
+  unwrapEntry,
+} from "../_recipients.ts";
+import { type Identity, type PublicKey, publicKeyBytes, publicKeyFromBytes } from "../keys.ts";
 import type { ByteReader } from "./_byte_reader.ts";
 import { deriveKeys } from "./_keys.ts";
 import { SealedError } from "./errors.ts";
@@ -35,8 +40,21 @@ import {
   PUBLIC_KEY_SIZE,
   SEALED_MAGIC,
   SIGNATURE_SIZE,
-  STANZA_SIZE,
 } from "./format.ts";
+
+/**
+ * A sealed file names each recipient by its whole public key, and wraps
+ * the file key under an ephemeral key of its own (docs/protocol.md section 19).
+ */
+export const SEALED_RECIPIENTS: RecipientFormat = {
+  name: "sealed file",
+  keyName: "file key",
+  keyLength: PUBLIC_KEY_SIZE,
+  maxRecipients: MAX_SEALED_RECIPIENTS,
+  sharedEphemeral: false,
+  info: FILE_KEY_INFO,
+  fail: (reason, message) => new SealedError(reason, message),
+};
 
 /** A parsed header whose signature has been checked. */
 export interface Header {
@@ -48,8 +66,8 @@ export interface Header {
   nonce: Uint8Array;
   /** The commitment to the file key. */
   commitment: Uint8Array;
-  /** The stanzas as on the wire. */
-  stanzas: Uint8Array[];
+  /** The recipient list as on the wire. */
+  list: RecipientList;
   /** The whole header as on the wire, signature included. */
   bytes: Uint8Array;
 }
@@ -62,21 +80,12 @@ export async function createHeader(
   sender: Identity,
   recipients: PublicKey[],
 ): Promise<{ bytes: Uint8Array; payloadKey: Uint8Array }> {
-  if (recipients.length === 0 || recipients.length > MAX_SEALED_RECIPIENTS) {
-    throw new RangeError(`A sealed file has 1 to ${MAX_SEALED_RECIPIENTS} recipients`);
-  }
   const fileKey = crypto.getRandomValues(new Uint8Array(32));
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
   const senderBytes = publicKeyBytes(sender.publicKey);
-  const aad = concat(senderBytes, nonce);
-  const stanzas = recipients.map((recipient) => {
-    const { enc, wrapped } = wrapKey(recipient.x25519, fileKey, { info: FILE_KEY_INFO, aad });
-    return concat(publicKeyBytes(recipient), enc, wrapped);
-  });
+  const list = encodeRecipients(SEALED_RECIPIENTS, recipients, fileKey, concat(senderBytes, nonce));
   const { payloadKey, commitment } = deriveKeys(fileKey, nonce);
-  const count = new Uint8Array(2);
-  new DataView(count.buffer).setUint16(0, recipients.length);
-  const signed = concat(SEALED_MAGIC, senderBytes, nonce, count, ...stanzas, commitment);
+  const signed = concat(SEALED_MAGIC, senderBytes, nonce, list, commitment);
   const signature = await ed25519Sign(
     sender.ed25519Private,
     concat(HEADER_SIGNATURE_CONTEXT, signed),
@@ -97,63 +106,45 @@ export async function readHeader(reader: ByteReader): Promise<Header> {
     throw new SealedError("malformed", "Not an ovtp sealed file (unknown magic bytes)");
   }
   const prefix = await readExactly(reader, HEADER_PREFIX_SIZE);
-  const count = new DataView(prefix.buffer, prefix.byteOffset).getUint16(HEADER_PREFIX_SIZE - 2);
-  if (count === 0 || count > MAX_SEALED_RECIPIENTS) {
-    throw new SealedError("malformed", `The header names ${count} recipients`);
-  }
-  const rest = await readExactly(reader, count * STANZA_SIZE + COMMITMENT_SIZE + SIGNATURE_SIZE);
+  const count = readRecipientCount(
+    new FieldReader(prefix, truncated, HEADER_PREFIX_SIZE - 2),
+    SEALED_RECIPIENTS,
+  );
+  const length = count * entryLength(SEALED_RECIPIENTS) + COMMITMENT_SIZE + SIGNATURE_SIZE;
+  const rest = await readExactly(reader, length);
+  // One copy of the whole header: the transcript starts with it, and the
+  // fields below are views into it.
   const bytes = concat(prefix, rest);
-  const signedLength = bytes.length - SIGNATURE_SIZE;
-  const sender = publicKeyFromBytes(bytes.slice(4, 4 + PUBLIC_KEY_SIZE));
+  const fields = new FieldReader(bytes, truncated, SEALED_MAGIC.length);
+  const sender = publicKeyFromBytes(fields.take(PUBLIC_KEY_SIZE, "sender").slice());
+  const nonce = fields.take(NONCE_SIZE, "nonce").slice();
+  const list = readRecipients(fields, SEALED_RECIPIENTS);
+  const commitment = fields.take(COMMITMENT_SIZE, "commitment").slice();
+  const signed = bytes.subarray(0, fields.offset);
+  const signature = fields.take(SIGNATURE_SIZE, "header signature");
   const verified = await ed25519Verify(
     sender.ed25519,
-    bytes.subarray(signedLength),
-    concat(HEADER_SIGNATURE_CONTEXT, bytes.subarray(0, signedLength)),
+    signature,
+    concat(HEADER_SIGNATURE_CONTEXT, signed),
   );
   if (!verified) {
     throw new SealedError("header-signature", "The header's signature is not valid");
   }
-  const stanzas: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    const start = HEADER_PREFIX_SIZE + i * STANZA_SIZE;
-    stanzas.push(bytes.subarray(start, start + STANZA_SIZE));
-  }
-  return {
-    sender,
-    recipients: stanzas.map((stanza) => publicKeyFromBytes(stanza.slice(0, PUBLIC_KEY_SIZE))),
-    nonce: bytes.slice(4 + PUBLIC_KEY_SIZE, 4 + PUBLIC_KEY_SIZE + NONCE_SIZE),
-    commitment: bytes.slice(signedLength - COMMITMENT_SIZE, signedLength),
-    stanzas,
-    bytes,
-  };
+  const recipients = copyKeys(list)().map(publicKeyFromBytes);
+  return { sender, recipients, nonce, commitment, list, bytes };
 }
 
 /**
- * Finds the reader's stanza, unwraps the file key and checks it against the
+ * Finds the reader's entry, unwraps the file key and checks it against the
  * commitment. Throws a {@linkcode SealedError}: `not-recipient` or
  * `wrapped-key`.
  *
  * @returns The payload key.
  */
 export function unwrapPayloadKey(header: Header, identity: Identity): Uint8Array {
-  const index = header.recipients.findIndex((recipient) =>
-    samePublicKey(recipient, identity.publicKey)
-  );
-  if (index < 0) {
-    throw new SealedError("not-recipient", "The file is not sealed for this key");
-  }
-  const stanza = header.stanzas[index];
-  const enc = stanza.subarray(PUBLIC_KEY_SIZE, PUBLIC_KEY_SIZE + 32);
-  const wrapped = stanza.subarray(PUBLIC_KEY_SIZE + 32);
-  let fileKey: Uint8Array;
-  try {
-    fileKey = unwrapKey({ enc, wrapped }, identity, {
-      info: FILE_KEY_INFO,
-      aad: concat(publicKeyBytes(header.sender), header.nonce),
-    });
-  } catch {
-    throw new SealedError("wrapped-key", "The file key wrapped for this key does not open");
-  }
+  const entry = findEntry(header.list, identity);
+  const aad = concat(publicKeyBytes(header.sender), header.nonce);
+  const fileKey = unwrapEntry(SEALED_RECIPIENTS, entry, identity, aad);
   const { payloadKey, commitment } = deriveKeys(fileKey, header.nonce);
   if (!constantTimeEqual(commitment, header.commitment)) {
     throw new SealedError(
@@ -164,9 +155,11 @@ export function unwrapPayloadKey(header: Header, identity: Identity): Uint8Array
   return payloadKey;
 }
 
+function truncated(): SealedError {
+  return new SealedError("truncated", "The file ends inside its header");
+}
+
 async function readExactly(reader: ByteReader, count: number): Promise<Uint8Array> {
-  if (!await reader.fill(count)) {
-    throw new SealedError("truncated", "The file ends inside its header");
-  }
+  if (!await reader.fill(count)) throw truncated();
   return reader.take(count);
 }

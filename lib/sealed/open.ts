@@ -255,14 +255,7 @@ async function* openParts(
     ahead = next.length === BATCH_CIPHERTEXT ? read() : undefined;
     let index = 0;
     while (true) {
-      const available = current.length + next.length;
-      const count = Math.max(
-        0,
-        Math.min(
-          Math.floor(current.length / CHUNK_CIPHERTEXT_SIZE),
-          Math.floor((available - TRAILER_SIZE - 1) / CHUNK_CIPHERTEXT_SIZE),
-        ),
-      );
+      const count = middleChunks(current, next);
       const rest = current.subarray(count * CHUNK_CIPHERTEXT_SIZE);
       const restCopy = rest.length > 0 && count > 0 ? rest.slice() : rest;
       if (count > 0) {
@@ -288,27 +281,11 @@ async function* openParts(
           outputs.put(done.output);
         }
         if (done.verified < dispatched.count) {
-          // Everything read after the chunk that failed, in order.
-          const after = [
-            done.input.subarray(done.verified * CHUNK_CIPHERTEXT_SIZE).slice(),
-            ...inFlight.splice(0).map((later) => {
-              const input = later.result.then((done) => done.input);
-              input.catch(() => {}); // Awaited by endWindow() only as far as it needs.
-              return input;
-            }),
-            restCopy,
-            next,
-            ...(ahead ? [ahead] : []),
-          ];
+          const tail = [restCopy, next, ...(ahead ? [ahead] : [])];
           ahead = undefined;
-          const window = await endWindow(after, reader);
-          yield* lastChunk(
-            window,
-            dispatched.first + done.verified,
-            header,
-            payloadKey,
-            transcript,
-          );
+          const window = await endWindow(readAfter(done, inFlight.splice(0), tail), reader);
+          const failed = dispatched.first + done.verified;
+          yield* lastChunk(window, failed, header, payloadKey, transcript);
           return;
         }
         inputs.put(done.input);
@@ -328,6 +305,38 @@ async function* openParts(
     await reader.cancel();
     await ahead?.catch(() => {});
   }
+}
+
+/**
+ * How many whole chunks at the start of `current` to open as middle chunks:
+ * those followed, in `current` and `next`, by more than a trailer.
+ */
+function middleChunks(current: Uint8Array, next: Uint8Array): number {
+  const whole = Math.floor(current.length / CHUNK_CIPHERTEXT_SIZE);
+  const followed = Math.floor(
+    (current.length + next.length - TRAILER_SIZE - 1) / CHUNK_CIPHERTEXT_SIZE,
+  );
+  return Math.max(0, Math.min(whole, followed));
+}
+
+/**
+ * Everything read after the chunk that failed in `done`, in order: the
+ * rest of its batch, the batches dispatched after it, then `tail`.
+ */
+function readAfter(
+  done: Done,
+  later: Dispatched[],
+  tail: (Uint8Array | Promise<Uint8Array>)[],
+): (Uint8Array | Promise<Uint8Array>)[] {
+  return [
+    done.input.subarray(done.verified * CHUNK_CIPHERTEXT_SIZE).slice(),
+    ...later.map((dispatched) => {
+      const input = dispatched.result.then((done) => done.input);
+      input.catch(() => {}); // Awaited by endWindow() only as far as it needs.
+      return input;
+    }),
+    ...tail,
+  ];
 }
 
 /** The first END_WINDOW bytes of `parts` (awaited in order), then of the reader. */

@@ -11,8 +11,9 @@ import { armorEncoder } from "./armor.ts";
 import { BufferPool } from "./_buffer_pool.ts";
 import { ByteReader } from "./_byte_reader.ts";
 import type { Done } from "./_chunk_runner.ts";
-import { CHUNK_SIZE, END_MARK, MAX_SEALED_RECIPIENTS, TAG_SIZE } from "./format.ts";
-import { createHeader } from "./_header.ts";
+import { CHUNK_SIZE, END_MARK, TAG_SIZE } from "./format.ts";
+import { createHeader, SEALED_RECIPIENTS } from "./_header.ts";
+import { checkRecipientCount } from "../_recipients.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
 import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
 import { chunkCount } from "./stream.ts";
@@ -90,9 +91,7 @@ export function sealStream(
   options: SealStreamOptions,
 ): ReadableStream<Uint8Array> {
   const recipients = unique(options.recipients);
-  if (recipients.length === 0 || recipients.length > MAX_SEALED_RECIPIENTS) {
-    throw new RangeError(`A sealed file has 1 to ${MAX_SEALED_RECIPIENTS} recipients`);
-  }
+  checkRecipientCount(SEALED_RECIPIENTS, recipients.length);
   const workers = options.workers ?? defaultWorkers();
   const sealed = leaseStream(sealParts(source, sender, recipients, workers));
   return options.armor ? sealed.pipeThrough(armorEncoder()) : sealed;
