@@ -1,7 +1,7 @@
 import { type AuthorizedKey, duplicateNames, type LineError } from "./authorized_keys.ts";
 import { samePublicKey } from "./keys.ts";
 import type { Keystore } from "./keystore.ts";
-import type { Authorizer } from "./server.ts";
+import type { Authorizer } from "./server_types.ts";
 
 /**
  * An authorizer that answers from the keystore's authorized_keys as it is

@@ -14,7 +14,13 @@
 
 import { concat, fromUtf8, utf8 } from "./bytes.ts";
 import { ExecSlots } from "./exec_slots.ts";
-import type { FunctionCall, FunctionHandler, Reply, Request, RequestHandler } from "./server.ts";
+import type {
+  FunctionCall,
+  FunctionHandler,
+  Reply,
+  Request,
+  RequestHandler,
+} from "./server_types.ts";
 
 /**
  * Options of {@linkcode execHandler} and {@linkcode execFunction}.

@@ -10,7 +10,7 @@
 
 import type { PublicKey } from "./keys.ts";
 import type { KeyOptions } from "./key_options.ts";
-import type { Authorizer, Grant } from "./server.ts";
+import type { Authorizer, Grant } from "./server_types.ts";
 
 /** How often an open connection's grant is checked again by default, in ms. */
 export const DEFAULT_RECHECK_MS = 1000;

@@ -8,7 +8,7 @@ import {
   MessageType,
 } from "../lib/messages.ts";
 import { serve } from "../lib/server.ts";
-import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server_connection.ts";
+import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server_session.ts";
 import { WORK_OVERHEAD, WorkGate } from "../lib/_work_gate.ts";
 
 Deno.test("WorkGate asks to wait at either bound and wakes the reader when work ends", async () => {
