@@ -9,6 +9,7 @@
 import { callService } from "./calls.ts";
 import { chatService } from "./chat.ts";
 import { downloadService } from "./downloads.ts";
+import { pingService } from "./ping.ts";
 import { requestService } from "./requests.ts";
 import type { Service } from "./service.ts";
 import { uploadService } from "./uploads.ts";
@@ -20,6 +21,7 @@ export const SERVICES: readonly Service[] = [
   uploadService,
   downloadService,
   chatService,
+  pingService,
 ];
 
 /** Which service handles each message type a client may send. */
