@@ -28,6 +28,7 @@ import {
 } from "./transfer/fetcher.ts";
 import type { ListEntry } from "./transfer/download_messages.ts";
 import { CALL_MESSAGE_TYPE, encodeCall } from "./function_call.ts";
+import { PING_MESSAGE_TYPE } from "./services/ping.ts";
 
 /**
  * A response to a request, as {@linkcode OvtpClient.request} and
@@ -260,6 +261,21 @@ export class OvtpClient {
   ): Promise<Response> {
     const bytes = typeof message === "string" ? utf8(message) : message;
     return this.#ask(CALL_MESSAGE_TYPE, encodeCall({ function: name, params, message: bytes }));
+  }
+
+  /**
+   * Asks the server for its clock (docs/protocol.md section 7.3b): a cheap
+   * check that it is alive and answering, and of how far its clock is off.
+   * A refusal (rate limit, shutdown) rejects with a `remote` OvtpError.
+   */
+  async ping(): Promise<Date> {
+    const response = await this.#ask(PING_MESSAGE_TYPE, new Uint8Array(0));
+    const text = fromUtf8(response.body);
+    if (response.status !== "ok") throw new OvtpError("remote", text);
+    if (!/^\d{1,16}$/.test(text)) {
+      throw new OvtpError("protocol", "The server answered a ping with something not a time");
+    }
+    return new Date(Number(text));
   }
 
   /** Downloads a file from the server's served folder (resuming a partial one). */

@@ -1,0 +1,154 @@
+/**
+ * The transport-agnostic server (createStreamServer) serving clients over
+ * an in-memory pipe, with no socket anywhere; the ping service; and the
+ * registry's one-service-per-type rule.
+ */
+
+import assert from "node:assert/strict";
+import type { ByteStream } from "../lib/channel.ts";
+import { OvtpClient, responseText } from "../lib/client.ts";
+import { OvtpError } from "../lib/errors.ts";
+import { generateIdentity } from "../lib/keys.ts";
+import { createStreamServer } from "../lib/server.ts";
+import type { ServeOptions } from "../lib/server_types.ts";
+import { PING_MESSAGE_TYPE, pingService } from "../lib/services/ping.ts";
+import { byType, SERVICE_BY_TYPE, SERVICES } from "../lib/services/registry.ts";
+
+/** One direction of the pipe; ending it ends the reader's stream. */
+function direction() {
+  let controller!: TransformStreamDefaultController<Uint8Array>;
+  const stream = new TransformStream<Uint8Array, Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+    },
+    undefined,
+    { highWaterMark: 64 },
+  );
+  const end = () => {
+    try {
+      controller.terminate();
+    } catch {
+      // Already ended.
+    }
+  };
+  return { stream, end };
+}
+
+/** Two ends of an in-memory pipe; closing either ends both directions, as a socket does. */
+function memoryPipe(): { client: ByteStream; server: ByteStream } {
+  const up = direction();
+  const down = direction();
+  const close = () => {
+    up.end();
+    down.end();
+  };
+  return {
+    client: { readable: down.stream.readable, writable: up.stream.writable, close },
+    server: { readable: up.stream.readable, writable: down.stream.writable, close },
+  };
+}
+
+async function overPipe(options: Partial<ServeOptions> = {}) {
+  const server = createStreamServer({
+    identity: await generateIdentity(),
+    authorize: () => Promise.resolve({ name: "alice" }),
+    handler: (request) => ({ response: `${request.peer.name} sent ${request.body.length}` }),
+    ...options,
+  });
+  const pipe = memoryPipe();
+  const served = server.serveStream(pipe.server, "memory");
+  const connect = () =>
+    OvtpClient.connect({
+      hostname: "memory",
+      port: 0,
+      identity: clientIdentity,
+      verifyHost: () => {}, // The test made the server: any key is its key.
+      stream: pipe.client,
+    });
+  return { server, served, connect };
+}
+
+const clientIdentity = await generateIdentity();
+
+Deno.test("a stream server serves a client over an in-memory pipe, and forgets it once closed", async () => {
+  const { server, served, connect } = await overPipe({
+    functions: { twice: ({ params }) => ({ response: params.word.repeat(2) }) },
+  });
+  const client = await connect();
+  assert.equal(server.connections, 1);
+  assert.equal(responseText(await client.request("hello")), "alice sent 5");
+  assert.equal(responseText(await client.call("twice", { word: "ab" })), "abab");
+  assert.equal((await client.call("thrice")).status, "unknown-function");
+  client.close();
+  await served;
+  assert.equal(server.connections, 0);
+  await server.close();
+});
+
+Deno.test("closing a stream server ends the connections it serves", async () => {
+  const { server, served, connect } = await overPipe();
+  const client = await connect();
+  await server.close();
+  await served;
+  await client.closed;
+  assert.ok(client.failure instanceof OvtpError && client.failure.kind === "network");
+  assert.equal(server.connections, 0);
+});
+
+Deno.test("a stream server refuses a key its authorizer does not grant, as over TCP", async () => {
+  const { server, served, connect } = await overPipe({
+    authorize: () => Promise.resolve(undefined),
+  });
+  await assert.rejects(connect(), (error) => error instanceof OvtpError && error.kind === "trust");
+  await served;
+  await server.close();
+});
+
+Deno.test("ping answers with the server's clock", async () => {
+  const { server, connect } = await overPipe();
+  const client = await connect();
+  const before = Date.now();
+  const time = (await client.ping()).getTime();
+  assert.ok(before <= time && time <= Date.now(), `${time} not in [${before}, now]`);
+  client.close();
+  await server.close();
+});
+
+Deno.test("ping needs no allow entry but counts against the key's rate limit", async () => {
+  const options = { allow: ["upload"], rate: { count: 1, perMs: 60_000 } };
+  const { server, connect } = await overPipe({
+    authorize: () => Promise.resolve({ name: "backup", options }),
+  });
+  const client = await connect();
+  await client.ping();
+  // Refused for its permission, before a token is taken.
+  assert.equal((await client.request("hi")).status, "forbidden");
+  await assert.rejects(
+    client.ping(),
+    (error) =>
+      error instanceof OvtpError && error.kind === "remote" && /Too many/.test(error.message),
+  );
+  assert.equal(client.failure, undefined, "a refused ping leaves the connection open");
+  client.close();
+  await server.close();
+});
+
+Deno.test("a ping that reaches a server shutting down is refused, not lost", async () => {
+  const { server, connect } = await overPipe();
+  const client = await connect();
+  const closing = server.close(5_000);
+  await assert.rejects(client.ping(), /shutting down/);
+  await closing;
+});
+
+Deno.test("the registry gives each message type one service and refuses a second claim", () => {
+  assert.equal(SERVICE_BY_TYPE.get(PING_MESSAGE_TYPE), pingService);
+  const types = SERVICES.flatMap((service) => service.types);
+  assert.equal(new Set(types).size, types.length);
+  assert.throws(
+    () => byType([...SERVICES, { ...pingService, name: "echo" }]),
+    /Message type 19 is both ping and echo/,
+  );
+});
