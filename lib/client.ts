@@ -13,12 +13,8 @@ import { OvtpError } from "./errors.ts";
 import type { Identity, PublicKey } from "./keys.ts";
 import { decodeJson, decodeResponse, type Message, MessageType } from "./messages.ts";
 import type { FileSource } from "./transfer/sources.ts";
-import {
-  type MessageLink,
-  sendFile,
-  type SendFileOptions,
-  type SentFile,
-} from "./transfer/sender.ts";
+import type { MessageLink } from "./message_link.ts";
+import { sendFile, type SendFileOptions, type SentFile } from "./transfer/sender.ts";
 import {
   type FetchedFile,
   fetchFile,

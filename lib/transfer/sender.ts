@@ -16,27 +16,13 @@ import {
   FileMessageType,
   type FileResult,
 } from "./file_messages.ts";
+import type { MessageLink } from "../message_link.ts";
 import { ReplyQueue } from "./_reply_queue.ts";
 import type { FileSource } from "./sources.ts";
 
-/** The connection a transfer runs on (an {@linkcode OvtpClient} provides one). */
-export interface MessageLink {
-  /** A fresh request id. */
-  nextId(): number;
-  /** Queues a message; resolves once written. */
-  send(message: Message): Promise<void>;
-  /**
-   * Delivers the messages with `id` to `onMessage`, and a connection failure
-   * to `onError`; returns a function that stops the delivery. A promise from
-   * `onMessage` pauses reading from the connection until it settles (or the
-   * delivery stops).
-   */
-  subscribe(
-    id: number,
-    onMessage: (message: Message) => void | Promise<void>,
-    onError: (error: Error) => void,
-  ): () => void;
-}
+// Kept in lib/message_link.ts, which the client shares without importing
+// transfer internals; re-exported for the transfer modules that use it here.
+export type { MessageLink } from "../message_link.ts";
 
 /**
  * Progress of one transfer, as {@linkcode SendFileOptions.onProgress} and
