@@ -8,7 +8,7 @@
 
 import { type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
-import { decodeJson, encodeJson, type Message } from "../messages.ts";
+import { decodeJson, encodeJson } from "../messages.ts";
 import {
   checkAccept,
   checkResult,
