@@ -84,6 +84,7 @@ export { type Peer } from "./lib/peer.ts";
 export {
   type AuthorizeOptions,
   type Authorizer,
+  createStreamServer,
   DEFAULT_PORT,
   type FunctionCall,
   type FunctionHandler,
@@ -95,6 +96,7 @@ export {
   requestText,
   serve,
   type ServeOptions,
+  type StreamServer,
 } from "./lib/server.ts";
 export { type ConnectOptions, OvtpClient, type Response, responseText } from "./lib/client.ts";
 export { type ByteStream } from "./lib/channel.ts";

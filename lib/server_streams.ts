@@ -21,7 +21,37 @@ import type { ServeOptions } from "./server_types.ts";
  */
 const QUIET_BEFORE_CLOSE_MS = 500;
 
-/** A server that serves the streams it is handed; see {@linkcode createStreamServer}. */
+/**
+ * A server that serves the streams it is handed; see {@linkcode createStreamServer}.
+ *
+ * @example Counting the connections being served
+ * ```ts
+ * import { createStreamServer, generateIdentity, OvtpClient, type StreamServer } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const path = `${await Deno.makeTempDir()}/ovtp.sock`;
+ * const listener = Deno.listen({ transport: "unix", path });
+ * const server: StreamServer = createStreamServer({
+ *   identity: await generateIdentity(),
+ *   authorize: () => Promise.resolve({ name: "local" }),
+ *   handler: () => ({}),
+ * });
+ * const served = listener.accept().then((conn) => server.serveStream(conn, "unix"));
+ * const client = await OvtpClient.connect({
+ *   hostname: "localhost",
+ *   port: 0,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   stream: await Deno.connect({ transport: "unix", path }),
+ * });
+ * assert.equal(server.connections, 1);
+ * client.close();
+ * await served; // Returns once the connection has ended.
+ * assert.equal(server.connections, 0);
+ * listener.close();
+ * await server.close();
+ * ```
+ */
 export interface StreamServer {
   /**
    * Serves one open stream (handshake, authorization, messages) until it
@@ -44,8 +74,39 @@ export interface StreamServer {
 
 /**
  * Creates a server that serves streams it is handed rather than listening
- * itself. The options' `hostname`, `port` and connection-count limits are
- * the listener's business, and unused here.
+ * itself: a Unix socket, a pipe, an in-memory stream in a test.
+ * {@linkcode serve} is this behind a TCP listener. The options' `hostname`,
+ * `port` and connection limits are the listener's business, unused here.
+ *
+ * @example Serving over a Unix socket
+ * ```ts
+ * import { createStreamServer, generateIdentity, OvtpClient, responseText } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const path = `${await Deno.makeTempDir()}/ovtp.sock`;
+ * const listener = Deno.listen({ transport: "unix", path });
+ * const server = createStreamServer({
+ *   identity: await generateIdentity(),
+ *   // Anyone who can open the socket may connect: a real server checks authorized_keys.
+ *   authorize: () => Promise.resolve({ name: "local" }),
+ *   handler: (request) => ({ response: `${request.body.length} bytes` }),
+ * });
+ * (async () => {
+ *   for await (const conn of listener) server.serveStream(conn, "unix");
+ * })();
+ *
+ * const client = await OvtpClient.connect({
+ *   hostname: "localhost",
+ *   port: 0,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ *   stream: await Deno.connect({ transport: "unix", path }),
+ * });
+ * assert.equal(responseText(await client.request("hello")), "5 bytes");
+ * client.close();
+ * listener.close();
+ * await server.close();
+ * ```
  */
 export function createStreamServer(options: ServeOptions): StreamServer {
   const context: ServerContext = {
