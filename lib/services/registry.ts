@@ -1,7 +1,7 @@
 /**
  * The server's services, and the one table from message type to service
  * that the session dispatches on. Adding a service is a new file in this
- * folder (see service.ts) and one line in SERVICES.
+ * folder (see service.ts), its import here and its line in SERVICES.
  *
  * @module
  */
