@@ -1,14 +1,23 @@
 /**
  * The transport-agnostic server (createStreamServer) serving clients over
- * an in-memory pipe, with no socket anywhere; the ping service; and the
- * registry's one-service-per-type rule.
+ * an in-memory pipe, with no socket anywhere; the ping service, against a
+ * fake server too; and the registry's one-service-per-type rule.
  */
 
 import assert from "node:assert/strict";
-import type { ByteStream } from "../lib/channel.ts";
+import { fromUtf8, utf8 } from "../lib/bytes.ts";
+import { type ByteStream, SecureChannel } from "../lib/channel.ts";
+import { Connection } from "../lib/connection.ts";
 import { OvtpClient, responseText } from "../lib/client.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/keys.ts";
+import {
+  decodeResponse,
+  encodeJson,
+  encodeResponse,
+  type Message,
+  MessageType,
+} from "../lib/messages.ts";
 import { createStreamServer } from "../lib/server.ts";
 import type { ServeOptions } from "../lib/server_types.ts";
 import { PING_MESSAGE_TYPE, pingService } from "../lib/services/ping.ts";
@@ -151,4 +160,60 @@ Deno.test("the registry gives each message type one service and refuses a second
     () => byType([...SERVICES, { ...pingService, name: "echo" }]),
     /Message type 19 is both ping and echo/,
   );
+});
+
+/** A fake server over a pipe: a real handshake, then `answer` for each message. */
+async function fakeServer(answer: (message: Message) => Message) {
+  const pipe = memoryPipe();
+  const identity = await generateIdentity();
+  const serving = SecureChannel.respond(pipe.server, { identity }).then((channel) => {
+    const connection: Connection = new Connection(channel, {
+      onMessage: (message) => void connection.send(answer(message)),
+    });
+    connection.send({ type: MessageType.Welcome, id: 0, body: encodeJson({ protocol: 1 }) });
+    return connection.run().catch(() => {});
+  });
+  const client = await OvtpClient.connect({
+    hostname: "memory",
+    port: 0,
+    identity: clientIdentity,
+    verifyHost: () => {}, // The test made the server: any key is its key.
+    stream: pipe.client,
+  });
+  return { client, serving };
+}
+
+Deno.test("a ping answered with anything but a time fails as a protocol error", async () => {
+  for (const text of ["soon", "", "-1", "1e3", "99999999999999999"]) {
+    const { client, serving } = await fakeServer((message) => ({
+      type: MessageType.Response,
+      id: message.id,
+      body: encodeResponse({ status: "ok", response: utf8(text) }),
+    }));
+    await assert.rejects(
+      client.ping(),
+      (error) => error instanceof OvtpError && error.kind === "protocol",
+      JSON.stringify(text),
+    );
+    client.close();
+    await serving;
+  }
+});
+
+Deno.test("a raw ping with a body is answered with the time; one with id 0 closes the connection", async () => {
+  const { server, served, connect } = await overPipe();
+  const client = await connect();
+  // The body is ignored (docs/protocol.md section 7.3b): sent through the raw link.
+  const id = client.link.nextId();
+  const answered = Promise.withResolvers<Message>();
+  client.link.subscribe(id, answered.resolve, answered.reject);
+  await client.link.send({ type: PING_MESSAGE_TYPE, id, body: utf8("ignored") });
+  const { status, response } = decodeResponse((await answered.promise).body);
+  assert.equal(status, "ok");
+  assert.match(fromUtf8(response), /^\d+$/);
+  await client.link.send({ type: PING_MESSAGE_TYPE, id: 0, body: new Uint8Array(0) });
+  await served;
+  await client.closed;
+  assert.ok(client.failure instanceof OvtpError);
+  await server.close();
 });
