@@ -36,10 +36,10 @@ export function nativeX25519(lib: Lib, sha256md: Deno.PointerObject): X25519 {
     // handshake uses its ephemeral key twice.
     x25519: (privateKey, publicKey) => keys.derive(last(privateKey), publicKey),
     x25519Static: (privateKey, publicKey) => keys.derive(kept(privateKey), publicKey),
-    x25519PublicOf: (privateKey) => keys.publicOf(keys.import(privateKey), true),
+    x25519PublicOf: (privateKey) => keys.publicOf(keys.importKey(privateKey), true),
     // HPKE's ephemeral key: never kept.
     x25519Multi(privateKey, peers) {
-      const key = keys.import(privateKey);
+      const key = keys.importKey(privateKey);
       let ctx: Deno.PointerObject | null = null;
       try {
         const publicKey = keys.publicOf(key, false);
@@ -62,7 +62,7 @@ class PrivateKeys {
     this.lib = lib;
   }
 
-  import(raw: Uint8Array): Deno.PointerObject {
+  importKey(raw: Uint8Array): Deno.PointerObject {
     if (raw.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
     const key = this.lib.EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, null, raw, 32n);
     if (key === null) throw new NativeCryptoError("import an X25519 private key");
@@ -71,7 +71,7 @@ class PrivateKeys {
 
   // Imports a key with its derivation context.
   importWithDeriver(raw: Uint8Array): Imported {
-    const key = this.import(raw);
+    const key = this.importKey(raw);
     try {
       return { key, ctx: this.deriver(key) };
     } catch (error) {
