@@ -62,6 +62,7 @@ import {
   within,
 } from "./_harness.ts";
 import { MAIN } from "../tests/_listen_process.ts";
+import { writeAllSync } from "../lib/_io.ts";
 import {
   authorizedKeysAuthorizer,
   ChatRelay,
@@ -171,11 +172,8 @@ function now(): number {
 async function clientsRole(init: ClientsInit): Promise<void> {
   const encoder = new TextEncoder();
   const emit = (event: ClientEvent) => {
-    const bytes = encoder.encode(JSON.stringify(event) + "\n");
     // A pipe may take a long line in several writes.
-    for (let written = 0; written < bytes.length;) {
-      written += Deno.stdout.writeSync(bytes.subarray(written));
-    }
+    writeAllSync(Deno.stdout, encoder.encode(JSON.stringify(event) + "\n"));
   };
 
   interface RunState {
