@@ -87,19 +87,29 @@ export async function atomicWrite(
   await writeThroughTemp(path, mode, (file) => writeAll(file, bytes));
 }
 
+/** Options of {@linkcode writeThroughTemp}. */
+export interface WriteThroughTempOptions {
+  /**
+   * Whether what is at `path` is replaced (renamed over). When false, the
+   * finished file is linked into place, which never replaces a name: a file
+   * that appeared meanwhile fails the write with `Deno.errors.AlreadyExists`.
+   * @default true
+   */
+  replace?: boolean;
+}
+
 /**
  * Fills a new temporary file next to `path` with `fill`, syncs it, sets
- * its mode exactly and gives it the name `path`: by renaming over what is
- * there, or (`replace` false) by a hard link, which never replaces a name
- * (a file that appeared meanwhile fails with `Deno.errors.AlreadyExists`).
- * On any failure the temporary file is removed and `path` left as it was.
- * The caller checks `path` first (see `checkNotLink`).
+ * its mode exactly and gives it the name `path` (see
+ * {@linkcode WriteThroughTempOptions.replace}). On any failure the
+ * temporary file is removed and `path` left as it was. The caller checks
+ * `path` first (see `checkNotLink`).
  */
 export async function writeThroughTemp<T>(
   path: string,
   mode: number,
   fill: (file: Deno.FsFile) => Promise<T>,
-  replace = true,
+  options: WriteThroughTempOptions = {},
 ): Promise<T> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${crypto.randomUUID()}`);
   try {
@@ -114,7 +124,7 @@ export async function writeThroughTemp<T>(
     // Deno.open honours the umask; set the mode exactly (on the file just
     // written, not on whatever its name may lead to now).
     chmodFile(temp, mode, info);
-    if (replace) {
+    if (options.replace ?? true) {
       await Deno.rename(temp, path);
     } else {
       await Deno.link(temp, path);

@@ -44,7 +44,9 @@ Deno.test("writeThroughTemp: replaces, or (replace false) never replaces, and le
     await atomicWrite(path, "two", 0o600);
     assert.equal(await Deno.readTextFile(path), "two");
     await assert.rejects(
-      writeThroughTemp(path, 0o600, (file) => writeAll(file, new Uint8Array([1])), false),
+      writeThroughTemp(path, 0o600, (file) => writeAll(file, new Uint8Array([1])), {
+        replace: false,
+      }),
       Deno.errors.AlreadyExists,
     );
     assert.equal(await Deno.readTextFile(path), "two");

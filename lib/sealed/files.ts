@@ -105,12 +105,7 @@ export async function writeFileAtomically(
     using file = await Deno.open(path, { write: true });
     return await writeAll(file, stream);
   }
-  return await writeThroughTemp(
-    path,
-    mode,
-    (file) => writeAll(file, stream),
-    options.replace !== false,
-  );
+  return await writeThroughTemp(path, mode, (file) => writeAll(file, stream), options);
 }
 
 // A device or a pipe, reached directly or through a link (/dev/stdout is

@@ -206,7 +206,9 @@ export class InboxPartials {
         }
         const secret = toHex(crypto.getRandomValues(new Uint8Array(32))) + "\n";
         // Linked into place: of two writers racing, the first one's stays.
-        await writeThroughTemp(path, 0o600, (out) => writeAll(out, utf8(secret)), false)
+        await writeThroughTemp(path, 0o600, (out) => writeAll(out, utf8(secret)), {
+          replace: false,
+        })
           .catch((error) => {
             if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
           });
