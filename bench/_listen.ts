@@ -7,6 +7,7 @@
  */
 
 import { type Identity, Keystore } from "../mod.ts";
+import { rssKib } from "./_harness.ts";
 import { type ListenProcess, MAIN, startListenProcess } from "../tests/_listen_process.ts";
 
 /** A running `ovtp listen`. */
@@ -36,16 +37,6 @@ async function ovtp(home: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/** Resident set size of a process in KiB, or 0 when it is gone. */
-export function rssKiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 /** Starts `ovtp listen -q ARGS...` on 127.0.0.1, port 0. */
 export async function startServer(args: string[] = []): Promise<BenchServer> {
   const dir = await Deno.makeTempDir({ prefix: "ovtp-bench-" });
@@ -68,7 +59,7 @@ export async function startServer(args: string[] = []): Promise<BenchServer> {
       pid,
       clientIdentity,
       clientHome: client,
-      rssKiB: () => rssKiB(pid),
+      rssKiB: () => rssKib(pid),
       stop,
     };
   } catch (error) {

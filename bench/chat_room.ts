@@ -42,13 +42,27 @@
  */
 
 import {
+  Child,
   cpuSeconds,
   envNumber,
+  fmt,
+  guardRun,
   initClockTicks,
+  lines,
   loadAverage,
   machineSeconds,
+  median,
+  medianMinMax,
+  medianPercent,
   peakRssKib,
-} from "./_proc.ts";
+  percent,
+  quantile,
+  runMain,
+  startChildServer,
+  within,
+} from "./_harness.ts";
+import { MAIN } from "../tests/_listen_process.ts";
+import { writeAllSync } from "../lib/_io.ts";
 import {
   authorizedKeysAuthorizer,
   ChatRelay,
@@ -64,7 +78,6 @@ import { fileURLToPath } from "node:url";
 
 /** Only loopback is ever a target. */
 const HOST = "127.0.0.1";
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 const ROOM = "bench";
 
@@ -152,17 +165,6 @@ function now(): number {
 
 // --- the clients role ------------------------------------------------------------------------
 
-async function* lines(readable: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffered = "";
-  for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
-    buffered += chunk;
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    for (const line of parts) if (line) yield line;
-  }
-  if (buffered) yield buffered;
-}
-
 /**
  * Connects and joins the given members, reports "ready" once each sees every
  * member online, then runs the coordinator's commands.
@@ -170,11 +172,8 @@ async function* lines(readable: ReadableStream<Uint8Array>): AsyncGenerator<stri
 async function clientsRole(init: ClientsInit): Promise<void> {
   const encoder = new TextEncoder();
   const emit = (event: ClientEvent) => {
-    const bytes = encoder.encode(JSON.stringify(event) + "\n");
     // A pipe may take a long line in several writes.
-    for (let written = 0; written < bytes.length;) {
-      written += Deno.stdout.writeSync(bytes.subarray(written));
-    }
+    writeAllSync(Deno.stdout, encoder.encode(JSON.stringify(event) + "\n"));
   };
 
   interface RunState {
@@ -347,81 +346,8 @@ async function serverRole(home: string): Promise<void> {
   await server.close();
 }
 
-// --- child processes -------------------------------------------------------------------------
-
-/** A child process whose stderr is drained into a bounded log. */
-class Child {
-  readonly process: Deno.ChildProcess;
-  readonly log: string[] = [];
-  readonly #drained: Promise<void>;
-  #exited = false;
-
-  constructor(args: string[], stdin: "piped" | "null", stdout: "piped" | "null") {
-    const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--allow-all", ...args],
-      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      stdin,
-      stdout,
-      stderr: "piped",
-    }).spawn();
-    this.process = process;
-    process.status.then(() => (this.#exited = true));
-    this.#drained = (async () => {
-      for await (const line of lines(process.stderr)) {
-        this.log.push(line);
-        if (this.log.length > 200) this.log.shift();
-        this.onLine?.(line);
-      }
-    })().catch(() => {});
-  }
-
-  onLine?: (line: string) => void;
-
-  get pid(): number {
-    return this.process.pid;
-  }
-
-  get exited(): boolean {
-    return this.#exited;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; waits for the exit and the log. */
-  async stop(graceMs = 3000): Promise<void> {
-    if (!this.#exited) {
-      try {
-        this.process.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-    }
-    const killer = setTimeout(() => {
-      try {
-        this.process.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }, graceMs);
-    await this.process.status;
-    clearTimeout(killer);
-    await this.#drained;
-  }
-}
-
-/** Waits for `promise`, failing after `ms` with `what`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function startServer(config: Config, home: string, timeoutMs: number) {
-  const server = new Child(
+  return await startChildServer(
     config.server === "child"
       ? [
         MAIN,
@@ -439,23 +365,8 @@ async function startServer(config: Config, home: string, timeoutMs: number) {
         String(config.members + 16),
       ]
       : [SELF, "server", home],
-    "null",
-    "null",
+    timeoutMs,
   );
-  const { promise, resolve, reject } = Promise.withResolvers<number>();
-  server.onLine = (line) => {
-    const match = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
-    if (match) resolve(Number(match[1]));
-  };
-  server.process.status.then((status) =>
-    reject(new Error(`The server exited early (code ${status.code}): ${server.log.join(" | ")}`))
-  );
-  try {
-    return { server, port: await within(promise, timeoutMs, "The server's start") };
-  } catch (error) {
-    await server.stop(0);
-    throw error;
-  }
 }
 
 /** A client process and the events it has sent. */
@@ -540,18 +451,6 @@ interface Sample {
   stealCpu: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const position = (sorted.length - 1) * q;
-  const low = Math.floor(position);
-  const high = Math.ceil(position);
-  return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
-}
-
-function median(values: number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
-}
-
 async function measureRun(
   procs: ClientProcess[],
   serverPid: number,
@@ -630,15 +529,6 @@ interface Row {
   samples: Sample[];
 }
 
-function fmt(value: number): string {
-  if (!Number.isFinite(value)) return "–";
-  return value.toLocaleString("en-US", { maximumFractionDigits: value < 100 ? 1 : 0 });
-}
-
-function percent(value: number): string {
-  return Number.isFinite(value) ? `${Math.round(value * 100)}%` : "–";
-}
-
 function table(rows: Row[]): string {
   const lines = [
     "| scenario | messages | msg/s median | min | max | deliveries/s median | min | max | posting msg/s | latency p50 / p90 / p99 / max ms | out of order | dropped | server CPU | clients CPU (per process) | other CPU | steal |",
@@ -650,19 +540,15 @@ function table(rows: Row[]): string {
     const del = s.map((x) => x.deliveriesPerSecond);
     const m = (f: (x: Sample) => number) => median(s.map(f));
     lines.push(
-      `| ${row.name} | ${s[0]?.messages ?? "–"} | ${fmt(median(msg))} | ${
-        fmt(Math.min(...msg))
-      } | ${fmt(Math.max(...msg))} | ${fmt(median(del))} | ${fmt(Math.min(...del))} | ${
-        fmt(Math.max(...del))
-      } | ${fmt(m((x) => x.postingRate))} | ${fmt(m((x) => x.latency.p50))} / ${
-        fmt(m((x) => x.latency.p90))
-      } / ${fmt(m((x) => x.latency.p99))} / ${fmt(m((x) => x.latency.max))} | ${
-        s.reduce((n, x) => n + x.outOfOrder, 0)
-      } | ${s.reduce((n, x) => n + x.dropped, 0)} | ${percent(m((x) => x.serverCpu))} | ${
-        percent(m((x) => x.clientCpu))
-      } (${
+      `| ${row.name} | ${s[0]?.messages ?? "–"} | ${medianMinMax(msg)} | ${medianMinMax(del)} | ${
+        fmt(m((x) => x.postingRate))
+      } | ${fmt(m((x) => x.latency.p50))} / ${fmt(m((x) => x.latency.p90))} / ${
+        fmt(m((x) => x.latency.p99))
+      } / ${fmt(m((x) => x.latency.max))} | ${s.reduce((n, x) => n + x.outOfOrder, 0)} | ${
+        s.reduce((n, x) => n + x.dropped, 0)
+      } | ${medianPercent(s, (x) => x.serverCpu)} | ${medianPercent(s, (x) => x.clientCpu)} (${
         (s[0]?.perProcessCpu ?? []).map((_, i) => percent(m((x) => x.perProcessCpu[i]))).join(" + ")
-      }) | ${percent(m((x) => x.otherCpu))} | ${percent(m((x) => x.stealCpu))} |`,
+      }) | ${medianPercent(s, (x) => x.otherCpu)} | ${medianPercent(s, (x) => x.stealCpu)} |`,
     );
   }
   return lines.join("\n");
@@ -683,19 +569,7 @@ async function coordinator(): Promise<number> {
       await server?.stop().catch(() => {});
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     })();
-  let stopCode: number | undefined;
-  const stop = (code: number, why: string) => {
-    stopCode ??= code;
-    console.error(`bench: ${why}; stopping`);
-    cleanup();
-  };
-  const watchdog = setTimeout(
-    () => stop(3, `the whole run exceeded BENCH_TIMEOUT=${config.timeoutSeconds} s`),
-    config.timeoutSeconds * 1000,
-  );
-  const onSignal = () => stop(130, "interrupted");
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const guard = guardRun(config.timeoutSeconds, cleanup);
 
   try {
     const loadBefore = loadAverage();
@@ -712,7 +586,7 @@ async function coordinator(): Promise<number> {
 
     const started = await startServer(config, serverStore.home, 30_000);
     server = started.server;
-    if (stopCode !== undefined) return stopCode;
+    if (guard.code !== undefined) return guard.code;
     const { port } = started;
 
     // Members spread round-robin, so member 0 (the fan-out sender) shares its
@@ -841,9 +715,9 @@ async function coordinator(): Promise<number> {
         ) + "\n",
       );
     }
-    return stopCode ?? 0;
+    return guard.code ?? 0;
   } catch (error) {
-    if (stopCode !== undefined) return stopCode;
+    if (guard.code !== undefined) return guard.code;
     const logs = [
       server ? `server: ${server.log.slice(-5).join(" | ")}` : "",
       ...procs.map((p, i) => `clients ${i}: ${p.child.log.slice(-5).join(" | ")}`),
@@ -851,27 +725,17 @@ async function coordinator(): Promise<number> {
     if (logs.length > 0) console.error(`bench: last log lines:\n${logs.join("\n")}`);
     throw error;
   } finally {
-    clearTimeout(watchdog);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    guard.dispose();
     await cleanup();
   }
 }
 
 if (import.meta.main) {
   const [role, arg] = Deno.args;
-  try {
-    if (role === "clients") {
-      await clientsRole(JSON.parse(arg) as ClientsInit);
-      Deno.exit(0);
-    } else if (role === "server") {
-      await serverRole(arg);
-      Deno.exit(0);
-    } else {
-      Deno.exit(await coordinator());
-    }
-  } catch (error) {
-    console.error(`bench: error: ${error instanceof Error ? error.message : error}`);
-    Deno.exit(1);
-  }
+  await runMain(async () => {
+    if (role === "clients") await clientsRole(JSON.parse(arg) as ClientsInit);
+    else if (role === "server") await serverRole(arg);
+    else return await coordinator();
+    return 0;
+  });
 }

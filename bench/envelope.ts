@@ -23,7 +23,19 @@
  * @module
  */
 
-import { cpuSeconds, envNumber, initClockTicks, loadAverage, machineSeconds } from "./_proc.ts";
+import {
+  applyCryptoEnv,
+  cpuSeconds,
+  envNumber,
+  guardRun,
+  initClockTicks,
+  loadAverage,
+  machineSeconds,
+  ms,
+  percent,
+  quantile,
+  runMain,
+} from "./_harness.ts";
 import {
   generateIdentity,
   type Identity,
@@ -31,7 +43,6 @@ import {
   type PublicKey,
   sealEnvelope,
 } from "../mod.ts";
-import { applyCryptoEnv } from "./_crypto.ts";
 
 const CONTEXT = "room:bench";
 const SEAL_TARGET_RECIPIENTS = 50;
@@ -79,15 +90,6 @@ interface Stats {
   p90: number;
   min: number;
   max: number;
-}
-
-/** The q-quantile of sorted values, interpolated between the closest ranks. */
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const position = (sorted.length - 1) * q;
-  const low = Math.floor(position);
-  const high = Math.ceil(position);
-  return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
 }
 
 function stats(samples: number[]): Stats {
@@ -188,15 +190,6 @@ async function runCase(
 
 // --- reporting -------------------------------------------------------------------------------
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return "–";
-  return value < 10 ? value.toFixed(3) : value.toFixed(2);
-}
-
-function percent(value: number): string {
-  return Number.isFinite(value) ? `${Math.round(value * 100)}%` : "–";
-}
-
 function timingTable(
   cases: Case[],
   op: "seal" | "open",
@@ -244,21 +237,10 @@ async function main(): Promise<number> {
   const config = readConfig();
   console.error(`bench: ${applyCryptoEnv()}`);
   await initClockTicks();
-  let stopCode: number | undefined;
-  const stop = (code: number, why: string) => {
-    stopCode ??= code;
-    console.error(`bench: ${why}; stopping`);
-  };
-  const stopped = () => stopCode !== undefined;
   // Nothing to clean up (no files, no processes): the watchdog and the signals
   // end the measuring loops, and the figures so far are not printed.
-  const watchdog = setTimeout(
-    () => stop(3, `the whole run exceeded BENCH_TIMEOUT=${config.timeoutSeconds} s`),
-    config.timeoutSeconds * 1000,
-  );
-  const onSignal = () => stop(130, "interrupted");
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const guard = guardRun(config.timeoutSeconds);
+  const stopped = () => guard.code !== undefined;
   try {
     const loadBefore = loadAverage();
     const most = Math.max(...config.recipients);
@@ -283,7 +265,7 @@ async function main(): Promise<number> {
           `${result.envelopeBytes} bytes, steal ${percent(result.steal)}`,
       );
     }
-    if (stopped()) return stopCode!;
+    if (stopped()) return guard.code!;
     const loadAfter = loadAverage();
 
     console.log(
@@ -320,17 +302,8 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    clearTimeout(watchdog);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    guard.dispose();
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (error) {
-    console.error(`bench: error: ${error instanceof Error ? error.message : error}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { envNumber } from "./_proc.ts";
+import { envNumber } from "./_harness.ts";
 import { startServer } from "./_listen.ts";
 import { SecureChannel } from "../lib/channel.ts";
 import { MAX_RECORD_PLAINTEXT } from "../lib/channel.ts";

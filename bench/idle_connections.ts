@@ -17,7 +17,7 @@
  */
 
 import { Keystore, OvtpClient } from "../mod.ts";
-import { envNumber } from "./_proc.ts";
+import { envNumber } from "./_harness.ts";
 import { startServer } from "./_listen.ts";
 
 /**

@@ -27,7 +27,22 @@
  * @module
  */
 
-import { cpuSeconds, envNumber, initClockTicks, machineSeconds, peakRssKib } from "./_proc.ts";
+import {
+  applyCryptoEnv,
+  cpuSeconds,
+  envNumber,
+  fmt,
+  guardRun,
+  initClockTicks,
+  machineSeconds,
+  median,
+  medianMinMax,
+  medianPercent,
+  peakRssKib,
+  percent,
+  runMain,
+  startChildServer,
+} from "./_harness.ts";
 import {
   authorizedKeysAuthorizer,
   Keystore,
@@ -36,12 +51,11 @@ import {
   type OvtpServer,
   serve,
 } from "../mod.ts";
-import { applyCryptoEnv } from "./_crypto.ts";
+import { MAIN } from "../tests/_listen_process.ts";
 import { fileURLToPath } from "node:url";
 
 /** Only loopback is ever a target. */
 const HOST = "127.0.0.1";
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const SERVE = fileURLToPath(new URL("./_serve.ts", import.meta.url));
 
 interface Config {
@@ -87,75 +101,10 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts `deno run --allow-all ...args`, which must print "listening on 127.0.0.1:PORT". */
-async function startChildServer(args: string[], timeoutMs: number): Promise<RunningServer> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log: string[] = [];
-  const { promise: ready, resolve, reject } = Promise.withResolvers<number>();
-  // Drain stderr for the whole run: the server logs every connection, and a
-  // full pipe would stall it.
-  const drained = (async () => {
-    let buffered = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        log.push(line);
-        if (log.length > 200) log.shift();
-        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
-        if (match) resolve(Number(match[1]));
-      }
-    }
-  })();
-  const timer = setTimeout(
-    () => reject(new Error(`The server did not report its port within ${timeoutMs} ms`)),
-    timeoutMs,
-  );
-  child.status.then((status) =>
-    reject(new Error(`The server exited early (code ${status.code}): ${log.join(" | ")}`))
-  );
-  let port: number;
-  try {
-    port = await ready;
-  } catch (error) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    port,
-    pid: child.pid,
-    log,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      const killer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }, 3000);
-      await child.status;
-      clearTimeout(killer);
-      await drained.catch(() => {});
-    },
-  };
+// A child process (main.ts listen, or _serve.ts) as a RunningServer.
+async function startChild(args: string[], timeoutMs: number): Promise<RunningServer> {
+  const { server, port } = await startChildServer(args, timeoutMs);
+  return { port, pid: server.pid, log: server.log, stop: () => server.stop() };
 }
 
 function startInProcessServer(home: string): Promise<RunningServer> {
@@ -300,21 +249,6 @@ interface Row {
   samples: Sample[];
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function fmt(value: number): string {
-  if (!Number.isFinite(value)) return "–";
-  return value.toLocaleString("en-US", { maximumFractionDigits: value < 100 ? 1 : 0 });
-}
-
-function percent(value: number): string {
-  return Number.isFinite(value) ? `${Math.round(value * 100)}%` : "–";
-}
-
 function table(rows: Row[]): string {
   const lines = [
     "| measurement | median | min | max | unit | target | met | failures | server CPU | client CPU | other CPU | steal |",
@@ -327,13 +261,11 @@ function table(rows: Row[]): string {
     const met = row.target === undefined ? "" : med >= row.target ? "yes" : "**no**";
     const failures = row.samples.reduce((sum, s) => sum + s.failures, 0);
     lines.push(
-      `| ${row.name} | ${fmt(med)} | ${fmt(Math.min(...rates))} | ${
-        fmt(Math.max(...rates))
-      } | ${row.unit} | ${target} | ${met} | ${failures} | ${
-        percent(median(row.samples.map((s) => s.serverCpu)))
-      } | ${percent(median(row.samples.map((s) => s.clientCpu)))} | ${
-        percent(median(row.samples.map((s) => s.otherCpu)))
-      } | ${percent(median(row.samples.map((s) => s.stealCpu)))} |`,
+      `| ${row.name} | ${medianMinMax(rates)} | ${row.unit} | ${target} | ${met} | ${failures} | ${
+        medianPercent(row.samples, (s) => s.serverCpu)
+      } | ${medianPercent(row.samples, (s) => s.clientCpu)} | ${
+        medianPercent(row.samples, (s) => s.otherCpu)
+      } | ${medianPercent(row.samples, (s) => s.stealCpu)} |`,
     );
   }
   return lines.join("\n");
@@ -359,19 +291,7 @@ async function main(): Promise<number> {
     })();
   // The watchdog and the signals stop everything; the measurement then fails
   // fast, and main() returns their exit code once the cleanup has finished.
-  let stopCode: number | undefined;
-  const stop = (code: number, why: string) => {
-    stopCode ??= code;
-    console.error(`bench: ${why}; stopping`);
-    cleanup();
-  };
-  const watchdog = setTimeout(
-    () => stop(3, `the whole run exceeded BENCH_TIMEOUT=${config.timeoutSeconds} s`),
-    config.timeoutSeconds * 1000,
-  );
-  const onSignal = () => stop(130, "interrupted");
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const guard = guardRun(config.timeoutSeconds, cleanup);
 
   try {
     const serverStore = new Keystore(`${tmp}/server`);
@@ -382,14 +302,14 @@ async function main(): Promise<number> {
 
     server = config.server === "inprocess"
       ? await startInProcessServer(serverStore.home)
-      : await startChildServer(
+      : await startChild(
         config.server === "child"
           ? [MAIN, "listen", "--home", serverStore.home, "--host", HOST, "--port", "0"]
           : [SERVE, serverStore.home],
         30_000,
       );
     // Stopped while the server was starting: cleanup() ran before it existed.
-    if (stopCode !== undefined) await server.stop();
+    if (guard.code !== undefined) await server.stop();
     const { port, pid } = server;
     const verifyHost = knownHostsVerifier(clientStore, `${HOST}:${port}`);
     const connect: Connect = async () => {
@@ -483,23 +403,14 @@ async function main(): Promise<number> {
         JSON.stringify({ config, rows, serverRss, clientRss, warnings }, null, 2) + "\n",
       );
     }
-    return stopCode ?? 0;
+    return guard.code ?? 0;
   } catch (error) {
-    if (stopCode !== undefined) return stopCode;
+    if (guard.code !== undefined) return guard.code;
     throw error;
   } finally {
-    clearTimeout(watchdog);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    guard.dispose();
     await cleanup();
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (error) {
-    console.error(`bench: error: ${error instanceof Error ? error.message : error}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -14,8 +14,7 @@
 
 import { generateIdentity, openSealed, sealStream } from "../mod.ts";
 import { readerStream, writeAll } from "../lib/sealed/files.ts";
-import { applyCryptoEnv } from "./_crypto.ts";
-import { cpuSeconds, initClockTicks, peakRssKib } from "./_proc.ts";
+import { applyCryptoEnv, cpuSeconds, initClockTicks, peakRssKib } from "./_harness.ts";
 
 const [path, workersArg] = Deno.args;
 const workers = Number(workersArg ?? "0");

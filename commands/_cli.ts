@@ -8,6 +8,7 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { join } from "node:path";
+import { formatHostPort, writeAll } from "../lib/_io.ts";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
@@ -200,11 +201,6 @@ export async function writeErr(data: string | Uint8Array): Promise<void> {
   await writeAll(Deno.stderr, typeof data === "string" ? encoder.encode(data) : data);
 }
 
-async function writeAll(target: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
-  let offset = 0;
-  while (offset < data.length) offset += await target.write(data.subarray(offset));
-}
-
 /** Reads stdin to the end, refusing more than `limit` bytes. */
 export async function readStdin(limit: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -244,8 +240,7 @@ export function parseHostPort(
     });
   }
   const hostname = match[1] ?? match[2];
-  const display = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-  return { hostname, port, display };
+  return { hostname, port, display: formatHostPort(hostname, port) };
 }
 
 /** Parses a size such as `1048576`, `100M`, `10G` or `1.5GiB` into bytes. */

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { writeAllSync } from "../lib/_io.ts";
 import type { LogFields, Logger } from "../lib/logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
@@ -26,7 +27,7 @@ export function stderrLogger(level: LogLevel, format: "text" | "json"): Logger {
       : textLogLine(severity, message, fields);
     // Synchronously, so that the last lines before an exit ("stopped") are
     // not lost with the process.
-    writeAllSync(Deno.stderr, encoder.encode(text + "\n"));
+    writeLine(encoder.encode(text + "\n"));
   };
   return {
     info: (message, fields) => level !== "quiet" && line("info", message, fields),
@@ -37,10 +38,9 @@ export function stderrLogger(level: LogLevel, format: "text" | "json"): Logger {
 
 const encoder = new TextEncoder();
 
-function writeAllSync(target: { writeSync(p: Uint8Array): number }, data: Uint8Array): void {
+function writeLine(bytes: Uint8Array): void {
   try {
-    let offset = 0;
-    while (offset < data.length) offset += target.writeSync(data.subarray(offset));
+    writeAllSync(Deno.stderr, bytes);
   } catch {
     // A log that cannot be written (stderr closed) must not stop the server.
   }

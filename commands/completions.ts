@@ -74,11 +74,24 @@ export function completionScript(
   shell: string,
   commands: Record<string, DescribedCommand>,
 ): string {
-  const names = Object.keys(commands);
   const entries = Object.entries(commands);
   switch (shell) {
     case "bash":
-      return `# bash completion for ovtp
+      return bashScript(entries);
+    case "zsh":
+      return zshScript(entries);
+    case "fish":
+      return fishScript(entries);
+    default:
+      usageError("completions", `Unknown shell "${shell}": use bash, zsh or fish`);
+  }
+}
+
+type Entries = [string, DescribedCommand][];
+
+function bashScript(entries: Entries): string {
+  const names = entries.map(([name]) => name);
+  return `# bash completion for ovtp
 _ovtp() {
   local cur=\${COMP_WORDS[COMP_CWORD]}
   if [[ \${COMP_CWORD} -eq 1 ]]; then
@@ -87,12 +100,12 @@ _ovtp() {
   fi
   case \${COMP_WORDS[1]} in
 ${
-        entries.map(([name, command]) =>
-          `    ${name}) COMPREPLY=($(compgen -W "${
-            [...wordsOf(name), ...optionsOf(command)].join(" ")
-          } --help" -- "$cur")) ;;`
-        ).join("\n")
-      }
+    entries.map(([name, command]) =>
+      `    ${name}) COMPREPLY=($(compgen -W "${
+        [...wordsOf(name), ...optionsOf(command)].join(" ")
+      } --help" -- "$cur")) ;;`
+    ).join("\n")
+  }
   esac
   # Aliases are matched here, not by compgen -W, which would expand them.
   local host_at=0 host
@@ -108,8 +121,10 @@ ${hostCases()}
 }
 complete -o filenames -F _ovtp ovtp
 `;
-    case "zsh":
-      return `#compdef ovtp
+}
+
+function zshScript(entries: Entries): string {
+  return `#compdef ovtp
 _ovtp() {
   local -a commands
   commands=(
@@ -126,14 +141,14 @@ ${entries.map(([name, command]) => `    '${name}:${command.summary.replace(/'/g,
   (( CURRENT-- ))
   case $subcommand in
 ${
-        entries.map(([name, command]) =>
-          `    ${name}) _arguments ${
-            wordsOf(name).length ? `'1:word:(${wordsOf(name).join(" ")})' ` : ""
-          }${
-            Object.hasOwn(HOST_ARGUMENT, name) ? `'${HOST_ARGUMENT[name]}:host:_ovtp_hosts' ` : ""
-          }'*:file:_files' ${optionsOf(command).map((o) => `'${o}[]'`).join(" ")} ;;`
-        ).join("\n")
-      }
+    entries.map(([name, command]) =>
+      `    ${name}) _arguments ${
+        wordsOf(name).length ? `'1:word:(${wordsOf(name).join(" ")})' ` : ""
+      }${
+        Object.hasOwn(HOST_ARGUMENT, name) ? `'${HOST_ARGUMENT[name]}:host:_ovtp_hosts' ` : ""
+      }'*:file:_files' ${optionsOf(command).map((o) => `'${o}[]'`).join(" ")} ;;`
+    ).join("\n")
+  }
   esac
 }
 _ovtp_hosts() {
@@ -143,33 +158,33 @@ _ovtp_hosts() {
 }
 _ovtp "$@"
 `;
-    case "fish":
-      return `# fish completion for ovtp
+}
+
+function fishScript(entries: Entries): string {
+  const names = entries.map(([name]) => name);
+  return `# fish completion for ovtp
 complete -c ovtp -f -n __fish_use_subcommand -a '${names.join(" ")}'
 ${
-        entries.flatMap(([name, command]) => [
-          `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -d '${
-            command.summary.replace(/'/g, "")
+    entries.flatMap(([name, command]) => [
+      `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -d '${
+        command.summary.replace(/'/g, "")
+      }'`,
+      ...(wordsOf(name).length
+        ? [
+          `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '${
+            wordsOf(name).join(" ")
           }'`,
-          ...(wordsOf(name).length
-            ? [
-              `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '${
-                wordsOf(name).join(" ")
-              }'`,
-            ]
-            : []),
-          ...optionsOf(command).map((o) =>
-            `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -l ${o.slice(2)}`
-          ),
-          ...(Object.hasOwn(HOST_ARGUMENT, name)
-            ? [`complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '(${HOSTS_COMMAND})'`]
-            : []),
-        ]).join("\n")
-      }
-`;
-    default:
-      usageError("completions", `Unknown shell "${shell}": use bash, zsh or fish`);
+        ]
+        : []),
+      ...optionsOf(command).map((o) =>
+        `complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -l ${o.slice(2)}`
+      ),
+      ...(Object.hasOwn(HOST_ARGUMENT, name)
+        ? [`complete -c ovtp -n '__fish_seen_subcommand_from ${name}' -a '(${HOSTS_COMMAND})'`]
+        : []),
+    ]).join("\n")
   }
+`;
 }
 
 /** A command as the completion scripts see it. */

@@ -4,6 +4,7 @@
  * connection whose writes can be rewritten on their way out.
  */
 
+import { writeAll } from "../lib/_io.ts";
 import { concat, utf8 } from "../lib/bytes.ts";
 import { type ByteStream, SecureChannel } from "../lib/channel.ts";
 import type { Identity } from "../lib/keys.ts";
@@ -148,8 +149,7 @@ export class TappedConn implements ByteStream {
   async writeRaw(bytes: Uint8Array): Promise<void> {
     if (this.#silenced) return;
     this.written.push(bytes);
-    let done = 0;
-    while (done < bytes.length) done += await this.#conn.write(bytes.subarray(done));
+    await writeAll(this.#conn, bytes);
   }
 
   /** Drops every later write: the peer sees a stream that stops mid-frame. */

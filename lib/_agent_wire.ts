@@ -13,6 +13,7 @@
  * @module
  */
 
+import { writeAll } from "./_io.ts";
 import { OvtpError } from "./errors.ts";
 
 /** The label that starts every request: the protocol's version. */
@@ -57,7 +58,5 @@ export async function readLine(conn: LineStream & { close(): void }): Promise<st
 
 /** Writes one line, adding its LF. */
 export async function writeLine(conn: LineStream, line: string): Promise<void> {
-  const bytes = new TextEncoder().encode(line + "\n");
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+  await writeAll(conn, new TextEncoder().encode(line + "\n"));
 }

@@ -15,7 +15,7 @@
  */
 
 import { OvtpError } from "./errors.ts";
-import { openForAppend } from "./_no_follow.ts";
+import { openForAppend } from "./_io.ts";
 
 /** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {

@@ -83,24 +83,6 @@ export async function openExistingFile(
   }
 }
 
-/**
- * Opens `path` for appending: an existing regular file of ours (as
- * {@linkcode openExistingFile} checks it), or a new one created
- * exclusively with `mode`.
- */
-export async function openForAppend(path: string, mode: number): Promise<Deno.FsFile> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const file = await openExistingFile(path, { read: false, append: true });
-    if (file) return file;
-    try {
-      return await Deno.open(path, { append: true, createNew: true, mode });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-  }
-  throw new OvtpError("io", `Cannot open "${path}": it keeps being replaced`);
-}
-
 // A file to write into must be ours and have no other name: someone else's
 // file (or a hard link to one of ours elsewhere) could be read or changed
 // by them after ovtp verified it.

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { atomicWrite } from "./_atomic_write.ts";
+import { atomicWrite } from "./_io.ts";
 import { withFileLock } from "./_file_lock.ts";
 import {
   type AuthorizedKey,

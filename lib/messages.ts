@@ -9,7 +9,7 @@
  * @module
  */
 
-import { fromUtf8, utf8 } from "./bytes.ts";
+import { concat, fromUtf8, utf8 } from "./bytes.ts";
 import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "./channel.ts";
 
 /** Message types of ovtp/1. */
@@ -237,7 +237,7 @@ export class MessageAssembler {
       done.push({
         type,
         id,
-        body: partial ? join(partial.parts, body, size) : keepable(body, record),
+        body: partial ? concat(...partial.parts, body) : keepable(body, record),
       });
     }
     return done;
@@ -306,16 +306,6 @@ function keepable(body: Uint8Array, record: Uint8Array): Uint8Array {
 /** Whether `item`, from {@linkcode MessageAssembler.push}, is a bulk notice. */
 export function isBulkNotice(item: Message | BulkNotice): item is BulkNotice {
   return "bulkSize" in item;
-}
-
-function join(parts: Uint8Array[], last: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of [...parts, last]) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** A request's status and response, as carried in a Response body. */

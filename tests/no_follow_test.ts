@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { atomicWrite } from "../lib/_atomic_write.ts";
-import { chmodFile, openExistingFile, openForAppend } from "../lib/_no_follow.ts";
+import { atomicWrite, openForAppend } from "../lib/_io.ts";
+import { chmodFile, openExistingFile } from "../lib/_no_follow.ts";
 import { OvtpError } from "../lib/errors.ts";
 
 // Symlinks on Windows need a privilege, and modes do not exist there.

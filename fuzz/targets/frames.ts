@@ -7,6 +7,7 @@
  */
 
 import fc from "fast-check";
+import { concat } from "../../lib/bytes.ts";
 import { type ByteStream, SecureChannel } from "../../lib/channel.ts";
 import { OvtpError } from "../../lib/errors.ts";
 import { encodeFrame, FrameReader, FramingError, MAX_FRAME_LENGTH } from "../../lib/framing.ts";
@@ -59,14 +60,9 @@ function streamOf(chunks: Uint8Array[], byob: boolean): ReadableStream<Uint8Arra
   });
 }
 
+// For Array.map: one array of parts in, one buffer out.
 function concatAll(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { atomicWrite } from "../_atomic_write.ts";
+import { atomicWrite } from "../_io.ts";
 import { withFileLock } from "../_file_lock.ts";
 import { OvtpError } from "../errors.ts";
 import type { RoomHead } from "./membership.ts";

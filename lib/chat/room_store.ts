@@ -12,8 +12,7 @@
  */
 
 import { join } from "node:path";
-import { atomicWrite } from "../_atomic_write.ts";
-import { openForAppend } from "../_no_follow.ts";
+import { atomicWrite, openForAppend, writeAll } from "../_io.ts";
 import { concat, toHex, utf8 } from "../bytes.ts";
 import { sha256 } from "../crypto/mod.ts";
 import { OvtpError } from "../errors.ts";
@@ -610,9 +609,7 @@ function encodeRecord(record: QueueRecord): Uint8Array {
 async function appendRecord(path: string, record: QueueRecord) {
   const file = await openForAppend(path, 0o600);
   try {
-    const bytes = encodeRecord(record);
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await writeAll(file, encodeRecord(record));
   } finally {
     file.close();
   }

@@ -25,53 +25,14 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from "node:crypto";
+import { constantTimeEqual } from "../bytes.ts";
+import { ED25519_OID, pkcs8, spki } from "./_der.ts";
 import { LruCache } from "./_lru.ts";
 
 const SEED_LENGTH = 32;
 const PUBLIC_KEY_LENGTH = 32;
 const SIGNATURE_LENGTH = 64;
 const MAX_CACHED_PUBLIC_KEYS = 256;
-
-/** PKCS#8 v1 and SPKI prefixes: node:crypto imports raw Ed25519 keys only inside them. */
-const PKCS8_PREFIX = Uint8Array.from([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
-const SPKI_PREFIX = Uint8Array.from([
-  0x30,
-  0x2a,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x03,
-  0x21,
-  0x00,
-]);
-
-function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefix.length + key.length);
-  out.set(prefix);
-  out.set(key, prefix.length);
-  return out;
-}
 
 const publicKeys = new LruCache<KeyObject>(MAX_CACHED_PUBLIC_KEYS);
 
@@ -81,7 +42,7 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
   let key = publicKeys.get(id);
   if (key === undefined) {
     key = createPublicKey({
-      key: withPrefix(SPKI_PREFIX, raw) as never,
+      key: spki(ED25519_OID, raw) as never,
       format: "der",
       type: "spki",
     });
@@ -93,18 +54,11 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
 let lastSeed: Uint8Array = new Uint8Array(0);
 let lastPrivate: KeyObject | undefined;
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-
 function privateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== SEED_LENGTH) throw new RangeError("Ed25519 seeds are 32 bytes");
-  if (lastPrivate === undefined || !sameBytes(seed, lastSeed)) {
+  if (lastPrivate === undefined || !constantTimeEqual(seed, lastSeed)) {
     lastPrivate = createPrivateKey({
-      key: withPrefix(PKCS8_PREFIX, seed) as never,
+      key: pkcs8(ED25519_OID, seed) as never,
       format: "der",
       type: "pkcs8",
     });

@@ -47,7 +47,7 @@ import { selfTest } from "./self_test.ts";
 import type { AeadAlgorithm, Backend, BackendName, Sha256Stream } from "./types.ts";
 
 export type { AeadAlgorithm, Backend, BackendName, Sha256Stream } from "./types.ts";
-export { NativeCryptoError } from "./native.ts";
+export { NativeCryptoError } from "./_native_lib.ts";
 export {
   argon2id,
   type Argon2idParams,

@@ -10,7 +10,7 @@
  */
 
 import { toHex } from "../bytes.ts";
-import { type DigestLib as Lib, NativeCryptoError } from "./native.ts";
+import { type DigestLib as Lib, NativeCryptoError } from "./_native_lib.ts";
 import type { Sha256Stream } from "./types.ts";
 
 // A context that is never digested (a transfer that failed) is freed when

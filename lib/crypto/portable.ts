@@ -21,6 +21,7 @@ import {
   type Hash,
   type KeyObject,
 } from "node:crypto";
+import { pkcs8, spki, X25519_OID } from "./_der.ts";
 import { ed25519PublicOf, ed25519Sign, ed25519Verify } from "./ed25519.ts";
 import { type Backend, lowOrder, type Sha256Stream } from "./types.ts";
 
@@ -32,52 +33,10 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.length !== 12) throw new RangeError("Wrong AEAD key or nonce length");
 }
 
-/** DER prefixes: node:crypto imports raw X25519 keys only inside PKCS#8 / SPKI. */
-export const X25519_PKCS8_PREFIX: Uint8Array = Uint8Array.from([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
-const X25519_SPKI_PREFIX = Uint8Array.from([
-  0x30,
-  0x2a,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x03,
-  0x21,
-  0x00,
-]);
-
-/** `prefix || key`. */
-export function der(prefix: Uint8Array, key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefix.length + key.length);
-  out.set(prefix);
-  out.set(key, prefix.length);
-  return out;
-}
-
 function privateKeyObject(raw: Uint8Array) {
   if (raw.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
   return createPrivateKey({
-    key: der(X25519_PKCS8_PREFIX, raw) as never,
+    key: pkcs8(X25519_OID, raw) as never,
     format: "der",
     type: "pkcs8",
   });
@@ -91,7 +50,7 @@ function publicOf(key: KeyObject): Uint8Array {
 function derive(key: KeyObject, publicKey: Uint8Array): Uint8Array {
   if (publicKey.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
   const peer = createPublicKey({
-    key: der(X25519_SPKI_PREFIX, publicKey) as never,
+    key: spki(X25519_OID, publicKey) as never,
     format: "der",
     type: "spki",
   });

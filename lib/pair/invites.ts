@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import { atomicWrite } from "../_atomic_write.ts";
+import { atomicWrite } from "../_io.ts";
 import { withFileLock } from "../_file_lock.ts";
 import { fromHex, toHex } from "../bytes.ts";
 import { OvtpError } from "../errors.ts";

@@ -217,29 +217,9 @@ export function startWorkers(size: number): WorkerPool {
     const answer = new Promise<WorkerAnswer>((resolve, reject) => {
       pending.set(id, { resolve, reject });
     });
-    const { input, output } = job;
-    const message: WorkerJob = {
-      id,
-      backend: backend().name,
-      op,
-      key,
-      first: job.first,
-      last: "last" in job ? job.last : false,
-      input: input.buffer as ArrayBuffer,
-      inputOffset: input.byteOffset,
-      inputLength: input.length,
-      output: output.buffer as ArrayBuffer,
-      outputOffset: output.byteOffset,
-      outputLength: output.length,
-    };
+    const message = workerJob(id, key, op, job);
     workers[id % size].postMessage(message, [message.input, message.output]);
-    const done = await answer;
-    return {
-      input: new Uint8Array(done.input, message.inputOffset, message.inputLength),
-      output: new Uint8Array(done.output, message.outputOffset, done.written),
-      digests: done.digests,
-      verified: done.verified,
-    };
+    return doneOf(message, await answer);
   };
   const runner: ChunkRunner = {
     seal: (key, job) => run(key, "seal", job),
@@ -250,4 +230,38 @@ export function startWorkers(size: number): WorkerPool {
     },
   };
   return { runner, ready };
+}
+
+// A job as sent to a worker: its buffers go whole (transferred).
+function workerJob(
+  id: number,
+  key: Uint8Array,
+  op: "seal" | "open",
+  job: SealJob | OpenJob,
+): WorkerJob {
+  const { input, output } = job;
+  return {
+    id,
+    backend: backend().name,
+    op,
+    key,
+    first: job.first,
+    last: "last" in job ? job.last : false,
+    input: input.buffer as ArrayBuffer,
+    inputOffset: input.byteOffset,
+    inputLength: input.length,
+    output: output.buffer as ArrayBuffer,
+    outputOffset: output.byteOffset,
+    outputLength: output.length,
+  };
+}
+
+// The finished batch, over the buffers the worker gave back.
+function doneOf(message: WorkerJob, answer: WorkerAnswer): Done {
+  return {
+    input: new Uint8Array(answer.input, message.inputOffset, message.inputLength),
+    output: new Uint8Array(answer.output, message.outputOffset, answer.written),
+    digests: answer.digests,
+    verified: answer.verified,
+  };
 }

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { concat } from "../bytes.ts";
 import { SealedError } from "./errors.ts";
 import { ARMOR_BEGIN, ARMOR_END, ARMOR_LINE_LENGTH } from "./format.ts";
 
@@ -171,7 +172,7 @@ class Dearmor {
       }
       let line = chunk.subarray(start, newline);
       if (this.#partialLength > 0) {
-        line = join([...this.#partial, line]);
+        line = concat(...this.#partial, line);
         this.#partial = [];
         this.#partialLength = 0;
       }
@@ -227,7 +228,7 @@ class Dearmor {
   end(emit: (bytes: Uint8Array) => void): void {
     if (this.#partialLength > 0) {
       // The last line has no newline: take it as a line.
-      const line = join(this.#partial);
+      const line = concat(...this.#partial);
       this.#partial = [];
       this.#partialLength = 0;
       this.#onLine(line, emit);
@@ -354,14 +355,4 @@ function isBlank(bytes: Uint8Array): boolean {
     if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0d) return false;
   }
   return true;
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { checkNotLink, chmodFile } from "../_no_follow.ts";
+import { writeAll as writeBytes, type Writer, writeThroughTemp } from "../_io.ts";
+import { checkNotLink } from "../_no_follow.ts";
 
 /** Something to read from: a `Deno.FsFile`, `Deno.stdin`. */
 export interface Readable {
@@ -105,29 +105,7 @@ export async function writeFileAtomically(
     using file = await Deno.open(path, { write: true });
     return await writeAll(file, stream);
   }
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${crypto.randomUUID()}`);
-  try {
-    let written: number;
-    let info: Deno.FileInfo;
-    {
-      using file = await Deno.open(temp, { write: true, createNew: true, mode });
-      written = await writeAll(file, stream);
-      await file.sync();
-      info = await file.stat();
-    }
-    // Deno.open honours the umask; set the mode exactly.
-    chmodFile(temp, mode, info);
-    if (options.replace === false) {
-      await Deno.link(temp, path);
-      await Deno.remove(temp);
-    } else {
-      await Deno.rename(temp, path);
-    }
-    return written;
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
+  return await writeThroughTemp(path, mode, (file) => writeAll(file, stream), options);
 }
 
 // A device or a pipe, reached directly or through a link (/dev/stdout is
@@ -146,10 +124,7 @@ async function isSpecial(path: string): Promise<boolean> {
 }
 
 /** Something to write to: a `Deno.FsFile`, `Deno.stdout`. */
-export interface Writable {
-  /** Writes some of `bytes`; returns how many. */
-  write(bytes: Uint8Array): Promise<number>;
-}
+export type Writable = Writer;
 
 /**
  * Writes all of `stream` to `writer`, each piece while the next one is
@@ -192,7 +167,7 @@ export async function writeAll(
       writing = undefined;
       if (!value) break;
       total += value.length;
-      writing = writeFully(writer, value).then(() => {
+      writing = writeBytes(writer, value).then(() => {
         // A BYOB read lent this buffer: it is the next one to read into.
         if (byob) spare.push(new Uint8Array(value.buffer as ArrayBuffer));
       });
@@ -210,8 +185,3 @@ export async function writeAll(
 
 // Two of these: one being written while the next is filled.
 const WRITE_BUFFER = 1024 * 1024;
-
-async function writeFully(writer: Writable, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await writer.write(bytes.subarray(offset));
-}

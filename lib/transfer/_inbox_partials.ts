@@ -21,6 +21,7 @@
 import { hmacSha256, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { join } from "node:path";
 import { toHex, utf8 } from "../bytes.ts";
+import { createExclusive, writeAll, writeThroughTemp } from "../_io.ts";
 import { openExistingFile, sameFile } from "../_no_follow.ts";
 import { OvtpError } from "../errors.ts";
 import { PartialFile } from "./partial_file.ts";
@@ -139,8 +140,7 @@ export class InboxPartials {
         }
         if (!file) {
           try {
-            // createNew never follows a link and never opens another's file.
-            file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+            file = await createExclusive(path, 0o600, { read: true });
           } catch (error) {
             if (reuse && error instanceof Deno.errors.AlreadyExists) continue;
             throw error;
@@ -204,18 +204,14 @@ export class InboxPartials {
           }
           return new TextEncoder().encode(text.trim());
         }
-        const temp = `${path}.${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
         const secret = toHex(crypto.getRandomValues(new Uint8Array(32))) + "\n";
-        try {
-          using out = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-          await out.write(new TextEncoder().encode(secret));
-          await out.sync();
-          await Deno.link(temp, path).catch((error) => {
+        // Linked into place: of two writers racing, the first one's stays.
+        await writeThroughTemp(path, 0o600, (out) => writeAll(out, utf8(secret)), {
+          replace: false,
+        })
+          .catch((error) => {
             if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
           });
-        } finally {
-          await Deno.remove(temp).catch(() => {});
-        }
       }
       throw new TransferRefusal("io", `Cannot read the inbox secret "${path}"`);
     })();

@@ -19,6 +19,7 @@ import {
   type ListEntry,
 } from "./download_messages.ts";
 import { chmodFile, openExistingFile } from "../_no_follow.ts";
+import { createExclusive } from "../_io.ts";
 import { PartialFile } from "./partial_file.ts";
 import { ReplyQueue } from "./_reply_queue.ts";
 import type { MessageLink, TransferProgress } from "./sender.ts";
@@ -151,16 +152,7 @@ export async function fetchFile(
     throw new OvtpError("io", `"${dest}" already exists`, { hint: "choose another name with -o" });
   }
   const partialPath = dest + PARTIAL_SUFFIX;
-  // An earlier attempt's file, opened without following a link: a symlink
-  // planted at DEST.ovtp-partial is refused, its target neither read (its
-  // hash would go to the server) nor written.
-  let file = await openExistingFile(partialPath, { read: true, write: true }).catch((error) => {
-    throw error instanceof OvtpError
-      ? new OvtpError("io", `Cannot resume into "${partialPath}": ${reason(error)}`, {
-        hint: `delete "${partialPath}" if it is not an earlier download`,
-      })
-      : error;
-  });
+  let file = await openPartial(partialPath);
   const id = link.nextId();
   const replies = new ReplyQueue();
   const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
@@ -176,13 +168,7 @@ export async function fetchFile(
     if (info.offset !== 0 && info.offset !== held.size) {
       throw new OvtpError("protocol", "The server resumed at an offset it was not offered");
     }
-    // createNew: never through a link, never into a file someone else made.
-    file ??= await Deno.open(partialPath, { read: true, write: true, createNew: true, mode: 0o600 })
-      .catch((error) => {
-        throw error instanceof Deno.errors.AlreadyExists
-          ? new OvtpError("io", `Cannot write "${partialPath}": it appeared during the download`)
-          : error;
-      });
+    file ??= await createPartial(partialPath);
     // The server confirmed our prefix (offset > 0), or starts over.
     const hash = info.offset > 0 ? held.hash : sha256Stream();
     if (info.offset > 0) options.onResume?.(info.offset);
@@ -191,43 +177,17 @@ export async function fetchFile(
     await file.seek(info.offset, Deno.SeekMode.Start);
     partial = new PartialFile(file, partialPath, hash, info.offset);
     file = null;
-    while (true) {
-      const message = await replies.next();
-      if (message.type === DownloadMessageType.Data) {
-        if (partial.size + message.body.length > info.size) {
-          throw new OvtpError("protocol", "The server sent more data than the file's size");
-        }
-        await partial.write(message.body);
-        releaseOpened(message.body); // Written: the buffer can take the next record.
-        options.onProgress?.({ name: remotePath, done: partial.size, total: info.size });
-        continue;
-      }
-      const end = checkDownloadEnd(decodeJson(expect(message, DownloadMessageType.End).body));
-      const sha256 = partial.hash.digest("hex");
-      if (end.size !== partial.size || end.sha256 !== sha256) {
-        await partial.close();
-        await Deno.remove(partialPath).catch(() => {});
-        partial = undefined;
-        throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
-      }
-      await partial.sync();
-      // The server's modification time, through the handle (as scp -p).
-      if (info.mtime !== undefined) await partial.setModified(info.mtime);
-      const written = await partial.stat();
+    const end = await receiveData(replies, partial, info.size, remotePath, options);
+    const sha256 = partial.hash.digest("hex");
+    if (end.size !== partial.size || end.sha256 !== sha256) {
       await partial.close();
+      await Deno.remove(partialPath).catch(() => {});
       partial = undefined;
-      // Through a descriptor that does not follow links, and only if the
-      // name still leads to the file just written.
-      chmodFile(partialPath, info.mode, written);
-      // A hard link never replaces an existing name, a planted link included.
-      await Deno.link(partialPath, dest).catch((error) => {
-        throw error instanceof Deno.errors.AlreadyExists
-          ? new OvtpError("io", `"${dest}" already exists`)
-          : error;
-      });
-      await Deno.remove(partialPath);
-      return { path: dest, size: end.size, sha256, resumedFrom: info.offset };
+      throw new OvtpError("protocol", "The downloaded data does not match the server's SHA-256");
     }
+    await moveIntoPlace(partial, dest, info);
+    partial = undefined;
+    return { path: dest, size: end.size, sha256, resumedFrom: info.offset };
   } finally {
     // Whatever arrived stays in the partial file, for the next attempt.
     await partial?.close().catch(() => {});
@@ -238,6 +198,74 @@ export async function fetchFile(
     }
     unsubscribe();
   }
+}
+
+// An earlier attempt's file, opened without following a link: a symlink
+// planted at DEST.ovtp-partial is refused, its target neither read (its
+// hash would go to the server) nor written.
+async function openPartial(partialPath: string): Promise<Deno.FsFile | null> {
+  return await openExistingFile(partialPath, { read: true, write: true }).catch((error) => {
+    throw error instanceof OvtpError
+      ? new OvtpError("io", `Cannot resume into "${partialPath}": ${reason(error)}`, {
+        hint: `delete "${partialPath}" if it is not an earlier download`,
+      })
+      : error;
+  });
+}
+
+// Never through a link, never into a file someone else made.
+async function createPartial(partialPath: string): Promise<Deno.FsFile> {
+  return await createExclusive(partialPath, 0o600, { read: true }).catch((error) => {
+    throw error instanceof Deno.errors.AlreadyExists
+      ? new OvtpError("io", `Cannot write "${partialPath}": it appeared during the download`)
+      : error;
+  });
+}
+
+// Writes Data messages into `partial` until the End message, which it
+// returns (checked, not yet compared).
+async function receiveData(
+  replies: ReplyQueue,
+  partial: PartialFile,
+  total: number,
+  name: string,
+  options: FetchOptions,
+): Promise<{ size: number; sha256: string }> {
+  while (true) {
+    const message = await replies.next();
+    if (message.type !== DownloadMessageType.Data) {
+      return checkDownloadEnd(decodeJson(expect(message, DownloadMessageType.End).body));
+    }
+    if (partial.size + message.body.length > total) {
+      throw new OvtpError("protocol", "The server sent more data than the file's size");
+    }
+    await partial.write(message.body);
+    releaseOpened(message.body); // Written: the buffer can take the next record.
+    options.onProgress?.({ name, done: partial.size, total });
+  }
+}
+
+// Syncs and closes a verified download, and gives it its name.
+async function moveIntoPlace(
+  partial: PartialFile,
+  dest: string,
+  info: { mode: number; mtime?: number },
+): Promise<void> {
+  await partial.sync();
+  // The server's modification time, through the handle (as scp -p).
+  if (info.mtime !== undefined) await partial.setModified(info.mtime);
+  const written = await partial.stat();
+  await partial.close();
+  // Through a descriptor that does not follow links, and only if the
+  // name still leads to the file just written.
+  chmodFile(partial.path, info.mode, written);
+  // A hard link never replaces an existing name, a planted link included.
+  await Deno.link(partial.path, dest).catch((error) => {
+    throw error instanceof Deno.errors.AlreadyExists
+      ? new OvtpError("io", `"${dest}" already exists`)
+      : error;
+  });
+  await Deno.remove(partial.path);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import type { Sha256Stream } from "../crypto/mod.ts";
+import { writeAll } from "../_io.ts";
 
 /** Bytes gathered before one write: fewer, larger writes cost less. */
 const WRITE_BUFFER_SIZE = 1024 * 1024;
@@ -90,9 +91,4 @@ export class PartialFile {
       }
     }
   }
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await file.write(data.subarray(offset));
 }
