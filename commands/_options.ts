@@ -1,0 +1,306 @@
+/**
+ * Options declared once. A command lists its options in one table (each
+ * one's type, default, parser and help text); the table gives parseArgs its
+ * spec, the help its option lines, a config file its validation, and run()
+ * its values, already parsed and typed. Defaults that are the library's
+ * come from lib/, so that the help prints what the library does.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { OvtpError } from "../lib/errors.ts";
+
+/** One option of a command's table; `T` is its value once parsed. */
+export interface Option<T> {
+  /** A string option takes a value; a boolean one is a switch. */
+  readonly type: "string" | "boolean";
+  /** The one-letter form, without its dash. */
+  readonly short?: string;
+  /** Whether it may be repeated (its value is then the list given). */
+  readonly multiple?: boolean;
+  /** The value's name in the help (`SECONDS`), none for a switch. */
+  readonly arg?: string;
+  /** Its help text; `{default}` stands for {@linkcode Option.shown}. */
+  readonly help: string;
+  /** A second help line for another form of the same option (`--exec NAME=CMD`). */
+  readonly also?: { readonly arg: string; readonly help: string };
+  /** The value when it is not given. */
+  readonly default: T;
+  /** The default as the help shows it. */
+  readonly shown?: string;
+  /** Whether a config file may hold it (not where the config itself is). */
+  readonly inFile: boolean;
+  /** Turns the text given into the value; throws an Error saying why not. */
+  readonly parse: (text: string, flag: string) => T;
+}
+
+/** A command's options, by long name. */
+export type OptionTable = Record<string, Option<unknown>>;
+
+/** The parsed values of a table's options. */
+export type OptionValues<T extends OptionTable> = {
+  -readonly [K in keyof T]: T[K] extends Option<infer V> ? V : never;
+};
+
+/** What every option constructor takes. */
+interface Declaration<D> {
+  arg?: string;
+  help: string;
+  short?: string;
+  default?: D;
+  /** false: a config file may not hold it. @default true */
+  inFile?: boolean;
+  also?: Option<unknown>["also"];
+}
+
+/** The value type: with a default it is always set, without one it may be undefined. */
+type Valued<T, D> = [D] extends [undefined] ? T | undefined : T;
+
+function declare<T, D extends T | undefined>(
+  declaration: Declaration<D>,
+  parse: (text: string, flag: string) => T,
+  shown?: (value: T) => string,
+): Option<Valued<T, D>> {
+  const { default: value, inFile = true, ...rest } = declaration;
+  return {
+    type: "string",
+    ...rest,
+    default: value as Valued<T, D>,
+    shown: value === undefined || !shown ? value as string | undefined : shown(value as T),
+    inFile,
+    parse,
+  };
+}
+
+/** A string taken as given. */
+export function text<D extends string | undefined = undefined>(
+  declaration: Declaration<D>,
+): Option<Valued<string, D>> {
+  return declare(declaration, (value) => value);
+}
+
+/** A string parsed by `parse`, which throws an Error saying what is wrong. */
+export function parsed<T, D extends T | undefined = undefined>(
+  declaration: Declaration<D>,
+  parse: (text: string, flag: string) => T,
+): Option<Valued<T, D>> {
+  return declare(declaration, parse);
+}
+
+/** One of a few words. */
+export function choice<W extends string>(
+  declaration: Declaration<W> & { default: W; words: readonly W[] },
+): Option<W> {
+  const { words, ...rest } = declaration;
+  return declare<W, W>(rest, (value, flag) => {
+    if (!(words as readonly string[]).includes(value)) {
+      throw new Error(`Invalid ${flag} "${value}": use ${words.join(" or ")}`);
+    }
+    return value as W;
+  }) as Option<W>;
+}
+
+/** A whole number from `min` to `max`. */
+export function integer<D extends number | undefined = undefined>(
+  declaration: Declaration<D> & { min: number; max?: number },
+): Option<Valued<number, D>> {
+  const { min, max = 1e9, ...rest } = declaration;
+  return declare(rest, (value, flag) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) invalid(flag, value);
+    return n;
+  });
+}
+
+/** A time in seconds (fractions allowed), as milliseconds; 0 only when `zero`. */
+export function seconds<D extends number | undefined = undefined>(
+  declaration: Declaration<D> & { zero?: boolean },
+): Option<Valued<number, D>> {
+  const { zero = false, ...rest } = declaration;
+  return declare(rest, (value, flag) => {
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || (n <= 0 && !zero)) invalid(flag, value);
+    return n * 1000;
+  }, (ms) => String(ms / 1000));
+}
+
+/** A size such as `1048576`, `100M`, `10G` or `1.5GiB`, in bytes. */
+export function size<D extends number | undefined = undefined>(
+  declaration: Declaration<D>,
+): Option<Valued<number, D>> {
+  return declare(declaration, parseSizeText, formatSize);
+}
+
+/** A switch: `--NAME`, `--no-NAME`, `--NAME=true|false`, or true/false in a config file. */
+export function flag(declaration: Omit<Declaration<boolean>, "arg" | "default">): Option<boolean> {
+  const { inFile = true, ...rest } = declaration;
+  return { type: "boolean", ...rest, default: false, inFile, parse: (value) => value === "true" };
+}
+
+/** A repeatable string: the list of the values given. */
+export function list(declaration: Omit<Declaration<string[]>, "default">): Option<string[]> {
+  return { ...declare({ ...declaration, default: [] }, (value) => [value]), multiple: true };
+}
+
+function invalid(flag: string, value: string): never {
+  throw new Error(`Invalid ${flag} "${value}"`);
+}
+
+/** Parses a size such as `1048576`, `100M`, `10G` or `1.5GiB` into bytes. */
+export function parseSizeText(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!match) invalid(flag, text);
+  const power = " kmgt".indexOf(match[2].toLowerCase() || " ");
+  return Math.floor(Number(match[1]) * 1024 ** power);
+}
+
+/** A size in the largest unit that divides it exactly: 16 MiB is `16M`. */
+export function formatSize(bytes: number): string {
+  for (const [power, unit] of [[4, "T"], [3, "G"], [2, "M"], [1, "K"]] as const) {
+    if (bytes > 0 && bytes % 1024 ** power === 0) return `${bytes / 1024 ** power}${unit}`;
+  }
+  return String(bytes);
+}
+
+type ParseSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** The parseArgs spec of a table. */
+export function specOf(table: OptionTable): ParseSpec {
+  const spec: ParseSpec = {};
+  for (const [name, { type, short, multiple }] of Object.entries(table)) {
+    spec[name] = { type, ...(short && { short }), ...(multiple && { multiple }) };
+  }
+  return spec;
+}
+
+/** Throws a usage error with a pointer to the command's help. */
+export function usageError(command: string, message: string): never {
+  throw new OvtpError("usage", message, { hint: `see \`ovtp ${command} --help\`` });
+}
+
+/**
+ * Parses flags strictly; an unknown or malformed flag is a usage error. A
+ * boolean flag also takes `--no-NAME`, `--NAME=true` and `--NAME=false`, so
+ * that a flag can switch off what a config file (listen.json) switched on.
+ */
+export function parseFlags<T extends ParseSpec>(args: string[], options: T, command: string) {
+  try {
+    return parseArgs({
+      args: booleanValues(args, options),
+      options,
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
+  } catch (error) {
+    usageError(command, (error as Error).message.split("\n")[0]);
+  }
+}
+
+/** Rewrites `--NAME=true` and `--NAME=false` of boolean flags (up to `--`) as parseArgs takes them. */
+function booleanValues(args: string[], options: ParseSpec): string[] {
+  const end = args.indexOf("--");
+  return args.map((arg, i) => {
+    const match = /^--([^=]+)=(true|false)$/.exec(arg);
+    if (!match || (end >= 0 && i > end) || options[match[1]]?.type !== "boolean") return arg;
+    return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
+  });
+}
+
+/** A command line read against a table, before a config file is merged in. */
+export interface ParsedOptions<T extends OptionTable> {
+  /** The arguments that are not options. */
+  positionals: string[];
+  /** The values: the flags given, then `config`'s, then the defaults. */
+  values(config?: Partial<OptionValues<T>>): OptionValues<T>;
+}
+
+/** Reads `args` against `table`; a bad flag or value is a usage error of `command`. */
+export function parseOptions<T extends OptionTable>(
+  table: T,
+  args: string[],
+  command: string,
+): ParsedOptions<T> {
+  const { values: flags, positionals } = parseFlags(args, specOf(table), command);
+  const given = new Map<string, unknown>();
+  for (const [name, option] of Object.entries(table)) {
+    const raw = flags[name];
+    if (raw === undefined) continue;
+    try {
+      given.set(name, typeof raw === "string" ? option.parse(raw, `--${name}`) : raw);
+    } catch (error) {
+      if (error instanceof OvtpError) throw error;
+      usageError(command, (error as Error).message);
+    }
+  }
+  return {
+    positionals,
+    values(config = {}) {
+      const values: Record<string, unknown> = {};
+      for (const [name, option] of Object.entries(table)) {
+        values[name] = given.has(name)
+          ? given.get(name)
+          : Object.hasOwn(config, name)
+          ? config[name as keyof T]
+          : option.default;
+      }
+      return values as OptionValues<T>;
+    },
+  };
+}
+
+/** The width the help's lines are wrapped to. */
+const HELP_WIDTH = 80;
+
+/** The help lines of one option, its text starting at `column`. */
+export function optionHelp(name: string, option: Option<unknown>, column: number): string {
+  const flagText = `  ${option.short ? `-${option.short}, ` : ""}--${name}`;
+  const lines = [entry(`${flagText}${option.arg ? ` ${option.arg}` : ""}`, option, column)];
+  if (option.also) lines.push(entry(`  --${name} ${option.also.arg}`, option.also, column));
+  return lines.join("\n");
+}
+
+/** The help lines of `names`, in that order, their texts starting at `column`. */
+export function optionsHelp<T extends OptionTable>(
+  table: T,
+  names: readonly (keyof T & string)[],
+  column: number,
+): string {
+  return names.map((name) => optionHelp(name, table[name], column)).join("\n");
+}
+
+function entry(flagText: string, option: { help: string; shown?: string }, column: number) {
+  const words = option.help.replaceAll("{default}", option.shown ?? "").split(/\s+/);
+  const lines: string[] = [];
+  let line = flagText.length < column ? flagText.padEnd(column) : "";
+  if (!line) lines.push(flagText);
+  for (const word of words) {
+    if (line.trim() && line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(line);
+      line = "";
+    }
+    if (!line) line = " ".repeat(column) + word;
+    else line += (line.length === column ? "" : " ") + word;
+  }
+  lines.push(line);
+  return lines.join("\n");
+}
+
+/** `--home DIR`: every command takes it. */
+export const HOME = text({
+  arg: "DIR",
+  help: "use DIR instead of $OVTP_HOME or ~/.ovtp",
+  inFile: false,
+});
+
+/**
+ * `-i FILE` / `--identity FILE`: the key file to use instead of id_ovtp, for
+ * one command. Only the identity changes: known_hosts, authorized_keys and
+ * contacts stay the home's. Every command that uses the identity takes it.
+ */
+export const IDENTITY = text({
+  short: "i",
+  arg: "FILE",
+  help: "use this key file instead of id_ovtp (trust files unchanged)",
+});
