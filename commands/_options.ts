@@ -120,7 +120,9 @@ export function seconds<D extends number | undefined = undefined>(
   const { zero = false, ...rest } = declaration;
   return declare(rest, (value, flag) => {
     const n = Number(value);
-    if (!/^\d+(\.\d+)?$/.test(value) || (n <= 0 && !zero)) invalid(flag, value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || (n <= 0 && !zero)) {
+      invalid(flag, value);
+    }
     return n * 1000;
   }, (ms) => String(ms / 1000));
 }
@@ -152,7 +154,9 @@ export function parseSizeText(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
   if (!match) invalid(flag, text);
   const power = " kmgt".indexOf(match[2].toLowerCase() || " ");
-  return Math.floor(Number(match[1]) * 1024 ** power);
+  const bytes = Math.floor(Number(match[1]) * 1024 ** power);
+  if (!Number.isSafeInteger(bytes)) invalid(flag, text);
+  return bytes;
 }
 
 /** A size in the largest unit that divides it exactly: 16 MiB is `16M`. */

@@ -10,12 +10,7 @@ import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
 import { fingerprint } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import type { Logger } from "../lib/logger.ts";
-import {
-  type FunctionHandler,
-  type RequestHandler,
-  requestText,
-  serve,
-} from "../lib/server.ts";
+import { type FunctionHandler, type RequestHandler, requestText, serve } from "../lib/server.ts";
 import { InviteStore } from "../lib/pair/invites.ts";
 import { PairingResponder } from "../lib/pair/responder.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
