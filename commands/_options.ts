@@ -169,13 +169,39 @@ export function formatSize(bytes: number): string {
 
 type ParseSpec = NonNullable<ParseArgsConfig["options"]>;
 
+/** The parseArgs spec of a table, typed so that parseArgs types the flags it returns. */
+export type SpecOf<T extends OptionTable> = {
+  [K in keyof T]: T[K] extends Option<boolean> ? { type: "boolean"; short?: string }
+    : T[K] extends Option<string[]> ? { type: "string"; short?: string; multiple: true }
+    : { type: "string"; short?: string };
+};
+
 /** The parseArgs spec of a table. */
-export function specOf(table: OptionTable): ParseSpec {
+export function specOf<T extends OptionTable>(table: T): SpecOf<T> {
   const spec: ParseSpec = {};
   for (const [name, { type, short, multiple }] of Object.entries(table)) {
     spec[name] = { type, ...(short && { short }), ...(multiple && { multiple }) };
   }
-  return spec;
+  return spec as SpecOf<T>;
+}
+
+/**
+ * One option's value from a flag parsed by parseFlags: the default when it
+ * is not given, else the text parsed; a bad value is a usage error of `command`.
+ */
+export function valueOf<T>(
+  option: Option<T>,
+  name: string,
+  given: string | undefined,
+  command: string,
+): T {
+  if (given === undefined) return option.default;
+  try {
+    return option.parse(given, `--${name}`);
+  } catch (error) {
+    if (error instanceof OvtpError) throw error;
+    usageError(command, (error as Error).message);
+  }
 }
 
 /** Throws a usage error with a pointer to the command's help. */
@@ -226,17 +252,14 @@ export function parseOptions<T extends OptionTable>(
   args: string[],
   command: string,
 ): ParsedOptions<T> {
-  const { values: flags, positionals } = parseFlags(args, specOf(table), command);
+  const parsed = parseFlags(args, specOf(table) as ParseSpec, command);
+  const { positionals } = parsed;
+  const flags: Record<string, unknown> = parsed.values;
   const given = new Map<string, unknown>();
   for (const [name, option] of Object.entries(table)) {
     const raw = flags[name];
     if (raw === undefined) continue;
-    try {
-      given.set(name, typeof raw === "string" ? option.parse(raw, `--${name}`) : raw);
-    } catch (error) {
-      if (error instanceof OvtpError) throw error;
-      usageError(command, (error as Error).message);
-    }
+    given.set(name, typeof raw === "string" ? valueOf(option, name, raw, command) : raw);
   }
   return {
     positionals,
@@ -306,5 +329,5 @@ export const HOME = text({
 export const IDENTITY = text({
   short: "i",
   arg: "FILE",
-  help: "use this key file instead of id_ovtp (trust files unchanged)",
+  help: "use this key file, not id_ovtp (trust files unchanged)",
 });

@@ -20,7 +20,7 @@ import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_c
 import { startCluster } from "./_cluster.ts";
 import { loadIdentity } from "./_identity.ts";
 import { readKeyLines } from "./_key_lines.ts";
-import { LISTEN_OPTIONS, readConfig } from "./_listen_config.ts";
+import { LISTEN_OPTIONS, type ListenSettings, readConfig } from "./_listen_config.ts";
 import { optionsHelp, parseOptions } from "./_options.ts";
 import { stderrLogger } from "./_logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
@@ -121,14 +121,7 @@ async function run(args: string[]): Promise<number> {
     logger,
     handler,
     functions,
-    rate: settings.rate,
-    handshakeTimeoutMs: settings["handshake-timeout"],
-    idleTimeoutMs: settings["idle-timeout"],
-    maxConnections: settings["max-connections"],
-    maxPerAddress: settings["max-per-address"],
-    maxHandshakes: settings["max-handshakes"],
-    maxMessageSize: settings["max-message-size"],
-    maxQueuedBytes: settings["max-queued"],
+    ...limits(settings),
     inbox,
     onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
@@ -184,6 +177,20 @@ async function readSettings(args: string[]) {
     usageError("listen", "--cluster-creds needs --cluster");
   }
   return { settings, keystore, addKeyFiles: [...settings["add-keys"], ...positionals] };
+}
+
+/** The server's limits among the settings. */
+function limits(settings: ListenSettings) {
+  return {
+    rate: settings.rate,
+    handshakeTimeoutMs: settings["handshake-timeout"],
+    idleTimeoutMs: settings["idle-timeout"],
+    maxConnections: settings["max-connections"],
+    maxPerAddress: settings["max-per-address"],
+    maxHandshakes: settings["max-handshakes"],
+    maxMessageSize: settings["max-message-size"],
+    maxQueuedBytes: settings["max-queued"],
+  };
 }
 
 /**
