@@ -6,12 +6,11 @@
  * @module
  */
 
-import type { ParseArgsConfig } from "node:util";
 import { join } from "node:path";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
-import { IDENTITY, optionHelp, parseSizeText, usageError } from "./_options.ts";
+import { HOME, IDENTITY, optionHelp, parseSizeText, specOf, usageError } from "./_options.ts";
 import { STDOUT } from "./_stdout.ts";
 
 export { parseFlags, usageError } from "./_options.ts";
@@ -34,19 +33,11 @@ export interface Command {
   logFormat?: boolean;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** The `--home` option every command accepts (parseArgs spec of {@linkcode HOME}). */
+export const HOME_OPTION = specOf({ home: HOME });
 
-/** The `--home` option every command accepts. */
-export const HOME_OPTION = { home: { type: "string" } } as const satisfies Options;
-
-/**
- * `-i FILE` / `--identity FILE`: the key file to use instead of id_ovtp, for
- * one command. Only the identity changes: known_hosts, authorized_keys and
- * contacts stay the home's. Every command that uses the identity takes it.
- */
-export const IDENTITY_OPTION = {
-  identity: { type: "string", short: "i" },
-} as const satisfies Options;
+/** `-i FILE` / `--identity FILE` (parseArgs spec of {@linkcode IDENTITY}). */
+export const IDENTITY_OPTION = specOf({ identity: IDENTITY });
 
 /** The help line of {@linkcode IDENTITY_OPTION}, its text starting at `column`. */
 export function identityHelp(column: number): string {

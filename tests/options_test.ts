@@ -41,7 +41,7 @@ Deno.test("listen's help lists every option of its table, once, and no other", (
     // --exec has two forms (CMD and NAME=CMD); every other option one line.
     assert.equal(lines.length, name === "exec" ? 2 : 1, name);
   }
-  for (const line of listen.usage.split("\n").filter((l) => /^  -/.test(l))) {
+  for (const line of listen.usage.split("\n").filter((l) => /^ {2}-/.test(l))) {
     assert.ok(line.length <= 80, `Longer than 80 columns: ${line}`);
   }
 });
