@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
-import { HOME, IDENTITY, optionHelp, parseSizeText, specOf, usageError } from "./_options.ts";
+import { usageError } from "./_flags.ts";
+import { optionHelp } from "./_option_help.ts";
+import { HOME, IDENTITY, parseSizeText, specOf } from "./_options.ts";
 import { STDOUT } from "./_stdout.ts";
 
-export { parseFlags, usageError } from "./_options.ts";
+export { parseFlags, usageError } from "./_flags.ts";
 
 /** A subcommand: its help and what it runs (its one-line summary is in main.ts's table). */
 export interface Command {

@@ -26,7 +26,8 @@ import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
-import { flag, IDENTITY, optionsHelp, seconds, specOf, valueOf } from "./_options.ts";
+import { flag, IDENTITY, seconds, specOf, valueOf } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 
 /** The options shared by the commands that connect to a server. */
 export const CONNECT = {

@@ -8,8 +8,9 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import { OvtpError } from "../lib/errors.ts";
+import { parseFlags, usageError } from "./_flags.ts";
 
 /** One option of a command's table; `T` is its value once parsed. */
 export interface Option<T> {
@@ -67,7 +68,7 @@ function declare<T, D extends T | undefined>(
     type: "string",
     ...rest,
     default: value as Valued<T, D>,
-    shown: value === undefined || !shown ? value as string | undefined : shown(value as T),
+    shown: value === undefined ? undefined : shown ? shown(value as T) : String(value),
     inFile,
     parse,
   };
@@ -204,40 +205,6 @@ export function valueOf<T>(
   }
 }
 
-/** Throws a usage error with a pointer to the command's help. */
-export function usageError(command: string, message: string): never {
-  throw new OvtpError("usage", message, { hint: `see \`ovtp ${command} --help\`` });
-}
-
-/**
- * Parses flags strictly; an unknown or malformed flag is a usage error. A
- * boolean flag also takes `--no-NAME`, `--NAME=true` and `--NAME=false`, so
- * that a flag can switch off what a config file (listen.json) switched on.
- */
-export function parseFlags<T extends ParseSpec>(args: string[], options: T, command: string) {
-  try {
-    return parseArgs({
-      args: booleanValues(args, options),
-      options,
-      allowPositionals: true,
-      allowNegative: true,
-      strict: true,
-    });
-  } catch (error) {
-    usageError(command, (error as Error).message.split("\n")[0]);
-  }
-}
-
-/** Rewrites `--NAME=true` and `--NAME=false` of boolean flags (up to `--`) as parseArgs takes them. */
-function booleanValues(args: string[], options: ParseSpec): string[] {
-  const end = args.indexOf("--");
-  return args.map((arg, i) => {
-    const match = /^--([^=]+)=(true|false)$/.exec(arg);
-    if (!match || (end >= 0 && i > end) || options[match[1]]?.type !== "boolean") return arg;
-    return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
-  });
-}
-
 /** A command line read against a table, before a config file is merged in. */
 export interface ParsedOptions<T extends OptionTable> {
   /** The arguments that are not options. */
@@ -275,43 +242,6 @@ export function parseOptions<T extends OptionTable>(
       return values as OptionValues<T>;
     },
   };
-}
-
-/** The width the help's lines are wrapped to. */
-const HELP_WIDTH = 80;
-
-/** The help lines of one option, its text starting at `column`. */
-export function optionHelp(name: string, option: Option<unknown>, column: number): string {
-  const flagText = `  ${option.short ? `-${option.short}, ` : ""}--${name}`;
-  const lines = [entry(`${flagText}${option.arg ? ` ${option.arg}` : ""}`, option, column)];
-  if (option.also) lines.push(entry(`  --${name} ${option.also.arg}`, option.also, column));
-  return lines.join("\n");
-}
-
-/** The help lines of `names`, in that order, their texts starting at `column`. */
-export function optionsHelp<T extends OptionTable>(
-  table: T,
-  names: readonly (keyof T & string)[],
-  column: number,
-): string {
-  return names.map((name) => optionHelp(name, table[name], column)).join("\n");
-}
-
-function entry(flagText: string, option: { help: string; shown?: string }, column: number) {
-  const words = option.help.replaceAll("{default}", option.shown ?? "").split(/\s+/);
-  const lines: string[] = [];
-  let line = flagText.length < column ? flagText.padEnd(column) : "";
-  if (!line) lines.push(flagText);
-  for (const word of words) {
-    if (line.trim() && line.length + 1 + word.length > HELP_WIDTH) {
-      lines.push(line);
-      line = "";
-    }
-    if (!line) line = " ".repeat(column) + word;
-    else line += (line.length === column ? "" : " ") + word;
-  }
-  lines.push(line);
-  return lines.join("\n");
 }
 
 /** `--home DIR`: every command takes it. */

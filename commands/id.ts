@@ -2,7 +2,8 @@ import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../
 import type { Keystore } from "../lib/keystore.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { loadIdentity } from "./_identity.ts";
-import { flag, HOME, IDENTITY, optionsHelp, parseOptions } from "./_options.ts";
+import { flag, HOME, IDENTITY, parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine } from "./_printable.ts";
 
 const OPTIONS = {

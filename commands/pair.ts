@@ -8,7 +8,8 @@ import { DEFAULT_PAIR_TIMEOUT_MS, pair as pairWith } from "../lib/pair/initiator
 import { type Command, openKeystore, usageError, writeOut } from "./_cli.ts";
 import { loadIdentityFor } from "./_connect.ts";
 import { resolveHost } from "./_host_target.ts";
-import { flag, HOME, IDENTITY, optionsHelp, parseOptions, seconds, text } from "./_options.ts";
+import { flag, HOME, IDENTITY, parseOptions, seconds, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine, printable } from "./_printable.ts";
 
 const OPTIONS = {
