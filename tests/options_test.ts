@@ -137,3 +137,21 @@ Deno.test("readConfig() parses each setting with its option and names the line o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("docs/operations.md's table of limits gives listen's defaults", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/operations.md", import.meta.url));
+  const section = doc.split("## Limits and their defaults")[1].split("\n## ")[0];
+  const rows = [...section.matchAll(/^\| `--([a-z-]+)` +\| ([^|]+?) +\|/gm)];
+  assert.ok(rows.length >= 10, "the table was not found");
+  const table: Record<string, { default: unknown; shown?: string }> = LISTEN_OPTIONS;
+  for (const [, name, written] of rows) {
+    assert.ok(Object.hasOwn(table, name), `--${name} is not a listen option`);
+    const { default: value, shown } = table[name];
+    if (written === "unlimited") assert.equal(value, undefined, name);
+    else {
+      const days = /^(\d+) days$/.exec(written);
+      const text = days ? String(Number(days[1]) * 86400) : written.replace(/ s$/, "");
+      assert.equal(text, shown, `--${name}: the doc says ${written}`);
+    }
+  }
+});
