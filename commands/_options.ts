@@ -124,7 +124,7 @@ export function seconds<D extends number | undefined = undefined>(
     if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || (n <= 0 && !zero)) {
       invalid(flag, value);
     }
-    return n * 1000;
+    return Math.round(n * 1000);
   }, (ms) => String(ms / 1000));
 }
 
