@@ -114,17 +114,18 @@ export function integer<D extends number | undefined = undefined>(
   });
 }
 
-/** A time in seconds (fractions allowed), as milliseconds; 0 only when `zero`. */
+/** A time in seconds (fractions allowed), as whole milliseconds; 0 only when `zero`. */
 export function seconds<D extends number | undefined = undefined>(
   declaration: Declaration<D> & { zero?: boolean },
 ): Option<Valued<number, D>> {
   const { zero = false, ...rest } = declaration;
   return declare(rest, (value, flag) => {
-    const n = Number(value);
-    if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || (n <= 0 && !zero)) {
+    // Whole milliseconds: 0.7 s is 700, not 700.0000000000001.
+    const ms = Math.round(Number(value) * 1000);
+    if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(ms) || (ms <= 0 && !zero)) {
       invalid(flag, value);
     }
-    return Math.round(n * 1000);
+    return ms;
   }, (ms) => String(ms / 1000));
 }
 

@@ -95,6 +95,8 @@ Deno.test("parseOptions() refuses a value its parser refuses, naming the flag", 
     [["--count", "-1"], /--count/],
     [["--wait", "0"], /^Invalid --wait "0"$/],
     [["--wait", "1e3"], /^Invalid --wait "1e3"$/],
+    // Rounded to no millisecond at all: not a time, and 0 would mean "never".
+    [["--wait", "0.0001"], /^Invalid --wait "0\.0001"$/],
     [["--wait", "9".repeat(400)], /^Invalid --wait/],
     [["--limit", "lots"], /^Invalid --limit "lots"$/],
     [["--limit", "9".repeat(400)], /^Invalid --limit/],
@@ -104,6 +106,7 @@ Deno.test("parseOptions() refuses a value its parser refuses, naming the flag", 
     assert.throws(() => parseOptions(table, args, "test"), usageFailure(pattern), args.join(" "));
   }
   assert.equal(parseOptions(table, ["--grace", "0"], "test").values().grace, 0);
+  assert.equal(parseOptions(table, ["--wait", "0.7"], "test").values().wait, 700);
 });
 
 Deno.test("readConfig() parses each setting with its option and names the line of a bad one", async () => {
