@@ -81,12 +81,16 @@ export function text<D extends string | undefined = undefined>(
   return declare(declaration, (value) => value);
 }
 
-/** A string parsed by `parse`, which throws an Error saying what is wrong. */
+/**
+ * A string parsed by `parse`, which throws an Error saying what is wrong;
+ * `shown` writes the default as the help shows it.
+ */
 export function parsed<T, D extends T | undefined = undefined>(
   declaration: Declaration<D>,
   parse: (text: string, flag: string) => T,
+  shown?: (value: T) => string,
 ): Option<Valued<T, D>> {
-  return declare(declaration, parse);
+  return declare(declaration, parse, shown);
 }
 
 /** One of a few words. */
