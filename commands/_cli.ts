@@ -6,13 +6,17 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { join } from "node:path";
 import { formatHostPort, writeAll } from "../lib/_io.ts";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
+import { usageError } from "./_flags.ts";
+import { optionHelp } from "./_option_help.ts";
+import { HOME, IDENTITY, parseSizeText, specOf } from "./_options.ts";
 import { STDOUT } from "./_stdout.ts";
+
+export { parseFlags, usageError } from "./_flags.ts";
 
 /** A subcommand: its help and what it runs (its one-line summary is in main.ts's table). */
 export interface Command {
@@ -32,67 +36,15 @@ export interface Command {
   logFormat?: boolean;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** The `--home` option every command accepts (parseArgs spec of {@linkcode HOME}). */
+export const HOME_OPTION = specOf({ home: HOME });
 
-/** The `--home` option every command accepts. */
-export const HOME_OPTION = { home: { type: "string" } } as const satisfies Options;
-
-/**
- * `-i FILE` / `--identity FILE`: the key file to use instead of id_ovtp, for
- * one command. Only the identity changes: known_hosts, authorized_keys and
- * contacts stay the home's. Every command that uses the identity takes it.
- */
-export const IDENTITY_OPTION = {
-  identity: { type: "string", short: "i" },
-} as const satisfies Options;
+/** `-i FILE` / `--identity FILE` (parseArgs spec of {@linkcode IDENTITY}). */
+export const IDENTITY_OPTION = specOf({ identity: IDENTITY });
 
 /** The help line of {@linkcode IDENTITY_OPTION}, its text starting at `column`. */
 export function identityHelp(column: number): string {
-  const flag = "  -i, --identity FILE ";
-  const text = "use this key file instead of id_ovtp (trust files unchanged)";
-  return flag.length <= column
-    ? flag.padEnd(column) + text
-    : `${flag.trimEnd()}\n${" ".repeat(column)}${text}`;
-}
-
-/**
- * Parses flags strictly; an unknown or malformed flag is a usage error. A
- * boolean flag also takes `--no-NAME`, `--NAME=true` and `--NAME=false`, so
- * that a flag can switch off what a config file (listen.json) switched on.
- */
-export function parseFlags<T extends Options>(
-  args: string[],
-  options: T,
-  command: string,
-) {
-  try {
-    return parseArgs({
-      args: booleanValues(args, options),
-      options,
-      allowPositionals: true,
-      allowNegative: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new OvtpError("usage", (error as Error).message.split("\n")[0], {
-      hint: `see \`ovtp ${command} --help\``,
-    });
-  }
-}
-
-/** Rewrites `--NAME=true` and `--NAME=false` of boolean flags (up to `--`) as parseArgs takes them. */
-function booleanValues(args: string[], options: Options): string[] {
-  const end = args.indexOf("--");
-  return args.map((arg, i) => {
-    const match = /^--([^=]+)=(true|false)$/.exec(arg);
-    if (!match || (end >= 0 && i > end) || options[match[1]]?.type !== "boolean") return arg;
-    return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
-  });
-}
-
-/** Throws a usage error with a pointer to the command's help. */
-export function usageError(command: string, message: string): never {
-  throw new OvtpError("usage", message, { hint: `see \`ovtp ${command} --help\`` });
+  return optionHelp("identity", IDENTITY, column);
 }
 
 /** The keystore in `--home`, `$OVTP_HOME`, or `~/.ovtp`. */
@@ -245,8 +197,9 @@ export function parseHostPort(
 
 /** Parses a size such as `1048576`, `100M`, `10G` or `1.5GiB` into bytes. */
 export function parseSize(text: string, flag: string, command: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (!match) usageError(command, `Invalid ${flag} "${text}"`);
-  const power = " kmgt".indexOf(match[2].toLowerCase() || " ");
-  return Math.floor(Number(match[1]) * 1024 ** power);
+  try {
+    return parseSizeText(text, flag);
+  } catch (error) {
+    usageError(command, (error as Error).message);
+  }
 }

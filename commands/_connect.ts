@@ -21,26 +21,36 @@ import type { Identity } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
 import type { HostSettings, UnknownHostPolicy } from "../lib/host_config.ts";
-import { askLine, IDENTITY_OPTION, identityHelp, usageError, writeErr } from "./_cli.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/client_defaults.ts";
+import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
+import { flag, IDENTITY, seconds, specOf, valueOf } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 
-/** Flags shared by the commands that connect to a server. */
-export const CONNECT_OPTIONS = {
-  strict: { type: "boolean" },
-  "accept-new": { type: "boolean" },
-  ...IDENTITY_OPTION,
-  timeout: { type: "string", default: "10" },
-} as const;
+/** The options shared by the commands that connect to a server. */
+export const CONNECT = {
+  strict: flag({ help: "refuse a host not yet in known_hosts, without asking" }),
+  "accept-new": flag({
+    help: "record a host not yet in known_hosts, without asking (the default asks " +
+      "on a terminal and refuses without one)",
+  }),
+  identity: IDENTITY,
+  timeout: seconds({
+    arg: "SECONDS",
+    default: DEFAULT_CONNECT_TIMEOUT_MS,
+    help: "time allowed to connect and for the handshake (default {default})",
+  }),
+};
 
-/** Help lines for {@linkcode CONNECT_OPTIONS}. */
-export const CONNECT_HELP =
-  `  --strict            refuse a host that is not in known_hosts yet, without asking
-  --accept-new        record a host that is not in known_hosts yet, without asking
-                      (the default asks on a terminal and refuses without one)
-${identityHelp(22)}
-  --timeout SECONDS   time allowed to connect and for the handshake (default 10)
+/** {@linkcode CONNECT}'s parseArgs spec. */
+export const CONNECT_OPTIONS = specOf(CONNECT);
+
+/** Help lines for {@linkcode CONNECT}. */
+export const CONNECT_HELP = `${
+  optionsHelp(CONNECT, ["strict", "accept-new", "identity", "timeout"], 22)
+}
 HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
 /**
@@ -52,10 +62,9 @@ export async function connectTo(
   command: string,
   keystore: Keystore,
   target: string,
-  flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout: string },
+  flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout?: string },
 ): Promise<{ client: OvtpClient; identity: Identity; reconnect: () => Promise<OvtpClient> }> {
-  const timeoutSeconds = Number(flags.timeout);
-  if (!(timeoutSeconds > 0)) usageError(command, `Invalid timeout "${flags.timeout}"`);
+  const timeoutMs = valueOf(CONNECT.timeout, "timeout", flags.timeout, command);
   if (flags.strict && flags["accept-new"]) {
     usageError(command, "Give --strict or --accept-new, not both");
   }
@@ -73,7 +82,7 @@ export async function connectTo(
       hostname: address,
       port,
       identity,
-      timeoutMs: timeoutSeconds * 1000,
+      timeoutMs,
       verifyHost: knownHostsVerifier(keystore, display, {
         strict: policy !== "accept-new",
         onNewHost: (host, fp) => {

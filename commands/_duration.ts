@@ -23,3 +23,11 @@ export function parseDuration(text: string, flag: string, command: string, maxMs
   }
   return ms;
 }
+
+/** `ms` in the largest unit that divides it exactly: 3,600,000 is `1h`. */
+export function formatDuration(ms: number): string {
+  for (const unit of ["d", "h", "m"]) {
+    if (ms > 0 && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+  }
+  return `${ms / 1000}s`;
+}

@@ -3,17 +3,36 @@ import { stopAgent } from "../lib/agent_client.ts";
 import { serveAgent } from "../lib/agent_server.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { fingerprint } from "../lib/keys.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
-import { parseDuration } from "./_duration.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { formatDuration, parseDuration } from "./_duration.ts";
+import { optionsHelp } from "./_option_help.ts";
+import { flag, HOME, IDENTITY, parsed, parseOptions, text } from "./_options.ts";
 import { unlock } from "./_identity.ts";
+
+/** setTimeout's limit is 24.8 days. */
+const MAX_LIFETIME_MS = 24 * 86_400_000;
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+const OPTIONS = {
+  lifetime: parsed(
+    {
+      arg: "DURATION",
+      default: 3_600_000,
+      help: "how long to hold the key: seconds, or with s, m, h, d (default: {default}, " +
+        `at most ${formatDuration(MAX_LIFETIME_MS)})`,
+    },
+    (text, flag) => parseDuration(text, flag, "agent", MAX_LIFETIME_MS),
+    formatDuration,
+  ),
+  socket: text({
+    arg: "PATH",
+    help: "where to listen (default: see above); with --stop, the agent to stop " +
+      "(default: $OVTP_AGENT)",
+  }),
+  identity: { ...IDENTITY, help: "hold this key file instead of id_ovtp" },
+  stop: flag({ help: "stop a running agent" }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp agent [--lifetime DURATION] [--socket PATH] [-i FILE] [--home DIR]
        ovtp agent --stop [--socket PATH]
@@ -34,28 +53,13 @@ set. Anyone who can open it gets your key while the agent runs.
                                          # or leave it in its own terminal
 
 Options:
-  --lifetime DURATION  how long to hold the key: seconds, or with s, m, h,
-                       d (default: 1h, at most 24d)
-  --socket PATH        where to listen (default: see above); with --stop,
-                       the agent to stop (default: $OVTP_AGENT)
-  -i, --identity FILE  hold this key file instead of id_ovtp
-  --stop               stop a running agent
-  --home DIR           use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["lifetime", "socket", "identity", "stop", "home"], 23)}
 `;
 
-const DEFAULT_LIFETIME = "1h";
-/** setTimeout's limit is 24.8 days. */
-const MAX_LIFETIME_MS = 24 * 86_400_000;
-const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    lifetime: { type: "string" },
-    socket: { type: "string" },
-    identity: { type: "string", short: "i" },
-    stop: { type: "boolean" },
-  }, "agent");
+  const parsed = parseOptions(OPTIONS, args, "agent");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length > 0) usageError("agent", `Unexpected argument "${positionals[0]}"`);
   if (Deno.build.os === "windows") {
     throw new OvtpError("usage", "ovtp agent needs Unix sockets, which this system lacks");
@@ -68,12 +72,7 @@ async function run(args: string[]): Promise<number> {
     await writeErr(`ovtp: stopped the agent at ${socket}\n`);
     return 0;
   }
-  const lifetimeMs = parseDuration(
-    values.lifetime ?? DEFAULT_LIFETIME,
-    "--lifetime",
-    "agent",
-    MAX_LIFETIME_MS,
-  );
+  const lifetimeMs = values.lifetime;
   const unlocked = await unlock(openKeystore(values.home), { file: values.identity });
   if (!unlocked.sealed) {
     throw new OvtpError("key", `"${unlocked.path}" has no passphrase: an agent is not needed`, {

@@ -1,18 +1,17 @@
 import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  IDENTITY_OPTION,
-  identityHelp,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { loadIdentity } from "./_identity.ts";
+import { flag, HOME, IDENTITY, parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine } from "./_printable.ts";
+
+const OPTIONS = {
+  fingerprint: flag({ help: "print only the fingerprint (SHA256:...)" }),
+  json: flag({ help: 'print {"public_line","fingerprint","comment"}' }),
+  identity: IDENTITY,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp id [--fingerprint] [--json] [-i KEYFILE] [--home DIR]
 
@@ -24,20 +23,14 @@ that key file (its comment taken from KEYFILE.pub when that holds the same
 key).
 
 Options:
-  --fingerprint   print only the fingerprint (SHA256:...)
-  --json          print {"public_line","fingerprint","comment"}
-${identityHelp(18)}
-  --home DIR      use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["fingerprint", "json", "identity", "home"], 18)}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...IDENTITY_OPTION,
-    fingerprint: { type: "boolean" },
-    json: { type: "boolean" },
-  }, "id");
-  if (positionals.length > 0) usageError("id", `Unexpected argument "${positionals[0]}"`);
+  const parsed = parseOptions(OPTIONS, args, "id");
+  const [extra] = parsed.positionals;
+  if (extra !== undefined) usageError("id", `Unexpected argument "${extra}"`);
+  const values = parsed.values();
   const keystore = openKeystore(values.home);
   const line = values.identity === undefined
     ? await publicLine(keystore)

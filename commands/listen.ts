@@ -7,40 +7,22 @@ import { OvtpError } from "../lib/errors.ts";
 import { execFunction, execHandler, type ExecOptions } from "../lib/exec_handler.ts";
 import { ExecSlots } from "../lib/exec_slots.ts";
 import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
-import { parseRate } from "../lib/key_options.ts";
-import { fingerprint, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import type { Logger } from "../lib/logger.ts";
-import {
-  DEFAULT_PORT,
-  type FunctionHandler,
-  type RequestHandler,
-  requestText,
-  serve,
-} from "../lib/server.ts";
+import { type FunctionHandler, type RequestHandler, requestText, serve } from "../lib/server.ts";
 import { InviteStore } from "../lib/pair/invites.ts";
 import { PairingResponder } from "../lib/pair/responder.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
 import type { ReceivedFile } from "../lib/transfer/receiver.ts";
 import { ServedFolder } from "../lib/transfer/served_folder.ts";
-import {
-  type Command,
-  identityHelp,
-  openKeystore,
-  parseFlags,
-  parseSize,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { startCluster } from "./_cluster.ts";
 import { loadIdentity } from "./_identity.ts";
-import {
-  LISTEN_OPTIONS,
-  type ListenSettings,
-  mergeSettings,
-  readConfig,
-} from "./_listen_config.ts";
-import { parseClusterUrls, startCluster } from "./_cluster.ts";
+import { readKeyLines } from "./_key_lines.ts";
+import { LISTEN_OPTIONS, type ListenSettings, readConfig } from "./_listen_config.ts";
+import { parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { stderrLogger } from "./_logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
@@ -66,149 +48,65 @@ FILE, with the long option names as keys (e.g. {"port": 4747, "exec":
 ["backup=/usr/local/bin/backup"]}); options on the command line win.
 
 Serving:
-  --host H           address to listen on (default: 0.0.0.0, every interface)
-  --port P           port (default: ${DEFAULT_PORT}; 0 picks a free one)
-  --json             print each message and file as one JSON object per line,
-                     with an "event": "message", "file", or "error" when
-                     listen fails (--no-json overrides listen.json)
-  --add-keys FILE... authorize the keys in these files before starting
-  --config FILE      read settings from FILE (default: ~/.ovtp/listen.json)
-  --home DIR         use DIR instead of $OVTP_HOME or ~/.ovtp
-${identityHelp(21)}
+${help(["host", "port", "json", "add-keys", "config", "home", "identity"], 21)}
 
 Commands and named functions:
-  --exec CMD         run CMD (sh -c) for each message: the message on stdin,
-                     OVTP_SENDER_NAME, OVTP_SENDER_FINGERPRINT and
-                     OVTP_REQUEST_ID in its environment; its stdout is the
-                     response, exit code 0 means "ok", any other "error"
-  --exec NAME=CMD    a named function (repeatable), for \`ovtp send --call
-                     NAME\`: stdin is {"function","params","message"} as JSON,
-                     OVTP_FUNCTION names it
-  --exec-timeout SECONDS
-                     kill a command running longer, answer "timeout" (default
-                     30); a command that calls setsid itself is out of reach
-  --max-exec N       commands running at once, in total (default 16)
-  --max-exec-per-key N
-                     commands running at once for one client key (default 4);
-                     over a cap a request waits its turn, and past 1024
-                     waiting for one key it is answered "busy"
+${help(["exec", "exec-timeout", "max-exec", "max-exec-per-key"], 21)}
 
 Files and rooms:
-  --inbox DIR        where received files go, in a folder per sender
-                     (default: ~/.ovtp/inbox)
-  --max-file-size SIZE
-                     refuse files larger than SIZE (e.g. 500M, 10G)
-  --keep-partial SECONDS
-                     keep an interrupted upload this long for its sender to
-                     resume it (default 604800, a week); checked periodically
-  --max-partial SIZE keep at most SIZE of interrupted uploads per client key,
-                     the oldest deleted first (default 16G)
-  --serve DIR        let clients download from DIR, read-only (ovtp getfile)
-  --rooms DIR        where chat rooms keep their members and the messages
-                     held for offline members (default: ~/.ovtp/rooms)
+${help(["inbox", "max-file-size", "keep-partial", "max-partial", "serve", "rooms"], 21)}
 
 Cluster (several relays sharing rooms; see docs/operations.md):
-  --cluster nats://HOST:PORT[,...]
-                     keep chat rooms, presence, queued messages and rate
-                     limits in this NATS JetStream cluster, shared with the
-                     other relays on it (each with the same server key)
-  --cluster-creds FILE
-                     a NATS credentials file; or set OVTP_NATS_CREDS, or
-                     OVTP_NATS_USER and OVTP_NATS_PASSWORD, or OVTP_NATS_TOKEN
-                     (never credentials in the address); OVTP_NATS_CA names
-                     a CA certificate for tls:// addresses
+${help(["cluster", "cluster-creds"], 21)}
 
 Limits (each client key, and the server as a whole):
-  --rate COUNT/UNIT  requests per key, e.g. 100/h (unit s, m, h or d; the
-                     count is also the burst); a key's rate= option wins
-  --max-connections N       open connections (default 10000)
-  --max-per-address N       open connections from one address (default 64)
-  --max-handshakes N        handshakes in progress (default 128)
-  --handshake-timeout SECONDS  (default 10)
-  --idle-timeout SECONDS       close idle connections (default 300)
-  --max-message-size SIZE      largest message (default 16M)
-  --max-queued SIZE            data queued for a client that does not read
-                               before it is dropped (default 32M)
-  --grace SECONDS              time for work in flight at shutdown (default 10)
+${
+  help([
+    "rate",
+    "max-connections",
+    "max-per-address",
+    "max-handshakes",
+    "handshake-timeout",
+    "idle-timeout",
+    "max-message-size",
+    "max-queued",
+    "grace",
+  ], 31)
+}
 
 Logs (stderr):
-  -q, --quiet        warnings only
-  -v, --verbose      debug detail too
-  --log-format text|json
-                     json: every line on stderr is one JSON object, the
-                     "listening on" line and a fatal error included
+${help(["quiet", "verbose", "log-format"], 21)}
 `;
 
+function help(names: (keyof typeof LISTEN_OPTIONS)[], column: number): string {
+  return optionsHelp(LISTEN_OPTIONS, names, column);
+}
+
 async function run(args: string[]): Promise<number> {
-  const { values: flags, positionals } = parseFlags(args, LISTEN_OPTIONS, "listen");
-  const keystore = openKeystore(flags.home);
-  const configPath = flags.config ?? keystore.path("listenConfig");
-  const settings = mergeSettings(
-    flags as ListenSettings,
-    await readConfig(configPath, flags.config !== undefined),
-  );
-  const get = (key: keyof ListenSettings) => settings[key] as string | undefined;
-  const addKeyFiles = [...(settings["add-keys"] as string[] | undefined ?? []), ...positionals];
-  if (positionals.length > 0 && !settings["add-keys"]) {
-    usageError("listen", `Unexpected argument "${positionals[0]}"`);
-  }
-  const port = get("port") === undefined ? DEFAULT_PORT : integer(get("port")!, "--port", 0, 65535);
-  const logFormat = get("log-format");
-  if (logFormat !== "text" && logFormat !== "json") {
-    usageError("listen", `Invalid --log-format "${logFormat}": use text or json`);
-  }
+  const { settings, keystore, addKeyFiles } = await readSettings(args);
+  const logFormat = settings["log-format"];
   const logger = stderrLogger(
     settings.quiet ? "quiet" : settings.verbose ? "verbose" : "normal",
     logFormat,
   );
-  const printer = new Printer(settings.json === true, logger);
-  const { handler, functions } = handlers(
-    (settings.exec as string[] | undefined) ?? [],
-    {
-      timeoutMs: seconds(get("exec-timeout")!, "--exec-timeout") * 1000,
-      // One set of slots for every command, so the caps hold across them.
-      slots: new ExecSlots({
-        total: integer(get("max-exec")!, "--max-exec", 1),
-        perKey: integer(get("max-exec-per-key")!, "--max-exec-per-key", 1),
-      }),
-    },
-    printer,
-  );
-  const maxFileSize = get("max-file-size") === undefined
-    ? undefined
-    : parseSize(get("max-file-size")!, "--max-file-size", "listen");
-  let rate;
-  try {
-    rate = get("rate") === undefined ? undefined : parseRate(get("rate")!);
-  } catch (error) {
-    usageError("listen", (error as Error).message);
-  }
-
+  const printer = new Printer(settings.json, logger);
+  const { handler, functions } = handlers(settings.exec, {
+    timeoutMs: settings["exec-timeout"],
+    // One set of slots for every command, so the caps hold across them.
+    slots: new ExecSlots({ total: settings["max-exec"], perKey: settings["max-exec-per-key"] }),
+  }, printer);
   const crypto = cryptoBackendInfo();
   logger.debug?.(`crypto backend: ${crypto.name} (${crypto.detail})`);
-  const identity = await loadIdentity(keystore, get("identity"));
+  const identity = await loadIdentity(keystore, settings.identity);
   for (const file of addKeyFiles) await importKeys(keystore, file, logger);
   await checkAuthorizedKeys(keystore, logger);
-  const partialMaxAgeMs = seconds(get("keep-partial")!, "--keep-partial", true) * 1000;
-  const inbox = new Inbox(get("inbox") ?? keystore.path("inbox"), {
-    maxFileSize,
-    partialMaxAgeMs,
-    maxPartialBytes: parseSize(get("max-partial")!, "--max-partial", "listen"),
+  const inbox = new Inbox(settings.inbox ?? keystore.path("inbox"), {
+    maxFileSize: settings["max-file-size"],
+    partialMaxAgeMs: settings["keep-partial"],
+    maxPartialBytes: settings["max-partial"],
   });
-  // Interrupted transfers wait for their sender to resume them, then go:
-  // checked now and while listen runs, not only at the next start.
-  await inbox.pruneStale();
-  const pruning = setInterval(() => {
-    inbox.pruneStale().then(
-      (count) => count > 0 && logger.info(`deleted ${count} abandoned partial upload(s)`),
-      (error) => logger.warn(`cannot prune the inbox: ${(error as Error).message}`),
-    );
-  }, Math.min(Math.max(partialMaxAgeMs / 2, 1000), 10 * 60 * 1000));
-  const clusterUrls = get("cluster") === undefined ? undefined : parseClusterUrls(get("cluster")!);
-  if (get("cluster-creds") !== undefined && !clusterUrls) {
-    usageError("listen", "--cluster-creds needs --cluster");
-  }
-  const servedDir = get("serve");
+  const pruning = await pruneRegularly(inbox, settings["keep-partial"], logger);
+  const servedDir = settings.serve;
   if (servedDir !== undefined && !(await Deno.stat(servedDir).catch(() => null))?.isDirectory) {
     throw new OvtpError("usage", `Cannot serve "${servedDir}": not a folder`);
   }
@@ -216,27 +114,20 @@ async function run(args: string[]): Promise<number> {
   // Before anyone can learn that it listens: a script that stops it as
   // soon as it reads the "listening on" line must get the graceful stop.
   const signals = stopSignals();
-  const cluster = clusterUrls
-    ? await startCluster(clusterUrls, get("cluster-creds"), logger)
+  const cluster = settings.cluster
+    ? await startCluster(settings.cluster, settings["cluster-creds"], logger)
     : undefined;
-  const server = listenOn(get("host")!, port, {
+  const server = listenOn(settings.host, settings.port, {
     identity,
     logger,
     handler,
     functions,
-    rate,
-    handshakeTimeoutMs: seconds(get("handshake-timeout")!, "--handshake-timeout") * 1000,
-    idleTimeoutMs: seconds(get("idle-timeout")!, "--idle-timeout") * 1000,
-    maxConnections: integer(get("max-connections")!, "--max-connections", 1),
-    maxPerAddress: integer(get("max-per-address")!, "--max-per-address", 1),
-    maxHandshakes: integer(get("max-handshakes")!, "--max-handshakes", 1),
-    maxMessageSize: parseSize(get("max-message-size")!, "--max-message-size", "listen"),
-    maxQueuedBytes: parseSize(get("max-queued")!, "--max-queued", "listen"),
+    ...limits(settings),
     inbox,
     onFile: (file) => printer.file(file),
     served: servedDir === undefined ? undefined : new ServedFolder(servedDir),
     chat: cluster?.relay ??
-      new ChatRelay(new RoomStore(get("rooms") ?? keystore.path("rooms")), logger),
+      new ChatRelay(new RoomStore(settings.rooms ?? keystore.path("rooms")), logger),
     limiter: cluster?.limiter,
     // Invites (ovtp invite) are read from the home when a client pairs.
     pairing: new PairingResponder({ invites: new InviteStore(keystore) }),
@@ -248,12 +139,84 @@ async function run(args: string[]): Promise<number> {
         ),
     ),
   });
-  const { hostname, port: actualPort } = server.addr;
-  const where = hostname.includes(":")
-    ? `[${hostname}]:${actualPort}`
-    : `${hostname}:${actualPort}`;
-  const print = await fingerprint(identity.publicKey);
-  // Printed whatever the level (scripts wait for it), in the log's format.
+  await announce(server.addr, await fingerprint(identity.publicKey), logFormat);
+  const reason = await Promise.race([signals.first, printer.closed.then(() => "stdout closed")]);
+  const grace = settings.grace;
+  logger.info(
+    `${reason}: shutting down, letting work in flight finish (up to ${grace / 1000} s; ` +
+      `signal again to stop at once)`,
+  );
+  clearInterval(pruning);
+  const hurried = await Promise.race([server.close(grace).then(() => undefined), signals.again]);
+  if (hurried) {
+    logger.warn(`${hurried} again: stopping now, cutting off the work in flight`);
+    return 130;
+  }
+  await cluster?.close();
+  logger.info("stopped");
+  // Nobody reads stdout any more: main.ts ends quietly with its own code.
+  if (reason === "stdout closed") throw new StdoutClosed();
+  return 0;
+}
+
+/**
+ * The settings: flags, then the config file (~/.ovtp/listen.json or
+ * --config), then the defaults. Files after the options add keys too.
+ */
+async function readSettings(args: string[]) {
+  const options = parseOptions(LISTEN_OPTIONS, args, "listen");
+  const { home, config } = options.values();
+  const keystore = openKeystore(home);
+  const settings = options.values(
+    await readConfig(config ?? keystore.path("listenConfig"), config !== undefined),
+  );
+  const { positionals } = options;
+  if (positionals.length > 0 && settings["add-keys"].length === 0) {
+    usageError("listen", `Unexpected argument "${positionals[0]}"`);
+  }
+  if (settings["cluster-creds"] !== undefined && !settings.cluster) {
+    usageError("listen", "--cluster-creds needs --cluster");
+  }
+  return { settings, keystore, addKeyFiles: [...settings["add-keys"], ...positionals] };
+}
+
+/** The server's limits among the settings. */
+function limits(settings: ListenSettings) {
+  return {
+    rate: settings.rate,
+    handshakeTimeoutMs: settings["handshake-timeout"],
+    idleTimeoutMs: settings["idle-timeout"],
+    maxConnections: settings["max-connections"],
+    maxPerAddress: settings["max-per-address"],
+    maxHandshakes: settings["max-handshakes"],
+    maxMessageSize: settings["max-message-size"],
+    maxQueuedBytes: settings["max-queued"],
+  };
+}
+
+/**
+ * Deletes the interrupted transfers whose sender did not resume them in
+ * time: now and while listen runs, not only at the next start.
+ */
+async function pruneRegularly(inbox: Inbox, maxAgeMs: number, logger: Logger) {
+  await inbox.pruneStale();
+  return setInterval(() => {
+    inbox.pruneStale().then(
+      (count) => count > 0 && logger.info(`deleted ${count} abandoned partial upload(s)`),
+      (error) => logger.warn(`cannot prune the inbox: ${(error as Error).message}`),
+    );
+  }, Math.min(Math.max(maxAgeMs / 2, 1000), 10 * 60 * 1000));
+}
+
+/** Prints "listening on", whatever the level (scripts wait for it), in the log's format. */
+async function announce(
+  addr: { hostname: string; port: number },
+  print: string,
+  logFormat: "text" | "json",
+): Promise<void> {
+  const where = addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
   await writeErr(
     logFormat === "json"
       ? jsonLine({
@@ -266,26 +229,6 @@ async function run(args: string[]): Promise<number> {
       }) + "\n"
       : `ovtp: listening on ${where} as ${print}\n`,
   );
-  const reason = await Promise.race([signals.first, printer.closed.then(() => "stdout closed")]);
-  const grace = seconds(get("grace")!, "--grace", true);
-  logger.info(
-    `${reason}: shutting down, letting work in flight finish (up to ${grace} s; ` +
-      `signal again to stop at once)`,
-  );
-  clearInterval(pruning);
-  const hurried = await Promise.race([
-    server.close(grace * 1000).then(() => undefined),
-    signals.again,
-  ]);
-  if (hurried) {
-    logger.warn(`${hurried} again: stopping now, cutting off the work in flight`);
-    return 130;
-  }
-  await cluster?.close();
-  logger.info("stopped");
-  // Nobody reads stdout any more: main.ts ends quietly with its own code.
-  if (reason === "stdout closed") throw new StdoutClosed();
-  return 0;
 }
 
 /**
@@ -367,43 +310,9 @@ async function checkAuthorizedKeys(keystore: Keystore, logger: Logger): Promise<
   }
 }
 
-function seconds(value: string, flag: string, zeroAllowed = false): number {
-  const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || (n <= 0 && !zeroAllowed)) {
-    usageError("listen", `Invalid ${flag} "${value}"`);
-  }
-  return n;
-}
-
-function integer(value: string, flag: string, min: number, max = 1e9): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    usageError("listen", `Invalid ${flag} "${value}"`);
-  }
-  return n;
-}
-
 async function importKeys(keystore: Keystore, file: string, logger: Logger) {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    throw new OvtpError("key", `Cannot read key file "${file}": ${(error as Error).message}`);
-  }
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (!line || line.startsWith("#")) continue;
-    let parsed;
-    try {
-      parsed = parsePublicKey(line);
-    } catch (error) {
-      throw new OvtpError(
-        "key",
-        `Line ${i + 1} of "${file}" is not a valid public key: ${(error as Error).message}`,
-      );
-    }
-    const result = await keystore.addAuthorizedKey(parsed.key, parsed.comment);
+  for (const key of await readKeyLines(file)) {
+    const result = await keystore.addAuthorizedKey(key.key, key.comment);
     // The logger shows the name and the path in their printable form.
     if (result.added) logger.info(`authorized "${result.name}" from ${file}`);
   }

@@ -4,18 +4,29 @@ import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
 import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { parseCode } from "../lib/pair/code.ts";
-import { pair as pairWith } from "../lib/pair/initiator.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeOut,
-} from "./_cli.ts";
+import { DEFAULT_PAIR_TIMEOUT_MS, pair as pairWith } from "../lib/pair/initiator.ts";
+import { type Command, openKeystore, usageError, writeOut } from "./_cli.ts";
 import { loadIdentityFor } from "./_connect.ts";
 import { resolveHost } from "./_host_target.ts";
+import { flag, HOME, IDENTITY, parseOptions, seconds, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+const OPTIONS = {
+  name: text({
+    arg: "NAME",
+    help: "the name to be known by on the server (default: your key's comment; the " +
+      "invite's --name wins)",
+  }),
+  identity: { ...IDENTITY, help: "pair this key file instead of id_ovtp" },
+  timeout: seconds({
+    arg: "SECONDS",
+    default: DEFAULT_PAIR_TIMEOUT_MS,
+    help: "time allowed to connect and pair (default {default})",
+  }),
+  json: flag({ help: 'print {"host","fingerprint","name","added"}' }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp pair HOST[:PORT] CODE [--name NAME] [-i FILE] [--timeout SECONDS]
                  [--json] [--home DIR]
@@ -29,22 +40,13 @@ Nothing is written on either side when the code is wrong, expired or used,
 or when something between you and the server is not the server.
 
 Options:
-  --name NAME         the name to be known by on the server (default: your
-                      key's comment; the invite's --name wins)
-  -i, --identity FILE pair this key file instead of id_ovtp
-  --timeout SECONDS   time allowed to connect and pair (default 30)
-  --json              print {"host","fingerprint","name","added"}
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["name", "identity", "timeout", "json", "home"], 22)}
 HOST may be an alias from ~/.ovtp/config (address, port, identity).`;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    name: { type: "string" },
-    identity: { type: "string", short: "i" },
-    timeout: { type: "string", default: "30" },
-    json: { type: "boolean" },
-  }, "pair");
+  const parsed = parseOptions(OPTIONS, args, "pair");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length < 2) usageError("pair", "Give the HOST and the CODE");
   const [target, ...codeWords] = positionals;
   let code;
@@ -53,8 +55,7 @@ async function run(args: string[]): Promise<number> {
   } catch (error) {
     usageError("pair", (error as Error).message);
   }
-  const timeoutMs = Number(values.timeout) * 1000;
-  if (!(timeoutMs > 0)) usageError("pair", `Invalid timeout "${values.timeout}"`);
+  const timeoutMs = values.timeout;
   const keystore = openKeystore(values.home);
   const { settings, address, port, display } = await resolveHost(keystore, target);
   const identity = await loadIdentityFor(keystore, settings, values.identity);

@@ -61,6 +61,9 @@ export interface ExecOptions {
   slots?: ExecSlots;
 }
 
+/** How long a command may run by default before it is killed. */
+export const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
+
 /** Environment variables the command receives. */
 export const EXEC_ENV = {
   name: "OVTP_SENDER_NAME",
@@ -220,7 +223,7 @@ async function runCommand(
   options: ExecOptions,
 ): Promise<Reply> {
   const maxOutput = options.maxOutput ?? 1024 * 1024;
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const windows = Deno.build.os === "windows";
   // Elsewhere than Windows the command starts as the leader of its own
   // session (detached: setsid before exec), so that a timeout kills whatever

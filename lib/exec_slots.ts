@@ -7,6 +7,9 @@
  * @module
  */
 
+/** The caps of {@linkcode ExecSlots} when its options leave them out. */
+export const DEFAULT_EXEC_SLOTS = { perKey: 4, total: 16, waitingPerKey: 1024 } as const;
+
 /** Options of {@linkcode ExecSlots}. */
 export interface ExecSlotsOptions {
   /** Commands running at once for one key. @default 4 */
@@ -48,9 +51,9 @@ export class ExecSlots {
 
   /** Creates the slots; every limit must be at least 1 (waiting may be 0). */
   constructor(options: ExecSlotsOptions = {}) {
-    this.#perKey = options.perKey ?? 4;
-    this.#total = options.total ?? 16;
-    this.#waitingPerKey = options.waitingPerKey ?? 1024;
+    this.#perKey = options.perKey ?? DEFAULT_EXEC_SLOTS.perKey;
+    this.#total = options.total ?? DEFAULT_EXEC_SLOTS.total;
+    this.#waitingPerKey = options.waitingPerKey ?? DEFAULT_EXEC_SLOTS.waitingPerKey;
     if (!(this.#perKey >= 1 && this.#total >= 1 && this.#waitingPerKey >= 0)) {
       throw new RangeError("Cannot create exec slots: the limits must be at least 1");
     }

@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { LISTEN_OPTIONS, readConfig } from "../../commands/_listen_config.ts";
+import type { Option } from "../../commands/_options.ts";
 import { concat, fromBase64Url, utf8 } from "../../lib/bytes.ts";
 import { RoomStore } from "../../lib/chat/room_store.ts";
 import { OvtpError } from "../../lib/errors.ts";
@@ -72,7 +73,7 @@ async function memoryFolder(): Promise<string | undefined> {
 
 // --- listen.json ------------------------------------------------------------
 
-const SPECS = LISTEN_OPTIONS as Record<string, { type: string; multiple?: boolean }>;
+const SPECS: Record<string, Option<unknown>> = LISTEN_OPTIONS;
 // Names a config must refuse: where the config is, typos, and names every
 // object has through its prototype.
 const BAD_NAMES = ["home", "config", "porrt", "constructor", "__proto__", "toString", "valueOf"];
@@ -112,17 +113,21 @@ const CONFIG_SEEDS = [
   "{}",
 ];
 
+/**
+ * Checks what readConfig gave for a file it accepted: every setting is one
+ * a file may hold, with the value its option parses from the file's.
+ */
 function checkSettings(text: string, settings: Record<string, unknown>): void {
   const parsed = JSON.parse(text) as Record<string, unknown>;
   for (const [key, value] of Object.entries(settings)) {
     const spec = Object.hasOwn(SPECS, key) ? SPECS[key] : undefined;
-    if (!spec || key === "home" || key === "config") fail(`Setting "${key}" was accepted`);
+    if (!spec?.inFile || key === "home" || key === "config") fail(`Setting "${key}" was accepted`);
     const written = parsed[key];
     const expected = spec.type === "boolean"
       ? written
       : spec.multiple
       ? (typeof written === "string" ? [written] : written)
-      : String(written);
+      : spec.parse(String(written), key);
     if (JSON.stringify(value) !== JSON.stringify(expected)) {
       fail(
         `Setting "${key}" is ${JSON.stringify(value)}, the file says ${JSON.stringify(written)}`,
@@ -132,7 +137,7 @@ function checkSettings(text: string, settings: Record<string, unknown>): void {
       ? typeof value === "boolean"
       : spec.multiple
       ? Array.isArray(value) && value.every((v) => typeof v === "string")
-      : typeof value === "string";
+      : typeof written === "string" || typeof written === "number";
     if (!ok) fail(`Setting "${key}" has the wrong type`);
   }
   // Nothing may be dropped silently: every name in the file is a setting.

@@ -26,6 +26,9 @@ import {
   sendPairMessage,
 } from "./wire.ts";
 
+/** Time allowed for the handshake and the exchange when {@linkcode PairOptions} leave it out. */
+export const DEFAULT_PAIR_TIMEOUT_MS = 30_000;
+
 /**
  * Options of {@linkcode pair}.
  *
@@ -190,7 +193,7 @@ export async function pair(options: PairOptions): Promise<PairResult> {
   if (nameBytes.length > MAX_PAIR_NAME) {
     throw new OvtpError("usage", `A name is at most ${MAX_PAIR_NAME} bytes`);
   }
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PAIR_TIMEOUT_MS;
   const channel = await SecureChannel.initiate(options.stream, {
     identity: options.identity,
     verifyPeer: options.verifyHost,
