@@ -1,3 +1,4 @@
+import { formatHostPort } from "../lib/_io.ts";
 import { duplicateNames } from "../lib/authorized_keys.ts";
 import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
 import { cryptoBackendInfo } from "../lib/crypto/mod.ts";
@@ -214,9 +215,7 @@ async function announce(
   print: string,
   logFormat: "text" | "json",
 ): Promise<void> {
-  const where = addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
+  const where = formatHostPort(addr.hostname, addr.port);
   await writeErr(
     logFormat === "json"
       ? jsonLine({
@@ -240,7 +239,7 @@ function listenOn(
   port: number,
   options: Omit<Parameters<typeof serve>[0], "hostname" | "port">,
 ) {
-  const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  const where = formatHostPort(hostname, port);
   try {
     return serve({ ...options, hostname, port });
   } catch (error) {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { formatHostPort } from "./_io.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./client_defaults.ts";
 import { fromUtf8, utf8 } from "./bytes.ts";
 import { type ByteStream, SecureChannel } from "./channel.ts";
 import { Connection, DEFAULT_MAX_MESSAGE_SIZE } from "./connection.ts";
@@ -210,8 +212,8 @@ export class OvtpClient {
 
   /** Connects and completes the handshake. */
   static async connect(options: ConnectOptions): Promise<OvtpClient> {
-    const where = `${options.hostname}:${options.port}`;
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    const where = formatHostPort(options.hostname, options.port);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const stream = options.stream ?? await dial(options.hostname, options.port, timeoutMs);
     const channel = await SecureChannel.initiate(stream, {
       identity: options.identity,
@@ -441,7 +443,7 @@ export function responseText(response: Response): string {
 
 /** Opens a TCP connection, with errors that say what failed (refused, timed out, unknown name). */
 export async function dial(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
-  const where = `${hostname}:${port}`;
+  const where = formatHostPort(hostname, port);
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const conn = await Deno.connect({ hostname, port, signal } as Deno.ConnectOptions);

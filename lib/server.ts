@@ -7,6 +7,13 @@
  * @module
  */
 
+import { formatHostPort } from "./_io.ts";
+import {
+  DEFAULT_HOSTNAME,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_PER_ADDRESS,
+} from "./server_defaults.ts";
 import { closeQuietly, createStreamServer } from "./server_streams.ts";
 import type { ServeOptions } from "./server_types.ts";
 
@@ -113,7 +120,7 @@ export interface OvtpServer {
  */
 export function serve(options: ServeOptions): OvtpServer {
   const listener = Deno.listen({
-    hostname: options.hostname ?? "0.0.0.0",
+    hostname: options.hostname ?? DEFAULT_HOSTNAME,
     port: options.port ?? DEFAULT_PORT,
   });
   const server = createStreamServer(options);
@@ -134,7 +141,10 @@ export function serve(options: ServeOptions): OvtpServer {
       }
       conn.setNoDelay(true);
       const release = admit(conn);
-      if (release) server.serveStream(conn, formatAddr(conn.remoteAddr)).finally(release);
+      if (release) {
+        server.serveStream(conn, formatHostPort(conn.remoteAddr.hostname, conn.remoteAddr.port))
+          .finally(release);
+      }
     }
   })();
 
@@ -160,9 +170,9 @@ function admission(
   server: { connections: number; handshaking: number },
 ): (conn: Deno.TcpConn) => (() => void) | undefined {
   const perAddress = new Map<string, number>();
-  const maxConnections = options.maxConnections ?? 10_000;
-  const maxPerAddress = options.maxPerAddress ?? 64;
-  const maxHandshakes = options.maxHandshakes ?? 128;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const maxPerAddress = options.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS;
+  const maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
   return (conn) => {
     const address = conn.remoteAddr.hostname;
     const fromAddress = perAddress.get(address) ?? 0;
@@ -175,7 +185,7 @@ function admission(
       : undefined;
     if (refusal) {
       options.logger?.warn(`refused connection: ${refusal}`, {
-        remote: formatAddr(conn.remoteAddr),
+        remote: formatHostPort(conn.remoteAddr.hostname, conn.remoteAddr.port),
       });
       closeQuietly(conn);
       return undefined;
@@ -187,11 +197,4 @@ function admission(
       else perAddress.delete(address);
     };
   };
-}
-
-/** `host:port`, with brackets for IPv6. */
-export function formatAddr(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_QUEUED_BYTES } from "./server_defaults.ts";
 import { type ByteStream, SecureChannel } from "./channel.ts";
 import { Connection, DEFAULT_MAX_MESSAGE_SIZE } from "./connection.ts";
 import { OvtpError } from "./errors.ts";
@@ -123,12 +124,12 @@ class ServerSession {
     this.#remote = remote;
     this.#channel = channel;
     this.#fp = fp;
-    this.#maxQueued = options.maxQueuedBytes ?? 32 * 1024 * 1024;
+    this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.#requests = new WorkGate(MAX_REQUESTS_IN_FLIGHT, this.#maxQueued);
     this.#connection = new Connection(channel, {
       onMessage: (message) => this.#dispatch(message),
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
-      idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     });
   }
 
