@@ -26,7 +26,7 @@ import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
-import { flag, IDENTITY, seconds, specOf, valueOf } from "./_options.ts";
+import { flag, HOME, IDENTITY, seconds, specOf, valueOf } from "./_options.ts";
 import { optionsHelp } from "./_option_help.ts";
 
 /** The options shared by the commands that connect to a server. */
@@ -49,8 +49,13 @@ export const CONNECT_OPTIONS = specOf(CONNECT);
 
 /** Help lines for {@linkcode CONNECT}. */
 export const CONNECT_HELP = `${
-  optionsHelp(CONNECT, ["strict", "accept-new", "identity", "timeout"], 22)
+  optionsHelp(
+    { ...CONNECT, home: HOME },
+    ["strict", "accept-new", "identity", "timeout", "home"],
+    22,
+  )
 }
+
 HOST may be an alias from ~/.ovtp/config (address, port, identity, unknown-host).`;
 
 /**

@@ -62,7 +62,6 @@ Options:
   --json            print messages and presence as JSON objects
   --invite-only     a room whose membership only its members can change
 ${CONNECT_HELP}
-  --home DIR        use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 const FLAGS = {

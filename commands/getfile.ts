@@ -33,7 +33,6 @@ Options:
   --quiet             no progress bar (it is only drawn on a terminal anyway)
   --json              print the outcome (or the listing) as JSON
 ${CONNECT_HELP}
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 async function run(args: string[]): Promise<number> {

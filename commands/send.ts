@@ -46,7 +46,6 @@ Options:
   --call NAME         call the server's function NAME (see listen --exec NAME=CMD)
   --param KEY=VALUE   a parameter for --call (repeatable)
 ${CONNECT_HELP}
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 /** The most requests --lines keeps in flight. */

@@ -42,7 +42,6 @@ Options:
   --quiet             no progress bar (it is only drawn on a terminal anyway)
   --json              print the outcome as one JSON object
 ${CONNECT_HELP}
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
 `;
 
 async function run(args: string[]): Promise<number> {
