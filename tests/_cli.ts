@@ -3,6 +3,7 @@
  * temporary OVTP_HOME, start `ovtp listen` on port 0, and stop it.
  */
 
+import { tempDir, tempDirSync } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { DENO_RUN_MAIN, MAIN, startListenProcess } from "./_listen_process.ts";
 
@@ -46,7 +47,7 @@ if (!SYMLINKS) {
 }
 
 function canSymlink(): boolean {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDirSync();
   try {
     Deno.writeTextFileSync(`${dir}/target`, "");
     Deno.symlinkSync(`${dir}/target`, `${dir}/link`, { type: "file" });
@@ -100,7 +101,7 @@ function baseEnv(home: string | undefined, extra: Record<string, string> = {}) {
   // HOME points at a scratch directory too, so nothing can reach ~/.ovtp.
   return {
     ...CLI_ENV,
-    HOME: home ? `${home}.user` : Deno.makeTempDirSync(),
+    HOME: home ? `${home}.user` : tempDirSync(),
     ...(home ? { OVTP_HOME: home } : {}),
     ...extra,
   };
@@ -144,7 +145,7 @@ export async function ovtp(args: string[], options: RunOptions = {}): Promise<Ru
 
 /** Creates an empty temporary directory to use as an OVTP_HOME. */
 export async function tempHome(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ovtp-test-" });
+  const dir = await tempDir({ prefix: "ovtp-test-" });
   await Deno.mkdir(`${dir}/home`);
   return `${dir}/home`;
 }

@@ -4,6 +4,7 @@
  * `ovtp` (tests/install_test.ts, tests/readme_smoke_test.ts).
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
@@ -28,7 +29,7 @@ let installed: Promise<string[]> | undefined;
 /** Installs the checkout into a fresh npm prefix (once); resolves with the `ovtp` command. */
 export function install(): Promise<string[]> {
   installed ??= (async () => {
-    const prefix = await Deno.makeTempDir({ prefix: "ovtp-npm-" });
+    const prefix = await tempDir({ prefix: "ovtp-npm-" });
     const result = await new Deno.Command(NPM, {
       args: [
         "install",

@@ -2,6 +2,7 @@
 // rate buckets across a change of rate, --exec slots, and name clashes in
 // authorized_keys. The CLI side is in cli_auth_test.ts.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { duplicateNames, parseAuthorizedKeys } from "../lib/authorized_keys.ts";
 import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
@@ -221,7 +222,7 @@ Deno.test("a Request with id 0 is logged as such, not as an unexpected type", as
 });
 
 Deno.test("authorizedKeysAuthorizer() refuses a second key under a name in use, and sees edits", async () => {
-  const home = await Deno.makeTempDir();
+  const home = await tempDir();
   const [alice, mallory] = await Promise.all([generateIdentity(), generateIdentity()]);
   const path = `${home}/authorized_keys`;
   const text = `${formatPublicKey(alice.publicKey, "alice")}\n` +
@@ -242,7 +243,7 @@ Deno.test("authorizedKeysAuthorizer() refuses a second key under a name in use, 
 });
 
 Deno.test("Keystore.addAuthorizedKey() refuses a name in use and names that mean something else", async () => {
-  const home = await Deno.makeTempDir();
+  const home = await tempDir();
   const keystore = new Keystore(home);
   const [alice, mallory] = await Promise.all([generateIdentity(), generateIdentity()]);
   await keystore.addAuthorizedKey(alice.publicKey, "alice");
@@ -277,7 +278,7 @@ Deno.test({
   name: "commands queued for a key do not start once its connection is closed for removal",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const grant: { current: Grant | undefined | Error } = { current: { name: "alice" } };
     const server = serve({
       identity: await generateIdentity(),
@@ -317,7 +318,7 @@ Deno.test({
 });
 
 Deno.test("authorizedKeysAuthorizer() answers a recheck from its last look within maxAgeMs, a new connection from the file", async () => {
-  const keystore = new Keystore(await Deno.makeTempDir());
+  const keystore = new Keystore(await tempDir());
   const alice = await generateIdentity();
   await keystore.addAuthorizedKey(alice.publicKey, "alice");
   const authorize = authorizedKeysAuthorizer(keystore);

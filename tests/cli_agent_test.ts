@@ -3,6 +3,7 @@
 // folder, the end of its lifetime, --stop and SIGTERM (then commands ask
 // again), and clients that send it garbage.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   assertOneError,
@@ -209,7 +210,7 @@ Deno.test({
         assertOneError(bad, /Invalid --lifetime/);
       }
       // A socket in a folder others can enter could be reached before its chmod, or swapped.
-      const open = await Deno.makeTempDir();
+      const open = await tempDir();
       await Deno.chmod(open, 0o755);
       const shared = await ovtp(["agent", "--socket", `${open}/s`], {
         home,

@@ -3,6 +3,7 @@
 // (removal, expiry, a narrower allow=, a new rate=), a name picks one key,
 // and --exec cannot run more commands at once than its caps.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { OvtpClient } from "../lib/client.ts";
 import { OvtpError } from "../lib/errors.ts";
@@ -261,7 +262,7 @@ Deno.test({
   name: "--exec runs at most 4 commands at once for one key by default; the rest wait",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.mkdir(`${dir}/run`);
     const { alice, bob, listener } = await setup([], ["--exec", countingCommand(dir)]);
     try {
@@ -286,7 +287,7 @@ Deno.test({
   name: "--max-exec caps the commands of every key together",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.mkdir(`${dir}/run`);
     const { alice, bob, listener } = await setup([], [
       "--exec",

@@ -5,6 +5,7 @@
  * to, warn, and never seal for a lying key under another member's identity.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   ChatRelay,
@@ -130,7 +131,7 @@ async function setup() {
 
 Deno.test("a relay that lists its own key under bob's name and fingerprint is left out, with a warning", async () => {
   const { alice, bobFp, relayIdentity, relayFp } = await setup();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const relay = new HostileRelay(dir, async (peer, send) => {
     const liar = await memberOf("bob", relayIdentity.publicKey, bobFp);
     const self = await memberOf("alice", peer.key);
@@ -173,7 +174,7 @@ Deno.test("a relay that lists its own key under bob's name and fingerprint is le
 
 Deno.test("a relay key under bob's name is shown with its own fingerprint and flagged; a second member list and replays are refused", async () => {
   const { alice, aliceIdentity, bob, bobFp, relayIdentity, relayFp } = await setup();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const relay = new HostileRelay(dir, async (peer, send) => {
     const self = await memberOf("alice", peer.key);
     const impostor = await memberOf("bob", relayIdentity.publicKey); // honest fingerprint, bob's name

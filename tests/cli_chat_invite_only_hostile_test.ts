@@ -6,6 +6,7 @@
  * say so once, and refuse a log that does not extend what it saw.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   ChatRelay,
@@ -77,7 +78,7 @@ async function setup() {
   const alice = await homeWithIdentity("alice");
   const aliceIdentity = await new Keystore(alice.home).loadIdentity(() => Promise.resolve(""));
   const [bob, mallory, relayIdentity] = await Promise.all([1, 2, 3].map(() => generateIdentity()));
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const store = new RoomStore(dir);
   const aliceKey = aliceIdentity.publicKey;
   await store.addMember(ROOM, {

@@ -1,3 +1,4 @@
+import { tempFile } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { ovtp } from "./_cli.ts";
 import { compileArgs, PERMISSIONS, TARGETS } from "../scripts/compile.ts";
@@ -27,7 +28,7 @@ Deno.test("completions prints a valid bash script naming every command and its o
   for (const name of COMMANDS) assert.match(result.stdout, new RegExp(`\\b${name}\\)`));
   assert.match(result.stdout, /send\) COMPREPLY=\(\$\(compgen -W "[^"]*--strict/);
   if (!BASH_CHECK) return;
-  const file = await Deno.makeTempFile({ suffix: ".bash" });
+  const file = await tempFile({ suffix: ".bash" });
   await Deno.writeTextFile(file, result.stdout);
   const check = await new Deno.Command("bash", { args: ["-n", file], stderr: "piped" }).output();
   assert.ok(check.success, new TextDecoder().decode(check.stderr));

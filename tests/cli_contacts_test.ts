@@ -2,6 +2,7 @@
  * Contacts (`ovtp contacts`), the keys `seal -r` and `open --from` take, and
  * `-i FILE` for the commands that use the identity without a connection.
  */
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fingerprint, Keystore, type PublicKey } from "../mod.ts";
 import { assertOneError, makePair, ovtp, type RunResult, startListen, tempHome } from "./_cli.ts";
@@ -22,7 +23,7 @@ async function person(comment: string): Promise<Person> {
 }
 
 const [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map(person));
-const work = await Deno.makeTempDir({ prefix: "ovtp-contacts-test-" });
+const work = await tempDir({ prefix: "ovtp-contacts-test-" });
 
 async function file(name: string, content: string): Promise<string> {
   await Deno.writeTextFile(`${work}/${name}`, content);
@@ -280,7 +281,7 @@ Deno.test("completions: bash offers the config's aliases for HOST, read when com
     return;
   }
   // `ovtp` on PATH runs this checkout, as an installed binary would.
-  const bin = await Deno.makeTempDir();
+  const bin = await tempDir();
   const main = new URL("../main.ts", import.meta.url).pathname;
   await Deno.writeTextFile(
     `${bin}/ovtp`,

@@ -3,6 +3,7 @@
  * processes on different backends talking to each other (the wire and file
  * formats do not depend on the backend).
  */
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { Keystore } from "../mod.ts";
 import {
@@ -67,7 +68,7 @@ for (const [server, client] of [["portable", "native"], ["native", "portable"]])
       const env = { OVTP_CRYPTO: client };
       const sent = await ovtp(["send", listener.target, "ping"], { home: pair.client.home, env });
       assert.equal(sent.code, 0, sent.stderr);
-      const dir = await Deno.makeTempDir();
+      const dir = await tempDir();
       // Several bulk records, the last one short.
       const data = randomBytes(3 * 1024 * 1024 + 12345);
       await Deno.writeFile(`${dir}/data.bin`, data);
@@ -89,7 +90,7 @@ Deno.test("a file sealed on one backend opens on the other, both ways", async ()
   const b = await new Keystore(bob).createIdentity({ comment: "bob" });
   await new Keystore(alice).addAuthorizedKey(b.identity.publicKey, "bob");
   await new Keystore(bob).addAuthorizedKey(a.identity.publicKey, "alice");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const data = randomBytes(5 * 65536 + 77);
   await Deno.writeFile(`${dir}/in`, data);
   for (const [sealer, opener] of [["native", "portable"], ["portable", "native"]]) {

@@ -3,6 +3,7 @@
  * lost, keys' other action names and --json, add-key --json, completions
  * with --home, and the disk-space refusal naming its reserve.
  */
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { assertOneError, homeWithIdentity, ovtp, tempHome } from "./_cli.ts";
 import { Inbox } from "../lib/transfer/inbox.ts";
@@ -90,7 +91,7 @@ Deno.test("completions takes --home and completes keys' actions and the shells",
 });
 
 Deno.test("the disk-space refusal says what was needed, what is free and the reserve", async () => {
-  const inbox = new Inbox(await Deno.makeTempDir(), {
+  const inbox = new Inbox(await tempDir(), {
     freeBytes: () => Promise.resolve(100_000_000),
   });
   await assert.rejects(
@@ -102,7 +103,7 @@ Deno.test("the disk-space refusal says what was needed, what is free and the res
 
 Deno.test("open --info --json names the sender and the recipients; --json needs --info", async () => {
   const { home } = await homeWithIdentity("me");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/in.txt`, "x");
   const sealed = await ovtp(["seal", "-r", "self", `${dir}/in.txt`, "-o", `${dir}/in.ovtp`], {
     home,

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   assertOneError,
@@ -137,7 +138,7 @@ Deno.test("a key's allow list is enforced, naming the missing permission", async
       call,
       /status "forbidden": Your key is not allowed to use call:secret \(allowed: message, call:ok\)/,
     );
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.writeTextFile(`${dir}/f.txt`, "x");
     const upload = await ovtp(["sendfile", listener.target, `${dir}/f.txt`], { home: client.home });
     assert.equal(upload.code, 1);
@@ -219,7 +220,7 @@ Deno.test("a key's own rate option limits it over several connections", async ()
 
 Deno.test("getfile downloads, verifies, lists, and refuses paths outside the served folder", async () => {
   const { server, client } = await makePair();
-  const root = await Deno.makeTempDir();
+  const root = await tempDir();
   const served = `${root}/served`;
   await Deno.mkdir(`${served}/docs`, { recursive: true });
   const data = crypto.getRandomValues(new Uint8Array(50_000));
@@ -228,7 +229,7 @@ Deno.test("getfile downloads, verifies, lists, and refuses paths outside the ser
   await Deno.writeTextFile(`${root}/secret.txt`, "top secret");
   if (SYMLINKS) await Deno.symlink(`${root}/secret.txt`, `${served}/escape`);
   const listener = await startListen(server.home, ["--serve", served]);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   try {
     const got = await ovtp(["getfile", listener.target, "docs/report.bin", "-o", `${work}/r.bin`], {
       home: client.home,
@@ -283,10 +284,10 @@ Deno.test("getfile downloads, verifies, lists, and refuses paths outside the ser
 
 Deno.test("getfile resumes from a partial download whose prefix the server confirms", async () => {
   const { server, client } = await makePair();
-  const served = await Deno.makeTempDir();
+  const served = await tempDir();
   const data = crypto.getRandomValues(new Uint8Array(60_000));
   await Deno.writeFile(`${served}/big.bin`, data);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   await Deno.writeFile(`${work}/big.bin.ovtp-partial`, data.subarray(0, 25_000));
   const listener = await startListen(server.home, ["--serve", served]);
   try {

@@ -4,6 +4,7 @@
  * `listen --json` line has an `event`, `--log-format json` has no plain
  * line, and each exit code means one thing, as README's table says.
  */
+import { tempDir, tempFile } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   assertOneError,
@@ -69,7 +70,7 @@ function closedPort(): string {
 
 Deno.test("a closed stdout ends every command that prints quietly, with exit 141", async () => {
   const { server, client } = await makePair();
-  const files = await Deno.makeTempDir();
+  const files = await tempDir();
   await Deno.writeFile(`${files}/big.bin`, crypto.getRandomValues(new Uint8Array(65536)));
   await Deno.writeTextFile(`${files}/notes.txt`, "notes\n");
   const listener = await startListen(server.home, ["--serve", files]);
@@ -249,7 +250,7 @@ Deno.test("every listen --json line has an event; --no-json and --json=false ove
   await Deno.writeTextFile(`${server.home}/listen.json`, '{"json": true}\n');
   const listener = await startListen(server.home);
   try {
-    const file = await Deno.makeTempFile();
+    const file = await tempFile();
     await Deno.writeTextFile(file, "content");
     expectCode(await ovtp(["send", listener.target, "hello"], { home: client.home }), 0);
     expectCode(await ovtp(["sendfile", listener.target, file], { home: client.home }), 0);

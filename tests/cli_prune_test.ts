@@ -3,6 +3,7 @@
  * beyond --max-partial per client key (the oldest first).
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { Keystore, OvtpClient } from "../mod.ts";
 import { encodeJson } from "../lib/messages.ts";
@@ -61,7 +62,7 @@ Deno.test("listen prunes abandoned uploads over the per-key cap at once and past
     await waitFor(async () => (await partialSizes(inbox)).length === 0, "the age to apply");
     await listener.waitFor(/deleted 1 abandoned partial upload/);
     // The server still serves.
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.writeTextFile(`${dir}/after.txt`, "after");
     const sent = await ovtp(["sendfile", listener.target, `${dir}/after.txt`], {
       home: client.home,

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -53,7 +54,7 @@ function spawnSend(home: string, target: string, path: string, piped = false) {
 Deno.test("a sender killed halfway leaves no finished file, and the next send resumes", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const data = randomBytes(SIZE);
   await Deno.writeFile(`${dir}/video.bin`, data);
   const listener = await startListen(server.home);
@@ -102,7 +103,7 @@ async function interruptedSend(home: string, port: number, path: string, inbox: 
 Deno.test("a server killed halfway resumes after its restart", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const data = randomBytes(SIZE);
   await Deno.writeFile(`${dir}/disk.img`, data);
   const first = await startListen(server.home);
@@ -137,7 +138,7 @@ Deno.test("a server killed halfway resumes after its restart", async () => {
 Deno.test("a source changed since the interruption fails the prefix check and starts over", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeFile(`${dir}/log.bin`, randomBytes(SIZE));
   const listener = await startListen(server.home);
   try {
@@ -192,7 +193,7 @@ Deno.test("stdin cut off halfway cannot resume, and says so", async () => {
 Deno.test("a byte flipped in file data is refused and no file becomes visible", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeFile(`${dir}/a.bin`, randomBytes(500_000));
   const listener = await startListen(server.home);
   // A flipping proxy: the 300,000th byte from the client.
@@ -244,7 +245,7 @@ Deno.test(
   async () => {
     const { server, client } = await makePair();
     const inbox = `${server.home}/inbox`;
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const data = randomBytes(SIZE);
     await Deno.writeFile(`${dir}/backup.tar`, data);
     const first = await startListen(server.home, ["--grace", "0.2"]);

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, Keystore, type PublicKey } from "../mod.ts";
 import { assertOneError, CLI_ENV, MAIN, ovtp, type RunResult, tempHome } from "./_cli.ts";
@@ -31,7 +32,7 @@ await new Keystore(alice.home).addAuthorizedKey(bob.key, "bob");
 await new Keystore(alice.home).addAuthorizedKey(carol.key, "carol");
 await new Keystore(bob.home).addAuthorizedKey(alice.key, "alice");
 
-const work = await Deno.makeTempDir({ prefix: "ovtp-seal-test-" });
+const work = await tempDir({ prefix: "ovtp-seal-test-" });
 const CHUNK = 64 * 1024;
 const FULL_CHUNK = CHUNK + 16;
 /** The header of a file for `n` recipients: prefix, stanzas, commitment, signature. */

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Keystore, OvtpClient, streamSource } from "../mod.ts";
@@ -60,7 +61,7 @@ async function withServer(
 
 Deno.test("sendfile sends a small file and an empty file; bytes, modes and hashes match", async () => {
   await withServer([], async ({ client, inbox, target }) => {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const data = randomBytes(100_000);
     await Deno.writeFile(`${dir}/small.bin`, data, { mode: 0o640 });
     if (MODES) await Deno.chmod(`${dir}/small.bin`, 0o640);
@@ -89,7 +90,7 @@ Deno.test("sendfile sends a small file and an empty file; bytes, modes and hashe
 
 Deno.test("sendfile sends a directory tree with relative paths and modes, skipping symlinks", async () => {
   await withServer(["--json"], async ({ client, inbox, target }) => {
-    const root = await Deno.makeTempDir();
+    const root = await tempDir();
     const tree = `${root}/project`;
     await Deno.mkdir(`${tree}/src/deep`, { recursive: true });
     await Deno.writeTextFile(`${tree}/README`, "read me\n");
@@ -152,7 +153,7 @@ Deno.test("sendfile streams stdin under --name or a generated name", async () =>
 
 Deno.test("sendfile never overwrites: a second file of the same name gets a new one", async () => {
   await withServer([], async ({ client, inbox, target }) => {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.writeTextFile(`${dir}/notes.txt`, "first");
     assert.equal(
       (await ovtp(["sendfile", target, `${dir}/notes.txt`], { home: client.home })).code,
@@ -169,7 +170,7 @@ Deno.test("sendfile never overwrites: a second file of the same name gets a new 
 
 Deno.test("a file above --max-file-size is refused and leaves nothing behind", async () => {
   await withServer(["--max-file-size", "64K"], async ({ client, inbox, target }) => {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     await Deno.writeFile(`${dir}/big.bin`, randomBytes(70_000));
     const sent = await ovtp(["sendfile", target, `${dir}/big.bin`], { home: client.home });
     assert.equal(sent.code, 1);
@@ -202,7 +203,7 @@ Deno.test("sendfile reports a missing source path before connecting", async () =
 });
 
 Deno.test("sendfile reports an unreadable source path", { ignore: !MODES }, async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/secret`, "x");
   await Deno.chmod(`${dir}/secret`, 0o000);
   let readable = true;
@@ -264,7 +265,7 @@ Deno.test("hostile names stay inside the sender's inbox folder", async () => {
 
 Deno.test("a symlink planted in the inbox is not followed", { ignore: !SYMLINKS }, async () => {
   await withServer([], async ({ client, inbox, port }) => {
-    const outside = await Deno.makeTempDir();
+    const outside = await tempDir();
     await Deno.mkdir(`${inbox}/alice`, { recursive: true });
     await Deno.symlink(outside, `${inbox}/alice/escape`);
     const identity = await new Keystore(client.home).loadIdentity(() => Promise.resolve(""));

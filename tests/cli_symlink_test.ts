@@ -5,6 +5,7 @@
  * atomic writes of ~/.ovtp (authorized_keys, known_hosts).
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { assertOneError, makePair, ovtp, startListen, SYMLINKS, tempHome } from "./_cli.ts";
 import { Keystore } from "../mod.ts";
@@ -31,10 +32,10 @@ Deno.test("getfile refuses a link planted at DEST.ovtp-partial or DEST; the targ
   ignore: !POSIX || !SYMLINKS,
 }, async () => {
   const { server, client } = await makePair();
-  const served = await Deno.makeTempDir();
+  const served = await tempDir();
   const data = crypto.getRandomValues(new Uint8Array(30_000));
   await Deno.writeFile(`${served}/a.bin`, data);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   const target = await victim(work, "victim.txt");
   const listener = await startListen(server.home, ["--serve", served]);
   const get = (dest: string) =>
@@ -91,7 +92,7 @@ Deno.test("seal -o and open -o refuse a link planted at OUT; the target is untou
     "me",
   );
   assert.ok(line);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   const target = await victim(work, "victim.txt");
   await Deno.writeTextFile(`${work}/plain.txt`, "secret plans\n");
   const sealed = await ovtp(["seal", "-r", "me", `${work}/plain.txt`, "-o", `${work}/s.ovtp`], {
@@ -125,7 +126,7 @@ Deno.test("~/.ovtp files written atomically refuse a link planted in their place
   ignore: !POSIX || !SYMLINKS,
 }, async () => {
   const { server, client } = await makePair();
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   // authorized_keys: read through the link is fine, replacing it is refused.
   const keys = await victim(
     work,

@@ -6,6 +6,7 @@
  * raw, on a pipe or on a terminal; --json keeps the exact values. On the
  * server side, a client's message is one line of listen's output.
  */
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { printable } from "../commands/_printable.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
@@ -151,7 +152,7 @@ Deno.test("a server's error message, hint and status explanation are printed as 
 Deno.test("file refusals, stored paths and listing names from a server are printable", async () => {
   const { home } = await homeWithIdentity("alice");
   const server = await startHostileServer();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const refused = await ovtp(["sendfile", server.target, "--name", "refuse"], {
       home,

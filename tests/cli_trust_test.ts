@@ -4,6 +4,7 @@
  * one an unknown host is refused unless --accept-new says to record it; and
  * `ovtp known-hosts` lists, adds and removes the trusted keys.
  */
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   assertOneError,
@@ -261,7 +262,7 @@ Deno.test("an alias with several addresses: an unreachable one is passed over wi
 
 Deno.test("-i FILE connects as another identity and keeps the home's trust files", async () => {
   await withServer(async (pair, listener) => {
-    const work = await Deno.makeTempDir();
+    const work = await tempDir();
     const made = await ovtp(["keygen", "--comment", "work@laptop"], { home: work });
     assert.equal(made.code, 0, made.stderr);
     const line = (await ovtp(["id"], { home: work })).stdout.trim();

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
 import { checkOffer } from "../lib/transfer/file_messages.ts";
@@ -26,12 +27,12 @@ function text(size: number): string {
 
 Deno.test("getfile -o - writes the file, and only the file, to stdout", async () => {
   const { server, client } = await makePair();
-  const served = await Deno.makeTempDir();
+  const served = await tempDir();
   // Several data messages, and a name that must not be created.
   const content = text(300_000);
   await Deno.writeTextFile(`${served}/notes.txt`, content);
   const listener = await startListen(server.home, ["--serve", served]);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   try {
     const got = await ovtp(["getfile", listener.target, "notes.txt", "-o", "-"], {
       home: client.home,
@@ -82,7 +83,7 @@ Deno.test("getfile -o - writes the file, and only the file, to stdout", async ()
 
 Deno.test("open -o refuses to replace an existing file unless --force", async () => {
   const { home } = await homeWithIdentity("me");
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   await Deno.writeTextFile(`${work}/plain.txt`, "new content\n");
   const sealed = await ovtp(["seal", "-r", "self", `${work}/plain.txt`, "-o", `${work}/s.ovtp`], {
     home,
@@ -120,13 +121,13 @@ Deno.test("open -o refuses to replace an existing file unless --force", async ()
 
 Deno.test("a download cut halfway says that the same command resumes, and it does", async () => {
   const { server, client } = await makePair();
-  const served = await Deno.makeTempDir();
+  const served = await tempDir();
   const data = new Uint8Array(8 * 1024 * 1024);
   for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
   await Deno.writeFile(`${served}/big.bin`, data);
   const listener = await startListen(server.home, ["--serve", served]);
   const proxy = stallingProxy(listener.port, 2 * 1024 * 1024, "down");
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   try {
     const cutting = ovtp(["getfile", `127.0.0.1:${proxy.port}`, "big.bin"], {
       home: client.home,
@@ -176,7 +177,7 @@ async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
 Deno.test("a folder sent again arrives as a new folder; --name renames a folder", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const root = await Deno.makeTempDir();
+  const root = await tempDir();
   await Deno.mkdir(`${root}/proj/src`, { recursive: true });
   await Deno.writeTextFile(`${root}/proj/a.txt`, "first a\n");
   await Deno.writeTextFile(`${root}/proj/src/b.txt`, "first b\n");
@@ -224,7 +225,7 @@ Deno.test("a folder sent again arrives as a new folder; --name renames a folder"
 
     // A link planted under the folder's name is passed over, never written through.
     if (SYMLINKS) {
-      const outside = await Deno.makeTempDir();
+      const outside = await tempDir();
       await Deno.symlink(outside, `${inbox}/alice/planted`);
       const planted = await send(`${root}/proj`, "--name", "planted");
       assert.equal(planted.code, 0, planted.stderr);
@@ -252,7 +253,7 @@ Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then 
   ignore: Deno.build.os === "windows",
 }, async () => {
   const { server, client } = await makePair();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const data = new Uint8Array(48 * 1024 * 1024);
   await Deno.writeFile(`${dir}/big.bin`, data);
   const listener = await startListen(server.home);
@@ -295,7 +296,7 @@ Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then 
 Deno.test("sendfile keeps modification times, of a file and of a folder's files", async () => {
   const { server, client } = await makePair();
   const inbox = `${server.home}/inbox`;
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.mkdir(`${dir}/tree`);
   await Deno.writeTextFile(`${dir}/old.txt`, "old\n");
   await Deno.writeTextFile(`${dir}/tree/inner.txt`, "inner\n");
@@ -356,12 +357,12 @@ Deno.test("an Offer's optional folder and mtime are checked; their neighbours ar
 
 Deno.test("getfile keeps the served file's modification time", async () => {
   const { server, client } = await makePair();
-  const served = await Deno.makeTempDir();
+  const served = await tempDir();
   await Deno.writeTextFile(`${served}/dated.txt`, "dated\n");
   const then = new Date("2003-04-05T06:07:08.123Z");
   await Deno.utime(`${served}/dated.txt`, then, then);
   const listener = await startListen(server.home, ["--serve", served]);
-  const work = await Deno.makeTempDir();
+  const work = await tempDir();
   try {
     const got = await ovtp(["getfile", listener.target, "dated.txt"], {
       home: client.home,

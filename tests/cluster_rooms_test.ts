@@ -2,6 +2,7 @@
 // hold in a cluster too: counted over the shared room entries in NATS, so
 // that a key cannot make NATS hold rooms without end through any relay.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, generateIdentity } from "../mod.ts";
 import type { StoredMember } from "../lib/chat/room_store.ts";
@@ -24,7 +25,7 @@ Deno.test({
   name: "a cluster refuses a new room past its room bound, and a key past its rooms per key",
   ignore: !hasNats,
   async fn() {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const nats = await startNats(`${dir}/nats`);
     const cluster = await NatsCluster.start({ servers: [nats.url], logger: SILENT_LOGGER });
     // Two relays over one NATS: what one admitted counts for the other.

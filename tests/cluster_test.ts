@@ -2,6 +2,7 @@
 // through a real nats-server with JetStream, checked through the real CLI.
 // Skips (saying why) where nats-server is not installed; CI installs it.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   assertOneError,
@@ -73,7 +74,7 @@ function startChat(home: string, target: string, room = "ops"): ChatClient {
  * copy of the first's) and `names` authorized on all of them.
  */
 async function cluster(names: string[], relays = 2, args: string[] = []) {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const nats = await startNats(`${dir}/nats`);
   const server = await homeWithIdentity("relay");
   const people: Record<string, { home: string; line: string }> = {};

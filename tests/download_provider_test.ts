@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
 import { DownloadMessageType } from "../lib/transfer/download_messages.ts";
@@ -13,7 +14,7 @@ function get(id: number, path = "a.txt"): Message {
 }
 
 Deno.test("DownloadProvider answers busy past MAX_DOWNLOADS_IN_FLIGHT, and frees the slots", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/a.txt`, "hello");
   const sent: Message[] = [];
   // Data is never written until `release`: each download stays in flight.

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withFileLock } from "../lib/_file_lock.ts";
@@ -8,7 +9,7 @@ import { Keystore } from "../lib/keystore.ts";
 // Each keystore update reads, awaits, then writes: without the lock, ten
 // concurrent adds interleave and all but one or two lines are lost.
 Deno.test("concurrent addAuthorizedKey() and addKnownHost() calls lose no line", async () => {
-  const home = await Deno.makeTempDir();
+  const home = await tempDir();
   try {
     const keys = await Promise.all(Array.from({ length: 10 }, () => generateIdentity()));
     await Promise.all(
@@ -35,7 +36,7 @@ Deno.test("concurrent addAuthorizedKey() and addKnownHost() calls lose no line",
 });
 
 Deno.test("addKnownHost() from two processes at once records the host once", async () => {
-  const home = await Deno.makeTempDir();
+  const home = await tempDir();
   try {
     const { publicKey } = await generateIdentity();
     await Promise.all([1, 2, 3].map(() => new Keystore(home).addKnownHost("h:1", publicKey)));
@@ -47,7 +48,7 @@ Deno.test("addKnownHost() from two processes at once records the host once", asy
 });
 
 Deno.test("withFileLock() waits for a live lock, names it when it gives up, and a dead holder's lock is free", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const path = join(dir, "authorized_keys");
   try {
     // Another process holds the lock (a child that locks, says so, and sleeps).
@@ -85,7 +86,7 @@ Deno.test("withFileLock() waits for a live lock, names it when it gives up, and 
 Deno.test("withFileLock() does not follow a link planted as the lock file", {
   ignore: Deno.build.os === "windows",
 }, async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const path = join(dir, "known_hosts");
   try {
     await Deno.symlink(join(dir, "elsewhere"), `${path}.lock`);
@@ -97,7 +98,7 @@ Deno.test("withFileLock() does not follow a link planted as the lock file", {
 });
 
 Deno.test("withFileLock() releases the lock when the update throws", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const path = join(dir, "known_hosts");
   try {
     await assert.rejects(withFileLock(path, () => Promise.reject(new Error("boom"))), /boom/);

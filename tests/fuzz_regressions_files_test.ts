@@ -4,6 +4,7 @@
  * it showed.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readConfig } from "../commands/_listen_config.ts";
@@ -14,7 +15,7 @@ import { parseExpiry, splitOptions } from "../lib/key_options.ts";
 import { Keystore } from "../lib/keystore.ts";
 
 async function inTempDir(work: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     await work(dir);
   } finally {

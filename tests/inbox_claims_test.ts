@@ -4,6 +4,7 @@
  * file name, unguessable partial names, and pruning of abandoned uploads.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -32,7 +33,7 @@ function bytes(fill: number, size: number): Uint8Array {
 
 /** A server whose keys are known by the names in `names` (fingerprint to name). */
 async function server(options: InboxOptions = {}) {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const names = new Map<string, string>();
   const inbox = new Inbox(dir, options);
   const received: ReceivedFile[] = [];
@@ -333,7 +334,7 @@ Deno.test("a symlink planted as the internal folder is refused, its target untou
   ignore: Deno.build.os === "windows",
 }, async () => {
   const srv = await server();
-  const elsewhere = await Deno.makeTempDir();
+  const elsewhere = await tempDir();
   try {
     await Deno.symlink(elsewhere, `${srv.dir}/${INBOX_STATE_DIR}`);
     const client = await srv.client("alice");

@@ -3,6 +3,7 @@
  * the PATH, runs from any directory, and stopping it stops ovtp itself.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { homeWithIdentity, ovtp, startListen } from "./_cli.ts";
 import { HAS_NPM as npm, install } from "./_install.ts";
@@ -15,7 +16,7 @@ Deno.test({
   ignore: !npm,
   async fn() {
     const program = await install();
-    const elsewhere = await Deno.makeTempDir();
+    const elsewhere = await tempDir();
     const help = await ovtp(["--help"], { program, cwd: elsewhere });
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /^ovtp \d+\.\d+\.\d+: /);
@@ -28,7 +29,7 @@ Deno.test({
       homeWithIdentity("client@test"),
     ]);
     assert.equal((await ovtp(["add-key", client.line], { home: server.home, program })).code, 0);
-    const inbox = await Deno.makeTempDir();
+    const inbox = await tempDir();
     const listener = await startListen(server.home, ["--inbox", inbox], { program });
     try {
       const sent = await ovtp(["send", listener.target, "hello"], {

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   atomicWrite,
@@ -37,7 +38,7 @@ Deno.test("writeAll and writeAllSync keep writing until every byte is taken, in 
 });
 
 Deno.test("writeThroughTemp: replaces, or (replace false) never replaces, and leaves no temporary file", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const path = `${dir}/file`;
     await atomicWrite(path, "one", 0o600);
@@ -70,7 +71,7 @@ Deno.test("writeThroughTemp: replaces, or (replace false) never replaces, and le
 Deno.test("createExclusive refuses any name already there, a symlink to nothing included", {
   ignore: Deno.build.os === "windows", // Symlinks need a privilege there.
 }, async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     await Deno.symlink(`${dir}/nothing`, `${dir}/dangling`);
     await assert.rejects(createExclusive(`${dir}/dangling`, 0o600), Deno.errors.AlreadyExists);

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { atomicWrite, openForAppend } from "../lib/_io.ts";
 import { chmodFile, openExistingFile } from "../lib/_no_follow.ts";
@@ -7,7 +8,7 @@ import { OvtpError } from "../lib/errors.ts";
 const POSIX = Deno.build.os !== "windows";
 
 async function setup() {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/target`, "keep me\n");
   await Deno.chmod(`${dir}/target`, 0o640);
   await Deno.symlink(`${dir}/target`, `${dir}/link`);
@@ -60,7 +61,7 @@ Deno.test("openExistingFile() refuses a hard-linked file for writing, and a fold
 });
 
 Deno.test("openForAppend() creates a new file exclusively and appends to its own", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   for (const text of ["one\n", "two\n"]) {
     using file = await openForAppend(`${dir}/queue`, 0o600);
     await file.write(new TextEncoder().encode(text));

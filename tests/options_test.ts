@@ -4,6 +4,7 @@
  * wins over the defaults, and the defaults shown are the library's.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LISTEN_OPTIONS, readConfig } from "../commands/_listen_config.ts";
@@ -105,7 +106,7 @@ Deno.test("parseOptions() refuses a value its parser refuses, naming the flag", 
 });
 
 Deno.test("readConfig() parses each setting with its option and names the line of a bad one", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const path = join(dir, "listen.json");
     await Deno.writeTextFile(

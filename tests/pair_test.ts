@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { concat, toHex, utf8 } from "../lib/bytes.ts";
 import { SecureChannel } from "../lib/channel.ts";
@@ -26,7 +27,7 @@ const SERVER = await generateIdentity();
 
 /** A server with pairing, an empty authorized_keys, and a log kept in memory. */
 async function pairingServer(options: { rate?: { count: number; perMs: number } } = {}) {
-  const keystore = new Keystore(await Deno.makeTempDir());
+  const keystore = new Keystore(await tempDir());
   const invites = new InviteStore(keystore);
   const log: string[] = [];
   const logger: Logger = {
@@ -179,7 +180,7 @@ Deno.test("a server without pairing refuses a pairing connection", async () => {
 });
 
 Deno.test("codes read back as they are shown, and draw all eight digits", async () => {
-  const keystore = new Keystore(await Deno.makeTempDir());
+  const keystore = new Keystore(await tempDir());
   const invites = new InviteStore(keystore);
   const seen = new Set<string>();
   for (let i = 0; i < 5; i++) {

@@ -11,6 +11,7 @@
  * README, so that README stays true.
  */
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Listener, ovtp, startListen } from "./_cli.ts";
@@ -322,7 +323,7 @@ Deno.test({
     const world: World = {
       ovtp: [],
       homes: { client, server },
-      cwd: await Deno.makeTempDir({ prefix: "ovtp-readme-" }),
+      cwd: await tempDir({ prefix: "ovtp-readme-" }),
       hostKnown: false,
       panes: [],
     };
@@ -348,6 +349,6 @@ Deno.test({
 
 /** An empty home: keygen is the walkthrough's to run. */
 async function tempHomeOnly(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ovtp-readme-" });
+  const dir = await tempDir({ prefix: "ovtp-readme-" });
   return join(dir, "home");
 }

@@ -1,6 +1,7 @@
 // Regression tests for bugs found in review, one test per bug. Each comment
 // says what was wrong; the test fails if it comes back.
 
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { decodeKeyFile, encodeKeyFile } from "../lib/key_file.ts";
 import { formatPublicKey, generateIdentity, parsePublicKey } from "../lib/keys.ts";
@@ -95,7 +96,7 @@ Deno.test("decodeResponse() refuses a status that is not UTF-8 with MessageError
 // protocol violation and closed the whole connection. The hook's failure is
 // now logged on the server and the connection carries on.
 Deno.test("a throwing onFile hook does not break the sender's connection", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const warnings: string[] = [];
   const hookRan = Promise.withResolvers<void>();
   const server = serve({
@@ -175,7 +176,7 @@ Deno.test("names holding invisible formatting characters are refused: chat displ
     display: "Bøb 🙂",
     inviteOnly: false,
   });
-  const home = await Deno.makeTempDir();
+  const home = await tempDir();
   const refused = await ovtp(["chat", "127.0.0.1:1", "--name", "b\u200bob"], { home });
   assert.equal(refused.code, 2, refused.stderr);
   assertOneError(refused, /Invalid display name/);

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { OvtpClient, responseText } from "../lib/client.ts";
 import { generateIdentity } from "../lib/keys.ts";
@@ -41,7 +42,7 @@ Deno.test("ReplyQueue resumes a paused reader when the connection fails", async 
 });
 
 Deno.test("a client whose subscriber stops reading pauses, and resumes once it unsubscribes", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/a.txt`, "hello");
   const server = serve({
     identity: await generateIdentity(),

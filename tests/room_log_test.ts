@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   ChatRelay,
@@ -189,7 +190,7 @@ async function rawClient(port: number, identity: Identity) {
 }
 
 Deno.test("the relay keeps the log: it appends and forwards valid changes, refuses the others", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const [alice, mallory] = await Promise.all([1, 2].map(() => generateIdentity()));
   const server = serve({
     identity: await generateIdentity(),

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import {
   type ChatEvents,
@@ -30,7 +31,7 @@ async function withStore(
   options: RoomStoreOptions,
   test: (store: RoomStore, dir: string) => Promise<void>,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     await test(new RoomStore(dir, options), dir);
   } finally {
@@ -183,7 +184,7 @@ Deno.test("RoomStore.addMember() removes rooms idle past maxIdleMs, unless someo
 const quiet: ChatEvents = { onMessage() {}, onPresence() {}, onDropped() {} };
 
 Deno.test("the relay refuses a join past a bound with its reason, and still serves", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const people: Identity[] = [];
   for (let i = 0; i < 3; i++) people.push(await generateIdentity());
   const server = serve({

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { concat, utf8 } from "../lib/bytes.ts";
 import { ed25519Sign } from "../lib/crypto/mod.ts";
@@ -497,7 +498,7 @@ Deno.test("a changed armored character in the payload is caught below the armor"
 });
 
 Deno.test("writeFileAtomically() leaves no file, and an old file untouched, when the stream fails", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const failing = () =>
     new ReadableStream<Uint8Array>({
       start(controller) {

@@ -1,3 +1,4 @@
+import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { MAX_BULK_PLAINTEXT } from "../lib/channel.ts";
 import { OvtpError } from "../lib/errors.ts";
@@ -47,7 +48,7 @@ Deno.test("streamSource() can be read only once", async () => {
 });
 
 Deno.test("pathSource() reads a file in bulk-record pieces, again from the start each time", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     for (const size of [0, 5, MAX_BULK_PLAINTEXT, 2 * MAX_BULK_PLAINTEXT + 7]) {
       const content = bytes(size, size & 0xff);
@@ -66,7 +67,7 @@ Deno.test("pathSource() reads a file in bulk-record pieces, again from the start
 });
 
 Deno.test("pathSource().read({ reuse: true }) yields the file's bytes, each chunk intact until the next is asked for", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const content = new Uint8Array(3 * 1024 * 1024 + 12_345).map((_, i) => (i * 13) >> 2);
     await Deno.writeFile(`${dir}/f.bin`, content);
