@@ -18,7 +18,7 @@ import {
   writeOut,
 } from "./_cli.ts";
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectFlags, connectTo } from "./_connect.ts";
 import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
 import { NamePins } from "./_chat_pins.ts";
 import { inviteTarget, membershipLine, removeTarget, whoInviteOnly } from "./_chat_rooms.ts";
@@ -84,7 +84,12 @@ async function run(args: string[]): Promise<number> {
   if (!isValidDisplay(display)) {
     usageError("chat", `Invalid display name "${display}"`);
   }
-  const { client, identity, reconnect } = await connectTo("chat", keystore, positionals[0], values);
+  const { client, identity, reconnect } = await connectTo(
+    "chat",
+    keystore,
+    positionals[0],
+    connectFlags(values, "chat"),
+  );
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
   const screen = new ChatScreen(values.room, display, values.json ?? false, interactive);
   const pins = new NamePins(keystore, await fingerprint(identity.publicKey), screen.notice);

@@ -10,7 +10,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectFlags, connectTo } from "./_connect.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
 
@@ -52,7 +52,12 @@ async function run(args: string[]): Promise<number> {
     usageError("getfile", "--json prints on stdout: it cannot go with -o -");
   }
   const keystore = openKeystore(values.home);
-  const { client } = await connectTo("getfile", keystore, positionals[0], values);
+  const { client } = await connectTo(
+    "getfile",
+    keystore,
+    positionals[0],
+    connectFlags(values, "getfile"),
+  );
   try {
     if (values.list) {
       const entries = await client.listFiles(remote ?? "");

@@ -17,7 +17,7 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT_HELP, CONNECT_OPTIONS, connectFlags, connectTo } from "./_connect.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
 
@@ -70,7 +70,12 @@ async function run(args: string[]): Promise<number> {
   const kinds = fromStdin ? [] : await Promise.all(paths.map(checkPath));
 
   const keystore = openKeystore(values.home);
-  const { client } = await connectTo("sendfile", keystore, positionals[0], values);
+  const { client } = await connectTo(
+    "sendfile",
+    keystore,
+    positionals[0],
+    connectFlags(values, "sendfile"),
+  );
   const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
   const sent: { file: SentFile; seconds: number }[] = [];
   try {
