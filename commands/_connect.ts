@@ -26,7 +26,7 @@ import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
-import { flag, HOME, IDENTITY, type OptionValues, seconds, specOf, valueOf } from "./_options.ts";
+import { flag, HOME, IDENTITY, type OptionValues, seconds } from "./_options.ts";
 import { optionsHelp } from "./_option_help.ts";
 
 /** The options shared by the commands that connect to a server. */
@@ -46,9 +46,6 @@ export const CONNECT = {
 
 /** {@linkcode CONNECT}'s values, as parseOptions gives them. */
 export type ConnectValues = OptionValues<typeof CONNECT>;
-
-/** {@linkcode CONNECT}'s parseArgs spec. */
-export const CONNECT_OPTIONS = specOf(CONNECT);
 
 /** Help lines for {@linkcode CONNECT}. */
 export const CONNECT_HELP = `${
@@ -182,17 +179,4 @@ function expandHome(path: string | undefined): string | undefined {
   const home = Deno.env.get(Deno.build.os === "windows" ? "USERPROFILE" : "HOME") ??
     Deno.env.get("HOME");
   return home ? join(home, path.slice(2)) : path;
-}
-
-/** The values of CONNECT's flags as parseFlags gives them (commands not yet on a table). */
-export function connectFlags(
-  flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout?: string },
-  command: string,
-): ConnectValues {
-  return {
-    strict: flags.strict ?? false,
-    "accept-new": flags["accept-new"] ?? false,
-    identity: flags.identity,
-    timeout: valueOf(CONNECT.timeout, "timeout", flags.timeout, command),
-  };
 }
