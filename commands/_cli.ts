@@ -1,7 +1,6 @@
 /**
- * Helpers shared by the subcommands: flag parsing with usage errors, the
- * home directory, the passphrase prompt, and output. Only commands/ and
- * main.ts import this file.
+ * Helpers shared by the subcommands: usage errors, the home directory, the
+ * passphrase prompt, and output. Only commands/ and main.ts import this file.
  *
  * @module
  */
@@ -12,11 +11,10 @@ import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Keystore } from "../lib/keystore.ts";
 import { usageError } from "./_flags.ts";
-import { optionHelp } from "./_option_help.ts";
-import { HOME, IDENTITY, parseSizeText, specOf } from "./_options.ts";
+import { parseSizeText } from "./_options.ts";
 import { STDOUT } from "./_stdout.ts";
 
-export { parseFlags, usageError } from "./_flags.ts";
+export { usageError } from "./_flags.ts";
 
 /** A subcommand: its help and what it runs (its one-line summary is in main.ts's table). */
 export interface Command {
@@ -34,17 +32,6 @@ export interface Command {
    * failure on stderr as a JSON log line too.
    */
   logFormat?: boolean;
-}
-
-/** The `--home` option every command accepts (parseArgs spec of {@linkcode HOME}). */
-export const HOME_OPTION = specOf({ home: HOME });
-
-/** `-i FILE` / `--identity FILE` (parseArgs spec of {@linkcode IDENTITY}). */
-export const IDENTITY_OPTION = specOf({ identity: IDENTITY });
-
-/** The help line of {@linkcode IDENTITY_OPTION}, its text starting at `column`. */
-export function identityHelp(column: number): string {
-  return optionHelp("identity", IDENTITY, column);
 }
 
 /** The keystore in `--home`, `$OVTP_HOME`, or `~/.ovtp`. */

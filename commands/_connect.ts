@@ -26,7 +26,7 @@ import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";
 import { loadIdentity } from "./_identity.ts";
-import { flag, HOME, IDENTITY, seconds, specOf, valueOf } from "./_options.ts";
+import { flag, HOME, IDENTITY, type OptionValues, seconds } from "./_options.ts";
 import { optionsHelp } from "./_option_help.ts";
 
 /** The options shared by the commands that connect to a server. */
@@ -44,8 +44,8 @@ export const CONNECT = {
   }),
 };
 
-/** {@linkcode CONNECT}'s parseArgs spec. */
-export const CONNECT_OPTIONS = specOf(CONNECT);
+/** {@linkcode CONNECT}'s values, as parseOptions gives them. */
+export type ConnectValues = OptionValues<typeof CONNECT>;
 
 /** Help lines for {@linkcode CONNECT}. */
 export const CONNECT_HELP = `${
@@ -67,9 +67,9 @@ export async function connectTo(
   command: string,
   keystore: Keystore,
   target: string,
-  flags: { strict?: boolean; "accept-new"?: boolean; identity?: string; timeout?: string },
+  flags: ConnectValues,
 ): Promise<{ client: OvtpClient; identity: Identity; reconnect: () => Promise<OvtpClient> }> {
-  const timeoutMs = valueOf(CONNECT.timeout, "timeout", flags.timeout, command);
+  const timeoutMs = flags.timeout;
   if (flags.strict && flags["accept-new"]) {
     usageError(command, "Give --strict or --accept-new, not both");
   }

@@ -1,7 +1,8 @@
 /**
- * The flags that set an authorized key's options, shared by `add-key` and
- * `keys set`: --allow, --expires and --rate, and for `keys set` the words
- * that lift a limit (`--allow all`, `--expires never`, `--rate none`).
+ * The options that limit an authorized key, as option tables: --allow,
+ * --expires and --rate, for `add-key` and `invite`, and for `keys set`
+ * with the words that lift a limit (`--allow all`, `--expires never`,
+ * `--rate none`).
  *
  * @module
  */
@@ -13,47 +14,54 @@ import {
   parseExpiry,
   parseRate,
 } from "../lib/key_options.ts";
-import { usageError } from "./_cli.ts";
+import { parsed } from "./_options.ts";
 
-/** The flags, for parseFlags. */
-export const KEY_OPTION_FLAGS = {
-  allow: { type: "string" },
-  expires: { type: "string" },
-  rate: { type: "string" },
-} as const;
+const SERVICES_HELP = "only these services, comma-separated: message, call, call:NAME, " +
+  "upload, download, chat, chat:ROOM";
+const EXPIRES_HELP = "refuse the key after DATE (2026-12-31 or an ISO time)";
+const RATE_HELP = "this key's request limit, e.g. 100/h (s, m, h, d)";
+
+/** The options a new key gets (`add-key`, `invite`). */
+export const KEY_OPTIONS = {
+  allow: parsed({ arg: "LIST", help: `${SERVICES_HELP} (default: all)` }, parseAllow),
+  expires: parsed({ arg: "DATE", help: EXPIRES_HELP }, parseExpiry),
+  rate: parsed({ arg: "COUNT/UNIT", help: RATE_HELP }, parseRate),
+};
 
 /** The word that lifts each limit (`keys set` only). */
 export const NO_LIMIT = { allow: "all", expires: "never", rate: "none" } as const;
 
-type OptionValues = { allow?: string; expires?: string; rate?: string };
+/** A parser that reads `word` as `null`: the limit lifted. */
+function liftable<T>(word: string, parse: (text: string) => T): (text: string) => T | null {
+  return (text) => text === word ? null : parse(text);
+}
 
-const PARSERS = { allow: parseAllow, expires: parseExpiry, rate: parseRate };
+/** The options `keys set` changes: each limit, or its word that lifts it. */
+export const KEY_CHANGE_OPTIONS = {
+  allow: parsed(
+    { arg: "LIST", help: `(set) ${SERVICES_HELP}; "${NO_LIMIT.allow}" for every service` },
+    liftable(NO_LIMIT.allow, parseAllow),
+  ),
+  expires: parsed(
+    { arg: "DATE", help: `(set) ${EXPIRES_HELP}; "${NO_LIMIT.expires}" for no expiry` },
+    liftable(NO_LIMIT.expires, parseExpiry),
+  ),
+  rate: parsed(
+    {
+      arg: "COUNT/UNIT",
+      help: `(set) ${RATE_HELP}; "${NO_LIMIT.rate}" for the server's limit only`,
+    },
+    liftable(NO_LIMIT.rate, parseRate),
+  ),
+};
 
-/**
- * The options given on the command line: a field for each flag given,
- * `null` for a lifted limit when `liftable`; a malformed value is a usage
- * error of `command`.
- */
-export function keyOptionFlags(values: OptionValues, command: string, liftable: false): KeyOptions;
-export function keyOptionFlags(values: OptionValues, command: string, liftable: true): KeyChange;
-export function keyOptionFlags(
-  values: OptionValues,
-  command: string,
-  liftable: boolean,
-): KeyChange {
+/** The key options given: a field for each one given, none for the others. */
+export function keyOptionsOf(values: KeyOptions): KeyOptions;
+export function keyOptionsOf(values: KeyChange): KeyChange;
+export function keyOptionsOf(values: KeyChange): KeyChange {
   const change: KeyChange = {};
   for (const field of ["allow", "expires", "rate"] as const) {
-    const text = values[field];
-    if (text === undefined) continue;
-    if (liftable && text === NO_LIMIT[field]) {
-      change[field] = null;
-      continue;
-    }
-    try {
-      Object.assign(change, { [field]: PARSERS[field](text) });
-    } catch (error) {
-      usageError(command, (error as Error).message);
-    }
+    if (values[field] !== undefined) Object.assign(change, { [field]: values[field] });
   }
   return change;
 }

@@ -1,16 +1,20 @@
 import { fingerprint, type PublicKeyLine } from "../lib/keys.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { parseKeyLine, readKeyLines } from "./_key_lines.ts";
 import { jsonLine, printable } from "./_printable.ts";
-import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
+import { KEY_OPTIONS, keyOptionsOf } from "./_key_option_flags.ts";
+import { flag, HOME, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
+
+const OPTIONS = {
+  name: text({
+    arg: "NAME",
+    help: "the name the server will know the client by (default: the line's comment)",
+  }),
+  ...KEY_OPTIONS,
+  json: flag({ help: 'print one {"name","fingerprint","added"} per key' }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp add-key (LINE | FILE | -) [--name NAME] [--allow LIST]
                     [--expires DATE] [--rate COUNT/UNIT] [--json] [--home DIR]
@@ -21,25 +25,14 @@ more lines, or on stdin with "-". A key that is already there is left alone
 (change its options or name with \`ovtp keys set\`).
 
 Options:
-  --name NAME         the name the server will know the client by
-                      (default: the line's comment)
-  --allow LIST        only these services, comma-separated: message, call,
-                      call:NAME, upload, download, chat, chat:ROOM
-                      (default: all)
-  --expires DATE      refuse the key after DATE (2026-12-31 or an ISO time)
-  --rate COUNT/UNIT   this key's request limit, e.g. 100/h (s, m, h, d)
-  --json              print one {"name","fingerprint","added"} per key
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["name", "allow", "expires", "rate", "json", "home"], 22)}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    name: { type: "string" },
-    ...KEY_OPTION_FLAGS,
-    json: { type: "boolean" },
-  }, "add-key");
-  const options = keyOptionFlags(values, "add-key", false);
+  const parsed = parseOptions(OPTIONS, args, "add-key");
+  const { positionals } = parsed;
+  const values = parsed.values();
+  const options = keyOptionsOf(values);
   if (positionals.length === 0) usageError("add-key", "Missing the key to add");
   const keys = await readKeys(positionals);
   if (values.name !== undefined && keys.length > 1) {
@@ -68,8 +61,8 @@ async function run(args: string[]): Promise<number> {
 }
 
 /** Whether the command line asked for a name or options, which an existing key does not get. */
-function changesAsked(values: Record<string, unknown>): boolean {
-  return ["name", ...Object.keys(KEY_OPTION_FLAGS)].some((flag) => values[flag] !== undefined);
+function changesAsked(values: { name?: string }): boolean {
+  return values.name !== undefined || Object.keys(keyOptionsOf(values)).length > 0;
 }
 
 /** Reads the keys from a line given as arguments, a file, or stdin. */

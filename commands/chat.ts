@@ -9,22 +9,43 @@ import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import {
   type Command,
-  HOME_OPTION,
   openKeystore,
-  parseFlags,
   readStdinLines,
   usageError,
   writeErr,
   writeOut,
 } from "./_cli.ts";
 import { isStdoutClosed, StdoutClosed } from "./_stdout.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
+import { flag, HOME, parsed, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { CHAT_HELP, type ChatInput, parseChatInput } from "./_chat_input.ts";
 import { NamePins } from "./_chat_pins.ts";
 import { inviteTarget, membershipLine, removeTarget, whoInviteOnly } from "./_chat_rooms.ts";
 import { LineEditor } from "./_line_editor.ts";
 import { RoomLink } from "./_room_link.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+const OPTIONS = {
+  room: parsed({
+    arg: "NAME",
+    default: "lobby",
+    help: "the room (letters, digits, . _ -; default: {default})",
+  }, (room) => {
+    if (!ROOM_PATTERN.test(room) || room.startsWith(".")) {
+      throw new Error(`Invalid room name "${room}"`);
+    }
+    return room;
+  }),
+  name: text({
+    arg: "DISPLAY",
+    help: 'your display name (default: your key\'s comment up to its "@", else $USER)',
+  }),
+  json: flag({ help: "print messages and presence as JSON objects" }),
+  "invite-only": flag({ help: "a room whose membership only its members can change" }),
+  ...CONNECT,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp chat HOST[:PORT] [--room NAME] [--name DISPLAY] [--json]
                  [--invite-only] [--strict] [--timeout SECONDS] [--home DIR]
@@ -56,37 +77,28 @@ server altered, rolled back or forked is refused (~/.ovtp/room_heads keeps
 the newest change seen). A room joined so once is always joined so.
 
 Options:
-  --room NAME       the room (letters, digits, . _ -; default: lobby)
-  --name DISPLAY    your display name (default: your key's comment up to
-                    its "@", else $USER)
-  --json            print messages and presence as JSON objects
-  --invite-only     a room whose membership only its members can change
+${optionsHelp(OPTIONS, ["room", "name", "json", "invite-only"], 20)}
 ${CONNECT_HELP}
 `;
 
-const FLAGS = {
-  ...HOME_OPTION,
-  ...CONNECT_OPTIONS,
-  room: { type: "string", default: "lobby" },
-  name: { type: "string" },
-  json: { type: "boolean" },
-  "invite-only": { type: "boolean" },
-} as const;
-
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, FLAGS, "chat");
+  const parsed = parseOptions(OPTIONS, args, "chat");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length !== 1) usageError("chat", "Give one HOST to chat on");
-  if (!ROOM_PATTERN.test(values.room) || values.room.startsWith(".")) {
-    usageError("chat", `Invalid room name "${values.room}"`);
-  }
   const keystore = openKeystore(values.home);
   const display = values.name ?? await defaultDisplay(keystore);
   if (!isValidDisplay(display)) {
     usageError("chat", `Invalid display name "${display}"`);
   }
-  const { client, identity, reconnect } = await connectTo("chat", keystore, positionals[0], values);
+  const { client, identity, reconnect } = await connectTo(
+    "chat",
+    keystore,
+    positionals[0],
+    values,
+  );
   const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !values.json;
-  const screen = new ChatScreen(values.room, display, values.json ?? false, interactive);
+  const screen = new ChatScreen(values.room, display, values.json, interactive);
   const pins = new NamePins(keystore, await fingerprint(identity.publicKey), screen.notice);
   await pins.trustContacts();
   const inviteOnly = await inviteOnlyOptions(keystore, client.serverKey, values, screen.notice);
@@ -282,7 +294,7 @@ async function sendLine(link: RoomLink, text: string): Promise<number | string> 
 async function inviteOnlyOptions(
   keystore: Keystore,
   serverKey: PublicKey,
-  values: { room: string; "invite-only"?: boolean },
+  values: { room: string; "invite-only": boolean },
   notice: (line: string) => void,
 ): Promise<InviteOnlyOptions | undefined> {
   const heads = new RoomHeads(keystore.path("roomHeads"));

@@ -1,12 +1,16 @@
 import { hostAliases } from "../lib/host_config.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeOut } from "./_cli.ts";
+import { flag, HOME, parseOptions } from "./_options.ts";
+
+/**
+ * The options: the help lists none (it says --home is accepted), so that
+ * the scripts offer no option after `ovtp completions`.
+ */
+const OPTIONS = {
+  home: HOME,
+  // For the scripts, not for people: it is not in the help.
+  hosts: flag({ help: "print the host aliases of ~/.ovtp/config, one a line" }),
+};
 
 const USAGE = `Usage: ovtp completions bash|zsh|fish [--home DIR]
 
@@ -197,12 +201,9 @@ export function completionsCommand(
   return {
     usage: USAGE,
     async run(args: string[]) {
-      // --hosts is for the scripts, not for people: it is not in the help.
-      const { values, positionals } = parseFlags(
-        args,
-        { ...HOME_OPTION, hosts: { type: "boolean" } },
-        "completions",
-      );
+      const parsed = parseOptions(OPTIONS, args, "completions");
+      const { positionals } = parsed;
+      const values = parsed.values();
       if (values.hosts) {
         if (positionals.length > 0) usageError("completions", "--hosts takes no shell");
         const aliases = hostAliases(await openKeystore(values.home).readHostConfig());

@@ -1,17 +1,19 @@
 import { fingerprint } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { EXIT } from "./_failure.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { flag, HOME, parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { readKeyLines } from "./_key_lines.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+const OPTIONS = {
+  json: flag({
+    help: 'list as one {"name","fingerprint"} per line; add and remove print ' +
+      '{"name","fingerprint","added"} and {"removed","fingerprint"}',
+  }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp contacts [list] [--json] [--home DIR]
        ovtp contacts add NAME (LINE | FILE | -) [--json] [--home DIR]
@@ -28,9 +30,7 @@ Every contact has a name, and no two have the same one. "ls" is "list",
 "rm" is "remove".
 
 Options:
-  --json        list as one {"name","fingerprint"} per line; add and remove
-                print {"name","fingerprint","added"} and {"removed","fingerprint"}
-  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["json", "home"], 14)}
 `;
 
 /** The actions and the other names they answer to. */
@@ -43,17 +43,16 @@ const ACTIONS: Record<string, "list" | "add" | "remove"> = {
 };
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    json: { type: "boolean" },
-  }, "contacts");
+  const parsed = parseOptions(OPTIONS, args, "contacts");
+  const { positionals } = parsed;
+  const values = parsed.values();
   const [word = "list", ...rest] = positionals;
   const action = Object.hasOwn(ACTIONS, word) ? ACTIONS[word] : undefined;
   if (action === undefined) {
     usageError("contacts", `Unknown action "${word}": use list, add or remove`);
   }
   const keystore = openKeystore(values.home);
-  const json = values.json ?? false;
+  const { json } = values;
   switch (action) {
     case "list":
       if (rest.length > 0) usageError("contacts", `Unexpected argument "${rest[0]}"`);

@@ -1,18 +1,21 @@
 import { basename } from "node:path";
 import { OvtpError } from "../lib/errors.ts";
 import type { FetchedFile } from "../lib/transfer/fetcher.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
+import { flag, HOME, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
+
+const OPTIONS = {
+  output: text({ short: "o", arg: "DEST", help: 'where to write the file ("-": stdout)' }),
+  list: flag({ help: "list PATH (default: the top of the served folder)" }),
+  quiet: flag({ help: "no progress bar (it is only drawn on a terminal anyway)" }),
+  json: flag({ help: "print the outcome (or the listing) as JSON" }),
+  ...CONNECT,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp getfile HOST[:PORT] PATH [-o DEST] [--quiet] [--json]
        ovtp getfile HOST[:PORT] --list [PATH]
@@ -28,22 +31,14 @@ An interrupted download resumes when run again, after the server confirms
 the part already here. --list lists a folder instead.
 
 Options:
-  -o, --output DEST   where to write the file ("-": stdout)
-  --list              list PATH (default: the top of the served folder)
-  --quiet             no progress bar (it is only drawn on a terminal anyway)
-  --json              print the outcome (or the listing) as JSON
+${optionsHelp(OPTIONS, ["output", "list", "quiet", "json"], 22)}
 ${CONNECT_HELP}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...CONNECT_OPTIONS,
-    output: { type: "string", short: "o" },
-    list: { type: "boolean" },
-    quiet: { type: "boolean" },
-    json: { type: "boolean" },
-  }, "getfile");
+  const parsed = parseOptions(OPTIONS, args, "getfile");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length === 0) usageError("getfile", "Missing the HOST to download from");
   if (positionals.length > 2) usageError("getfile", `Unexpected argument "${positionals[2]}"`);
   const remote = positionals[1];
@@ -52,7 +47,12 @@ async function run(args: string[]): Promise<number> {
     usageError("getfile", "--json prints on stdout: it cannot go with -o -");
   }
   const keystore = openKeystore(values.home);
-  const { client } = await connectTo("getfile", keystore, positionals[0], values);
+  const { client } = await connectTo(
+    "getfile",
+    keystore,
+    positionals[0],
+    values,
+  );
   try {
     if (values.list) {
       const entries = await client.listFiles(remote ?? "");

@@ -1,19 +1,46 @@
 import { fingerprint, hasHiddenCharacters, parsePublicKey } from "../lib/keys.ts";
 import { formatCode } from "../lib/pair/code.ts";
-import { InviteStore, MAX_TRIES } from "../lib/pair/invites.ts";
-import { parseDuration } from "./_duration.ts";
-import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { DEFAULT_VALID_MS, InviteStore, MAX_TRIES } from "../lib/pair/invites.ts";
+import { formatDuration, parseDuration } from "./_duration.ts";
+import { KEY_OPTIONS, keyOptionsOf } from "./_key_option_flags.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { flag, HOME, parsed, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+/** The longest an invite may stay usable. */
+const MAX_VALID_MS = 7 * 86_400_000;
+
+const OPTIONS = {
+  name: text({
+    arg: "NAME",
+    help: "the name the client's key gets (default: the name the client asks for with " +
+      "`pair --name`, or its key's comment)",
+  }),
+  ...KEY_OPTIONS,
+  valid: parsed(
+    {
+      arg: "DURATION",
+      default: DEFAULT_VALID_MS,
+      help: `how long the code can be used: 30s, 10m, 2h, up to ${
+        formatDuration(MAX_VALID_MS)
+      } (a bare number is seconds) (default {default})`,
+    },
+    (text, flag) => parseDuration(text, flag, "invite", MAX_VALID_MS),
+    formatDuration,
+  ),
+  list: flag({ help: "list the pending invites (their numbers, never their codes)" }),
+  revoke: text({
+    arg: "NUMBER",
+    help: "revoke pending invite NUMBER (the first part of its code)",
+  }),
+  json: flag({
+    help: 'print {"code","invite","expires","name","fingerprint"}; with --list one ' +
+      '{"invite","name","options","expires","tries"} per line; with --revoke {"revoked"}',
+  }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp invite [--name NAME] [--allow LIST] [--expires DATE]
                    [--rate COUNT/UNIT] [--valid DURATION] [--json] [--home DIR]
@@ -29,41 +56,29 @@ for --valid, and ${MAX_TRIES} wrong tries revoke it. Give it to the client's
 owner in person or by phone: whoever uses it first is paired.
 
 Options:
-  --name NAME         the name the client's key gets (default: the name the
-                      client asks for with \`pair --name\`, or its key's comment)
-  --allow LIST        only these services, comma-separated: message, call,
-                      call:NAME, upload, download, chat, chat:ROOM
-                      (default: all)
-  --expires DATE      refuse the key after DATE (2026-12-31 or an ISO time)
-  --rate COUNT/UNIT   the key's request limit, e.g. 100/h (s, m, h, d)
-  --valid DURATION    how long the code can be used: 30s, 10m, 2h, up to 7d
-                      (a bare number is seconds)
-                      (default 10m)
-  --list              list the pending invites (their numbers, never their codes)
-  --revoke NUMBER     revoke pending invite NUMBER (the first part of its code)
-  --json              print {"code","invite","expires","name","fingerprint"};
-                      with --list one {"invite","name","options","expires",
-                      "tries"} per line; with --revoke {"revoked"}
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+${
+  optionsHelp(OPTIONS, [
+    "name",
+    "allow",
+    "expires",
+    "rate",
+    "valid",
+    "list",
+    "revoke",
+    "json",
+    "home",
+  ], 22)
+}
 `;
 
-/** The longest an invite may stay usable. */
-const MAX_VALID_MS = 7 * 86_400_000;
-
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    name: { type: "string" },
-    ...KEY_OPTION_FLAGS,
-    valid: { type: "string", default: "10m" },
-    list: { type: "boolean" },
-    revoke: { type: "string" },
-    json: { type: "boolean" },
-  }, "invite");
+  const parsed = parseOptions(OPTIONS, args, "invite");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length > 0) usageError("invite", `Unexpected argument "${positionals[0]}"`);
   if (values.list || values.revoke !== undefined) {
-    const making = ["name", "allow", "expires", "rate"].filter((flag) =>
-      values[flag as keyof typeof values] !== undefined
+    const making = (["name", "allow", "expires", "rate"] as const).filter((flag) =>
+      values[flag] !== undefined
     );
     if (values.list && values.revoke !== undefined) {
       usageError("invite", "Give --list or --revoke, not both");
@@ -73,11 +88,11 @@ async function run(args: string[]): Promise<number> {
     }
     const invites = new InviteStore(openKeystore(values.home));
     return values.list
-      ? await listInvites(invites, values.json ?? false)
-      : await revokeInvite(invites, values.revoke!, values.json ?? false);
+      ? await listInvites(invites, values.json)
+      : await revokeInvite(invites, values.revoke!, values.json);
   }
-  const validMs = parseDuration(values.valid, "--valid", "invite", MAX_VALID_MS);
-  const options = keyOptionFlags(values, "invite", false);
+  const validMs = values.valid;
+  const options = keyOptionsOf(values);
   const keystore = openKeystore(values.home);
   // The server's key: the client learns it by the code; shown here to compare if wanted.
   const server = await fingerprint(parsePublicKey(await keystore.readPublicLine()).key);

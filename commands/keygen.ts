@@ -3,16 +3,35 @@ import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { changePassphrase } from "./_change_passphrase.ts";
 import { typeNewPassphrase } from "./_new_passphrase.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { flag, HOME, IDENTITY, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine } from "./_printable.ts";
+
+const OPTIONS = {
+  force: flag({ help: "replace an existing identity (the old one is lost)" }),
+  passphrase: flag({
+    help: "protect the private key with a passphrase (Argon2id), read from the terminal " +
+      "(typed twice, three tries) or from $OVTP_PASSPHRASE",
+  }),
+  "change-passphrase": flag({ help: "add, change or remove the passphrase of id_ovtp" }),
+  identity: {
+    ...IDENTITY,
+    help: "(with --change-passphrase) change this key file instead",
+  },
+  comment: text({
+    short: "C",
+    arg: "TEXT",
+    help: "the comment on the public line (default: user@host)",
+  }),
+  /** Not in the help: only there to say why there is no -f. */
+  file: text({ short: "f", arg: "FILE", help: "" }),
+  json: flag({
+    help: 'print {"home","fingerprint","public_line"}, or ' +
+      '{"path","fingerprint","passphrase"} after a change',
+  }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp keygen [--force] [--passphrase] [-C TEXT] [--json] [--home DIR]
        ovtp keygen --change-passphrase [-i FILE] [--force] [--json] [--home DIR]
@@ -35,29 +54,23 @@ $OVTP_NEW_PASSPHRASE; an empty $OVTP_NEW_PASSPHRASE removes the passphrase
 only with --force. An agent holding the old file no longer serves it.
 
 Options:
-  --force             replace an existing identity (the old one is lost)
-  --passphrase        protect the private key with a passphrase (Argon2id),
-                      read from the terminal (typed twice, three tries) or
-                      from $OVTP_PASSPHRASE
-  --change-passphrase add, change or remove the passphrase of id_ovtp
-  -i, --identity FILE (with --change-passphrase) change this key file instead
-  -C, --comment TEXT  the comment on the public line (default: user@host)
-  --json              print {"home","fingerprint","public_line"}, or
-                      {"path","fingerprint","passphrase"} after a change
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+${
+  optionsHelp(OPTIONS, [
+    "force",
+    "passphrase",
+    "change-passphrase",
+    "identity",
+    "comment",
+    "json",
+    "home",
+  ], 22)
+}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    force: { type: "boolean" },
-    passphrase: { type: "boolean" },
-    "change-passphrase": { type: "boolean" },
-    identity: { type: "string", short: "i" },
-    comment: { type: "string", short: "C" },
-    file: { type: "string", short: "f" },
-    json: { type: "boolean" },
-  }, "keygen");
+  const parsed = parseOptions(OPTIONS, args, "keygen");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (values.file !== undefined) {
     usageError(
       "keygen",

@@ -3,17 +3,21 @@ import { EXIT } from "./_failure.ts";
 import { formatOptions, type KeyChange } from "../lib/key_options.ts";
 import type { Keystore } from "../lib/keystore.ts";
 import { fingerprint } from "../lib/keys.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { jsonLine, printable } from "./_printable.ts";
-import { KEY_OPTION_FLAGS, keyOptionFlags } from "./_key_option_flags.ts";
+import { KEY_CHANGE_OPTIONS, keyOptionsOf } from "./_key_option_flags.ts";
+import { flag, HOME, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
+
+const OPTIONS = {
+  ...KEY_CHANGE_OPTIONS,
+  name: text({ arg: "NEW", help: "(set) rename the key" }),
+  json: flag({
+    help: 'print one {"name","fingerprint","options","expired"} per key, ' +
+      '{"removed","fingerprint"}, or {"name","fingerprint","options"} after set',
+  }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp keys [list] [--json] [--home DIR]
        ovtp keys remove (NAME | FINGERPRINT) [--json] [--home DIR]
@@ -30,18 +34,7 @@ a restart: a narrower one closes the key's open connections, and its next
 connection gets the new options.
 
 Options:
-  --allow LIST        (set) only these services, comma-separated: message,
-                      call, call:NAME, upload, download, chat, chat:ROOM;
-                      "all" for every service
-  --expires DATE      (set) refuse the key after DATE (2026-12-31 or an ISO
-                      time); "never" for no expiry
-  --rate COUNT/UNIT   (set) this key's request limit, e.g. 100/h (s, m, h,
-                      d); "none" for the server's limit only
-  --name NEW          (set) rename the key
-  --json              print one {"name","fingerprint","options","expired"}
-                      per key, {"removed","fingerprint"}, or
-                      {"name","fingerprint","options"} after set
-  --home DIR          use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["allow", "expires", "rate", "name", "json", "home"], 22)}
 `;
 
 /** The actions and the other names they answer to. */
@@ -54,12 +47,9 @@ const ACTIONS: Record<string, "list" | "remove" | "set"> = {
 };
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...KEY_OPTION_FLAGS,
-    name: { type: "string" },
-    json: { type: "boolean" },
-  }, "keys");
+  const parsed = parseOptions(OPTIONS, args, "keys");
+  const { positionals } = parsed;
+  const values = parsed.values();
   const keystore = openKeystore(values.home);
   const action = positionals.length === 0
     ? "list"
@@ -69,7 +59,7 @@ async function run(args: string[]): Promise<number> {
   if (action === undefined) {
     usageError("keys", `Unknown action "${positionals[0]}": use list, remove or set`);
   }
-  const change = { ...keyOptionFlags(values, "keys", true), name: values.name };
+  const change = { ...keyOptionsOf(values), name: values.name };
   if (action !== "set" && Object.values(change).some((value) => value !== undefined)) {
     usageError("keys", "--allow, --expires, --rate and --name go with `ovtp keys set`");
   }
@@ -133,7 +123,7 @@ async function setKey(
   keystore: Keystore,
   which: string,
   change: KeyChange,
-  json: boolean | undefined,
+  json: boolean,
 ): Promise<number> {
   if (Object.values(change).every((value) => value === undefined)) {
     usageError("keys", "Nothing to change: give --allow, --expires, --rate or --name");

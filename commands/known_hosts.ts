@@ -2,17 +2,16 @@ import { OvtpError } from "../lib/errors.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import { fingerprint, parsePublicKey } from "../lib/keys.ts";
 import { isFingerprint } from "../lib/known_hosts.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { flag, HOME, parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { resolveHost } from "./_host_target.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+const OPTIONS = {
+  json: flag({ help: 'list as one JSON object per line: {"host","fingerprint"}' }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp known-hosts [list] [--json] [--home DIR]
        ovtp known-hosts add HOST[:PORT] (PUBLIC_LINE | FINGERPRINT) [--home DIR]
@@ -25,16 +24,13 @@ replaced on purpose). HOST may be an alias from ~/.ovtp/config, and the port
 defaults to its port there, else ${DEFAULT_PORT}, as when connecting.
 
 Options:
-  --json        list as one JSON object per line: {"host","fingerprint"}
-  --home DIR    use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["json", "home"], 14)}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(
-    args,
-    { ...HOME_OPTION, json: { type: "boolean" } },
-    "known-hosts",
-  );
+  const parsed = parseOptions(OPTIONS, args, "known-hosts");
+  const { positionals } = parsed;
+  const values = parsed.values();
   const keystore = openKeystore(values.home);
   const [action = "list", target, key, ...rest] = positionals;
   // As connecting names it: an alias from the config with the config's port.

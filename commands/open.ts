@@ -3,21 +3,39 @@ import { fingerprint, type PublicKey } from "../lib/keys.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  IDENTITY_OPTION,
-  identityHelp,
-  openKeystore,
-  parseFlags,
-  usageError,
-  writeErr,
-  writeOut,
-} from "./_cli.ts";
+import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
+import { flag, HOME, IDENTITY, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { STDOUT } from "./_stdout.ts";
 import { describeKey, keysInUse, type KnownKeys, nameOf, senderFilter } from "./_recipients.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { inputName, inputStream } from "./_sealed_io.ts";
+
+const OPTIONS = {
+  output: text({
+    short: "o",
+    arg: "OUT",
+    help: "write to OUT (mode 0600) instead of stdout; an existing file is not " +
+      "replaced without --force",
+  }),
+  force: flag({ help: "replace an existing OUT" }),
+  from: text({
+    arg: "SENDER",
+    help: "refuse a file not sealed by this sender: self, a public line, SHA256:..., " +
+      "a name in contacts or authorized_keys, or a file of public lines (any of them), " +
+      "as `seal -r` takes them",
+  }),
+  identity: IDENTITY,
+  info: flag({
+    help: "show the sender and the recipients' fingerprints without decrypting " +
+      "(checks the header signature)",
+  }),
+  json: flag({
+    help: 'with --info: print {"format","armored","sender","recipients"}, each key as ' +
+      '{"fingerprint","name"}',
+  }),
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp open [FILE] [-o OUT [--force]] [--from SENDER] [-i KEYFILE] [--home DIR]
        ovtp open --info [FILE] [--json] [--home DIR]
@@ -34,34 +52,16 @@ name and renamed only once everything has verified). What was already
 written to stdout cannot be taken back: use -o when that matters.
 
 Options:
-  -o, --output OUT         write to OUT (mode 0600) instead of stdout; an
-                           existing file is not replaced without --force
-  --force                  replace an existing OUT
-  --from SENDER            refuse a file not sealed by this sender: self, a
-                           public line, SHA256:..., a name in contacts or
-                           authorized_keys, or a file of public lines (any
-                           of them), as \`seal -r\` takes them
-${identityHelp(27)}
-  --info                   show the sender and the recipients' fingerprints
-                           without decrypting (checks the header signature)
-  --json                   with --info: print {"format","armored","sender",
-                           "recipients"}, each key as {"fingerprint","name"}
-  --home DIR               use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["output", "force", "from", "identity", "info", "json", "home"], 27)}
 
 Exit codes: 3 damaged or forged file, 4 not from the --from sender,
 5 not sealed for your key.
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...IDENTITY_OPTION,
-    output: { type: "string", short: "o" },
-    from: { type: "string" },
-    info: { type: "boolean" },
-    json: { type: "boolean" },
-    force: { type: "boolean" },
-  }, "open");
+  const parsed = parseOptions(OPTIONS, args, "open");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length > 1) usageError("open", `Unexpected argument "${positionals[1]}"`);
   if (values.info && (values.output !== undefined || values.from !== undefined)) {
     usageError("open", "--info decrypts nothing: it takes no -o or --from");
@@ -82,7 +82,7 @@ async function run(args: string[]): Promise<number> {
   });
   const known = keys.known;
   if (values.json && !values.info) usageError("open", "--json goes with --info");
-  if (values.info) return await showInfo(path, known, values.json ?? false);
+  if (values.info) return await showInfo(path, known, values.json);
 
   const filter = values.from === undefined ? undefined : await senderFilter(values.from, known);
   const identity = await keys.identity();
@@ -100,7 +100,7 @@ async function run(args: string[]): Promise<number> {
     if (values.output !== undefined) {
       await writeFileAtomically(values.output, opened.plaintext, {
         mode: 0o600,
-        replace: values.force === true,
+        replace: values.force,
       }).catch((error) => {
         throw error instanceof Deno.errors.AlreadyExists ? alreadyExists(values.output!) : error;
       });

@@ -1,18 +1,32 @@
 import { OvtpError } from "../lib/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { sealStream } from "../lib/sealed/seal.ts";
-import {
-  type Command,
-  HOME_OPTION,
-  IDENTITY_OPTION,
-  identityHelp,
-  openKeystore,
-  parseFlags,
-  usageError,
-} from "./_cli.ts";
+import { MAX_SEALED_RECIPIENTS } from "../lib/sealed/format.ts";
+import { type Command, openKeystore, usageError } from "./_cli.ts";
+import { flag, HOME, IDENTITY, list, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { keysInUse, resolveRecipients } from "./_recipients.ts";
 import { inputStream } from "./_sealed_io.ts";
 import { STDOUT } from "./_stdout.ts";
+
+const OPTIONS = {
+  recipient: list({
+    short: "r",
+    arg: "RECIPIENT",
+    help: `who can open the file; repeat for several (up to ${MAX_SEALED_RECIPIENTS})`,
+  }),
+  output: text({
+    short: "o",
+    arg: "OUT",
+    help: "write to OUT (created only once complete) instead of stdout",
+  }),
+  armor: flag({
+    short: "a",
+    help: "write text that survives e-mail (-----BEGIN OVTP SEALED FILE-----)",
+  }),
+  identity: IDENTITY,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT] [--armor]
                  [-i KEYFILE] [--home DIR]
@@ -31,23 +45,15 @@ A RECIPIENT is, in this order:
   FILE          a file holding public lines (./NAME if a name is also a file)
 
 Options:
-  -r, --recipient RECIPIENT   who can open the file; repeat for several (up to 1024)
-  -o, --output OUT            write to OUT (created only once complete) instead of stdout
-  -a, --armor                 write text that survives e-mail (-----BEGIN OVTP SEALED FILE-----)
-${identityHelp(30)}
-  --home DIR                  use DIR instead of $OVTP_HOME or ~/.ovtp
+${optionsHelp(OPTIONS, ["recipient", "output", "armor", "identity", "home"], 30)}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    ...IDENTITY_OPTION,
-    recipient: { type: "string", short: "r", multiple: true },
-    output: { type: "string", short: "o" },
-    armor: { type: "boolean", short: "a" },
-  }, "seal");
+  const parsed = parseOptions(OPTIONS, args, "seal");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length > 1) usageError("seal", `Unexpected argument "${positionals[1]}"`);
-  const specs = values.recipient ?? [];
+  const specs = values.recipient;
   if (specs.length === 0) usageError("seal", "Give at least one recipient with -r");
   if (values.output === undefined && !values.armor && Deno.stdout.isTerminal()) {
     throw new OvtpError("usage", "Refusing to write a binary sealed file to the terminal", {
@@ -59,7 +65,7 @@ async function run(args: string[]): Promise<number> {
   const recipients = await resolveRecipients(specs, keys.known);
   const identity = await keys.identity();
   const input = await inputStream(positionals[0]);
-  const sealed = sealStream(input, identity, { recipients, armor: values.armor ?? false });
+  const sealed = sealStream(input, identity, { recipients, armor: values.armor });
   try {
     if (values.output !== undefined) {
       await writeFileAtomically(values.output, sealed, { mode: 0o644 });

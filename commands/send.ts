@@ -4,9 +4,7 @@ import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
 import { DEFAULT_PORT } from "../lib/server.ts";
 import {
   type Command,
-  HOME_OPTION,
   openKeystore,
-  parseFlags,
   parseHostPort,
   readStdin,
   readStdinLines,
@@ -14,8 +12,29 @@ import {
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
+import { flag, HOME, list, parsed, parseOptions } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine, printable } from "./_printable.ts";
+
+const OPTIONS = {
+  json: flag({ help: 'print {"status","response","request_id"} per response' }),
+  lines: flag({
+    help: "send each line of stdin as its own request, pipelined over one connection; " +
+      "responses print in order, one line each: an empty response as an empty line, a " +
+      "line break inside one as \\n",
+  }),
+  call: parsed({
+    arg: "NAME",
+    help: "call the server's function NAME (see listen --exec NAME=CMD)",
+  }, (name) => {
+    if (!FUNCTION_NAME_PATTERN.test(name)) throw new Error(`Invalid function name "${name}"`);
+    return name;
+  }),
+  param: list({ arg: "KEY=VALUE", help: "a parameter for --call (repeatable)" }),
+  ...CONNECT,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp send HOST[:PORT] [MESSAGE...] [--json] [--lines] [--strict]
                  [--call NAME [--param KEY=VALUE]...] [--timeout SECONDS] [--home DIR]
@@ -38,13 +57,7 @@ terminal, and is refused without one unless --accept-new; a changed key is
 refused. HOST may be an alias from ~/.ovtp/config.
 
 Options:
-  --json              print {"status","response","request_id"} per response
-  --lines             send each line of stdin as its own request, pipelined
-                      over one connection; responses print in order, one
-                      line each: an empty response as an empty line, a
-                      line break inside one as \\n
-  --call NAME         call the server's function NAME (see listen --exec NAME=CMD)
-  --param KEY=VALUE   a parameter for --call (repeatable)
+${optionsHelp(OPTIONS, ["json", "lines", "call", "param"], 22)}
 ${CONNECT_HELP}
 `;
 
@@ -53,14 +66,9 @@ const WINDOW = 256;
 const MAX_STDIN_MESSAGE = 16 * 1024 * 1024 - 1024;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    json: { type: "boolean" },
-    lines: { type: "boolean" },
-    call: { type: "string" },
-    param: { type: "string", multiple: true },
-    ...CONNECT_OPTIONS,
-  }, "send");
+  const parsed = parseOptions(OPTIONS, args, "send");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length === 0) usageError("send", "Missing the HOST to send to");
   // Checked now, so that a typo fails before stdin is read.
   parseHostPort(positionals[0], DEFAULT_PORT);
@@ -69,10 +77,9 @@ async function run(args: string[]): Promise<number> {
     usageError("send", "--lines reads the messages from stdin; give no MESSAGE");
   }
 
-  const params = parseParams(values.param ?? []);
-  if (values.param && values.call === undefined) usageError("send", "--param needs --call NAME");
-  if (values.call !== undefined && !FUNCTION_NAME_PATTERN.test(values.call)) {
-    usageError("send", `Invalid function name "${values.call}"`);
+  const params = parseParams(values.param);
+  if (values.param.length > 0 && values.call === undefined) {
+    usageError("send", "--param needs --call NAME");
   }
   const keystore = openKeystore(values.home);
   const message = values.lines || words.length > 0
@@ -82,10 +89,10 @@ async function run(args: string[]): Promise<number> {
   try {
     // With --lines every response is one line, empty or not, so that output
     // lines match input lines.
-    const print = (response: Response) =>
-      printResponse(response, values.json ?? false, values.lines ?? false);
+    const print = (response: Response) => printResponse(response, values.json, values.lines);
+    const { call } = values;
     const ask = (text: string | Uint8Array) =>
-      values.call === undefined ? client.request(text) : client.call(values.call, params, text);
+      call === undefined ? client.request(text) : client.call(call, params, text);
     if (!values.lines) {
       const response = await ask(message);
       await print(response);

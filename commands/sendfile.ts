@@ -9,17 +9,25 @@ import {
 } from "../lib/transfer/sources.ts";
 import {
   type Command,
-  HOME_OPTION,
   openKeystore,
-  parseFlags,
   parseHostPort,
   usageError,
   writeErr,
   writeOut,
 } from "./_cli.ts";
-import { CONNECT_HELP, CONNECT_OPTIONS, connectTo } from "./_connect.ts";
+import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
+import { flag, HOME, parseOptions, text } from "./_options.ts";
+import { optionsHelp } from "./_option_help.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts";
+
+const OPTIONS = {
+  name: text({ arg: "NAME", help: "the name to store a single file, folder or stdin under" }),
+  quiet: flag({ help: "no progress bar (it is only drawn on a terminal anyway)" }),
+  json: flag({ help: "print the outcome as one JSON object" }),
+  ...CONNECT,
+  home: HOME,
+};
 
 const USAGE = `Usage: ovtp sendfile HOST[:PORT] [PATH...] [--name NAME] [--quiet] [--json]
                      [--strict] [--timeout SECONDS] [--home DIR]
@@ -38,20 +46,14 @@ again: the server keeps what it received, the client checks that it matches
 (SHA-256 of that prefix) and sends only the rest. Stdin cannot resume.
 
 Options:
-  --name NAME         the name to store a single file, folder or stdin under
-  --quiet             no progress bar (it is only drawn on a terminal anyway)
-  --json              print the outcome as one JSON object
+${optionsHelp(OPTIONS, ["name", "quiet", "json"], 22)}
 ${CONNECT_HELP}
 `;
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ...HOME_OPTION,
-    name: { type: "string" },
-    quiet: { type: "boolean" },
-    json: { type: "boolean" },
-    ...CONNECT_OPTIONS,
-  }, "sendfile");
+  const parsed = parseOptions(OPTIONS, args, "sendfile");
+  const { positionals } = parsed;
+  const values = parsed.values();
   if (positionals.length === 0) usageError("sendfile", "Missing the HOST to send to");
   // Checked now, so that a typo fails before stdin is read.
   parseHostPort(positionals[0], DEFAULT_PORT);
@@ -70,7 +72,12 @@ async function run(args: string[]): Promise<number> {
   const kinds = fromStdin ? [] : await Promise.all(paths.map(checkPath));
 
   const keystore = openKeystore(values.home);
-  const { client } = await connectTo("sendfile", keystore, positionals[0], values);
+  const { client } = await connectTo(
+    "sendfile",
+    keystore,
+    positionals[0],
+    values,
+  );
   const bar = new ProgressBar(Deno.stderr.isTerminal() && !values.quiet && !values.json);
   const sent: { file: SentFile; seconds: number }[] = [];
   try {
