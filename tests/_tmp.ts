@@ -25,17 +25,21 @@ globalThis.addEventListener("unload", () => {
 
 const PREFIX = "ovtp-test-";
 
-/** A new empty folder, removed with everything in it when the test file ends. */
+/**
+ * A new empty folder, removed with everything in it when the test file ends,
+ * with `PATH.user` beside it: tests run child processes with HOME there, so
+ * that nothing reaches the real ~/.ovtp, and Deno caches a few MB in it.
+ */
 export async function tempDir(options: Deno.MakeTempOptions = {}): Promise<string> {
   const path = await Deno.makeTempDir({ prefix: PREFIX, ...options });
-  made.push(path);
+  made.push(path, `${path}.user`);
   return path;
 }
 
 /** {@link tempDir}, synchronously. */
 export function tempDirSync(options: Deno.MakeTempOptions = {}): string {
   const path = Deno.makeTempDirSync({ prefix: PREFIX, ...options });
-  made.push(path);
+  made.push(path, `${path}.user`);
   return path;
 }
 

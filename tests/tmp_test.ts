@@ -24,7 +24,11 @@ Deno.test("a test file's temporary folders are gone once it ends, failed or not"
 Deno.test("makes a folder and a file, then fails", async () => {
   const folder = await tempDir();
   await Deno.writeTextFile(folder + "/data", "x".repeat(1000));
-  Deno.writeTextFileSync(${JSON.stringify(marker)}, folder + "\\n" + await tempFile());
+  await Deno.mkdir(folder + ".user/.cache", { recursive: true });
+  Deno.writeTextFileSync(
+    ${JSON.stringify(marker)},
+    [folder, folder + ".user", await tempFile()].join("\\n"),
+  );
   throw new Error("failing on purpose");
 });
 `,
@@ -36,7 +40,7 @@ Deno.test("makes a folder and a file, then fails", async () => {
   }).output();
   assert.notEqual(run.code, 0, "the inner test was meant to fail");
   const made = (await Deno.readTextFile(marker)).split("\n");
-  assert.equal(made.length, 2);
+  assert.equal(made.length, 3);
   for (const path of made) {
     await assert.rejects(Deno.lstat(path), Deno.errors.NotFound, `${path} is still there`);
   }
