@@ -130,6 +130,7 @@ export {
 } from "./lib/transfer/inbox.ts";
 export { type ReceivedFile } from "./lib/transfer/receiver.ts";
 export { type FetchedFile, type FetchOptions } from "./lib/transfer/fetcher.ts";
+export { type FetchedFolder, type FolderFetchOptions } from "./lib/transfer/fetch_folder.ts";
 export { type ListEntry } from "./lib/transfer/download_messages.ts";
 export { ServedFolder } from "./lib/transfer/served_folder.ts";
 export {

@@ -1,6 +1,8 @@
 import { basename } from "node:path";
 import { OvtpError } from "../lib/errors.ts";
-import type { FetchedFile } from "../lib/transfer/fetcher.ts";
+import type { FetchedFile, FetchOptions } from "../lib/transfer/fetcher.ts";
+import type { FetchedFolder } from "../lib/transfer/fetch_folder.ts";
+import type { OvtpClient } from "../lib/client.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
 import { flag, HOME, parseOptions, text } from "./_options.ts";
@@ -11,6 +13,7 @@ import { formatBytes, formatRate, ProgressBar, resumeHint } from "./_progress.ts
 const OPTIONS = {
   output: text({ short: "o", arg: "DEST", help: 'where to write the file ("-": stdout)' }),
   list: flag({ help: "list PATH (default: the top of the served folder)" }),
+  recursive: flag({ short: "r", help: "pull the folder PATH and everything in it" }),
   quiet: flag({ help: "no progress bar (it is only drawn on a terminal anyway)" }),
   json: flag({ help: "print the outcome (or the listing) as JSON" }),
   ...CONNECT,
@@ -18,6 +21,7 @@ const OPTIONS = {
 };
 
 const USAGE = `Usage: ovtp getfile HOST[:PORT] PATH [-o DEST] [--quiet] [--json]
+       ovtp getfile HOST[:PORT] -r FOLDER [-o DEST] [--quiet] [--json]
        ovtp getfile HOST[:PORT] --list [PATH]
 
 Downloads a file from the folder a server offers (\`ovtp listen --serve DIR\`),
@@ -30,8 +34,16 @@ mismatch at the end exits non-zero after the bytes were written.
 An interrupted download resumes when run again, after the server confirms
 the part already here. --list lists a folder instead.
 
+With -r, FOLDER and its folders are pulled into DEST (default: the folder's
+name, in the current folder), each file downloaded and verified as above.
+Run again after an interruption, it checks the files already there against
+the server's by hash without fetching them, resumes the one that was cut and
+fetches the rest; a file there that is not the server's stops it. Names that
+cannot be written here as they are (separators, control characters, device
+names) are reported and skipped, as are folders over 32 levels deep.
+
 Options:
-${optionsHelp(OPTIONS, ["output", "list", "quiet", "json"], 22)}
+${optionsHelp(OPTIONS, ["output", "recursive", "list", "quiet", "json"], 22)}
 ${CONNECT_HELP}
 `;
 
@@ -46,6 +58,10 @@ async function run(args: string[]): Promise<number> {
   if (values.output === "-" && values.json) {
     usageError("getfile", "--json prints on stdout: it cannot go with -o -");
   }
+  if (values.recursive && values.output === "-") {
+    usageError("getfile", "-r writes a folder: it cannot go with -o -");
+  }
+  if (values.recursive && values.list) usageError("getfile", "--list cannot go with -r");
   const keystore = openKeystore(values.home);
   const { client } = await connectTo(
     "getfile",
@@ -85,33 +101,97 @@ async function run(args: string[]): Promise<number> {
       return 0;
     }
     const dest = values.output ?? safeBasename(remote!);
-    const file = await client.getFile(remote!, dest, {
-      onRestart: (held) => {
-        bar.clear();
-        writeErr(
-          `ovtp: "${printable(remote!)}" changed on the server since the interrupted download: ` +
-            `starting over (the ${formatBytes(held)} here are discarded)\n`,
-        ).catch(() => {});
-      },
-      onProgress: (progress) => bar.update(progress),
-      onResume: (offset) => {
-        bar.reset(offset);
-        writeErr(
-          `ovtp: resuming "${printable(dest)}" after ${
-            formatBytes(offset)
-          } already here (verified)\n`,
-        )
-          .catch(() => {});
-      },
-    }).catch((error) => {
-      throw resumeHint(error);
-    }).finally(() => bar.clear());
+    if (values.recursive) {
+      const folder = await pullFolder(client, remote!, dest, bar);
+      const seconds = (performance.now() - started) / 1000;
+      await writeOut(
+        values.json ? folderJson(folder, seconds) : folderSummary(remote!, folder, seconds),
+      );
+      return 0;
+    }
+    const file = await client.getFile(remote!, dest, fileReports(remote!, dest, bar))
+      .catch((error) => {
+        throw resumeHint(error);
+      }).finally(() => bar.clear());
     const seconds = (performance.now() - started) / 1000;
     await writeOut(values.json ? outcomeJson(file, seconds) : summary(remote!, file, seconds));
     return 0;
   } finally {
     client.close();
   }
+}
+
+// What a person sees of one download: the bar, and a line when an earlier
+// attempt is resumed or discarded.
+function fileReports(remote: string, dest: string, bar: ProgressBar): FetchOptions {
+  return {
+    onRestart: (held) => {
+      bar.clear();
+      writeErr(
+        `ovtp: "${printable(remote)}" changed on the server since the interrupted download: ` +
+          `starting over (the ${formatBytes(held)} here are discarded)\n`,
+      ).catch(() => {});
+    },
+    onProgress: (progress) => bar.update(progress),
+    onResume: (offset) => {
+      bar.reset(offset);
+      writeErr(
+        `ovtp: resuming "${printable(dest)}" after ${
+          formatBytes(offset)
+        } already here (verified)\n`,
+      ).catch(() => {});
+    },
+  };
+}
+
+async function pullFolder(
+  client: OvtpClient,
+  remote: string,
+  dest: string,
+  bar: ProgressBar,
+): Promise<FetchedFolder> {
+  // The callbacks of the file in progress.
+  let current = fileReports(remote, dest, bar);
+  return await client.getFolder(remote, dest, {
+    onFile: (file) => {
+      bar.reset();
+      current = fileReports(file.remote, file.path, bar);
+    },
+    onSkip: (path, reason) => {
+      bar.clear();
+      writeErr(`ovtp: warning: skipping "${printable(path)}": ${printable(reason)}\n`)
+        .catch(() => {});
+    },
+    onProgress: (progress) => current.onProgress?.(progress),
+    onResume: (offset) => current.onResume?.(offset),
+    onRestart: (held) => current.onRestart?.(held),
+  }).catch((error) => {
+    throw resumeHint(error);
+  }).finally(() => bar.clear());
+}
+
+function folderSummary(remote: string, folder: FetchedFolder, seconds: number): string {
+  const files = `${folder.files} file${folder.files === 1 ? "" : "s"}`;
+  const here = folder.alreadyHere > 0 ? `, ${folder.alreadyHere} already here` : "";
+  const skipped = folder.skipped > 0 ? `, ${folder.skipped} skipped` : "";
+  return `got ${printable(remote)}/: ${files}, ${formatBytes(folder.bytes)} in ${
+    seconds.toFixed(2)
+  } s (${formatRate(folder.received, seconds)}${here}${skipped}), each verified by SHA-256, in ${
+    printable(folder.path)
+  }\n`;
+}
+
+function folderJson(folder: FetchedFolder, seconds: number): string {
+  return jsonLine({
+    status: "ok",
+    path: folder.path,
+    files: folder.files,
+    size: folder.bytes,
+    already_here: folder.alreadyHere,
+    received: folder.received,
+    skipped: folder.skipped,
+    seconds: Number(seconds.toFixed(3)),
+  }) + "\n";
 }
 
 function safeBasename(path: string): string {

@@ -25,6 +25,11 @@ import {
   streamFile,
 } from "./transfer/fetcher.ts";
 import type { ListEntry } from "./transfer/download_messages.ts";
+import {
+  type FetchedFolder,
+  fetchFolder,
+  type FolderFetchOptions,
+} from "./transfer/fetch_folder.ts";
 import { CALL_MESSAGE_TYPE, encodeCall } from "./function_call.ts";
 import { PING_MESSAGE_TYPE } from "./services/ping.ts";
 
@@ -279,6 +284,19 @@ export class OvtpClient {
   /** Downloads a file from the server's served folder (resuming a partial one). */
   getFile(remotePath: string, dest: string, options: FetchOptions = {}): Promise<FetchedFile> {
     return fetchFile(this.link, remotePath, dest, options);
+  }
+
+  /**
+   * Pulls the folder `remotePath` into `dest` (new, or left by an earlier
+   * pull of it): each file is downloaded and verified as by
+   * {@linkcode getFile}; files already here are checked by hash, not fetched.
+   */
+  getFolder(
+    remotePath: string,
+    dest: string,
+    options: FolderFetchOptions = {},
+  ): Promise<FetchedFolder> {
+    return fetchFolder(this.link, remotePath, dest, options);
   }
 
   /**

@@ -269,6 +269,56 @@ async function moveIntoPlace(
 }
 
 /**
+ * Checks, without downloading it, that the complete file at `path` is the
+ * server's `remotePath` byte for byte: its size and SHA-256 go to the
+ * server as a prefix to resume after, and the server confirms the prefix
+ * is the whole file (Info at offset = size, then End with the same hash).
+ * Throws an `io` OvtpError when they differ, and never changes `path`.
+ *
+ * When the sizes match but the bytes do not, the server streams the file
+ * anyway (it starts over); those messages arrive after this returns, and
+ * the connection fails on them: stop using it.
+ */
+export async function verifyHeldFile(
+  link: MessageLink,
+  remotePath: string,
+  path: string,
+): Promise<FetchedFile> {
+  const file = await openExistingFile(path, { read: true });
+  if (!file) throw new OvtpError("io", `"${path}" disappeared`);
+  let held;
+  try {
+    held = await heldPrefix(file);
+  } finally {
+    file.close();
+  }
+  const sha256 = held.hash.digest("hex");
+  const differs = () =>
+    new OvtpError("io", `"${path}" already exists and is not the server's "${remotePath}"`, {
+      hint: "move it away, or pull into another folder",
+    });
+  const id = link.nextId();
+  const replies = new ReplyQueue();
+  const unsubscribe = link.subscribe(id, (m) => replies.push(m), (e) => replies.fail(e));
+  try {
+    await link.send({
+      type: DownloadMessageType.Get,
+      id,
+      body: encodeJson({ path: remotePath, offset: held.size, prefix_sha256: held.sha256 }),
+    });
+    const info = checkInfo(decodeJson(expect(await replies.next(), DownloadMessageType.Info).body));
+    if (info.offset !== held.size || info.size !== held.size) throw differs();
+    const end = checkDownloadEnd(
+      decodeJson(expect(await replies.next(), DownloadMessageType.End).body),
+    );
+    if (end.size !== held.size || end.sha256 !== sha256) throw differs();
+    return { path, size: held.size, sha256, resumedFrom: held.size };
+  } finally {
+    unsubscribe();
+  }
+}
+
+/**
  * Downloads `remotePath` into `sink` (stdout, a pipe), from the start: a
  * stream has no partial file to resume from. The SHA-256 is checked at the
  * end; what was written before a mismatch cannot be taken back, so the
