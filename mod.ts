@@ -48,7 +48,7 @@ export {
   type PublicKey,
   type PublicKeyLine,
   samePublicKey,
-} from "./lib/keys.ts";
+} from "./lib/identity/keys.ts";
 export {
   type AddKeyResult,
   type CreateIdentityOptions,
@@ -57,7 +57,7 @@ export {
   type LoadIdentityOptions,
   type PassphraseSource,
   type UnlockedIdentity,
-} from "./lib/keystore.ts";
+} from "./lib/identity/keystore.ts";
 export {
   type AuthorizedKey,
   type AuthorizedKeys,
@@ -65,22 +65,31 @@ export {
   formatAuthorizedKey,
   type LineError,
   parseAuthorizedKeys,
-} from "./lib/authorized_keys.ts";
-export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/known_hosts.ts";
-export { type Contact, contactNameProblem, type Contacts, parseContacts } from "./lib/contacts.ts";
-export { type KeyChange, type KeyOptions, type Rate } from "./lib/key_options.ts";
-export { type Limiter, type RateDecision } from "./lib/rate_limiter.ts";
-export { authorizedKeysAuthorizer } from "./lib/authorizer.ts";
+} from "./lib/trust/authorized_keys.ts";
+export { formatKnownHost, type KnownHost, parseKnownHosts } from "./lib/trust/known_hosts.ts";
+export {
+  type Contact,
+  contactNameProblem,
+  type Contacts,
+  parseContacts,
+} from "./lib/trust/contacts.ts";
+export { type KeyChange, type KeyOptions, type Rate } from "./lib/trust/key_options.ts";
+export { type Limiter, type RateDecision } from "./lib/server/rate_limiter.ts";
+export { authorizedKeysAuthorizer } from "./lib/trust/authorizer.ts";
 export {
   type HostBlock,
   type HostSettings,
   parseHostConfig,
   settingsFor,
   type UnknownHostPolicy,
-} from "./lib/host_config.ts";
-export { type HostTrustOptions, knownHostsVerifier, UnknownHostError } from "./lib/host_trust.ts";
+} from "./lib/client/host_config.ts";
+export {
+  type HostTrustOptions,
+  knownHostsVerifier,
+  UnknownHostError,
+} from "./lib/trust/host_trust.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
-export { type Peer } from "./lib/peer.ts";
+export { type Peer } from "./lib/identity/peer.ts";
 export {
   type AuthorizeOptions,
   type Authorizer,
@@ -97,9 +106,14 @@ export {
   serve,
   type ServeOptions,
   type StreamServer,
-} from "./lib/server.ts";
-export { type ConnectOptions, OvtpClient, type Response, responseText } from "./lib/client.ts";
-export { type ByteStream } from "./lib/channel.ts";
+} from "./lib/server/server.ts";
+export {
+  type ConnectOptions,
+  OvtpClient,
+  type Response,
+  responseText,
+} from "./lib/client/client.ts";
+export { type ByteStream } from "./lib/channel/channel.ts";
 export { VERSION } from "./lib/version.ts";
 export {
   type BackendChoice,
@@ -108,31 +122,34 @@ export {
   cryptoBackendInfo,
   selectCryptoBackend,
 } from "./lib/crypto/mod.ts";
-export { execFunction, execHandler, type ExecOptions } from "./lib/exec_handler.ts";
-export { ExecSlots, type ExecSlotsOptions } from "./lib/exec_slots.ts";
+export { execFunction, execHandler, type ExecOptions } from "./lib/services/exec/exec_handler.ts";
+export { ExecSlots, type ExecSlotsOptions } from "./lib/services/exec/exec_slots.ts";
 export {
   directorySources,
   type FileSource,
   pathSource,
   type ReadOptions,
   streamSource,
-} from "./lib/transfer/sources.ts";
+} from "./lib/services/transfer/sources.ts";
 export {
   type SendFileOptions,
   type SentFile,
   type TransferProgress,
-} from "./lib/transfer/sender.ts";
+} from "./lib/services/transfer/sender.ts";
 export {
   Inbox,
   INBOX_STATE_DIR,
   type InboxOptions,
   type StoredFile,
-} from "./lib/transfer/inbox.ts";
-export { type ReceivedFile } from "./lib/transfer/receiver.ts";
-export { type FetchedFile, type FetchOptions } from "./lib/transfer/fetcher.ts";
-export { type FetchedFolder, type FolderFetchOptions } from "./lib/transfer/fetch_folder.ts";
-export { type ListEntry } from "./lib/transfer/download_messages.ts";
-export { ServedFolder } from "./lib/transfer/served_folder.ts";
+} from "./lib/services/transfer/inbox.ts";
+export { type ReceivedFile } from "./lib/services/transfer/receiver.ts";
+export { type FetchedFile, type FetchOptions } from "./lib/services/transfer/fetcher.ts";
+export {
+  type FetchedFolder,
+  type FolderFetchOptions,
+} from "./lib/services/transfer/fetch_folder.ts";
+export { type ListEntry } from "./lib/services/transfer/download_messages.ts";
+export { ServedFolder } from "./lib/services/transfer/served_folder.ts";
 export {
   EnvelopeError,
   type EnvelopeFailure,
@@ -144,28 +161,28 @@ export {
   ReplayGuard,
   sealEnvelope,
   type SealOptions,
-} from "./lib/envelope.ts";
+} from "./lib/envelope/envelope.ts";
 export {
   type ChatEvents,
   type ChatMessage,
   ChatSession,
   type JoinOptions,
-} from "./lib/chat/chat_session.ts";
-export { type Member } from "./lib/chat/chat_messages.ts";
+} from "./lib/services/chat/chat_session.ts";
+export { type Member } from "./lib/services/chat/chat_messages.ts";
 export {
   type InviteOnlyOptions,
   type MembershipChange,
   type RoomHead,
   type RoomMember,
-} from "./lib/chat/membership.ts";
-export { ChatRelay } from "./lib/chat/relay.ts";
-export { type RoomBackend, type RoomBus } from "./lib/chat/room_bus.ts";
+} from "./lib/services/chat/membership.ts";
+export { ChatRelay } from "./lib/services/chat/relay.ts";
+export { type RoomBackend, type RoomBus } from "./lib/services/chat/room_bus.ts";
 export {
   type AddMemberOptions,
   RoomStore,
   type RoomStoreOptions,
   type StoredMember,
-} from "./lib/chat/room_store.ts";
+} from "./lib/services/chat/room_store.ts";
 export { sealStream, type SealStreamOptions } from "./lib/sealed/seal.ts";
 export {
   inspectSealed,

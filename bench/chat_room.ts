@@ -62,7 +62,7 @@ import {
   within,
 } from "./_harness.ts";
 import { MAIN } from "../tests/_listen_process.ts";
-import { writeAllSync } from "../lib/_io.ts";
+import { writeAllSync } from "../lib/io/files.ts";
 import {
   authorizedKeysAuthorizer,
   ChatRelay,

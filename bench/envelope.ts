@@ -1,5 +1,5 @@
 /**
- * Envelope sealing and opening time (lib/envelope.ts), in this one process,
+ * Envelope sealing and opening time (lib/envelope/envelope.ts), in this one process,
  * no network.
  *
  * For each recipient count in `BENCH_RECIPIENTS` (1, 10, 50, 200), one

@@ -6,8 +6,8 @@
  */
 
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { askLine, writeOut } from "./_cli.ts";
 import { unlock } from "./_identity.ts";
 import { typeNewPassphrase } from "./_new_passphrase.ts";

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { Member } from "../lib/chat/chat_messages.ts";
-import { fingerprint } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import type { Member } from "../lib/services/chat/chat_messages.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { printable as clean } from "./_printable.ts";
 
 /**

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Member } from "../lib/chat/chat_messages.ts";
-import type { ChatSession } from "../lib/chat/chat_session.ts";
-import type { MembershipChange, RoomMember } from "../lib/chat/membership.ts";
+import type { Member } from "../lib/services/chat/chat_messages.ts";
+import type { ChatSession } from "../lib/services/chat/chat_session.ts";
+import type { MembershipChange, RoomMember } from "../lib/services/chat/membership.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../lib/identity/keys.ts";
 import { printable } from "./_printable.ts";
 
 /** The line shown for a verified change, every fingerprint computed by this client. */

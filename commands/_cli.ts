@@ -6,10 +6,10 @@
  */
 
 import { join } from "node:path";
-import { formatHostPort, writeAll } from "../lib/_io.ts";
+import { formatHostPort, writeAll } from "../lib/io/files.ts";
 import { concat } from "../lib/bytes.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 import { usageError } from "./_flags.ts";
 import { parseSizeText } from "./_options.ts";
 import { STDOUT } from "./_stdout.ts";

@@ -14,14 +14,14 @@
  */
 
 import { join } from "node:path";
-import { OvtpClient } from "../lib/client.ts";
+import { OvtpClient } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
-import type { Identity } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
-import { isFingerprint } from "../lib/known_hosts.ts";
-import type { HostSettings, UnknownHostPolicy } from "../lib/host_config.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/client_defaults.ts";
+import { knownHostsVerifier, UnknownHostError } from "../lib/trust/host_trust.ts";
+import type { Identity } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
+import { isFingerprint } from "../lib/trust/known_hosts.ts";
+import type { HostSettings, UnknownHostPolicy } from "../lib/client/host_config.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/client/defaults.ts";
 import { askLine, usageError, writeErr } from "./_cli.ts";
 import { firstReachable } from "./_failover.ts";
 import { resolveHost } from "./_host_target.ts";

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { type HostSettings, settingsFor } from "../lib/host_config.ts";
-import type { Keystore } from "../lib/keystore.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
+import { type HostSettings, settingsFor } from "../lib/client/host_config.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
+import { DEFAULT_PORT } from "../lib/server/server.ts";
 import { parseHostPort } from "./_cli.ts";
 
 /** A HOST argument once the config is applied. */

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { askAgent } from "../lib/agent_client.ts";
-import type { Identity } from "../lib/keys.ts";
-import type { Keystore, LoadIdentityOptions, UnlockedIdentity } from "../lib/keystore.ts";
+import { askAgent } from "../lib/agent/client.ts";
+import type { Identity } from "../lib/identity/keys.ts";
+import type { Keystore, LoadIdentityOptions, UnlockedIdentity } from "../lib/identity/keystore.ts";
 import { askPassphrase, writeErr } from "./_cli.ts";
 
 /** How many passphrases a person at a terminal may type, as ssh allows. */

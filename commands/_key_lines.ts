@@ -8,7 +8,7 @@
  */
 
 import { OvtpError } from "../lib/errors.ts";
-import { parsePublicKey, type PublicKeyLine } from "../lib/keys.ts";
+import { parsePublicKey, type PublicKeyLine } from "../lib/identity/keys.ts";
 import { readStdin } from "./_cli.ts";
 
 /** A key file is a few lines: more than this is not one. */

@@ -13,7 +13,7 @@ import {
   parseAllow,
   parseExpiry,
   parseRate,
-} from "../lib/key_options.ts";
+} from "../lib/trust/key_options.ts";
 import { parsed } from "./_options.ts";
 
 const SERVICES_HELP = "only these services, comma-separated: message, call, call:NAME, " +

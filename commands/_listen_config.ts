@@ -6,13 +6,13 @@
  * @module
  */
 
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../lib/channel.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/connection.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../lib/channel/channel.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/channel/connection.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_EXEC_TIMEOUT_MS } from "../lib/exec_handler.ts";
-import { DEFAULT_EXEC_SLOTS } from "../lib/exec_slots.ts";
-import { parseRate } from "../lib/key_options.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
+import { DEFAULT_EXEC_TIMEOUT_MS } from "../lib/services/exec/exec_handler.ts";
+import { DEFAULT_EXEC_SLOTS } from "../lib/services/exec/exec_slots.ts";
+import { parseRate } from "../lib/trust/key_options.ts";
+import { DEFAULT_PORT } from "../lib/server/server.ts";
 import {
   DEFAULT_HOSTNAME,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -20,8 +20,11 @@ import {
   DEFAULT_MAX_HANDSHAKES,
   DEFAULT_MAX_PER_ADDRESS,
   DEFAULT_MAX_QUEUED_BYTES,
-} from "../lib/server_defaults.ts";
-import { DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_PARTIAL_MAX_AGE_MS } from "../lib/transfer/inbox.ts";
+} from "../lib/server/defaults.ts";
+import {
+  DEFAULT_MAX_PARTIAL_BYTES,
+  DEFAULT_PARTIAL_MAX_AGE_MS,
+} from "../lib/services/transfer/inbox.ts";
 import { parseClusterUrls } from "./_cluster.ts";
 import {
   choice,

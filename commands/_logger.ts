@@ -12,7 +12,7 @@
  * @module
  */
 
-import { writeAllSync } from "../lib/_io.ts";
+import { writeAllSync } from "../lib/io/files.ts";
 import type { LogFields, Logger } from "../lib/logger.ts";
 import { jsonLine, printable } from "./_printable.ts";
 

@@ -7,8 +7,8 @@
  */
 
 import { OvtpError } from "../lib/errors.ts";
-import { FramingError } from "../lib/framing.ts";
-import type { TransferProgress } from "../lib/transfer/sender.ts";
+import { FramingError } from "../lib/channel/framing.ts";
+import type { TransferProgress } from "../lib/services/transfer/sender.ts";
 import { printable } from "./_printable.ts";
 
 const REDRAW_MS = 200;

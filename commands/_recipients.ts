@@ -19,8 +19,8 @@
  * @module
  */
 
-import type { AuthorizedKey } from "../lib/authorized_keys.ts";
-import type { Contact } from "../lib/contacts.ts";
+import type { AuthorizedKey } from "../lib/trust/authorized_keys.ts";
+import type { Contact } from "../lib/trust/contacts.ts";
 import { OvtpError } from "../lib/errors.ts";
 import {
   fingerprint,
@@ -28,9 +28,9 @@ import {
   parsePublicKey,
   type PublicKey,
   samePublicKey,
-} from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
-import { isFingerprint } from "../lib/known_hosts.ts";
+} from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
+import { isFingerprint } from "../lib/trust/known_hosts.ts";
 import { loadIdentity } from "./_identity.ts";
 import { looksLikeLine, parseKeyLine, readKeyLines } from "./_key_lines.ts";
 

@@ -13,8 +13,8 @@
  * @module
  */
 
-import type { ChatSession } from "../lib/chat/chat_session.ts";
-import type { OvtpClient } from "../lib/client.ts";
+import type { ChatSession } from "../lib/services/chat/chat_session.ts";
+import type { OvtpClient } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { Backoff } from "./_backoff.ts";
 

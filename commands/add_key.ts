@@ -1,4 +1,4 @@
-import { fingerprint, type PublicKeyLine } from "../lib/keys.ts";
+import { fingerprint, type PublicKeyLine } from "../lib/identity/keys.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { parseKeyLine, readKeyLines } from "./_key_lines.ts";
 import { jsonLine, printable } from "./_printable.ts";

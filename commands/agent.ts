@@ -1,8 +1,8 @@
 import { isAbsolute, join, resolve } from "node:path";
-import { stopAgent } from "../lib/agent_client.ts";
-import { serveAgent } from "../lib/agent_server.ts";
+import { stopAgent } from "../lib/agent/client.ts";
+import { serveAgent } from "../lib/agent/server.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint } from "../lib/keys.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { formatDuration, parseDuration } from "./_duration.ts";
 import { optionsHelp } from "./_option_help.ts";

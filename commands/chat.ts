@@ -1,12 +1,16 @@
-import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/chat/chat_messages.ts";
-import { type ChatEvents, type ChatMessage, ChatSession } from "../lib/chat/chat_session.ts";
-import type { InviteOnlyOptions } from "../lib/chat/membership.ts";
-import { RoomHeads } from "../lib/chat/room_heads.ts";
-import type { OvtpClient } from "../lib/client.ts";
-import { ReplayGuard } from "../lib/envelope.ts";
+import { isValidDisplay, type Member, ROOM_PATTERN } from "../lib/services/chat/chat_messages.ts";
+import {
+  type ChatEvents,
+  type ChatMessage,
+  ChatSession,
+} from "../lib/services/chat/chat_session.ts";
+import type { InviteOnlyOptions } from "../lib/services/chat/membership.ts";
+import { RoomHeads } from "../lib/services/chat/room_heads.ts";
+import type { OvtpClient } from "../lib/client/client.ts";
+import { ReplayGuard } from "../lib/envelope/envelope.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import {
   type Command,
   openKeystore,

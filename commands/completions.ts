@@ -1,4 +1,4 @@
-import { hostAliases } from "../lib/host_config.ts";
+import { hostAliases } from "../lib/client/host_config.ts";
 import { type Command, openKeystore, usageError, writeOut } from "./_cli.ts";
 import { flag, HOME, parseOptions } from "./_options.ts";
 

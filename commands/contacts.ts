@@ -1,5 +1,5 @@
-import { fingerprint } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { EXIT } from "./_failure.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { flag, HOME, parseOptions } from "./_options.ts";

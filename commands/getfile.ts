@@ -1,8 +1,8 @@
 import { basename } from "node:path";
 import { OvtpError } from "../lib/errors.ts";
-import type { FetchedFile, FetchOptions } from "../lib/transfer/fetcher.ts";
-import type { FetchedFolder } from "../lib/transfer/fetch_folder.ts";
-import type { OvtpClient } from "../lib/client.ts";
+import type { FetchedFile, FetchOptions } from "../lib/services/transfer/fetcher.ts";
+import type { FetchedFolder } from "../lib/services/transfer/fetch_folder.ts";
+import type { OvtpClient } from "../lib/client/client.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { CONNECT, CONNECT_HELP, connectTo } from "./_connect.ts";
 import { flag, HOME, parseOptions, text } from "./_options.ts";

@@ -1,5 +1,10 @@
-import { fingerprint, formatPublicKey, parsePublicKey, samePublicKey } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  parsePublicKey,
+  samePublicKey,
+} from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { loadIdentity } from "./_identity.ts";
 import { flag, HOME, IDENTITY, parseOptions } from "./_options.ts";

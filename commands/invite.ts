@@ -1,4 +1,4 @@
-import { fingerprint, hasHiddenCharacters, parsePublicKey } from "../lib/keys.ts";
+import { fingerprint, hasHiddenCharacters, parsePublicKey } from "../lib/identity/keys.ts";
 import { formatCode } from "../lib/pair/code.ts";
 import { DEFAULT_VALID_MS, InviteStore, MAX_TRIES } from "../lib/pair/invites.ts";
 import { formatDuration, parseDuration } from "./_duration.ts";

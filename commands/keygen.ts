@@ -1,6 +1,6 @@
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, parsePublicKey } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { fingerprint, parsePublicKey } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { changePassphrase } from "./_change_passphrase.ts";
 import { typeNewPassphrase } from "./_new_passphrase.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";

@@ -1,8 +1,8 @@
-import { duplicateNames } from "../lib/authorized_keys.ts";
+import { duplicateNames } from "../lib/trust/authorized_keys.ts";
 import { EXIT } from "./_failure.ts";
-import { formatOptions, type KeyChange } from "../lib/key_options.ts";
-import type { Keystore } from "../lib/keystore.ts";
-import { fingerprint } from "../lib/keys.ts";
+import { formatOptions, type KeyChange } from "../lib/trust/key_options.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { jsonLine, printable } from "./_printable.ts";
 import { KEY_CHANGE_OPTIONS, keyOptionsOf } from "./_key_option_flags.ts";

@@ -1,7 +1,7 @@
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
-import { fingerprint, parsePublicKey } from "../lib/keys.ts";
-import { isFingerprint } from "../lib/known_hosts.ts";
+import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { fingerprint, parsePublicKey } from "../lib/identity/keys.ts";
+import { isFingerprint } from "../lib/trust/known_hosts.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { flag, HOME, parseOptions } from "./_options.ts";
 import { optionsHelp } from "./_option_help.ts";

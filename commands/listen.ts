@@ -1,22 +1,27 @@
-import { formatHostPort } from "../lib/_io.ts";
-import { duplicateNames } from "../lib/authorized_keys.ts";
-import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
+import { formatHostPort } from "../lib/io/files.ts";
+import { duplicateNames } from "../lib/trust/authorized_keys.ts";
+import { authorizedKeysAuthorizer } from "../lib/trust/authorizer.ts";
 import { cryptoBackendInfo } from "../lib/crypto/mod.ts";
-import { ChatRelay } from "../lib/chat/relay.ts";
-import { RoomStore } from "../lib/chat/room_store.ts";
+import { ChatRelay } from "../lib/services/chat/relay.ts";
+import { RoomStore } from "../lib/services/chat/room_store.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { execFunction, execHandler, type ExecOptions } from "../lib/exec_handler.ts";
-import { ExecSlots } from "../lib/exec_slots.ts";
-import { FUNCTION_NAME_PATTERN } from "../lib/function_call.ts";
-import { fingerprint } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { execFunction, execHandler, type ExecOptions } from "../lib/services/exec/exec_handler.ts";
+import { ExecSlots } from "../lib/services/exec/exec_slots.ts";
+import { FUNCTION_NAME_PATTERN } from "../lib/services/function_call.ts";
+import { fingerprint } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import type { Logger } from "../lib/logger.ts";
-import { type FunctionHandler, type RequestHandler, requestText, serve } from "../lib/server.ts";
+import {
+  type FunctionHandler,
+  type RequestHandler,
+  requestText,
+  serve,
+} from "../lib/server/server.ts";
 import { InviteStore } from "../lib/pair/invites.ts";
 import { PairingResponder } from "../lib/pair/responder.ts";
-import { Inbox } from "../lib/transfer/inbox.ts";
-import type { ReceivedFile } from "../lib/transfer/receiver.ts";
-import { ServedFolder } from "../lib/transfer/served_folder.ts";
+import { Inbox } from "../lib/services/transfer/inbox.ts";
+import type { ReceivedFile } from "../lib/services/transfer/receiver.ts";
+import { ServedFolder } from "../lib/services/transfer/served_folder.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { startCluster } from "./_cluster.ts";
 import { loadIdentity } from "./_identity.ts";

@@ -1,5 +1,5 @@
 import { OvtpError } from "../lib/errors.ts";
-import { fingerprint, type PublicKey } from "../lib/keys.ts";
+import { fingerprint, type PublicKey } from "../lib/identity/keys.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
 import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";

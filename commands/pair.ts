@@ -1,8 +1,8 @@
-import { dial } from "../lib/client.ts";
+import { dial } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { knownHostsVerifier, UnknownHostError } from "../lib/host_trust.ts";
-import { fingerprint, parsePublicKey, type PublicKey } from "../lib/keys.ts";
-import type { Keystore } from "../lib/keystore.ts";
+import { knownHostsVerifier, UnknownHostError } from "../lib/trust/host_trust.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../lib/identity/keys.ts";
+import type { Keystore } from "../lib/identity/keystore.ts";
 import { parseCode } from "../lib/pair/code.ts";
 import { DEFAULT_PAIR_TIMEOUT_MS, pair as pairWith } from "../lib/pair/initiator.ts";
 import { type Command, openKeystore, usageError, writeOut } from "./_cli.ts";

@@ -1,12 +1,12 @@
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_PORT } from "../lib/server.ts";
-import type { SentFile } from "../lib/transfer/sender.ts";
+import { DEFAULT_PORT } from "../lib/server/server.ts";
+import type { SendFileOptions, SentFile } from "../lib/services/transfer/sender.ts";
 import {
   directorySources,
   type FileSource,
   pathSource,
   streamSource,
-} from "../lib/transfer/sources.ts";
+} from "../lib/services/transfer/sources.ts";
 import {
   type Command,
   openKeystore,
@@ -84,26 +84,7 @@ async function run(args: string[]): Promise<number> {
     for await (const source of sources(fromStdin, paths, kinds, values.name)) {
       const started = performance.now();
       bar.reset();
-      const file = await client.sendFile(source, {
-        onRestart: (held) => {
-          bar.clear();
-          writeErr(
-            `ovtp: "${printable(source.name)}" changed since the interrupted transfer: ` +
-              `starting over (the ${formatBytes(held)} on the server are discarded)\n`,
-          ).catch(() => {});
-        },
-        onProgress: (progress) => bar.update(progress),
-        onResume: (offset) => {
-          bar.reset(offset);
-          bar.clear();
-          writeErr(
-            `ovtp: resuming "${printable(source.name)}" after ${
-              formatBytes(offset)
-            } already on the server (verified)\n`,
-          )
-            .catch(() => {});
-        },
-      }).catch((error) => {
+      const file = await client.sendFile(source, uploadReports(source.name, bar)).catch((error) => {
         throw source.resumable ? resumeHint(error) : error;
       }).finally(() => bar.clear());
       const seconds = (performance.now() - started) / 1000;
@@ -130,6 +111,30 @@ async function run(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+// What a person sees of one upload: the bar, and a line when an earlier
+// attempt is resumed or discarded.
+function uploadReports(name: string, bar: ProgressBar): SendFileOptions {
+  return {
+    onRestart: (held) => {
+      bar.clear();
+      writeErr(
+        `ovtp: "${printable(name)}" changed since the interrupted transfer: ` +
+          `starting over (the ${formatBytes(held)} on the server are discarded)\n`,
+      ).catch(() => {});
+    },
+    onProgress: (progress) => bar.update(progress),
+    onResume: (offset) => {
+      bar.reset(offset);
+      bar.clear();
+      writeErr(
+        `ovtp: resuming "${printable(name)}" after ${
+          formatBytes(offset)
+        } already on the server (verified)\n`,
+      ).catch(() => {});
+    },
+  };
 }
 
 async function checkPath(path: string): Promise<"file" | "directory"> {

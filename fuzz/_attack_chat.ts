@@ -10,8 +10,8 @@
 
 import fc from "fast-check";
 import { toHex, utf8 } from "../lib/bytes.ts";
-import { parseEnvelope, sealEnvelope } from "../lib/envelope.ts";
-import type { Identity, PublicKey } from "../lib/keys.ts";
+import { parseEnvelope, sealEnvelope } from "../lib/envelope/envelope.ts";
+import type { Identity, PublicKey } from "../lib/identity/keys.ts";
 import { type AttackContext, AttackFailure, f, json, RawSession } from "./_network_wire.ts";
 
 /** The room every shape's chat seeds use, which the member joins before the first attack. */

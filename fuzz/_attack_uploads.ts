@@ -15,7 +15,7 @@
 
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { decodeJson } from "../lib/messages.ts";
+import { decodeJson } from "../lib/channel/messages.ts";
 import { type AttackContext, AttackFailure, f, json, RawSession } from "./_network_wire.ts";
 
 const OFFER = 0x20;

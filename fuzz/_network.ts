@@ -20,9 +20,14 @@
 
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { OvtpClient } from "../lib/client.ts";
-import { fingerprint, generateIdentity, type Identity, samePublicKey } from "../lib/keys.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { OvtpClient } from "../lib/client/client.ts";
+import {
+  fingerprint,
+  generateIdentity,
+  type Identity,
+  samePublicKey,
+} from "../lib/identity/keys.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 import { type ListenProcess, startListenProcess } from "../tests/_listen_process.ts";
 import {
   type Attack,

@@ -25,13 +25,13 @@
 
 import fc from "fast-check";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { PROLOGUE, SecureChannel } from "../lib/channel.ts";
-import { encodeFrame } from "../lib/framing.ts";
-import type { Identity } from "../lib/keys.ts";
-import { decodeJson, MessageAssembler, MessageType } from "../lib/messages.ts";
-import { HandshakeState } from "../lib/noise/handshake_state.ts";
-import { XX_HFS } from "../lib/noise/patterns.ts";
-import { encodeCall } from "../lib/function_call.ts";
+import { PROLOGUE, SecureChannel } from "../lib/channel/channel.ts";
+import { encodeFrame } from "../lib/channel/framing.ts";
+import type { Identity } from "../lib/identity/keys.ts";
+import { decodeJson, MessageAssembler, MessageType } from "../lib/channel/messages.ts";
+import { HandshakeState } from "../lib/channel/noise/handshake_state.ts";
+import { XX_HFS } from "../lib/channel/noise/patterns.ts";
+import { encodeCall } from "../lib/services/function_call.ts";
 import { applyMutations, mutations } from "./_mutate.ts";
 import {
   type AttackContext,

@@ -4,11 +4,11 @@
  * connection whose writes can be rewritten on their way out.
  */
 
-import { writeAll } from "../lib/_io.ts";
+import { writeAll } from "../lib/io/files.ts";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { type ByteStream, SecureChannel } from "../lib/channel.ts";
-import type { Identity } from "../lib/keys.ts";
-import { isBulkNotice, type Message, MessageAssembler } from "../lib/messages.ts";
+import { type ByteStream, SecureChannel } from "../lib/channel/channel.ts";
+import type { Identity } from "../lib/identity/keys.ts";
+import { isBulkNotice, type Message, MessageAssembler } from "../lib/channel/messages.ts";
 
 export const encoder = new TextEncoder();
 /** A value as JSON bytes, a control message body. */

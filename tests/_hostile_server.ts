@@ -7,14 +7,19 @@
  */
 
 import { utf8 } from "../lib/bytes.ts";
-import { SecureChannel } from "../lib/channel.ts";
-import { ChatMessageType } from "../lib/chat/chat_messages.ts";
-import { Connection } from "../lib/connection.ts";
-import { sealEnvelope } from "../lib/envelope.ts";
-import { fingerprint, formatPublicKey, generateIdentity, type PublicKey } from "../lib/keys.ts";
-import { decodeJson, encodeJson, type Message, MessageType } from "../lib/messages.ts";
-import { DownloadMessageType } from "../lib/transfer/download_messages.ts";
-import { FileMessageType } from "../lib/transfer/file_messages.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { ChatMessageType } from "../lib/services/chat/chat_messages.ts";
+import { Connection } from "../lib/channel/connection.ts";
+import { sealEnvelope } from "../lib/envelope/envelope.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  generateIdentity,
+  type PublicKey,
+} from "../lib/identity/keys.ts";
+import { decodeJson, encodeJson, type Message, MessageType } from "../lib/channel/messages.ts";
+import { DownloadMessageType } from "../lib/services/transfer/download_messages.ts";
+import { FileMessageType } from "../lib/services/transfer/file_messages.ts";
 
 /**
  * What the server puts in every string: an OSC window title, an OSC 52

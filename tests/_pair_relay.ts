@@ -7,8 +7,8 @@
  * stop it.
  */
 
-import { type ByteStream, SecureChannel } from "../lib/channel.ts";
-import { generateIdentity } from "../lib/keys.ts";
+import { type ByteStream, SecureChannel } from "../lib/channel/channel.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
 import { PAIR_INTENT } from "../lib/pair/wire.ts";
 
 /** A running relay. */

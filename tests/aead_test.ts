@@ -6,9 +6,9 @@ import {
   CHACHA_POLY,
   DecryptError,
   SEAL_HEADROOM,
-} from "../lib/noise/aead.ts";
-import { CipherState, MAX_COUNTER } from "../lib/noise/cipher_state.ts";
-import { BulkCipher } from "../lib/_bulk_cipher.ts";
+} from "../lib/channel/noise/aead.ts";
+import { CipherState, MAX_COUNTER } from "../lib/channel/noise/cipher_state.ts";
+import { BulkCipher } from "../lib/channel/_bulk_cipher.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
 import { testEachBackend } from "./_backends.ts";
 

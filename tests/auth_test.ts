@@ -4,19 +4,19 @@
 
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { duplicateNames, parseAuthorizedKeys } from "../lib/authorized_keys.ts";
-import { authorizedKeysAuthorizer } from "../lib/authorizer.ts";
-import { SecureChannel } from "../lib/channel.ts";
-import { OvtpClient } from "../lib/client.ts";
-import { Connection } from "../lib/connection.ts";
+import { duplicateNames, parseAuthorizedKeys } from "../lib/trust/authorized_keys.ts";
+import { authorizedKeysAuthorizer } from "../lib/trust/authorizer.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { OvtpClient } from "../lib/client/client.ts";
+import { Connection } from "../lib/channel/connection.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { execHandler } from "../lib/exec_handler.ts";
-import { ExecSlots } from "../lib/exec_slots.ts";
-import { formatPublicKey, generateIdentity } from "../lib/keys.ts";
-import { Keystore } from "../lib/keystore.ts";
-import { MessageType } from "../lib/messages.ts";
-import { RateLimiter } from "../lib/rate_limiter.ts";
-import { type Grant, type Request, serve } from "../lib/server.ts";
+import { execHandler } from "../lib/services/exec/exec_handler.ts";
+import { ExecSlots } from "../lib/services/exec/exec_slots.ts";
+import { formatPublicKey, generateIdentity } from "../lib/identity/keys.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
+import { MessageType } from "../lib/channel/messages.ts";
+import { RateLimiter } from "../lib/server/rate_limiter.ts";
+import { type Grant, type Request, serve } from "../lib/server/server.ts";
 
 const HOUR = 3_600_000;
 

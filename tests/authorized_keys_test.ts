@@ -3,8 +3,13 @@ import {
   defaultKeyName,
   formatAuthorizedKey,
   parseAuthorizedKeys,
-} from "../lib/authorized_keys.ts";
-import { fingerprint, formatPublicKey, generateIdentity, type PublicKey } from "../lib/keys.ts";
+} from "../lib/trust/authorized_keys.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  generateIdentity,
+  type PublicKey,
+} from "../lib/identity/keys.ts";
 
 const [ALICE, BOB, CAROL] =
   (await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]))

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { SecureChannel } from "../lib/channel.ts";
-import { generateIdentity } from "../lib/keys.ts";
-import { releaseOpened, takeOpened } from "../lib/_bulk_buffers.ts";
-import { MAX_BULK_PLAINTEXT } from "../lib/channel.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
+import { releaseOpened, takeOpened } from "../lib/channel/_bulk_buffers.ts";
+import { MAX_BULK_PLAINTEXT } from "../lib/channel/channel.ts";
 import { testEachBackend } from "./_backends.ts";
 
 // Two channels over a real loopback TCP connection, through the sockets'

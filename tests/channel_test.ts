@@ -7,13 +7,13 @@ import {
   PROLOGUE,
   PROTOCOL_NAME,
   SecureChannel,
-} from "../lib/channel.ts";
+} from "../lib/channel/channel.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { encodeFrame, FrameReader } from "../lib/framing.ts";
-import { generateIdentity, type Identity, type PublicKey } from "../lib/keys.ts";
-import { CHACHA_POLY, DecryptError } from "../lib/noise/aead.ts";
-import { HandshakeState, protocolName } from "../lib/noise/handshake_state.ts";
-import { XX_HFS } from "../lib/noise/patterns.ts";
+import { encodeFrame, FrameReader } from "../lib/channel/framing.ts";
+import { generateIdentity, type Identity, type PublicKey } from "../lib/identity/keys.ts";
+import { CHACHA_POLY, DecryptError } from "../lib/channel/noise/aead.ts";
+import { HandshakeState, protocolName } from "../lib/channel/noise/handshake_state.ts";
+import { XX_HFS } from "../lib/channel/noise/patterns.ts";
 
 // ---------------------------------------------------------------------------
 // An in-memory duplex: two TransformStreams, with an optional relay that can

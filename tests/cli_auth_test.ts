@@ -5,9 +5,9 @@
 
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { OvtpClient } from "../lib/client.ts";
+import { OvtpClient } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 import { assertOneError, type Listener, makePair, ovtp, startListen, tempHome } from "./_cli.ts";
 
 /**

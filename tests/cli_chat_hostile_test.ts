@@ -21,11 +21,11 @@ import {
   serve,
   SILENT_LOGGER,
 } from "../mod.ts";
-import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
-import type { ChatConnection } from "../lib/chat/relay.ts";
+import { ChatMessageType, roomContext } from "../lib/services/chat/chat_messages.ts";
+import type { ChatConnection } from "../lib/services/chat/relay.ts";
 import { utf8 } from "../lib/bytes.ts";
-import { encodeJson, type Message } from "../lib/messages.ts";
-import type { Peer } from "../lib/peer.ts";
+import { encodeJson, type Message } from "../lib/channel/messages.ts";
+import type { Peer } from "../lib/identity/peer.ts";
 import { CLI_ENV, homeWithIdentity, MAIN } from "./_cli.ts";
 
 /** What the hostile relay does once a client joined: `send` speaks for it. */

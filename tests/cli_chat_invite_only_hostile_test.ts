@@ -23,11 +23,11 @@ import {
   SILENT_LOGGER,
 } from "../mod.ts";
 import { toBase64Url, toHex, utf8 } from "../lib/bytes.ts";
-import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
-import type { ChatConnection } from "../lib/chat/relay.ts";
-import { ChangeAction, changeHash, signChange } from "../lib/chat/room_log.ts";
-import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
-import type { Peer } from "../lib/peer.ts";
+import { ChatMessageType, roomContext } from "../lib/services/chat/chat_messages.ts";
+import type { ChatConnection } from "../lib/services/chat/relay.ts";
+import { ChangeAction, changeHash, signChange } from "../lib/services/chat/room_log.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
+import type { Peer } from "../lib/identity/peer.ts";
 import { homeWithIdentity } from "./_cli.ts";
 import { chatChild } from "./_chat_child.ts";
 

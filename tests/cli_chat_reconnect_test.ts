@@ -20,12 +20,17 @@ import {
 import { gather, HAS_TMUX, screenShows, sessionName, tmux } from "./_tmux.ts";
 import { PERMISSIONS } from "../scripts/compile.ts";
 import { utf8 } from "../lib/bytes.ts";
-import { SecureChannel } from "../lib/channel.ts";
-import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
-import { Connection } from "../lib/connection.ts";
-import { sealEnvelope } from "../lib/envelope.ts";
-import { fingerprint, formatPublicKey, generateIdentity, type PublicKey } from "../lib/keys.ts";
-import { decodeJson, encodeJson, type Message, MessageType } from "../lib/messages.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { ChatMessageType, roomContext } from "../lib/services/chat/chat_messages.ts";
+import { Connection } from "../lib/channel/connection.ts";
+import { sealEnvelope } from "../lib/envelope/envelope.ts";
+import {
+  fingerprint,
+  formatPublicKey,
+  generateIdentity,
+  type PublicKey,
+} from "../lib/identity/keys.ts";
+import { decodeJson, encodeJson, type Message, MessageType } from "../lib/channel/messages.ts";
 
 function quote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;

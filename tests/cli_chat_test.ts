@@ -8,7 +8,7 @@ import {
   parsePublicKey,
   sealEnvelope,
 } from "../mod.ts";
-import { ChatMessageType, roomContext } from "../lib/chat/chat_messages.ts";
+import { ChatMessageType, roomContext } from "../lib/services/chat/chat_messages.ts";
 import { utf8 } from "../lib/bytes.ts";
 import {
   assertOneError,

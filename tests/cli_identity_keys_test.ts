@@ -6,7 +6,7 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { assertOneError, homeWithIdentity, ovtp, tempHome } from "./_cli.ts";
-import { Inbox } from "../lib/transfer/inbox.ts";
+import { Inbox } from "../lib/services/transfer/inbox.ts";
 
 Deno.test("keygen takes -C for the comment and answers -f with --home", async () => {
   const home = await tempHome();

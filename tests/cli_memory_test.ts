@@ -7,15 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { SecureChannel } from "../lib/channel.ts";
-import { Keystore } from "../lib/keystore.ts";
-import { MAX_RECORD_PLAINTEXT } from "../lib/channel.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
+import { MAX_RECORD_PLAINTEXT } from "../lib/channel/channel.ts";
 import {
   FRAGMENT_HEADER_LENGTH,
   MAX_HELD_FRAGMENTS,
   MAX_MESSAGE_FRAGMENTS,
   MessageType,
-} from "../lib/messages.ts";
+} from "../lib/channel/messages.ts";
 import { homeWithIdentity, type Listener, ovtp, startListen } from "./_cli.ts";
 
 const CONTINUES = 0x80;

@@ -5,7 +5,7 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, generateIdentity } from "../mod.ts";
-import type { StoredMember } from "../lib/chat/room_store.ts";
+import type { StoredMember } from "../lib/services/chat/room_store.ts";
 import { NatsCluster } from "../lib/cluster/nats_cluster.ts";
 import { NatsRooms } from "../lib/cluster/nats_rooms.ts";
 import { SILENT_LOGGER } from "../lib/logger.ts";

@@ -1,9 +1,12 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
-import { DownloadMessageType } from "../lib/transfer/download_messages.ts";
-import { DownloadProvider, MAX_DOWNLOADS_IN_FLIGHT } from "../lib/transfer/download_provider.ts";
-import { ServedFolder } from "../lib/transfer/served_folder.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
+import { DownloadMessageType } from "../lib/services/transfer/download_messages.ts";
+import {
+  DownloadProvider,
+  MAX_DOWNLOADS_IN_FLIGHT,
+} from "../lib/services/transfer/download_provider.ts";
+import { ServedFolder } from "../lib/services/transfer/served_folder.ts";
 
 function get(id: number, path = "a.txt"): Message {
   return {

@@ -7,8 +7,8 @@ import {
   parseEnvelope,
   ReplayGuard,
   sealEnvelope,
-} from "../lib/envelope.ts";
-import { generateIdentity, type Identity, publicKeyBytes } from "../lib/keys.ts";
+} from "../lib/envelope/envelope.ts";
+import { generateIdentity, type Identity, publicKeyBytes } from "../lib/identity/keys.ts";
 
 const ROOM = "room:ops";
 const people = await Promise.all(Array.from({ length: 50 }, () => generateIdentity()));

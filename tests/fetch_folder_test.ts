@@ -7,10 +7,10 @@ import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { toHex } from "../lib/bytes.ts";
 import { sha256 } from "../lib/crypto/mod.ts";
-import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
-import { DownloadMessageType, type ListEntry } from "../lib/transfer/download_messages.ts";
-import { fetchFolder } from "../lib/transfer/fetch_folder.ts";
-import type { MessageLink } from "../lib/message_link.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
+import { DownloadMessageType, type ListEntry } from "../lib/services/transfer/download_messages.ts";
+import { fetchFolder } from "../lib/services/transfer/fetch_folder.ts";
+import type { MessageLink } from "../lib/client/message_link.ts";
 
 /** A server that answers List from `list` and Get with `content(path)`. */
 function scriptedLink(

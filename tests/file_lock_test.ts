@@ -1,10 +1,10 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withFileLock } from "../lib/_file_lock.ts";
+import { withFileLock } from "../lib/io/file_lock.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { generateIdentity } from "../lib/keys.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 
 // Each keystore update reads, awaits, then writes: without the lock, ten
 // concurrent adds interleave and all but one or two lines are lost.

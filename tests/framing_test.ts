@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BufferPool } from "../lib/_buffer_pool.ts";
+import { BufferPool } from "../lib/io/buffer_pool.ts";
 import {
   type ByteReader,
   encodeFrame,
@@ -8,7 +8,7 @@ import {
   FramingError,
   IDLE_READ_BUFFER,
   MAX_FRAME_LENGTH,
-} from "../lib/framing.ts";
+} from "../lib/channel/framing.ts";
 
 /** A stream that hands out `chunks` one per read, then ends (or stays open). */
 function streamOf(chunks: Uint8Array[], end = true): ReadableStream<Uint8Array> {

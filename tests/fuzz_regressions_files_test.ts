@@ -8,11 +8,11 @@ import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readConfig } from "../commands/_listen_config.ts";
-import { RoomStore } from "../lib/chat/room_store.ts";
+import { RoomStore } from "../lib/services/chat/room_store.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { decodeKeyFile, isSealedKeyFile } from "../lib/key_file.ts";
-import { parseExpiry, splitOptions } from "../lib/key_options.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { decodeKeyFile, isSealedKeyFile } from "../lib/identity/key_file.ts";
+import { parseExpiry, splitOptions } from "../lib/trust/key_options.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 
 async function inTempDir(work: (dir: string) => Promise<void>): Promise<void> {
   const dir = await tempDir();

@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeCall } from "../lib/function_call.ts";
-import { decodeJson, MessageError } from "../lib/messages.ts";
-import { checkResult } from "../lib/transfer/file_messages.ts";
+import { decodeCall } from "../lib/services/function_call.ts";
+import { decodeJson, MessageError } from "../lib/channel/messages.ts";
+import { checkResult } from "../lib/services/transfer/file_messages.ts";
 
 // messages/call: a Call header of JSON `null` made decodeCall() read
 // `null.params` and throw a TypeError instead of MessageError, which the

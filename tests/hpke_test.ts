@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../lib/bytes.ts";
-import { deriveKeyPair, setupRecipient, setupSender, setupSenders } from "../lib/hpke.ts";
+import { deriveKeyPair, setupRecipient, setupSender, setupSenders } from "../lib/crypto/hpke.ts";
 import { loadJsonVectors } from "./_vectors.ts";
 import { testEachBackend } from "./_backends.ts";
 

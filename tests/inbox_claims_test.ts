@@ -19,9 +19,9 @@ import {
   serve,
   streamSource,
 } from "../mod.ts";
-import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
-import { FileMessageType } from "../lib/transfer/file_messages.ts";
-import { ReplyQueue } from "../lib/transfer/_reply_queue.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
+import { FileMessageType } from "../lib/services/transfer/file_messages.ts";
+import { ReplyQueue } from "../lib/services/transfer/_reply_queue.ts";
 
 function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");

@@ -7,7 +7,7 @@ import {
   writeAll,
   writeAllSync,
   writeThroughTemp,
-} from "../lib/_io.ts";
+} from "../lib/io/files.ts";
 
 // A writer that takes at most `step` bytes a call, as a pipe or a socket may.
 function trickle(step: number) {

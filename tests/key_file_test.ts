@@ -5,8 +5,8 @@ import {
   encodeKeyFile,
   isSealedKeyFile,
   WrongPassphraseError,
-} from "../lib/key_file.ts";
-import { generateIdentity, type Identity, identityFromPrivateKeys } from "../lib/keys.ts";
+} from "../lib/identity/key_file.ts";
+import { generateIdentity, type Identity, identityFromPrivateKeys } from "../lib/identity/keys.ts";
 import { hex } from "./_vectors.ts";
 
 // Cheap Argon2id parameters: the tests check the format, not the cost.

@@ -11,7 +11,7 @@ import {
   publicKeyBytes,
   publicKeyFromBytes,
   samePublicKey,
-} from "../lib/keys.ts";
+} from "../lib/identity/keys.ts";
 import { hex } from "./_vectors.ts";
 
 // RFC 7748 section 6.1 (Alice) and RFC 8032 section 7.1 (TEST 1).

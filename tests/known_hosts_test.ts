@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatKnownHost, parseKnownHosts } from "../lib/known_hosts.ts";
-import { formatPublicKey, generateIdentity, type PublicKey } from "../lib/keys.ts";
+import { formatKnownHost, parseKnownHosts } from "../lib/trust/known_hosts.ts";
+import { formatPublicKey, generateIdentity, type PublicKey } from "../lib/identity/keys.ts";
 
 const [SERVER_A, SERVER_B] = (await Promise.all([generateIdentity(), generateIdentity()]))
   .map((identity) => identity.publicKey);

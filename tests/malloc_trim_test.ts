@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mallocTrim, TrimScheduler } from "../lib/_malloc_trim.ts";
+import { mallocTrim, TrimScheduler } from "../lib/server/_malloc_trim.ts";
 
 // Run with --allow-ffi (as the task does); the first test drops it.
 

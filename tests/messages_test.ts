@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "../lib/channel.ts";
+import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "../lib/channel/channel.ts";
 import {
   BULK_NOTICE,
   BULK_NOTICE_LENGTH,
@@ -18,7 +18,7 @@ import {
   MessageType,
   writeBulkNotice,
   writeFragment,
-} from "../lib/messages.ts";
+} from "../lib/channel/messages.ts";
 
 const CONTINUES = 0x80;
 

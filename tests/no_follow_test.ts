@@ -1,7 +1,7 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { atomicWrite, openForAppend } from "../lib/_io.ts";
-import { chmodFile, openExistingFile } from "../lib/_no_follow.ts";
+import { atomicWrite, openForAppend } from "../lib/io/files.ts";
+import { chmodFile, openExistingFile } from "../lib/io/no_follow.ts";
 import { OvtpError } from "../lib/errors.ts";
 
 // Symlinks on Windows need a privilege, and modes do not exist there.

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { type CipherName, DecryptError } from "../lib/noise/aead.ts";
-import type { CipherState } from "../lib/noise/cipher_state.ts";
+import { type CipherName, DecryptError } from "../lib/channel/noise/aead.ts";
+import type { CipherState } from "../lib/channel/noise/cipher_state.ts";
 import {
   type HandshakeResult,
   HandshakeState,
   type KeyPair,
   keyPairFromPrivate,
   protocolName,
-} from "../lib/noise/handshake_state.ts";
-import { type HandshakePattern, XX, XX_HFS } from "../lib/noise/patterns.ts";
+} from "../lib/channel/noise/handshake_state.ts";
+import { type HandshakePattern, XX, XX_HFS } from "../lib/channel/noise/patterns.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
 import { testEachBackend } from "./_backends.ts";
 

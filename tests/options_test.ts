@@ -19,9 +19,9 @@ import {
   size,
 } from "../commands/_options.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/connection.ts";
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUED_BYTES } from "../lib/server_defaults.ts";
-import { DEFAULT_MAX_PARTIAL_BYTES } from "../lib/transfer/inbox.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/channel/connection.ts";
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUED_BYTES } from "../lib/server/defaults.ts";
+import { DEFAULT_MAX_PARTIAL_BYTES } from "../lib/services/transfer/inbox.ts";
 
 function usageFailure(pattern: RegExp) {
   return (error: unknown) => {

@@ -1,13 +1,13 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { concat, toHex, utf8 } from "../lib/bytes.ts";
-import { SecureChannel } from "../lib/channel.ts";
-import { OvtpClient } from "../lib/client.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { OvtpClient } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { generateIdentity, type Identity, samePublicKey } from "../lib/keys.ts";
-import { Keystore } from "../lib/keystore.ts";
+import { generateIdentity, type Identity, samePublicKey } from "../lib/identity/keys.ts";
+import { Keystore } from "../lib/identity/keystore.ts";
 import type { Logger } from "../lib/logger.ts";
-import { MessageType } from "../lib/messages.ts";
+import { MessageType } from "../lib/channel/messages.ts";
 import { codeScalar, formatCode, parseCode } from "../lib/pair/code.ts";
 import { pair } from "../lib/pair/initiator.ts";
 import { InviteStore } from "../lib/pair/invites.ts";
@@ -20,8 +20,8 @@ import {
   readPairMessage,
   sendPairMessage,
 } from "../lib/pair/wire.ts";
-import { serve } from "../lib/server.ts";
-import { encodeFragments } from "../lib/messages.ts";
+import { serve } from "../lib/server/server.ts";
+import { encodeFragments } from "../lib/channel/messages.ts";
 
 const SERVER = await generateIdentity();
 

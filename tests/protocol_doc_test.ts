@@ -8,12 +8,12 @@
  */
 
 import assert from "node:assert/strict";
-import { deriveBulkKey } from "../lib/_bulk_cipher.ts";
+import { deriveBulkKey } from "../lib/channel/_bulk_cipher.ts";
 import { toHex } from "../lib/bytes.ts";
-import { encodeFrame } from "../lib/framing.ts";
-import { decodeResponse, MessageAssembler, MessageType } from "../lib/messages.ts";
-import { CHACHA_POLY } from "../lib/noise/aead.ts";
-import { CipherState } from "../lib/noise/cipher_state.ts";
+import { encodeFrame } from "../lib/channel/framing.ts";
+import { decodeResponse, MessageAssembler, MessageType } from "../lib/channel/messages.ts";
+import { CHACHA_POLY } from "../lib/channel/noise/aead.ts";
+import { CipherState } from "../lib/channel/noise/cipher_state.ts";
 
 const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
 const section = doc.slice(doc.indexOf("## 13. Worked example"), doc.indexOf("## 14. "));

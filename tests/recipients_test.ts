@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { concat, utf8 } from "../lib/bytes.ts";
-import { ENVELOPE_RECIPIENTS, EnvelopeError } from "../lib/envelope.ts";
-import { FieldReader } from "../lib/_field_reader.ts";
-import { generateIdentity, type Identity, publicKeyBytes } from "../lib/keys.ts";
+import { ENVELOPE_RECIPIENTS, EnvelopeError } from "../lib/envelope/envelope.ts";
+import { FieldReader } from "../lib/recipients/field_reader.ts";
+import { generateIdentity, type Identity, publicKeyBytes } from "../lib/identity/keys.ts";
 import {
   copyKeys,
   encodeRecipients,
@@ -11,7 +11,7 @@ import {
   readRecipients,
   type RecipientFormat,
   unwrapEntry,
-} from "../lib/_recipients.ts";
+} from "../lib/recipients/entries.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
 import { SEALED_RECIPIENTS } from "../lib/sealed/_header.ts";
 

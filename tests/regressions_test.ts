@@ -3,14 +3,14 @@
 
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { decodeKeyFile, encodeKeyFile } from "../lib/key_file.ts";
-import { formatPublicKey, generateIdentity, parsePublicKey } from "../lib/keys.ts";
-import { decodeResponse, MessageError } from "../lib/messages.ts";
-import { serve } from "../lib/server.ts";
-import { OvtpClient, responseText } from "../lib/client.ts";
-import { Inbox } from "../lib/transfer/inbox.ts";
-import { streamSource } from "../lib/transfer/sources.ts";
-import { checkJoin, isValidDisplay } from "../lib/chat/chat_messages.ts";
+import { decodeKeyFile, encodeKeyFile } from "../lib/identity/key_file.ts";
+import { formatPublicKey, generateIdentity, parsePublicKey } from "../lib/identity/keys.ts";
+import { decodeResponse, MessageError } from "../lib/channel/messages.ts";
+import { serve } from "../lib/server/server.ts";
+import { OvtpClient, responseText } from "../lib/client/client.ts";
+import { Inbox } from "../lib/services/transfer/inbox.ts";
+import { streamSource } from "../lib/services/transfer/sources.ts";
+import { checkJoin, isValidDisplay } from "../lib/services/chat/chat_messages.ts";
 import { assertOneError, ovtp } from "./_cli.ts";
 
 const FAST = { memory: 1024, passes: 1, parallelism: 1 };
@@ -26,10 +26,10 @@ function withField(text: string, index: number, value: string): string {
   return fields.join(" ");
 }
 
-// lib/key_file.ts:96 decodes the salt without checking its length; Argon2
+// lib/identity/key_file.ts:96 decodes the salt without checking its length; Argon2
 // needs at least 8 bytes, so WebCrypto throws a DOMException (OperationError
 // "Argon2 derivation failed") after the passphrase was asked, where the
-// documented contract (lib/key_file.ts:82-84) is a SyntaxError.
+// documented contract (lib/identity/key_file.ts:82-84) is a SyntaxError.
 Deno.test("decodeKeyFile() refuses a salt shorter than 8 bytes with SyntaxError", async () => {
   const sealed = await encodeKeyFile(await generateIdentity(), "secret", FAST);
   for (const salt of ["AA", "AAAAAAAAAA"]) { // 1 and 7 bytes
@@ -41,7 +41,7 @@ Deno.test("decodeKeyFile() refuses a salt shorter than 8 bytes with SyntaxError"
   }
 });
 
-// lib/key_file.ts:35-38: the comment says a planted file "must not make ovtp
+// lib/identity/key_file.ts:35-38: the comment says a planted file "must not make ovtp
 // allocate gigabytes or spin for minutes", but MAX_MEMORY_KIB is 4 GiB and
 // MAX_PASSES 64. Measured here, Argon2id costs about 2.1 ms per MiB-pass
 // (64 MiB × 3 passes: 403 ms; 256 MiB × 3: 1624 ms; 64 MiB × 12: 1359 ms), so
@@ -57,7 +57,7 @@ Deno.test("decodeKeyFile() refuses Argon2id parameters that cost gigabytes or mi
   }
 });
 
-// lib/keys.ts:115-116: `(.*)` does not match line terminators, so a comment
+// lib/identity/keys.ts:115-116: `(.*)` does not match line terminators, so a comment
 // holding CR, LF, U+2028 or U+2029 makes the whole regex fail and the line is
 // reported as "The key line is empty", which it is not. In authorized_keys a
 // stray CR inside a line (split on "\n" only) shows this message to the user.
@@ -79,7 +79,7 @@ Deno.test("parsePublicKey() does not call a line with U+2028 in its comment empt
   );
 });
 
-// lib/messages.ts:175 decodes the status with fromUtf8, which throws a
+// lib/channel/messages.ts:175 decodes the status with fromUtf8, which throws a
 // TypeError ("The encoded data is not valid") on invalid UTF-8, before the
 // status pattern check that would throw MessageError "Invalid response status".
 Deno.test("decodeResponse() refuses a status that is not UTF-8 with MessageError", () => {
@@ -90,7 +90,7 @@ Deno.test("decodeResponse() refuses a status that is not UTF-8 with MessageError
   });
 });
 
-// lib/transfer/receiver.ts answers "ok" and then runs the server's onFile
+// lib/services/transfer/receiver.ts answers "ok" and then runs the server's onFile
 // hook; a hook that threw made the receiver send a second, error Result for
 // the same transfer, which the client (already unsubscribed) took as a
 // protocol violation and closed the whole connection. The hook's failure is

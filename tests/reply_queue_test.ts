@@ -1,12 +1,12 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { OvtpClient, responseText } from "../lib/client.ts";
-import { generateIdentity } from "../lib/keys.ts";
-import { encodeJson, type Message } from "../lib/messages.ts";
-import { serve } from "../lib/server.ts";
-import { DownloadMessageType } from "../lib/transfer/download_messages.ts";
-import { MAX_HELD_REPLIES, ReplyQueue } from "../lib/transfer/_reply_queue.ts";
-import { ServedFolder } from "../lib/transfer/served_folder.ts";
+import { OvtpClient, responseText } from "../lib/client/client.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
+import { encodeJson, type Message } from "../lib/channel/messages.ts";
+import { serve } from "../lib/server/server.ts";
+import { DownloadMessageType } from "../lib/services/transfer/download_messages.ts";
+import { MAX_HELD_REPLIES, ReplyQueue } from "../lib/services/transfer/_reply_queue.ts";
+import { ServedFolder } from "../lib/services/transfer/served_folder.ts";
 
 function reply(n: number): Message {
   return { type: DownloadMessageType.Data, id: 1, body: new Uint8Array([n]) };

@@ -10,7 +10,7 @@ import {
   serve,
   SILENT_LOGGER,
 } from "../mod.ts";
-import { ChatMessageType } from "../lib/chat/chat_messages.ts";
+import { ChatMessageType } from "../lib/services/chat/chat_messages.ts";
 import {
   ChangeAction,
   changeHash,
@@ -22,8 +22,8 @@ import {
   RoomLogError,
   type RoomLogFailure,
   signChange,
-} from "../lib/chat/room_log.ts";
-import { decodeJson, encodeJson, type Message } from "../lib/messages.ts";
+} from "../lib/services/chat/room_log.ts";
+import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
 
 const ROOM = "club";
 

@@ -2,7 +2,7 @@ import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { concat, utf8 } from "../lib/bytes.ts";
 import { ed25519Sign } from "../lib/crypto/mod.ts";
-import { generateIdentity, type Identity } from "../lib/keys.ts";
+import { generateIdentity, type Identity } from "../lib/identity/keys.ts";
 import {
   ARMOR_BEGIN,
   ARMOR_END,

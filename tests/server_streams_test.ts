@@ -6,20 +6,20 @@
 
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../lib/bytes.ts";
-import { type ByteStream, SecureChannel } from "../lib/channel.ts";
-import { Connection } from "../lib/connection.ts";
-import { OvtpClient, responseText } from "../lib/client.ts";
+import { type ByteStream, SecureChannel } from "../lib/channel/channel.ts";
+import { Connection } from "../lib/channel/connection.ts";
+import { OvtpClient, responseText } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { generateIdentity } from "../lib/keys.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
 import {
   decodeResponse,
   encodeJson,
   encodeResponse,
   type Message,
   MessageType,
-} from "../lib/messages.ts";
-import { createStreamServer } from "../lib/server.ts";
-import type { ServeOptions } from "../lib/server_types.ts";
+} from "../lib/channel/messages.ts";
+import { createStreamServer } from "../lib/server/server.ts";
+import type { ServeOptions } from "../lib/server/types.ts";
 import { PING_MESSAGE_TYPE, pingService } from "../lib/services/ping.ts";
 import { byType, SERVICE_BY_TYPE, SERVICES } from "../lib/services/registry.ts";
 

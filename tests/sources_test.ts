@@ -1,8 +1,8 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { MAX_BULK_PLAINTEXT } from "../lib/channel.ts";
+import { MAX_BULK_PLAINTEXT } from "../lib/channel/channel.ts";
 import { OvtpError } from "../lib/errors.ts";
-import { pathSource, streamSource } from "../lib/transfer/sources.ts";
+import { pathSource, streamSource } from "../lib/services/transfer/sources.ts";
 
 function bytes(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 11 + seed + (i >> 9)) & 0xff);

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { SecureChannel } from "../lib/channel.ts";
-import { generateIdentity } from "../lib/keys.ts";
+import { SecureChannel } from "../lib/channel/channel.ts";
+import { generateIdentity } from "../lib/identity/keys.ts";
 import {
   FRAGMENT_HEADER_LENGTH,
   isBulkNotice,
   MessageAssembler,
   MessageType,
-} from "../lib/messages.ts";
-import { serve } from "../lib/server.ts";
-import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server_session.ts";
-import { WORK_OVERHEAD, WorkGate } from "../lib/_work_gate.ts";
+} from "../lib/channel/messages.ts";
+import { serve } from "../lib/server/server.ts";
+import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server/session.ts";
+import { WORK_OVERHEAD, WorkGate } from "../lib/server/_work_gate.ts";
 
 Deno.test("WorkGate asks to wait at either bound and wakes the reader when work ends", async () => {
   const gate = new WorkGate(2, 10 * WORK_OVERHEAD);

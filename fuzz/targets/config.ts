@@ -12,21 +12,21 @@ import { join } from "node:path";
 import { LISTEN_OPTIONS, readConfig } from "../../commands/_listen_config.ts";
 import type { Option } from "../../commands/_options.ts";
 import { concat, fromBase64Url, utf8 } from "../../lib/bytes.ts";
-import { RoomStore } from "../../lib/chat/room_store.ts";
+import { RoomStore } from "../../lib/services/chat/room_store.ts";
 import { OvtpError } from "../../lib/errors.ts";
 import {
   decodeKeyFile,
   encodeKeyFile,
   isSealedKeyFile,
   WrongPassphraseError,
-} from "../../lib/key_file.ts";
+} from "../../lib/identity/key_file.ts";
 import {
   formatPublicKey,
   generateIdentity,
   type Identity,
   parsePublicKey,
-} from "../../lib/keys.ts";
-import { Keystore } from "../../lib/keystore.ts";
+} from "../../lib/identity/keys.ts";
+import { Keystore } from "../../lib/identity/keystore.ts";
 import { mutatedBytes, mutatedText } from "../_mutate.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects, parsesOrRejectsAsync } from "../_target.ts";
 
@@ -177,7 +177,7 @@ const PASSPHRASE = "correct horse";
 // Above this cost a case stops before Argon2id runs: the bounds check has
 // been passed by then, which is what the case is about.
 const MAX_CASE_KIB_PASSES = 256;
-// The bounds documented in lib/key_file.ts.
+// The bounds documented in lib/identity/key_file.ts.
 const MAX_MEMORY_KIB = 1024 * 1024;
 const MAX_PASSES = 16;
 const MAX_MEMORY_PASSES_KIB = 4 * 1024 * 1024;

@@ -1,5 +1,5 @@
 /**
- * Envelopes (lib/envelope.ts): what the chat relay stores and forwards,
+ * Envelopes (lib/envelope/envelope.ts): what the chat relay stores and forwards,
  * and what every member opens. Anyone on the path can damage, splice or
  * forge one, so a changed envelope must be refused with an EnvelopeError
  * and never open to another body or under another sender.
@@ -13,8 +13,13 @@ import {
   openEnvelope,
   parseEnvelope,
   sealEnvelope,
-} from "../../lib/envelope.ts";
-import { generateIdentity, type Identity, publicKeyBytes, samePublicKey } from "../../lib/keys.ts";
+} from "../../lib/envelope/envelope.ts";
+import {
+  generateIdentity,
+  type Identity,
+  publicKeyBytes,
+  samePublicKey,
+} from "../../lib/identity/keys.ts";
 import { mutatedBytes } from "../_mutate.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects, parsesOrRejectsAsync } from "../_target.ts";
 

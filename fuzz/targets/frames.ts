@@ -8,12 +8,17 @@
 
 import fc from "fast-check";
 import { concat } from "../../lib/bytes.ts";
-import { type ByteStream, SecureChannel } from "../../lib/channel.ts";
+import { type ByteStream, SecureChannel } from "../../lib/channel/channel.ts";
 import { OvtpError } from "../../lib/errors.ts";
-import { encodeFrame, FrameReader, FramingError, MAX_FRAME_LENGTH } from "../../lib/framing.ts";
-import type { PublicKey } from "../../lib/keys.ts";
-import { AES_GCM, CHACHA_POLY, DecryptError } from "../../lib/noise/aead.ts";
-import { CipherState } from "../../lib/noise/cipher_state.ts";
+import {
+  encodeFrame,
+  FrameReader,
+  FramingError,
+  MAX_FRAME_LENGTH,
+} from "../../lib/channel/framing.ts";
+import type { PublicKey } from "../../lib/identity/keys.ts";
+import { AES_GCM, CHACHA_POLY, DecryptError } from "../../lib/channel/noise/aead.ts";
+import { CipherState } from "../../lib/channel/noise/cipher_state.ts";
 import { type FuzzTarget, fuzzTarget } from "../_target.ts";
 import { applyMutations, mutations } from "../_mutate.ts";
 

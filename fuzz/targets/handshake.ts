@@ -13,13 +13,17 @@
 
 import fc from "fast-check";
 import { concat, fromHex, utf8 } from "../../lib/bytes.ts";
-import { type ByteStream, PROLOGUE, SecureChannel } from "../../lib/channel.ts";
+import { type ByteStream, PROLOGUE, SecureChannel } from "../../lib/channel/channel.ts";
 import { OvtpError } from "../../lib/errors.ts";
-import { encodeFrame, FRAME_HEADER_LENGTH } from "../../lib/framing.ts";
-import { generateIdentity, type Identity } from "../../lib/keys.ts";
-import { DecryptError } from "../../lib/noise/aead.ts";
-import { HandshakeError, HandshakeState, type KeyPair } from "../../lib/noise/handshake_state.ts";
-import { XX_HFS } from "../../lib/noise/patterns.ts";
+import { encodeFrame, FRAME_HEADER_LENGTH } from "../../lib/channel/framing.ts";
+import { generateIdentity, type Identity } from "../../lib/identity/keys.ts";
+import { DecryptError } from "../../lib/channel/noise/aead.ts";
+import {
+  HandshakeError,
+  HandshakeState,
+  type KeyPair,
+} from "../../lib/channel/noise/handshake_state.ts";
+import { XX_HFS } from "../../lib/channel/noise/patterns.ts";
 import {
   ed25519Sign,
   generateMlKem768,
@@ -107,7 +111,7 @@ function responderState(f: Fixture): Promise<HandshakeState> {
   });
 }
 
-/** The identity proof as lib/channel.ts makes it (docs/protocol.md section 4). */
+/** The identity proof as lib/channel/channel.ts makes it (docs/protocol.md section 4). */
 async function proof(identity: Identity, h: Uint8Array): Promise<Uint8Array> {
   const signature = await ed25519Sign(
     identity.ed25519Private,

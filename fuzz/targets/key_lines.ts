@@ -6,7 +6,7 @@
  */
 
 import fc from "fast-check";
-import { formatAuthorizedKey, parseAuthorizedKeys } from "../../lib/authorized_keys.ts";
+import { formatAuthorizedKey, parseAuthorizedKeys } from "../../lib/trust/authorized_keys.ts";
 import { toBase64Url } from "../../lib/bytes.ts";
 import {
   formatOptions,
@@ -17,7 +17,7 @@ import {
   parseRate,
   SERVICES,
   splitOptions,
-} from "../../lib/key_options.ts";
+} from "../../lib/trust/key_options.ts";
 import {
   formatPublicKey,
   hasControlCharacters,
@@ -26,8 +26,8 @@ import {
   publicKeyBytes,
   publicKeyFromBytes,
   samePublicKey,
-} from "../../lib/keys.ts";
-import { formatKnownHost, parseKnownHosts } from "../../lib/known_hosts.ts";
+} from "../../lib/identity/keys.ts";
+import { formatKnownHost, parseKnownHosts } from "../../lib/trust/known_hosts.ts";
 import { mutatedText } from "../_mutate.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects } from "../_target.ts";
 

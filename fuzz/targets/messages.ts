@@ -9,7 +9,7 @@
 
 import fc from "fast-check";
 import { posix } from "node:path";
-import { MAX_BULK_PLAINTEXT } from "../../lib/channel.ts";
+import { MAX_BULK_PLAINTEXT } from "../../lib/channel/channel.ts";
 import {
   checkJoin,
   checkJoined,
@@ -17,8 +17,8 @@ import {
   isValidDisplay,
   type Member,
   ROOM_PATTERN,
-} from "../../lib/chat/chat_messages.ts";
-import { type CallBody, decodeCall, encodeCall } from "../../lib/function_call.ts";
+} from "../../lib/services/chat/chat_messages.ts";
+import { type CallBody, decodeCall, encodeCall } from "../../lib/services/function_call.ts";
 import {
   type BulkNotice,
   decodeJson,
@@ -32,23 +32,27 @@ import {
   MessageError,
   writeBulkNotice,
   writeFragment,
-} from "../../lib/messages.ts";
+} from "../../lib/channel/messages.ts";
 import {
   checkDownloadEnd,
   checkGet,
   checkInfo,
   checkListResult,
-} from "../../lib/transfer/download_messages.ts";
+} from "../../lib/services/transfer/download_messages.ts";
 import {
   checkAccept,
   checkEnd,
   checkOffer,
   checkResult,
   checkStart,
-} from "../../lib/transfer/file_messages.ts";
+} from "../../lib/services/transfer/file_messages.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects } from "../_target.ts";
 import { applyMutations, mutatedText, mutations } from "../_mutate.ts";
-import { MAX_COMPONENT_LENGTH, MAX_DEPTH, safeRelativePath } from "../../lib/transfer/safe_name.ts";
+import {
+  MAX_COMPONENT_LENGTH,
+  MAX_DEPTH,
+  safeRelativePath,
+} from "../../lib/services/transfer/safe_name.ts";
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -1,14 +1,14 @@
 /**
- * The recipient list shared by envelopes and sealed files (lib/_recipients.ts),
+ * The recipient list shared by envelopes and sealed files (lib/recipients/entries.ts),
  * in both layouts: a damaged list is refused with the format's own error,
  * accounts for exactly the bytes it names, and never unwraps to another key.
  */
 
 import fc from "fast-check";
 import { utf8 } from "../../lib/bytes.ts";
-import { ENVELOPE_RECIPIENTS, EnvelopeError } from "../../lib/envelope.ts";
-import { FieldReader } from "../../lib/_field_reader.ts";
-import { generateIdentity, publicKeyBytes } from "../../lib/keys.ts";
+import { ENVELOPE_RECIPIENTS, EnvelopeError } from "../../lib/envelope/envelope.ts";
+import { FieldReader } from "../../lib/recipients/field_reader.ts";
+import { generateIdentity, publicKeyBytes } from "../../lib/identity/keys.ts";
 import {
   copyKeys,
   encodeRecipients,
@@ -17,7 +17,7 @@ import {
   readRecipients,
   type RecipientFormat,
   unwrapEntry,
-} from "../../lib/_recipients.ts";
+} from "../../lib/recipients/entries.ts";
 import { SealedError } from "../../lib/sealed/errors.ts";
 import { SEALED_RECIPIENTS } from "../../lib/sealed/_header.ts";
 import { mutatedBytes } from "../_mutate.ts";

@@ -6,7 +6,7 @@
  */
 
 import fc from "fast-check";
-import { generateIdentity, type Identity, samePublicKey } from "../../lib/keys.ts";
+import { generateIdentity, type Identity, samePublicKey } from "../../lib/identity/keys.ts";
 import {
   armorDecoder,
   armorEncoder,

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { ChatRelay } from "../chat/relay.ts";
+import { ChatRelay } from "../services/chat/relay.ts";
 import type { Logger } from "../logger.ts";
-import type { Limiter } from "../rate_limiter.ts";
+import type { Limiter } from "../server/rate_limiter.ts";
 import { NatsCluster, type NatsClusterOptions } from "./nats_cluster.ts";
 import { NatsLimiter } from "./nats_limiter.ts";
 import { NatsRooms } from "./nats_rooms.ts";

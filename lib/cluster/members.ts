@@ -1,15 +1,15 @@
 /**
  * A shared room's member list: how it is read from its key-value entry and
  * how a join changes it. The same rules as a relay's members.json
- * (lib/chat/room_store.ts): a full room refuses newcomers, and members idle
+ * (lib/services/chat/room_store.ts): a full room refuses newcomers, and members idle
  * past the bound, who are not connected, are removed.
  *
  * @module
  */
 
 import type { KvEntry } from "@nats-io/kv";
-import { parsePublicKey } from "../keys.ts";
-import type { StoredMember } from "../chat/room_store.ts";
+import { parsePublicKey } from "../identity/keys.ts";
+import type { StoredMember } from "../services/chat/room_store.ts";
 
 /** A member as kept in the shared list, with when it last joined. */
 export interface KeptMember extends StoredMember {

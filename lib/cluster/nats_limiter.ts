@@ -9,7 +9,7 @@
  */
 
 import { fromUtf8, toHex, utf8 } from "../bytes.ts";
-import type { Rate } from "../key_options.ts";
+import type { Rate } from "../trust/key_options.ts";
 import type { Logger } from "../logger.ts";
 import {
   type Limiter,
@@ -17,7 +17,7 @@ import {
   RateLimiter,
   takeToken,
   type TokenBucket,
-} from "../rate_limiter.ts";
+} from "../server/rate_limiter.ts";
 import type { NatsCluster } from "./nats_cluster.ts";
 
 /** See the module. */

@@ -1,6 +1,6 @@
 /**
  * The native backend: OpenSSL 3's libcrypto through Deno FFI (needs
- * `--allow-ffi`). Only lib/crypto/backend.ts loads it, and only uses it
+ * `--allow-ffi`). Only lib/crypto/mod.ts loads it, and only uses it
  * after the known-answer self-test in lib/crypto/self_test.ts has passed.
  *
  * Every call checks OpenSSL's return value and throws on failure: a native

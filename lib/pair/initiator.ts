@@ -10,10 +10,10 @@
  */
 
 import { concat, utf8 } from "../bytes.ts";
-import { type ByteStream, SecureChannel } from "../channel.ts";
+import { type ByteStream, SecureChannel } from "../channel/channel.ts";
 import { OvtpError } from "../errors.ts";
-import type { Identity, PublicKey } from "../keys.ts";
-import { decodeJson, MessageType } from "../messages.ts";
+import type { Identity, PublicKey } from "../identity/keys.ts";
+import { decodeJson, MessageType } from "../channel/messages.ts";
 import { codeScalar, type PairCode } from "./code.ts";
 import { CONFIRMATION_LENGTH, confirmationMatches, SHARE_LENGTH, Spake2 } from "./spake2.ts";
 import {

@@ -12,13 +12,13 @@
  */
 
 import { join } from "node:path";
-import { atomicWrite } from "../_io.ts";
-import { withFileLock } from "../_file_lock.ts";
+import { atomicWrite } from "../io/files.ts";
+import { withFileLock } from "../io/file_lock.ts";
 import { fromHex, toHex } from "../bytes.ts";
 import { OvtpError } from "../errors.ts";
-import { formatOptions, type KeyOptions, splitOptions } from "../key_options.ts";
-import type { PublicKey } from "../keys.ts";
-import type { AddKeyResult, Keystore } from "../keystore.ts";
+import { formatOptions, type KeyOptions, splitOptions } from "../trust/key_options.ts";
+import type { PublicKey } from "../identity/keys.ts";
+import type { AddKeyResult, Keystore } from "../identity/keystore.ts";
 import { codeScalar, MAX_NAMEPLATE, type PairCode, randomSecret } from "./code.ts";
 import { bytesToBigInt, scalarBytes } from "./spake2_scalars.ts";
 

@@ -13,13 +13,13 @@
  */
 
 import { concat, constantTimeEqual, fromUtf8 } from "../bytes.ts";
-import type { SecureChannel } from "../channel.ts";
-import { encodeJson } from "../messages.ts";
+import type { SecureChannel } from "../channel/channel.ts";
+import { encodeJson } from "../channel/messages.ts";
 import { OvtpError } from "../errors.ts";
-import { fingerprint, type PublicKey } from "../keys.ts";
-import type { Rate } from "../key_options.ts";
+import { fingerprint, type PublicKey } from "../identity/keys.ts";
+import type { Rate } from "../trust/key_options.ts";
 import type { Logger } from "../logger.ts";
-import { RateLimiter } from "../rate_limiter.ts";
+import { RateLimiter } from "../server/rate_limiter.ts";
 import { InviteRefused, type InviteStore } from "./invites.ts";
 import { CONFIRMATION_LENGTH, confirmationMatches, SHARE_LENGTH } from "./spake2_scalars.ts";
 import {

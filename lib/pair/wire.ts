@@ -6,11 +6,16 @@
  * @module
  */
 
-import { decodeJson, encodeFragments, encodeJson, FRAGMENT_HEADER_LENGTH } from "../messages.ts";
-import { MessageType } from "../messages.ts";
-import type { SecureChannel } from "../channel.ts";
+import {
+  decodeJson,
+  encodeFragments,
+  encodeJson,
+  FRAGMENT_HEADER_LENGTH,
+} from "../channel/messages.ts";
+import { MessageType } from "../channel/messages.ts";
+import type { SecureChannel } from "../channel/channel.ts";
 import { OvtpError } from "../errors.ts";
-import { type PublicKey, publicKeyBytes } from "../keys.ts";
+import { type PublicKey, publicKeyBytes } from "../identity/keys.ts";
 import { concat, utf8 } from "../bytes.ts";
 import type { Spake2Context } from "./spake2.ts";
 

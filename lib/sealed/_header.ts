@@ -14,7 +14,7 @@
 
 import { concat, constantTimeEqual } from "../bytes.ts";
 import { ed25519Sign, ed25519Verify } from "../crypto/mod.ts";
-import { FieldReader } from "../_field_reader.ts";
+import { FieldReader } from "../recipients/field_reader.ts";
 import {
   copyKeys,
   encodeRecipients,
@@ -25,8 +25,13 @@ import {
   type RecipientFormat,
   type RecipientList,
   unwrapEntry,
-} from "../_recipients.ts";
-import { type Identity, type PublicKey, publicKeyBytes, publicKeyFromBytes } from "../keys.ts";
+} from "../recipients/entries.ts";
+import {
+  type Identity,
+  type PublicKey,
+  publicKeyBytes,
+  publicKeyFromBytes,
+} from "../identity/keys.ts";
 import type { ByteReader } from "./_byte_reader.ts";
 import { deriveKeys } from "./_keys.ts";
 import { SealedError } from "./errors.ts";

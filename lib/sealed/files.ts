@@ -7,8 +7,8 @@
  * @module
  */
 
-import { writeAll as writeBytes, type Writer, writeThroughTemp } from "../_io.ts";
-import { checkNotLink } from "../_no_follow.ts";
+import { writeAll as writeBytes, type Writer, writeThroughTemp } from "../io/files.ts";
+import { checkNotLink } from "../io/no_follow.ts";
 
 /** Something to read from: a `Deno.FsFile`, `Deno.stdin`. */
 export interface Readable {

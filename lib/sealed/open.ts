@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { Identity, PublicKey } from "../keys.ts";
+import type { Identity, PublicKey } from "../identity/keys.ts";
 import { BufferPool } from "./_buffer_pool.ts";
 import type { ByteReader } from "./_byte_reader.ts";
 import type { Done } from "./_chunk_runner.ts";

@@ -6,14 +6,14 @@
  */
 
 import { concat } from "../bytes.ts";
-import type { Identity, PublicKey } from "../keys.ts";
+import type { Identity, PublicKey } from "../identity/keys.ts";
 import { armorEncoder } from "./armor.ts";
 import { BufferPool } from "./_buffer_pool.ts";
 import { ByteReader } from "./_byte_reader.ts";
 import type { Done } from "./_chunk_runner.ts";
 import { CHUNK_SIZE, END_MARK, TAG_SIZE } from "./format.ts";
 import { createHeader, SEALED_RECIPIENTS } from "./_header.ts";
-import { checkRecipientCount } from "../_recipients.ts";
+import { checkRecipientCount } from "../recipients/entries.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
 import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
 import { chunkCount } from "./stream.ts";

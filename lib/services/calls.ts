@@ -6,8 +6,8 @@
  * @module
  */
 
-import { CALL_MESSAGE_TYPE, type CallBody, decodeCall } from "../function_call.ts";
-import type { Message } from "../messages.ts";
+import { CALL_MESSAGE_TYPE, type CallBody, decodeCall } from "./function_call.ts";
+import type { Message } from "../channel/messages.ts";
 import { answer, refuseWithResponse, responseMessage } from "./requests.ts";
 import type { Check, Service, SessionApi } from "./service.ts";
 

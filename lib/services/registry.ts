@@ -7,12 +7,12 @@
  */
 
 import { callService } from "./calls.ts";
-import { chatService } from "./chat.ts";
-import { downloadService } from "./downloads.ts";
+import { chatService } from "./chat/service.ts";
+import { downloadService } from "./transfer/download_service.ts";
 import { pingService } from "./ping.ts";
 import { requestService } from "./requests.ts";
 import type { Service } from "./service.ts";
-import { uploadService } from "./uploads.ts";
+import { uploadService } from "./transfer/upload_service.ts";
 
 /** Every service a server runs, in the order their connections close. */
 export const SERVICES: readonly Service[] = [

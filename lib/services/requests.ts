@@ -8,8 +8,8 @@
  */
 
 import { utf8 } from "../bytes.ts";
-import { encodeResponse, type Message, MessageType } from "../messages.ts";
-import type { Reply } from "../server_types.ts";
+import { encodeResponse, type Message, MessageType } from "../channel/messages.ts";
+import type { Reply } from "../server/types.ts";
 import type { Refusal, Service, SessionApi } from "./service.ts";
 
 /** The request service; a server always offers it. */

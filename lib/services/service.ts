@@ -1,5 +1,5 @@
 /**
- * What a service is to the server session (server_session.ts): the message
+ * What a service is to the server session (lib/server/session.ts): the message
  * types it handles, what must be allowed before a message reaches it, how a
  * refusal looks on its wire, and the part that lives for one connection.
  * The session owns authorization, rate limits and flow control, so that a
@@ -9,9 +9,9 @@
  */
 
 import type { Logger } from "../logger.ts";
-import type { Message } from "../messages.ts";
-import type { Peer } from "../peer.ts";
-import type { ServeOptions } from "../server_types.ts";
+import type { Message } from "../channel/messages.ts";
+import type { Peer } from "../identity/peer.ts";
+import type { ServeOptions } from "../server/types.ts";
 
 /**
  * Why a message is not served: the one shape every refusal has inside the

@@ -1,0 +1,352 @@
+/**
+ * The server's side of file transfers on one connection: a small state
+ * machine per transfer id (offered, receiving, failed), writing into an
+ * {@linkcode Inbox}. Refusals go back to the sender as a Result; a broken
+ * message closes the connection.
+ *
+ * @module
+ */
+
+import { decodeJson, encodeJson, type Message, MessageError } from "../../channel/messages.ts";
+import { releaseOpened } from "../../channel/_bulk_buffers.ts";
+import type { Peer } from "../../identity/peer.ts";
+import {
+  checkEnd,
+  checkOffer,
+  checkStart,
+  FileMessageType,
+  type FileOffer,
+  type FileResult,
+} from "./file_messages.ts";
+import type { PartialClaim } from "./_inbox_partials.ts";
+import type { Inbox } from "./inbox.ts";
+import type { PartialFile } from "./partial_file.ts";
+import { TransferRefusal } from "./transfer_refusal.ts";
+
+/**
+ * A file received and stored, as reported to the server's program through
+ * {@linkcode ServeOptions.onFile}.
+ *
+ * @example Acting on each file received
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   Inbox,
+ *   OvtpClient,
+ *   type ReceivedFile,
+ *   serve,
+ *   streamSource,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const arrived = Promise.withResolvers<ReceivedFile>();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox: new Inbox(dir),
+ *   // Called once the file is in place (the sender may already have its answer).
+ *   onFile: (file) => arrived.resolve(file),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * const data = new TextEncoder().encode("hello");
+ * const sent = await client.sendFile(streamSource(ReadableStream.from([data]), "hello.txt"));
+ *
+ * const file = await arrived.promise;
+ * assert.equal(file.peer.name, "alice");
+ * assert.equal(file.name, "hello.txt");
+ * assert.equal(file.path, "alice/hello.txt");
+ * assert.equal(file.sha256, sent.sha256);
+ * assert.equal(await Deno.readTextFile(file.absolutePath), "hello");
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ReceivedFile {
+  /** Who sent it. */
+  readonly peer: Peer;
+  /** The name the sender gave. */
+  readonly name: string;
+  /** Where it was stored, relative to the inbox. */
+  readonly path: string;
+  /** Its absolute path. */
+  readonly absolutePath: string;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Its SHA-256 (hex), verified. */
+  readonly sha256: string;
+  /** Whether it was renamed to avoid overwriting a file. */
+  readonly renamed: boolean;
+}
+
+interface Transfer {
+  offer: FileOffer;
+  /** Its file in the inbox's internal folder, held by this transfer alone. */
+  claim?: PartialClaim;
+  held: number;
+  partial?: PartialFile;
+  failed: boolean;
+}
+
+/** Bytes between two free-space checks while receiving. */
+const SPACE_CHECK_INTERVAL = 64 * 1024 * 1024;
+/** Transfers one connection may have open at once. */
+const MAX_TRANSFERS = 16;
+/** Folders sent as a whole that one connection may store into. */
+const MAX_FOLDERS = 4096;
+
+/** Receives the files sent on one connection. */
+export class FileReceiver {
+  #inbox: Inbox;
+  #peer: Peer;
+  #send: (message: Message) => Promise<void>;
+  #onFile: (file: ReceivedFile) => void | Promise<void>;
+  #transfers = new Map<number, Transfer>();
+  /** The folder created for each folder token of this connection. */
+  #folders = new Map<string, Promise<string>>();
+
+  /** Creates a receiver writing to `inbox` and answering through `send`. */
+  constructor(
+    inbox: Inbox,
+    peer: Peer,
+    send: (message: Message) => Promise<void>,
+    onFile: (file: ReceivedFile) => void | Promise<void>,
+  ) {
+    this.#inbox = inbox;
+    this.#peer = peer;
+    this.#send = send;
+    this.#onFile = onFile;
+  }
+
+  /** Handles one file message; throws MessageError for a protocol violation. */
+  async handle(message: Message): Promise<void> {
+    const transfer = this.#transfers.get(message.id);
+    if (message.type === FileMessageType.Offer) {
+      if (transfer) throw new MessageError(`Transfer ${message.id} already exists`);
+      if (this.#transfers.size >= MAX_TRANSFERS) throw new MessageError("Too many transfers");
+      return await this.#refusing(message.id, () => this.#offer(message), true);
+    }
+    if (!transfer) throw new MessageError(`No transfer ${message.id}`);
+    if (transfer.failed) {
+      // After a refusal the sender may still have data in flight: drop it
+      // until it learns, and forget the transfer at its End or Abort.
+      if (message.type !== FileMessageType.Data) this.#transfers.delete(message.id);
+      return;
+    }
+    switch (message.type) {
+      case FileMessageType.Start:
+        return await this.#refusing(message.id, () => this.#start(transfer, message));
+      case FileMessageType.Data:
+        return await this.#refusing(message.id, () => this.#data(transfer, message.body));
+      case FileMessageType.End:
+        return await this.#refusing(message.id, () => this.#end(message.id, transfer, message));
+      case FileMessageType.Abort:
+        this.#transfers.delete(message.id);
+        return await this.#close(transfer);
+      default:
+        throw new MessageError(`Unexpected file message type ${message.type}`);
+    }
+  }
+
+  /**
+   * Called when the connection ends: transfers in progress keep their data
+   * when they can resume, and lose it when they cannot.
+   */
+  async close(): Promise<void> {
+    for (const transfer of this.#transfers.values()) await this.#close(transfer);
+    this.#transfers.clear();
+  }
+
+  async #offer(message: Message): Promise<void> {
+    const offer = checkOffer(decodeJson(message.body));
+    const resumable = offer.resumable && offer.size !== null;
+    const transfer: Transfer = { offer, held: 0, failed: false };
+    this.#transfers.set(message.id, transfer);
+    if (offer.size !== null) await this.#inbox.checkRoom(offer.size, offer.size);
+    else await this.#inbox.checkRoom(0, 0);
+    // The claim is this transfer's alone until it ends: a second upload of
+    // the same name and size meanwhile gets a file of its own.
+    const claim = await this.#inbox.claim(
+      this.#peer.fingerprint,
+      offer.name,
+      offer.size,
+      resumable,
+    );
+    transfer.claim = claim;
+    transfer.held = resumable ? Math.min(claim.heldSize, offer.size!) : 0;
+    const prefix = transfer.held > 0 ? await claim.prefixHash(transfer.held) : null;
+    await this.#send({
+      type: FileMessageType.Accept,
+      id: message.id,
+      body: encodeJson({ offset: transfer.held, prefix_sha256: prefix }),
+    });
+  }
+
+  /** The folder made for `token` on its first stored file (from that file's `root`). */
+  #folder(token: string, root: string): Promise<string> {
+    let chosen = this.#folders.get(token);
+    if (!chosen) {
+      if (this.#folders.size >= MAX_FOLDERS) {
+        return Promise.reject(
+          new TransferRefusal("io", "Too many folders sent on one connection"),
+        );
+      }
+      chosen = this.#inbox.newFolder(this.#peer.name, root);
+      this.#folders.set(token, chosen);
+      // A failure is not remembered: the next file of the folder tries again.
+      chosen.catch(() => this.#folders.delete(token));
+    }
+    return chosen;
+  }
+
+  async #start(transfer: Transfer, message: Message): Promise<void> {
+    if (transfer.partial) throw new MessageError("Transfer already started");
+    const offset = checkStart(decodeJson(message.body));
+    if (offset !== 0 && offset !== transfer.held) {
+      throw new MessageError(`Start offset ${offset} does not match the held ${transfer.held}`);
+    }
+    transfer.partial = await transfer.claim!.open(offset);
+  }
+
+  async #data(transfer: Transfer, body: Uint8Array): Promise<void> {
+    const partial = transfer.partial;
+    if (!partial) throw new MessageError("Data before Start");
+    const size = partial.size + body.length;
+    if (transfer.offer.size !== null && size > transfer.offer.size) {
+      throw new TransferRefusal("bad-size", "More data than the offered size");
+    }
+    if (
+      size > this.#inbox.maxFileSize ||
+      Math.floor(size / SPACE_CHECK_INTERVAL) > Math.floor(partial.size / SPACE_CHECK_INTERVAL)
+    ) {
+      await this.#inbox.checkRoom(size, SPACE_CHECK_INTERVAL);
+    }
+    await partial.write(body);
+    // Written and hashed: the record's buffer can take the next one.
+    releaseOpened(body);
+  }
+
+  async #end(id: number, transfer: Transfer, message: Message): Promise<void> {
+    const end = checkEnd(decodeJson(message.body));
+    const partial = transfer.partial;
+    if (!partial) throw new MessageError("End before Start");
+    const sha256 = partial.hash.digest("hex");
+    if (end.size !== partial.size || (transfer.offer.size ?? end.size) !== end.size) {
+      throw new TransferRefusal(
+        "bad-size",
+        `Received ${partial.size} bytes, but the sender says ${end.size}`,
+      );
+    }
+    if (end.sha256 !== sha256) {
+      throw new TransferRefusal(
+        "bad-hash",
+        "The received data does not match the sender's SHA-256",
+      );
+    }
+    await partial.sync();
+    // The sender's modification time, set through the handle before the
+    // file becomes visible.
+    if (transfer.offer.mtime !== undefined) await partial.setModified(transfer.offer.mtime);
+    this.#transfers.delete(id);
+    // Linked into place (and its temporary name removed) while this
+    // transfer still holds the file's lock; only then is the handle closed.
+    // Nothing writes to it afterwards.
+    const claim = transfer.claim!;
+    transfer.partial = undefined;
+    transfer.claim = undefined;
+    let stored;
+    try {
+      stored = await this.#inbox.store(
+        partial.path,
+        this.#peer.name,
+        transfer.offer.name,
+        transfer.offer.mode,
+        transfer.offer.folder === undefined
+          ? undefined
+          : (root) => this.#folder(transfer.offer.folder!, root),
+      );
+    } finally {
+      await claim.release(false);
+    }
+    const result: FileResult = {
+      status: "ok",
+      path: stored.path,
+      size: partial.size,
+      sha256,
+      renamed: stored.renamed,
+    };
+    await this.#reply(id, result);
+    await this.#onFile({
+      peer: this.#peer,
+      name: transfer.offer.name,
+      path: stored.path,
+      absolutePath: stored.absolutePath,
+      size: partial.size,
+      sha256,
+      renamed: stored.renamed,
+    });
+  }
+
+  // Runs a step; a refusal is answered with an error Result, the partial
+  // data is removed, and the transfer ignores what the sender still sends.
+  async #refusing(id: number, step: () => Promise<void>, offering = false): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      const transfer = this.#transfers.get(id);
+      const refusal = error instanceof TransferRefusal
+        ? error
+        : isNoSpace(error)
+        ? new TransferRefusal("no-space", "The server's disk is full")
+        : error instanceof MessageError
+        ? undefined
+        : new TransferRefusal(
+          "io",
+          `The server could not store the file: ${(error as Error).message}`,
+        );
+      if (!refusal) throw error;
+      if (transfer) {
+        transfer.failed = true;
+        // A refused offer keeps what an earlier attempt left (a smaller
+        // file may fit later); a refusal mid-transfer drops the data.
+        await this.#close(transfer, !offering);
+        // A refused offer ends the transfer: the sender sends nothing more.
+        if (offering) this.#transfers.delete(id);
+      }
+      await this.#reply(id, { status: "error", code: refusal.code, message: refusal.message });
+    }
+  }
+
+  async #close(transfer: Transfer, discard = false): Promise<void> {
+    const claim = transfer.claim;
+    if (!claim) return;
+    transfer.claim = undefined;
+    transfer.partial = undefined;
+    const resumable = transfer.offer.resumable && transfer.offer.size !== null;
+    const keep = !discard && resumable;
+    await claim.release(keep).catch(() => {});
+    // A file left for a resume counts against its sender's cap at once.
+    if (keep) await this.#inbox.pruneStale().catch(() => {});
+  }
+
+  async #reply(id: number, result: FileResult): Promise<void> {
+    await this.#send({ type: FileMessageType.Result, id, body: encodeJson(result) });
+  }
+}
+
+// Deno reports a full disk as a plain Error whose message holds the OS's
+// text ("No space left on device", os error 28).
+function isNoSpace(error: unknown): boolean {
+  return error instanceof Error &&
+    (/No space left|os error 28|ENOSPC/i.test(error.message) ||
+      (error as { code?: string }).code === "ENOSPC");
+}
