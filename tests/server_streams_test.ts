@@ -22,6 +22,11 @@ import { createStreamServer } from "../lib/server/server.ts";
 import type { ServeOptions } from "../lib/server/types.ts";
 import { PING_MESSAGE_TYPE, pingService } from "../lib/services/ping.ts";
 import { byType, SERVICE_BY_TYPE, SERVICES } from "../lib/services/registry.ts";
+import { ChatRelay } from "../lib/services/chat/relay.ts";
+import { RoomStore } from "../lib/services/chat/room_store.ts";
+import { ChatSession } from "../lib/services/chat/chat_session.ts";
+import { SILENT_LOGGER } from "../lib/logger.ts";
+import { tempDir } from "./_tmp.ts";
 
 /** One direction of the pipe; ending it ends the reader's stream. */
 function direction() {
@@ -216,4 +221,26 @@ Deno.test("a raw ping with a body is answered with the time; one with id 0 close
   await client.closed;
   assert.ok(client.failure instanceof OvtpError);
   await server.close();
+});
+
+Deno.test("a connection opens a service's state at its first message for it, not before", async () => {
+  const relay = new ChatRelay(new RoomStore(await tempDir()), SILENT_LOGGER);
+  let opened = 0;
+  const connect = relay.connect.bind(relay);
+  relay.connect = (peer, send) => {
+    opened++;
+    return connect(peer, send);
+  };
+  const served = await overPipe({ chat: relay });
+  const client = await served.connect();
+  await client.request("hello");
+  await client.ping();
+  // Requests and pings only: the chat service's side was never made.
+  assert.equal(opened, 0);
+  const quiet = { onMessage() {}, onPresence() {}, onDropped() {} };
+  await ChatSession.join(client, clientIdentity, { room: "lazy", display: "alice" }, quiet);
+  assert.equal(opened, 1);
+  client.close();
+  await served.served;
+  await served.server.close();
 });

@@ -53,7 +53,7 @@ export interface LiveGrantOptions {
 export class LiveGrant {
   #grant: Grant;
   #options: LiveGrantOptions;
-  #interval: ReturnType<typeof setInterval> | undefined;
+  #ticker: Ticker | undefined;
   #maxAgeMs = 0;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #ended: GrantEnd | undefined;
@@ -71,7 +71,7 @@ export class LiveGrant {
       // 250 ms): thousands of idle connections then share a few looks at
       // authorized_keys a second instead of one each.
       this.#maxAgeMs = Math.min(250, interval / 4);
-      this.#interval = setInterval(() => this.#recheck(), interval);
+      this.#ticker = Ticker.join(interval, this.#recheck);
     }
   }
 
@@ -88,11 +88,13 @@ export class LiveGrant {
 
   /** Stops the timers (when the connection ends). */
   stop(): void {
-    clearInterval(this.#interval);
+    this.#ticker?.leave(this.#recheck);
+    this.#ticker = undefined;
     clearTimeout(this.#expiryTimer);
   }
 
-  async #recheck(): Promise<void> {
+  // A field, so that the ticker holds one function per grant.
+  #recheck = async (): Promise<void> => {
     // A slow authorizer must not pile up calls.
     if (this.#checking || this.#ended) return;
     this.#checking = true;
@@ -130,7 +132,7 @@ export class LiveGrant {
     } finally {
       this.#checking = false;
     }
-  }
+  };
 
   #armExpiry(): void {
     clearTimeout(this.#expiryTimer);
@@ -170,4 +172,42 @@ function narrower(before: KeyOptions, after: KeyOptions): boolean {
   if (!before.allow) return true;
   const now = after.allow;
   return before.allow.some((entry) => !now.includes(entry) && !now.includes(entry.split(":")[0]));
+}
+
+/**
+ * One timer per recheck interval for every grant that uses it: ten
+ * thousand idle connections then hold one timer, not one each, and are
+ * checked together (against one cached read of authorized_keys).
+ */
+class Ticker {
+  static #byInterval = new Map<number, Ticker>();
+  #interval: number;
+  #timer: ReturnType<typeof setInterval>;
+  #tasks = new Set<() => unknown>();
+
+  private constructor(interval: number) {
+    this.#interval = interval;
+    this.#timer = setInterval(() => {
+      for (const task of this.#tasks) task();
+    }, interval);
+  }
+
+  /** Runs `task` every `interval` ms until it leaves. */
+  static join(interval: number, task: () => unknown): Ticker {
+    let ticker = Ticker.#byInterval.get(interval);
+    if (!ticker) {
+      ticker = new Ticker(interval);
+      Ticker.#byInterval.set(interval, ticker);
+    }
+    ticker.#tasks.add(task);
+    return ticker;
+  }
+
+  /** Stops running `task`; the timer stops with the last one. */
+  leave(task: () => unknown): void {
+    this.#tasks.delete(task);
+    if (this.#tasks.size > 0) return;
+    clearInterval(this.#timer);
+    Ticker.#byInterval.delete(this.#interval);
+  }
 }

@@ -115,7 +115,9 @@ class ServerSession {
   #ended = new AbortController();
   #authorization?: LiveGrant;
   #peer?: Peer;
+  // Opened on first use: an idle connection holds no service's state.
   #services = new Map<Service, ServiceConnection | undefined>();
+  #session?: SessionApi;
 
   constructor(
     context: ServerContext,
@@ -146,8 +148,7 @@ class ServerSession {
     const { logger } = this.#context;
     const remote = this.#remote;
     this.#authorization = this.#watch(grant!);
-    const session = this.#api(peer);
-    for (const service of SERVICES) this.#services.set(service, service.open(session));
+    this.#session = this.#api(peer);
     try {
       await this.#send({
         type: MessageType.Welcome,
@@ -161,7 +162,7 @@ class ServerSession {
     } finally {
       this.#ended.abort();
       this.#authorization.stop();
-      for (const connection of this.#services.values()) await connection?.close?.();
+      for (const service of SERVICES) await this.#services.get(service)?.close?.();
     }
   }
 
@@ -209,6 +210,12 @@ class ServerSession {
       onError: (error) =>
         logger.warn(`cannot check authorization: ${error.message}`, { remote, name }),
     });
+  }
+
+  /** `service`'s side of this connection, opened now if this is its first message. */
+  #opened(service: Service): ServiceConnection | undefined {
+    if (!this.#services.has(service)) this.#services.set(service, service.open(this.#session!));
+    return this.#services.get(service);
   }
 
   #api(peer: Peer): SessionApi {
@@ -273,7 +280,7 @@ class ServerSession {
   }
 
   async #serve(service: Service, message: Message): Promise<void> {
-    const connection = this.#services.get(service);
+    const connection = this.#opened(service);
     const check = service.check(message);
     const refused = check && await this.#gate(service, connection, check);
     if (refused) return await this.#send(service.refuse(message, refused));

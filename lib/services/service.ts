@@ -91,6 +91,10 @@ export interface Service {
   check(message: Message): Check | undefined;
   /** `refusal` as this service's wire answers `message`. */
   refuse(message: Message, refusal: Refusal): Message;
-  /** Its part of one connection; undefined when this server does not offer it. */
+  /**
+   * Its part of one connection, opened at the connection's first message
+   * for it (an idle connection holds none); undefined when this server does
+   * not offer it.
+   */
   open(session: SessionApi): ServiceConnection | undefined;
 }
