@@ -7,7 +7,7 @@
  */
 
 /** The vectors folder, relative to this file: tests/ → repo → ../shared/vectors. */
-export const VECTORS_DIR: URL = new URL("../../shared/vectors", import.meta.url);
+export const VECTORS_DIR: URL = new URL("../../shared/vectors/", import.meta.url);
 
 /** The result of loading one vector file: its data, or why it is missing. */
 export type VectorFile<T> =

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { TARGETS } from "../scripts/compile.ts";
 
-const WORKFLOWS = new URL("../.github/workflows", import.meta.url);
+const WORKFLOWS = new URL("../.github/workflows/", import.meta.url);
 
 interface Step {
   run?: string;

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { sha256Stream } from "../../crypto/mod.ts";
-import { MAX_BULK_PLAINTEXT } from "../../channel/channel.ts";
 import { OvtpError } from "../../errors.ts";
 import { decodeJson, encodeJson, type Message, MessageError } from "../../channel/messages.ts";
 import { checkGet, DownloadMessageType } from "./download_messages.ts";
 import type { ServedFolder } from "./served_folder.ts";
+import { sendChunks, startAfter } from "./engine.ts";
+import { fileChunks } from "./sources.ts";
 
 /**
  * Gets and Lists one connection may have in progress at once: each holds an
@@ -89,65 +89,34 @@ export class DownloadProvider {
   async #get(id: number, get: { path: string; offset: number; prefix_sha256: string | null }) {
     const { file, size, mode, mtime } = await this.#folder.open(get.path);
     try {
-      const hash = sha256Stream();
-      let offset = 0;
-      if (get.offset > 0 && get.offset <= size && get.prefix_sha256) {
-        await copy(file, get.offset, (chunk) => hash.update(chunk));
-        if (hash.copy().digest("hex") === get.prefix_sha256) offset = get.offset;
-      }
-      const data = offset > 0 ? hash : sha256Stream();
-      if (offset === 0) await file.seek(0, Deno.SeekMode.Start);
+      // Two buffers take turns: the next chunk is read while one is sealed.
+      const read = () => fileChunks(file, get.path, true, size);
+      const held = get.offset <= size ? { offset: get.offset, sha256: get.prefix_sha256 } : null;
+      const start = await startAfter(read, held);
       await this.#send({
         type: DownloadMessageType.Info,
         id,
         // mtime is optional: an older client ignores it.
-        body: encodeJson({ size, mode, offset, ...(mtime === undefined ? {} : { mtime }) }),
+        body: encodeJson({
+          size,
+          mode,
+          offset: start.offset,
+          ...(mtime === undefined ? {} : { mtime }),
+        }),
       });
-      const sent = await copy(file, size - offset, async (chunk) => {
-        // Hashed (on another thread with the native backend) while it is
-        // sealed; the channel keeps the ciphertext, so the buffer is free
-        // for the next chunk once both settle.
-        const [hashed, written] = await Promise.allSettled([
-          data.updateAsync(chunk),
-          this.#send({ type: DownloadMessageType.Data, id, body: chunk }),
-        ]);
-        if (written.status === "rejected") throw written.reason;
-        if (hashed.status === "rejected") throw hashed.reason;
-      }, () => this.#closed);
-      if (sent !== size - offset) {
+      const send = (chunk: Uint8Array) =>
+        this.#send({ type: DownloadMessageType.Data, id, body: chunk });
+      const sent = await sendChunks(start, send, { stopped: () => this.#closed });
+      if (sent !== size - start.offset) {
         throw new OvtpError("io", "The file changed size while being sent");
       }
       await this.#send({
         type: DownloadMessageType.End,
         id,
-        body: encodeJson({ size, sha256: data.digest("hex") }),
+        body: encodeJson({ size, sha256: start.hash.digest("hex") }),
       });
     } finally {
       file.close();
     }
   }
-}
-
-/**
- * Reads `length` bytes from `file` in bulk-record-sized chunks, passing each
- * to `use` and awaiting it: every chunk is read into the same buffer, so
- * `use` must be done with it when it settles. Returns the bytes read, less
- * if the file is shorter or `stop` says so.
- */
-async function copy(
-  file: Deno.FsFile,
-  length: number,
-  use: (chunk: Uint8Array) => unknown,
-  stop: () => boolean = () => false,
-): Promise<number> {
-  let done = 0;
-  const buffer = new Uint8Array(Math.min(MAX_BULK_PLAINTEXT, length));
-  while (done < length && !stop()) {
-    const chunk = buffer.subarray(0, Math.min(MAX_BULK_PLAINTEXT, length - done));
-    const n = await file.read(chunk);
-    if (n === null) break;
-    await use(chunk.subarray(0, n));
-    done += n;
-  }
-  return done;
 }

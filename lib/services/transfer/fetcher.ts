@@ -22,6 +22,7 @@ import { chmodFile, openExistingFile } from "../../io/no_follow.ts";
 import { createExclusive } from "../../io/files.ts";
 import { PartialFile } from "./partial_file.ts";
 import { openExchange, type ReplyQueue } from "./_reply_queue.ts";
+import { endMismatch } from "./engine.ts";
 import type { MessageLink, TransferProgress } from "./sender.ts";
 
 /** The suffix of a download in progress. */
@@ -177,8 +178,8 @@ export async function fetchFile(
     partial = new PartialFile(file, partialPath, hash, info.offset);
     file = null;
     const end = await receiveData(replies, partial, info.size, remotePath, options);
-    const sha256 = partial.hash.digest("hex");
-    if (end.size !== partial.size || end.sha256 !== sha256) {
+    const { sha256, mismatch } = endMismatch(partial, end);
+    if (mismatch) {
       await partial.close();
       await Deno.remove(partialPath).catch(() => {});
       partial = undefined;

@@ -22,6 +22,7 @@ import type { PartialClaim } from "./_inbox_partials.ts";
 import type { Inbox } from "./inbox.ts";
 import type { PartialFile } from "./partial_file.ts";
 import { TransferRefusal } from "./transfer_refusal.ts";
+import { endMismatch } from "./engine.ts";
 
 /**
  * A file received and stored, as reported to the server's program through
@@ -239,14 +240,14 @@ export class FileReceiver {
     const end = checkEnd(decodeJson(message.body));
     const partial = transfer.partial;
     if (!partial) throw new MessageError("End before Start");
-    const sha256 = partial.hash.digest("hex");
-    if (end.size !== partial.size || (transfer.offer.size ?? end.size) !== end.size) {
+    const { sha256, mismatch } = endMismatch(partial, end);
+    if (mismatch === "size" || (transfer.offer.size ?? end.size) !== end.size) {
       throw new TransferRefusal(
         "bad-size",
         `Received ${partial.size} bytes, but the sender says ${end.size}`,
       );
     }
-    if (end.sha256 !== sha256) {
+    if (mismatch === "hash") {
       throw new TransferRefusal(
         "bad-hash",
         "The received data does not match the sender's SHA-256",

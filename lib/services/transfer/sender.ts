@@ -6,16 +6,10 @@
  * @module
  */
 
-import { type Sha256Stream, sha256Stream } from "../../crypto/mod.ts";
+import { sendChunks, type SendStart, startAfter } from "./engine.ts";
 import { OvtpError } from "../../errors.ts";
 import { decodeJson, encodeJson } from "../../channel/messages.ts";
-import {
-  checkAccept,
-  checkResult,
-  type FileAccept,
-  FileMessageType,
-  type FileResult,
-} from "./file_messages.ts";
+import { checkAccept, checkResult, FileMessageType, type FileResult } from "./file_messages.ts";
 import type { MessageLink } from "../../client/message_link.ts";
 import { openExchange, type ReplyQueue } from "./_reply_queue.ts";
 import type { FileSource } from "./sources.ts";
@@ -198,21 +192,21 @@ export async function sendFile(
     // Each chunk is hashed and sealed before the next is asked for (the
     // channel keeps its own copy, the ciphertext, for the socket), so the
     // source may reuse its buffers.
-    const chunks = source.read({ reuse: true })[Symbol.asyncIterator]();
-    const hash = sha256Stream();
-    let offset = 0;
-    let pending: Uint8Array | undefined;
-    if (accept.offset > 0 && source.resumable) {
-      ({ offset, pending } = await verifyPrefix(chunks, hash, accept));
-      if (offset > 0) options.onResume?.(offset);
+    const read = () => source.read({ reuse: true })[Symbol.asyncIterator]();
+    const held = { offset: accept.offset, sha256: accept.prefix_sha256 };
+    const start = await startAfter(read, source.resumable ? held : null);
+    if (start.offset > 0) options.onResume?.(start.offset);
+    await link.send({
+      type: FileMessageType.Start,
+      id,
+      body: encodeJson({ offset: start.offset }),
+    });
+    if (start.offset === 0 && accept.offset > 0 && source.resumable) {
+      options.onRestart?.(accept.offset);
     }
-    await link.send({ type: FileMessageType.Start, id, body: encodeJson({ offset }) });
-    const restart = offset === 0 && accept.offset > 0 && source.resumable;
-    if (restart) options.onRestart?.(accept.offset);
-    const data = restart ? source.read({ reuse: true })[Symbol.asyncIterator]() : chunks;
-    const fresh = restart ? sha256Stream() : hash;
-    const size = await streamData(link, id, data, fresh, offset, pending, replies, source, options);
-    const sha256 = fresh.digest("hex");
+    const size = start.offset + await streamData(link, id, start, replies, source, options);
+    const offset = start.offset;
+    const sha256 = start.hash.digest("hex");
     await link.send({ type: FileMessageType.End, id, body: encodeJson({ size, sha256 }) });
     const last = await replies.next();
     if (last.type !== FileMessageType.Result) throw protocolError(last.type);
@@ -241,85 +235,41 @@ export async function sendFile(
   }
 }
 
-/**
- * Hashes the first `accept.offset` bytes of the source; when they match the
- * server's prefix, resumes after them, otherwise starts over.
- */
-async function verifyPrefix(
-  chunks: AsyncIterator<Uint8Array>,
-  hash: Sha256Stream,
-  accept: FileAccept,
-): Promise<{ offset: number; pending?: Uint8Array }> {
-  let seen = 0;
-  let pending: Uint8Array | undefined;
-  while (seen < accept.offset) {
-    const { value, done } = await chunks.next();
-    if (done) return { offset: 0 };
-    const take = Math.min(value.length, accept.offset - seen);
-    hash.update(value.subarray(0, take));
-    seen += take;
-    if (take < value.length) pending = value.subarray(take);
-  }
-  const prefix = hash.copy().digest("hex");
-  if (prefix !== accept.prefix_sha256) {
-    await chunks.return?.();
-    return { offset: 0 };
-  }
-  return { offset: seen, pending };
-}
-
 async function streamData(
   link: MessageLink,
   id: number,
-  chunks: AsyncIterator<Uint8Array>,
-  hash: Sha256Stream,
-  offset: number,
-  pending: Uint8Array | undefined,
+  start: SendStart,
   replies: ReplyQueue,
   source: FileSource,
   options: SendFileOptions,
 ): Promise<number> {
-  let size = offset;
-  const sendChunk = async (chunk: Uint8Array) => {
-    const early = replies.peek();
-    if (early) {
-      await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
-      const result = checkResult(decodeJson(early.body));
-      throw result.status === "ok" ? protocolError(early.type) : refusal(result);
-    }
-    size += chunk.length;
-    // Hashed (on another thread with the native backend) while it is
-    // sealed; both settle before the chunk's buffer is read into again.
-    const [hashed, sent] = await Promise.allSettled([
-      hash.updateAsync(chunk),
-      link.send({ type: FileMessageType.Data, id, body: chunk }),
-    ]);
-    if (sent.status === "rejected") throw sent.reason;
-    if (hashed.status === "rejected") throw hashed.reason;
-    options.onProgress?.({ name: source.name, done: size, total: source.size });
-  };
+  const abort = () =>
+    link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
+  let sent: number;
   try {
-    if (pending && pending.length > 0) await sendChunk(pending);
-    while (true) {
+    sent = await sendChunks(start, async (chunk) => {
+      // The server refused midway (disk full, too large): stop at once.
+      const early = replies.peek();
+      if (early) {
+        await abort();
+        const result = checkResult(decodeJson(early.body));
+        throw result.status === "ok" ? protocolError(early.type) : refusal(result);
+      }
+      await link.send({ type: FileMessageType.Data, id, body: chunk });
+    }, {
       // A slow source (a pipe) must not keep a dead connection waiting.
-      const { value, done } = await replies.orFailure(chunks.next());
-      if (done) break;
-      if (value.length > 0) await sendChunk(value);
-    }
+      waitFor: (promise) => replies.orFailure(promise),
+      onChunk: (done) => options.onProgress?.({ name: source.name, done, total: source.size }),
+    });
   } catch (error) {
-    // Not awaited: a generator stuck in a read (a pipe with nothing to say)
-    // finishes its return only after that read does.
-    chunks.return?.().catch(() => {});
-    if (error instanceof OvtpError && error.kind === "io") {
-      await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
-    }
+    if (error instanceof OvtpError && error.kind === "io") await abort();
     throw error;
   }
-  if (source.size !== null && size !== source.size) {
-    await link.send({ type: FileMessageType.Abort, id, body: encodeJson({}) }).catch(() => {});
+  if (source.size !== null && start.offset + sent !== source.size) {
+    await abort();
     throw new OvtpError("io", `"${source.name}" changed size while it was being sent`);
   }
-  return size;
+  return sent;
 }
 
 function refusal(result: FileResult): OvtpError {

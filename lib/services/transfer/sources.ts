@@ -162,32 +162,60 @@ export async function pathSource(
       const file = await Deno.open(path, { read: true }).catch((error) => {
         throw sourceError(path, error);
       });
-      // With reuse, two buffers: the next chunk is read into one while the
-      // caller uses the other.
-      const reuse = options?.reuse === true;
-      const buffers = reuse ? [new Uint8Array(READ_SIZE), new Uint8Array(READ_SIZE)] : [];
-      const buffer = (i: number) => buffers[i % 2] ?? new Uint8Array(READ_SIZE);
-      let next: Promise<Uint8Array> | undefined = readChunk(file, path, buffer(0));
       try {
-        for (let i = 1; next; i++) {
-          const chunk = await next;
-          next = undefined;
-          if (chunk.length === 0) return;
-          const more = chunk.length === READ_SIZE;
-          if (more && reuse) {
-            next = readChunk(file, path, buffer(i));
-            next.catch(() => {}); // Awaited on the next round, or in finally.
-          }
-          yield chunk;
-          if (more && !reuse) next = readChunk(file, path, buffer(i));
-        }
+        yield* fileChunks(file, path, options?.reuse === true);
       } finally {
-        // A read still running must end before its file is closed.
-        await next?.catch(() => {});
         file.close();
       }
     },
   };
+}
+
+/**
+ * The chunks of an open file's first `length` bytes (all of it by
+ * default): READ_SIZE bytes each, the last one shorter. With `reuse`, two buffers take turns: the next chunk is
+ * read into one while the caller uses the other, and a chunk is valid only
+ * until the caller asks for the one after. The caller closes the file.
+ */
+export async function* fileChunks(
+  file: Deno.FsFile,
+  path: string,
+  reuse: boolean,
+  length = Infinity,
+): AsyncGenerator<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const size = Math.min(READ_SIZE, length);
+  const buffers = reuse ? [new Uint8Array(size), new Uint8Array(size)] : [];
+  let left = length;
+  // The next chunk's buffer: never past `length`, so a growing file is read
+  // as it was when its size was taken.
+  const buffer = (i: number) =>
+    (buffers[i % 2] ?? new Uint8Array(size)).subarray(0, Math.min(size, left));
+  const readNext = (i: number) => {
+    const chunk = readChunk(file, path, buffer(i));
+    return chunk.then((bytes) => {
+      left -= bytes.length;
+      return bytes;
+    });
+  };
+  let next: Promise<Uint8Array> | undefined = readNext(0);
+  try {
+    for (let i = 1; next; i++) {
+      const chunk = await next;
+      next = undefined;
+      if (chunk.length === 0) return;
+      const more = chunk.length === size && left > 0;
+      if (more && reuse) {
+        next = readNext(i);
+        next.catch(() => {}); // Awaited on the next round, or in finally.
+      }
+      yield chunk;
+      if (more && !reuse) next = readNext(i);
+    }
+  } finally {
+    // A read still running must end before its file is closed.
+    await next?.catch(() => {});
+  }
 }
 
 /** Reads until `buffer` is full; less only at the end. */
