@@ -143,6 +143,28 @@ export async function ovtp(args: string[], options: RunOptions = {}): Promise<Ru
   };
 }
 
+/**
+ * Runs `ovtp ARGS...` in `cwd` on a pseudo-terminal `columns` wide (util-linux
+ * script(1)); returns its exit code and what the terminal received, as sent
+ * (CR, erase sequences and all): what a person would see.
+ */
+export async function ovtpOnTerminal(
+  args: string[],
+  options: { home: string; cwd?: string; columns?: number },
+): Promise<{ code: number; screen: string }> {
+  const command = [Deno.execPath(), "run", "--quiet", "-A", MAIN, ...args]
+    .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+  const cd = options.cwd ? `cd '${options.cwd}'; ` : "";
+  const output = await new Deno.Command("script", {
+    args: ["-qec", `${cd}stty cols ${options.columns ?? 160}; ${command}`, "/dev/null"],
+    env: { ...CLI_ENV, OVTP_HOME: options.home, HOME: `${options.home}.user` },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, screen: new TextDecoder().decode(output.stdout) };
+}
+
 /** Creates an empty temporary directory to use as an OVTP_HOME. */
 export async function tempHome(): Promise<string> {
   const dir = await tempDir({ prefix: "ovtp-test-" });

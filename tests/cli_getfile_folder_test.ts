@@ -4,7 +4,7 @@
 
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { assertOneError, CLI_ENV, MAIN, makePair, ovtp, startListen, SYMLINKS } from "./_cli.ts";
+import { assertOneError, makePair, ovtp, ovtpOnTerminal, startListen, SYMLINKS } from "./_cli.ts";
 
 function random(size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -244,18 +244,11 @@ Deno.test("on a terminal, getfile -r draws each file's bar, then erases it for t
   const listener = await startListen(server.home, ["--serve", served]);
   const work = await tempDir();
   try {
-    // script(1) gives the command a pseudo-terminal; its output is what a person would see.
-    const command = [Deno.execPath(), "run", "--quiet", "-A", MAIN, "getfile", listener.target]
-      .concat(["-r", "disks"]).map((a) => `'${a}'`).join(" ");
-    const output = await new Deno.Command("script", {
-      args: ["-qec", `cd '${work}'; stty cols 160; ${command}`, "/dev/null"],
-      env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const screen = new TextDecoder().decode(output.stdout);
-    assert.equal(output.code, 0, screen);
+    const { code, screen } = await ovtpOnTerminal(
+      ["getfile", listener.target, "-r", "disks"],
+      { home: client.home, cwd: work },
+    );
+    assert.equal(code, 0, screen);
     assert.match(
       screen,
       /disks\/(one|two)\.img {2}\[#*\.*\]\s+\d+% {2}[\d.]+ [KMG]?i?B \/ 40\.0 MiB/,

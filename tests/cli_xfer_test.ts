@@ -4,11 +4,10 @@ import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
 import { checkOffer } from "../lib/services/transfer/file_messages.ts";
 import {
   assertOneError,
-  CLI_ENV,
   homeWithIdentity,
-  MAIN,
   makePair,
   ovtp,
+  ovtpOnTerminal,
   startListen,
   SYMLINKS,
 } from "./_cli.ts";
@@ -258,27 +257,12 @@ Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then 
   await Deno.writeFile(`${dir}/big.bin`, data);
   const listener = await startListen(server.home);
   try {
-    // script(1) gives the command a pseudo-terminal; its output is what a person would see.
-    const command = [
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "-A",
-      MAIN,
-      "sendfile",
-      listener.target,
-      `${dir}/big.bin`,
-    ].map((a) => `'${a}'`).join(" ");
-    const output = await new Deno.Command("script", {
-      // A terminal wide enough for the name and the figures (a narrow one cuts the name).
-      args: ["-qec", `stty cols 160; ${command}`, "/dev/null"],
-      env: { ...CLI_ENV, OVTP_HOME: client.home, HOME: `${client.home}.user` },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const screen = new TextDecoder().decode(output.stdout);
-    assert.equal(output.code, 0, screen);
+    // A terminal wide enough for the name and the figures (a narrow one cuts the name).
+    const { code, screen } = await ovtpOnTerminal(
+      ["sendfile", listener.target, `${dir}/big.bin`],
+      { home: client.home },
+    );
+    assert.equal(code, 0, screen);
     assert.match(
       screen,
       /big\.bin {2}\[#*\.*\]\s+\d+% {2}\d+\.\d [KMG]iB \/ 48\.0 MiB {2}\d+(\.\d)? [KMG]?i?B\/s {2}ETA \d+:\d\d/,
