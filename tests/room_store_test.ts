@@ -231,6 +231,68 @@ Deno.test("the relay refuses a join past a bound with its reason, and still serv
   }
 });
 
+Deno.test("members who join a room at the same moment can all be sealed to", async () => {
+  // Invariant: every member the relay admitted is routable. Joins that arrive
+  // together each load the room's member map; a later load used to replace
+  // the one an earlier joiner had added itself to, and the relay then refused
+  // every post naming that member ("not a member of room").
+  const dir = await tempDir();
+  const people: Identity[] = [];
+  for (let i = 0; i < 8; i++) people.push(await generateIdentity());
+  const server = serve({
+    identity: await generateIdentity(),
+    hostname: "127.0.0.1",
+    port: 0,
+    authorize: (key) =>
+      Promise.resolve({ name: `p${people.findIndex((p) => samePublicKey(p.publicKey, key))}` }),
+    handler: () => ({}),
+    chat: new ChatRelay(new RoomStore(dir), SILENT_LOGGER),
+  });
+  const clients: OvtpClient[] = [];
+  const warnings: string[] = [];
+  const received = people.map(() => 0);
+  const { promise: allReceived, resolve } = Promise.withResolvers<void>();
+  const expected = people.length * (people.length - 1);
+  let total = 0;
+  let presence = () => {};
+  try {
+    const sessions = await Promise.all(people.map(async (person, who) => {
+      const client = await OvtpClient.connect({
+        hostname: "127.0.0.1",
+        port: server.addr.port,
+        identity: person,
+        verifyHost: () => {},
+      });
+      clients.push(client);
+      return await ChatSession.join(client, person, { room: "ops", display: `p${who}` }, {
+        onMessage() {
+          received[who]++;
+          if (++total === expected) resolve();
+        },
+        onPresence: () => presence(),
+        onDropped: (claimed, reason) => warnings.push(`dropped from ${claimed}: ${reason}`),
+        onWarning: (message) => warnings.push(message),
+      });
+    }));
+    // Each session seals for the members it sees online: wait until all see all.
+    const everyoneSeen = () =>
+      sessions.every((s) => s.members.filter((m) => m.online).length === 8);
+    if (!everyoneSeen()) {
+      await new Promise<void>((done) => (presence = () => everyoneSeen() && done()));
+    }
+    for (const session of sessions) assert.equal(await session.send("hello"), 7);
+    const timer = setTimeout(resolve, 10_000);
+    await allReceived;
+    clearTimeout(timer);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(received, people.map(() => 7));
+  } finally {
+    for (const client of clients) client.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("RoomStore.addMember() removes members idle past maxIdleMs who are not online, with their queues", async () => {
   await withStore({ maxMembers: 3, maxIdleMs: 3600_000 }, async (store, dir) => {
     const [alice, bob, carol, dave] = [

@@ -368,6 +368,11 @@ export class ChatRelay {
         const hex = toHex(member.key.x25519);
         if (!members.has(hex)) members.set(hex, logMember(member));
       }
+      // Joins that arrive together each read the store; the first map kept
+      // wins. A later read must not replace it: a member who joined while
+      // this one read has already added itself there, and would be lost.
+      const kept = this.#members.get(room);
+      if (kept) return kept;
       this.#members.set(room, members);
     }
     return members;
