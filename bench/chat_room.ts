@@ -20,6 +20,10 @@
  *   can (each `send()` awaited: sealed for the 9 others, then written); the
  *   time runs from its first send until all 9 receivers have opened all of
  *   them. Messages per second and deliveries (message × receiver) per second.
+ * - **fan-out paced**: the same, with member 0 posting at `BENCH_PACE`
+ *   (100) messages per second (0 leaves the row out). Unpaced, the poster
+ *   outruns the receivers and the latency measures the queue it builds; paced
+ *   below the room's capacity, it measures one post's way through.
  * - **all send**: the 10 members post `BENCH_MESSAGES_EACH` (50) messages
  *   each, concurrently; until every member has received all the others'.
  *
@@ -89,6 +93,8 @@ interface Config {
   messages: number;
   messagesEach: number;
   messageBytes: number;
+  /** Messages per second for the paced fan-out row; 0 leaves it out. */
+  pace: number;
   reps: number;
   warmup: boolean;
   server: "child" | "lib";
@@ -109,6 +115,7 @@ function readConfig(): Config {
     messages: Math.round(envNumber("BENCH_MESSAGES", 300, 1, 1e6)),
     messagesEach: Math.round(envNumber("BENCH_MESSAGES_EACH", 50, 1, 1e6)),
     messageBytes: Math.round(envNumber("BENCH_MSG_BYTES", 100, 48, 60_000)),
+    pace: envNumber("BENCH_PACE", 100, 0, 1e5),
     reps: Math.round(envNumber("BENCH_REPS", 3, 1, 100)),
     warmup: envNumber("BENCH_WARMUP", 1, 0, 1) === 1,
     server,
@@ -134,7 +141,7 @@ interface ClientsInit {
 
 /** Coordinator → clients, one JSON object per stdin line. */
 type Command =
-  | { cmd: "run"; run: number; senders: number[]; count: number; bytes: number }
+  | { cmd: "run"; run: number; senders: number[]; count: number; bytes: number; pace: number }
   | { cmd: "quit" };
 
 /** Clients → coordinator, one JSON object per stdout line. */
@@ -246,6 +253,10 @@ async function clientsRole(init: ClientsInit): Promise<void> {
       onPresence() {
         for (const check of presence) check();
       },
+      // A refused post would otherwise only show as a run that never ends.
+      onWarning(message) {
+        emit({ event: "error", message: `member ${member.index}: ${message}` });
+      },
       onDropped(claimed, reason) {
         dropped++;
         console.error(`bench clients: dropped a message from ${claimed}: ${reason}`);
@@ -282,8 +293,11 @@ async function clientsRole(init: ClientsInit): Promise<void> {
     await Promise.all(
       init.members.filter((m) => senders.has(m.index)).map(async (member) => {
         const session = sessions.get(member.index)!;
-        firstSendAt = Math.min(firstSendAt ?? Infinity, now());
+        const start = now();
+        firstSendAt = Math.min(firstSendAt ?? Infinity, start);
         for (let seq = 0; seq < command.count; seq++) {
+          const due = command.pace > 0 ? start + (seq * 1000) / command.pace : 0;
+          if (due > now()) await new Promise((resolve) => setTimeout(resolve, due - now()));
           const head = `${command.run} ${member.index} ${seq} ${now().toFixed(3)} `;
           const text = head + padding.slice(0, Math.max(0, command.bytes - head.length));
           const recipients = await session.send(text);
@@ -455,8 +469,7 @@ async function measureRun(
   procs: ClientProcess[],
   serverPid: number,
   run: number,
-  senders: number[],
-  count: number,
+  { senders, count, pace }: Pick<Row, "senders" | "count" | "pace">,
   config: Config,
 ): Promise<Sample> {
   const pids = procs.map((p) => p.child.pid);
@@ -466,7 +479,7 @@ async function measureRun(
   const machine0 = machineSeconds();
   const wall0 = performance.now();
   await Promise.all(
-    procs.map((p) => p.send({ cmd: "run", run, senders, count, bytes: config.messageBytes })),
+    procs.map((p) => p.send({ cmd: "run", run, senders, count, bytes: config.messageBytes, pace })),
   );
   const events = await within(
     Promise.all(procs.map(async (p) => {
@@ -526,6 +539,8 @@ interface Row {
   name: string;
   senders: number[];
   count: number;
+  /** Messages per second for each sender; 0 for as fast as it can. */
+  pace: number;
   samples: Sample[];
 }
 
@@ -619,31 +634,38 @@ async function coordinator(): Promise<number> {
         name: `fan-out: 1 sender → ${config.members - 1}`,
         senders: [0],
         count: config.messages,
+        pace: 0,
         samples: [],
       },
+      ...(config.pace > 0
+        ? [{
+          name: `fan-out paced at ${fmt(config.pace)} msg/s: 1 sender → ${config.members - 1}`,
+          senders: [0],
+          count: config.messages,
+          pace: config.pace,
+          samples: [],
+        }]
+        : []),
       {
         name: `all ${config.members} send at once`,
         senders: everyone,
         count: config.messagesEach,
+        pace: 0,
         samples: [],
       },
     ];
     let run = 0;
     if (config.warmup) {
       for (const row of rows) {
-        await measureRun(
-          procs,
-          server.pid,
-          ++run,
-          row.senders,
-          Math.max(1, Math.ceil(row.count / 5)),
-          config,
-        );
+        await measureRun(procs, server.pid, ++run, {
+          ...row,
+          count: Math.max(1, Math.ceil(row.count / 5)),
+        }, config);
       }
     }
     for (let rep = 1; rep <= config.reps; rep++) {
       for (const row of rows) {
-        const sample = await measureRun(procs, server.pid, ++run, row.senders, row.count, config);
+        const sample = await measureRun(procs, server.pid, ++run, row, config);
         row.samples.push(sample);
         console.error(
           `bench: rep ${rep} ${row.name}: ${fmt(sample.messagesPerSecond)} msg/s, ` +
