@@ -1,7 +1,7 @@
 import { OvtpError } from "../lib/errors.ts";
 import { fingerprint, type PublicKey } from "../lib/identity/keys.ts";
 import { SealedError } from "../lib/sealed/errors.ts";
-import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
+import { writeAll } from "../lib/sealed/files.ts";
 import { inspectSealed, openSealed } from "../lib/sealed/open.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { flag, HOME, IDENTITY, parseOptions, text } from "./_options.ts";
@@ -9,7 +9,7 @@ import { optionsHelp } from "./_option_help.ts";
 import { STDOUT } from "./_stdout.ts";
 import { describeKey, keysInUse, type KnownKeys, nameOf, senderFilter } from "./_recipients.ts";
 import { jsonLine, printable } from "./_printable.ts";
-import { inputName, inputStream } from "./_sealed_io.ts";
+import { checkOutput, inputName, inputStream, writeToFile } from "./_sealed_io.ts";
 
 const OPTIONS = {
   output: text({
@@ -69,10 +69,7 @@ async function run(args: string[]): Promise<number> {
   if (values.force && values.output === undefined) {
     usageError("open", "--force applies to -o OUT");
   }
-  // Checked before the passphrase is asked; the final link checks again.
-  if (values.output !== undefined && !values.force && await isRegularFile(values.output)) {
-    throw alreadyExists(values.output);
-  }
+  await checkOutput(values.output, values.force);
   const path = positionals[0];
   const name = inputName(path);
   const keystore = openKeystore(values.home);
@@ -98,12 +95,7 @@ async function run(args: string[]): Promise<number> {
     });
     sender = opened.sender;
     if (values.output !== undefined) {
-      await writeFileAtomically(values.output, opened.plaintext, {
-        mode: 0o600,
-        replace: values.force,
-      }).catch((error) => {
-        throw error instanceof Deno.errors.AlreadyExists ? alreadyExists(values.output!) : error;
-      });
+      await writeToFile(values.output, opened.plaintext, { mode: 0o600, force: values.force });
     } else {
       // Counted as written, for the message if a later chunk fails.
       const stdout = {
@@ -262,25 +254,6 @@ async function showInfo(
   }
   await writeOut(lines.join("\n") + "\n");
   return 0;
-}
-
-function alreadyExists(path: string): OvtpError {
-  return new OvtpError("io", `Cannot write "${printable(path)}": it already exists`, {
-    hint: "choose another name with -o, or add --force to replace it",
-  });
-}
-
-/**
- * A regular file: not a device or a pipe (written in place), nor a link
- * (refused by writeFileAtomically with its own message, --force or not).
- */
-async function isRegularFile(path: string): Promise<boolean> {
-  try {
-    const info = await Deno.lstat(path);
-    return info.isFile;
-  } catch {
-    return false;
-  }
 }
 
 function lower(message: string): string {

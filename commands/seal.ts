@@ -1,12 +1,12 @@
 import { OvtpError } from "../lib/errors.ts";
-import { writeAll, writeFileAtomically } from "../lib/sealed/files.ts";
+import { writeAll } from "../lib/sealed/files.ts";
 import { sealStream } from "../lib/sealed/seal.ts";
 import { MAX_SEALED_RECIPIENTS } from "../lib/sealed/format.ts";
 import { type Command, openKeystore, usageError } from "./_cli.ts";
 import { flag, HOME, IDENTITY, list, parseOptions, text } from "./_options.ts";
 import { optionsHelp } from "./_option_help.ts";
 import { keysInUse, resolveRecipients } from "./_recipients.ts";
-import { inputStream } from "./_sealed_io.ts";
+import { checkOutput, inputStream, writeToFile } from "./_sealed_io.ts";
 import { STDOUT } from "./_stdout.ts";
 
 const OPTIONS = {
@@ -18,8 +18,10 @@ const OPTIONS = {
   output: text({
     short: "o",
     arg: "OUT",
-    help: "write to OUT (created only once complete) instead of stdout",
+    help: "write to OUT (created only once complete) instead of stdout; an existing file is " +
+      "replaced only with --force",
   }),
+  force: flag({ help: "replace an existing OUT" }),
   armor: flag({
     short: "a",
     help: "write text that survives e-mail (-----BEGIN OVTP SEALED FILE-----)",
@@ -28,7 +30,7 @@ const OPTIONS = {
   home: HOME,
 };
 
-const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT] [--armor]
+const USAGE = `Usage: ovtp seal -r RECIPIENT [-r RECIPIENT...] [FILE] [-o OUT [--force]] [--armor]
                  [-i KEYFILE] [--home DIR]
 
 Encrypts FILE (or stdin) so that only the recipients can open it, and signs
@@ -45,7 +47,7 @@ A RECIPIENT is, in this order:
   FILE          a file holding public lines (./NAME if a name is also a file)
 
 Options:
-${optionsHelp(OPTIONS, ["recipient", "output", "armor", "identity", "home"], 30)}
+${optionsHelp(OPTIONS, ["recipient", "output", "force", "armor", "identity", "home"], 30)}
 `;
 
 async function run(args: string[]): Promise<number> {
@@ -60,6 +62,10 @@ async function run(args: string[]): Promise<number> {
       hint: "use -o FILE, redirect stdout, or --armor",
     });
   }
+  if (values.force && values.output === undefined) {
+    usageError("seal", "--force applies to -o OUT");
+  }
+  await checkOutput(values.output, values.force);
   const keystore = openKeystore(values.home);
   const keys = await keysInUse(keystore, { identityFile: values.identity });
   const recipients = await resolveRecipients(specs, keys.known);
@@ -68,7 +74,7 @@ async function run(args: string[]): Promise<number> {
   const sealed = sealStream(input, identity, { recipients, armor: values.armor });
   try {
     if (values.output !== undefined) {
-      await writeFileAtomically(values.output, sealed, { mode: 0o644 });
+      await writeToFile(values.output, sealed, { mode: 0o644, force: values.force });
     } else {
       await writeAll(STDOUT, sealed);
     }

@@ -317,6 +317,42 @@ Deno.test("a failure after the first chunks leaves no output file, and an old on
   assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["plain"]);
 });
 
+Deno.test("seal -o and open -o never replace a file without --force, the input itself included", async () => {
+  // Invariant: an existing file at OUT is replaced only when the user said
+  // --force. `seal -r bob -o notes.txt notes.txt` used to replace the only
+  // plaintext with a file that only bob can open.
+  const input = await file("keep.txt", "the only copy");
+  assertRefused(
+    await ovtp(["seal", "-r", "bob", input, "-o", input], { home: alice.home }),
+    6,
+    /Cannot write ".*keep\.txt": it already exists/,
+  );
+  assert.equal(await Deno.readTextFile(input), "the only copy");
+  const out = await file("sealed-before.ovtp", "an older file");
+  assertRefused(
+    await ovtp(["seal", "-r", "bob", input, "-o", out], { home: alice.home }),
+    6,
+    /it already exists/,
+  );
+  assert.equal(await Deno.readTextFile(out), "an older file");
+  const forced = await ovtp(["seal", "-r", "bob", input, "-o", out, "--force"], {
+    home: alice.home,
+  });
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(forced.stdout, "");
+  const plain = await file("opened-before.txt", "an older plaintext");
+  assertRefused(await ovtp(["open", out, "-o", plain], { home: bob.home }), 6, /already exists/);
+  assert.equal(await Deno.readTextFile(plain), "an older plaintext");
+  const opened = await ovtp(["open", out, "-o", plain, "--force"], { home: bob.home });
+  assert.equal(opened.code, 0, opened.stderr);
+  assert.equal(await Deno.readTextFile(plain), "the only copy");
+  assertRefused(
+    await ovtp(["seal", "-r", "bob", input, "--force"], { home: alice.home }),
+    2,
+    /--force applies to -o OUT/,
+  );
+});
+
 Deno.test("seal refuses missing or unknown recipients and open refuses bad flag mixes", async () => {
   const input = await file("usage.in", "x");
   assertRefused(await ovtp(["seal", input], { home: alice.home }), 2, /at least one recipient/);
