@@ -40,10 +40,13 @@ export interface AdmitOptions {
   maxIdleMs: number;
   /** Whether a member is connected (it is then never idle). */
   online: (fingerprint: string) => boolean;
+  /** Whether a member is no longer allowed in the room (removed, online or not). */
+  revoked?: (fingerprint: string) => boolean;
 }
 
 /**
- * The list after `member` joins, and the members removed as idle; or why
+ * The list after `member` joins, and the members removed (idle or no
+ * longer allowed); or why
  * it is refused.
  */
 export function admitMember(
@@ -51,9 +54,11 @@ export function admitMember(
   member: StoredMember,
   options: AdmitOptions,
 ): { members: KeptMember[]; removed: KeptMember[] } | string {
-  const { now, maxMembers, maxIdleMs, online } = options;
+  const { now, maxMembers, maxIdleMs, online, revoked = () => false } = options;
   const others = members.filter((m) => m.fingerprint !== member.fingerprint);
-  const removed = others.filter((m) => m.seen < now - maxIdleMs && !online(m.fingerprint));
+  const removed = others.filter((m) =>
+    revoked(m.fingerprint) || m.seen < now - maxIdleMs && !online(m.fingerprint)
+  );
   const kept = others.filter((m) => !removed.includes(m));
   const isNew = others.length === members.length;
   if (isNew && kept.length >= maxMembers) {

@@ -127,6 +127,7 @@ export class NatsRooms implements RoomBackend, RoomBus {
           maxMembers: this.#maxMembers,
           maxIdleMs: this.#maxIdleMs,
           online: options.online ?? (() => false),
+          revoked: options.revoked,
         });
         if (typeof admitted === "string") return admitted;
         const value = JSON.stringify(admitted.members);

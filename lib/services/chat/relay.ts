@@ -23,6 +23,7 @@ import { ChatMessageType, checkJoin, type Member, roomContext } from "./chat_mes
 import type { RoomBackend, RoomBus } from "./room_bus.ts";
 import type { StoredMember } from "./room_store.ts";
 import { type LogMember, RoomLog, RoomLogError } from "./room_log.ts";
+import { type MemberAuthorizer, MemberGrants } from "./member_grants.ts";
 
 /** The largest envelope the relay forwards. */
 export const MAX_CHAT_ENVELOPE = 1024 * 1024;
@@ -32,6 +33,8 @@ interface LiveSession {
   peer: Peer;
   display: string;
   send: (message: Message) => Promise<void>;
+  /** Its server's authorizer's word on the room's members; none: all stay. */
+  grants?: MemberGrants;
 }
 
 /**
@@ -118,6 +121,8 @@ export class ChatRelay {
   readonly #logs = new Map<string, RoomLog>();
   /** Changes are checked and appended one at a time, across rooms (they are rare). */
   #changing: Promise<unknown> = Promise.resolve();
+  /** One cache of answers per authorizer (one per server). */
+  readonly #grants = new WeakMap<MemberAuthorizer, MemberGrants>();
 
   /**
    * Relays through `store`, logging to `logger` (sizes and fingerprints
@@ -130,9 +135,22 @@ export class ChatRelay {
     bus?.onPresence((room, event, member) => this.#remotePresence(room, event, member));
   }
 
-  /** @internal The chat side of one connection (the server calls it). */
-  connect(peer: Peer, send: (message: Message) => Promise<void>): ChatConnection {
-    return new ChatConnection(this, peer, send);
+  /**
+   * @internal The chat side of one connection (the server calls it). With
+   * `authorize`, the server's authorizer, members it no longer allows in a
+   * room leave it when someone joins, and nothing is kept for them.
+   */
+  connect(
+    peer: Peer,
+    send: (message: Message) => Promise<void>,
+    authorize?: MemberAuthorizer,
+  ): ChatConnection {
+    let grants: MemberGrants | undefined;
+    if (authorize) {
+      grants = this.#grants.get(authorize);
+      if (!grants) this.#grants.set(authorize, grants = new MemberGrants(authorize));
+    }
+    return new ChatConnection(this, peer, send, grants);
   }
 
   /**
@@ -151,13 +169,24 @@ export class ChatRelay {
       fingerprint: peer.fingerprint,
       key,
     };
-    // A member removed as idle while the room is in use stays in #members
-    // (routable) until the room empties: clients that listed it can still post.
+    // A member removed as idle or revoked while the room is in use stays in
+    // #members (routable) until the room empties: clients that listed it can
+    // still post. Nothing is kept for a revoked one (see post()).
+    const revoked = session.grants
+      ? await session.grants.revoked(
+        room,
+        (await this.#store.members(room)).filter((m) => m.fingerprint !== peer.fingerprint),
+      )
+      : new Set<string>();
     const refusal = await this.#store.addMember(room, member, {
       inUse: (r) => this.#live.has(r),
       online: (fp) => (this.#live.get(room)?.get(fp)?.size ?? 0) > 0,
       inviteOnly,
+      revoked: (fp) => revoked.has(fp),
     });
+    if (revoked.size > 0) {
+      this.#logger.info(`chat: ${revoked.size} member(s) no longer allowed left room ${room}`);
+    }
     if (refusal) {
       this.#logger.info(`chat: ${peer.name} refused in room ${room}: ${refusal}`, {
         fingerprint: peer.fingerprint,
@@ -273,8 +302,12 @@ export class ChatRelay {
         delivered++;
       } else {
         // Started together: a cluster's store waits one round trip for all.
-        keeping.push(this.#store.enqueue(room, member.key, envelope));
-        kept++;
+        // A member the server no longer allows in the room gets nothing kept.
+        keeping.push(
+          this.#keep(room, member, envelope, session.grants).then((ok) => {
+            if (ok) kept++;
+          }),
+        );
       }
     }
     // One await for both: a rejected append is never left without a handler.
@@ -284,6 +317,17 @@ export class ChatRelay {
       delivered,
       kept,
     });
+  }
+
+  async #keep(
+    room: string,
+    member: StoredMember,
+    envelope: Uint8Array,
+    grants: MemberGrants | undefined,
+  ): Promise<boolean> {
+    if (grants && !(await grants.allowed(room, member))) return false;
+    await this.#store.enqueue(room, member.key, envelope);
+    return true;
   }
 
   /**
@@ -466,12 +510,19 @@ export class ChatConnection {
   readonly #peer: Peer;
   readonly #send: (message: Message) => Promise<void>;
   readonly #sessions = new Map<number, { room: string; session: LiveSession }>();
+  readonly #grants: MemberGrants | undefined;
 
   /** Use {@linkcode ChatRelay.connect}. */
-  constructor(relay: ChatRelay, peer: Peer, send: (message: Message) => Promise<void>) {
+  constructor(
+    relay: ChatRelay,
+    peer: Peer,
+    send: (message: Message) => Promise<void>,
+    grants?: MemberGrants,
+  ) {
     this.#relay = relay;
     this.#peer = peer;
     this.#send = send;
+    this.#grants = grants;
   }
 
   /** Handles one chat message; throws MessageError for a protocol violation. */
@@ -487,6 +538,7 @@ export class ChatConnection {
           peer: this.#peer,
           display,
           send: this.#send,
+          grants: this.#grants,
         };
         this.#sessions.set(message.id, { room, session });
         const refusal = await unreachable(() => this.#relay.join(room, session, inviteOnly));

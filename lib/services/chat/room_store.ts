@@ -145,6 +145,13 @@ export interface AddMemberOptions {
    * @default false
    */
   inviteOnly?: boolean;
+  /**
+   * Whether the member with this fingerprint is no longer allowed in the
+   * room (its key removed, expired, or its `allow` narrowed): such a member
+   * is removed, with what was kept for it, online or not.
+   * @default nobody is
+   */
+  revoked?: (fingerprint: string) => boolean;
 }
 
 const RECORD_HEADER = 12;
@@ -291,10 +298,13 @@ export class RoomStore {
         if (mismatch) return mismatch;
         const fallback = await this.#membersTime(room);
         // Members who have not joined for maxIdleMs and are not here go,
-        // with what was kept for them: a room shrinks when its members leave it.
+        // with what was kept for them: a room shrinks when its members leave
+        // it. So do members no longer allowed in it.
+        const revoked = options.revoked ?? (() => false);
         const idle = members.filter((m) =>
-          m.fingerprint !== member.fingerprint && (m.seen ?? fallback) < now - this.#maxIdleMs &&
-          !online(m.fingerprint)
+          m.fingerprint !== member.fingerprint &&
+          (revoked(m.fingerprint) ||
+            (m.seen ?? fallback) < now - this.#maxIdleMs && !online(m.fingerprint))
         );
         const others = members.filter((m) =>
           m.fingerprint !== member.fingerprint && !idle.includes(m)

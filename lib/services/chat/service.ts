@@ -32,7 +32,11 @@ export const chatService: Service = {
     body: encodeJson({ code: refusal.code, message: refusal.message }),
   }),
   open(session) {
-    const chat = session.options.chat?.connect(session.peer, session.send);
+    const chat = session.options.chat?.connect(
+      session.peer,
+      session.send,
+      session.options.authorize,
+    );
     if (!chat) return undefined;
     return { handle: (message) => chat.handle(message), close: () => chat.close() };
   },
