@@ -353,4 +353,17 @@ Deno.test("BufferPool hands buffers back out, keeps at most its byte budget, and
   pool.give(new Uint8Array(999));
   pool.give(new Uint8Array(2000).subarray(0, 1000));
   assert.equal(pool.free, 1);
+  // Part of a buffer, or its ArrayBuffer (as a worker hands it back), gives the whole buffer back.
+  pool.take();
+  pool.give(b.subarray(10, 20));
+  const back = pool.take();
+  assert.equal(back.buffer, b.buffer);
+  assert.equal(back.length, 1000);
+  pool.give(back.buffer as ArrayBuffer);
+  assert.equal(pool.take().buffer, b.buffer);
+  // A detached buffer (transferred away) is not kept.
+  const moved = pool.take();
+  (moved.buffer as ArrayBuffer).transfer();
+  pool.give(moved);
+  assert.equal(pool.free, 0);
 });

@@ -8,6 +8,7 @@
 
 import { backend } from "../crypto/mod.ts";
 import { type ChunkRunner, inlineRunner, startWorkers, type WorkerPool } from "./_chunk_runner.ts";
+import { BufferPool } from "../io/buffer_pool.ts";
 
 /**
  * Chunks per batch: the unit handed to a worker and written at once (1 MiB).
@@ -32,6 +33,14 @@ export const WORKERS_AFTER_BATCHES = 2;
  * 2 MiB per batch in flight, input and output).
  */
 export const IN_FLIGHT_PER_WORKER = 3;
+
+/**
+ * A pool for batch buffers of `size` bytes: fewer batches than this are
+ * ever in flight, so every one in use can go back to it.
+ */
+export function keptPool(size: number): BufferPool {
+  return new BufferPool(size, 16 * size);
+}
 
 /**
  * Batches in flight for `workers` workers; without workers, two: one being

@@ -25,7 +25,6 @@
  */
 
 import type { Identity, PublicKey } from "../identity/keys.ts";
-import { BufferPool } from "./_buffer_pool.ts";
 import type { ByteReader } from "./_byte_reader.ts";
 import type { Done } from "./_chunk_runner.ts";
 import { SealedError } from "./errors.ts";
@@ -34,7 +33,13 @@ import { type Header, readHeader, unwrapPayloadKey } from "./_header.ts";
 import { END_WINDOW, findEnd } from "./_end.ts";
 import { binaryInput } from "./_input.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
-import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
+import {
+  BATCH_CHUNKS,
+  batchesInFlight,
+  defaultWorkers,
+  keptPool,
+  RunnerSwitch,
+} from "./_pipeline.ts";
 import { Transcript } from "./_transcript.ts";
 
 /**
@@ -243,11 +248,11 @@ async function* openParts(
   workers: number,
 ): AsyncGenerator<Lease> {
   const transcript = new Transcript(header.bytes);
-  const inputs = new BufferPool(BATCH_CIPHERTEXT);
-  const outputs = new BufferPool(BATCH_CHUNKS * CHUNK_SIZE);
+  const inputs = keptPool(BATCH_CIPHERTEXT);
+  const outputs = keptPool(BATCH_CHUNKS * CHUNK_SIZE);
   const runners = new RunnerSwitch(workers);
   const inFlight: Dispatched[] = [];
-  const read = () => reader.readInto(inputs.get());
+  const read = () => reader.readInto(inputs.take());
   let ahead: Promise<Uint8Array> | undefined;
   try {
     let current = await read();
@@ -262,7 +267,7 @@ async function* openParts(
         const result = runners.next().open(payloadKey, {
           first: index,
           input: current.subarray(0, count * CHUNK_CIPHERTEXT_SIZE),
-          output: outputs.get(),
+          output: outputs.take(),
         });
         result.catch(() => {}); // Awaited below, in order.
         inFlight.push({ first: index, count, result });
@@ -276,9 +281,9 @@ async function* openParts(
         const done = await dispatched.result;
         if (done.verified > 0) {
           transcript.add(done.digests);
-          yield { bytes: done.output, release: () => outputs.put(done.output) };
+          yield { bytes: done.output, release: () => outputs.give(done.output) };
         } else {
-          outputs.put(done.output);
+          outputs.give(done.output);
         }
         if (done.verified < dispatched.count) {
           const tail = [restCopy, next, ...(ahead ? [ahead] : [])];
@@ -288,7 +293,7 @@ async function* openParts(
           yield* lastChunk(window, failed, header, payloadKey, transcript);
           return;
         }
-        inputs.put(done.input);
+        inputs.give(done.input);
       }
       if (atEnd) {
         const window = await endWindow([restCopy, next], reader);

@@ -8,14 +8,20 @@
 import { concat } from "../bytes.ts";
 import type { Identity, PublicKey } from "../identity/keys.ts";
 import { armorEncoder } from "./armor.ts";
-import { BufferPool } from "./_buffer_pool.ts";
+import type { BufferPool } from "../io/buffer_pool.ts";
 import { ByteReader } from "./_byte_reader.ts";
 import type { Done } from "./_chunk_runner.ts";
 import { CHUNK_SIZE, END_MARK, TAG_SIZE } from "./format.ts";
 import { createHeader, SEALED_RECIPIENTS } from "./_header.ts";
 import { checkRecipientCount } from "../recipients/entries.ts";
 import { type Lease, leaseStream } from "./_lease_stream.ts";
-import { BATCH_CHUNKS, batchesInFlight, defaultWorkers, RunnerSwitch } from "./_pipeline.ts";
+import {
+  BATCH_CHUNKS,
+  batchesInFlight,
+  defaultWorkers,
+  keptPool,
+  RunnerSwitch,
+} from "./_pipeline.ts";
 import { chunkCount } from "./stream.ts";
 import { Transcript } from "./_transcript.ts";
 
@@ -104,8 +110,8 @@ async function* sealParts(
   workers: number,
 ): AsyncGenerator<Lease> {
   const reader = new ByteReader(source);
-  const inputs = new BufferPool(BATCH_BYTES);
-  const outputs = new BufferPool(BATCH_BYTES + BATCH_CHUNKS * TAG_SIZE);
+  const inputs = keptPool(BATCH_BYTES);
+  const outputs = keptPool(BATCH_BYTES + BATCH_CHUNKS * TAG_SIZE);
   const runners = new RunnerSwitch(workers);
   const inFlight: Promise<Done>[] = [];
   try {
@@ -116,16 +122,16 @@ async function* sealParts(
     for await (const { input, last } of batches(reader, inputs)) {
       const runner = runners.next();
       const count = chunkCount(input.length); // Before a worker takes the buffer.
-      const sealing = runner.seal(payloadKey, { first, input, last, output: outputs.get() });
+      const sealing = runner.seal(payloadKey, { first, input, last, output: outputs.take() });
       sealing.catch(() => {}); // Awaited below, in order.
       inFlight.push(sealing);
       first += count;
       const keep = last ? 0 : batchesInFlight(workers);
       while (inFlight.length > keep) {
         const done = await inFlight.shift()!;
-        inputs.put(done.input);
+        inputs.give(done.input);
         transcript.add(done.digests);
-        yield { bytes: done.output, release: () => outputs.put(done.output) };
+        yield { bytes: done.output, release: () => outputs.give(done.output) };
       }
     }
     yield { bytes: concat(END_MARK, await transcript.sign(sender.ed25519Private)), release() {} };
@@ -145,7 +151,7 @@ async function* batches(
   reader: ByteReader,
   pool: BufferPool,
 ): AsyncGenerator<{ input: Uint8Array; last: boolean }> {
-  const read = () => reader.readInto(pool.get());
+  const read = () => reader.readInto(pool.take());
   let current = await read();
   let ahead = current.length === BATCH_BYTES ? read() : undefined;
   while (true) {
@@ -154,7 +160,7 @@ async function* batches(
     const last = next.length === 0;
     yield { input: current, last };
     if (last) {
-      pool.put(next);
+      pool.give(next);
       return;
     }
     current = next;
