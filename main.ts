@@ -13,6 +13,7 @@ import { printable } from "./commands/_printable.ts";
 import { describeFailure, EXIT, failureJson, failureLogLine } from "./commands/_failure.ts";
 import { isStdoutClosed } from "./commands/_stdout.ts";
 import { completionsCommand } from "./commands/completions.ts";
+import { closest } from "./commands/_suggest.ts";
 
 /**
  * The subcommands. Each is loaded only when it runs (literal dynamic
@@ -214,7 +215,11 @@ async function main(args: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    await writeErr(`ovtp: error: Unknown command "${printable(name)}"\n\n${help()}`);
+    const near = closest(name, Object.keys(COMMANDS));
+    await writeErr(
+      `ovtp: error: Unknown command "${printable(name)}"\n` +
+        (near ? `ovtp: hint: did you mean \`ovtp ${near}\`?\n` : `\n${help()}`),
+    );
     return EXIT.usage;
   }
   const command = await entry.load();

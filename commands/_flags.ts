@@ -7,12 +7,13 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { OvtpError } from "../lib/errors.ts";
+import { closest } from "./_suggest.ts";
 
 type ParseSpec = NonNullable<ParseArgsConfig["options"]>;
 
-/** Throws a usage error with a pointer to the command's help. */
-export function usageError(command: string, message: string): never {
-  throw new OvtpError("usage", message, { hint: `see \`ovtp ${command} --help\`` });
+/** Throws a usage error with a pointer to the command's help (or `hint`). */
+export function usageError(command: string, message: string, hint?: string): never {
+  throw new OvtpError("usage", message, { hint: hint ?? `see \`ovtp ${command} --help\`` });
 }
 
 /**
@@ -30,7 +31,20 @@ export function parseFlags<T extends ParseSpec>(args: string[], options: T, comm
       strict: true,
     });
   } catch (error) {
-    usageError(command, (error as Error).message.split("\n")[0]);
+    const unknown = (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" &&
+      /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
+    if (!unknown) usageError(command, (error as Error).message.split("\n")[0]);
+    // parseArgs says how to pass a positional starting with "-": not what a typo needs.
+    const known = Object.entries(options).flatMap(([name, option]) => [
+      `--${name}`,
+      ...(option.short ? [`-${option.short}`] : []),
+    ]);
+    const near = closest(unknown.split("=")[0], known);
+    usageError(
+      command,
+      `Unknown option ${unknown}`,
+      near ? `did you mean ${near}? (see \`ovtp ${command} --help\`)` : undefined,
+    );
   }
 }
 

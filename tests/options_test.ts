@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { LISTEN_OPTIONS, readConfig } from "../commands/_listen_config.ts";
 import { listen } from "../commands/listen.ts";
 import { optionsOf } from "../commands/completions.ts";
+import { closest } from "../commands/_suggest.ts";
 import {
   formatSize,
   integer,
@@ -96,7 +97,7 @@ Deno.test("parseOptions() refuses a value its parser refuses, naming the flag", 
     [["--wait", "9".repeat(400)], /^Invalid --wait/],
     [["--limit", "lots"], /^Invalid --limit "lots"$/],
     [["--limit", "9".repeat(400)], /^Invalid --limit/],
-    [["--nope"], /Unknown option '--nope'/],
+    [["--nope"], /Unknown option --nope$/],
   ];
   for (const [args, pattern] of cases) {
     assert.throws(() => parseOptions(table, args, "test"), usageFailure(pattern), args.join(" "));
@@ -153,4 +154,17 @@ Deno.test("docs/operations.md's table of limits gives listen's defaults", async 
       assert.equal(text, shown, `--${name}: the doc says ${written}`);
     }
   }
+});
+
+Deno.test("closest() suggests a typo's word, and nothing for a far or tied one", () => {
+  const commands = ["send", "sendfile", "getfile", "chat", "seal", "open", "keygen", "keys"];
+  assert.equal(closest("sned", commands), "send"); // Two neighbours swapped: one edit.
+  assert.equal(closest("getfle", commands), "getfile");
+  assert.equal(closest("sendfil", commands), "sendfile");
+  assert.equal(closest("frobnicate", commands), undefined);
+  assert.equal(closest("kes", commands), "keys");
+  assert.equal(closest("sel", commands), "seal");
+  assert.equal(closest("bat", ["bit", "but"]), undefined); // Tied: no guess.
+  assert.equal(closest("-q", ["-i", "-o", "-r"]), undefined); // Two characters: no guess.
+  assert.equal(closest("--tiemout", ["--timeout", "--home"]), "--timeout");
 });
