@@ -26,6 +26,8 @@
  *   below the room's capacity, it measures one post's way through.
  * - **all send**: the 10 members post `BENCH_MESSAGES_EACH` (50) messages
  *   each, concurrently; until every member has received all the others'.
+ * - **all send, paced**: the same, each member posting at `BENCH_PACE`
+ *   divided by the members (the room's total at `BENCH_PACE`).
  *
  * Every message carries its run, its sender's index, its sequence number and
  * the sender's clock just before sealing, so receivers check that each
@@ -293,8 +295,11 @@ async function clientsRole(init: ClientsInit): Promise<void> {
     await Promise.all(
       init.members.filter((m) => senders.has(m.index)).map(async (member) => {
         const session = sessions.get(member.index)!;
-        const start = now();
-        firstSendAt = Math.min(firstSendAt ?? Infinity, start);
+        // Paced senders take turns: the k-th of n starts k/n of an interval
+        // late, so that the room's posts are spread, not sent in bursts.
+        const order = command.senders.indexOf(member.index) / command.senders.length;
+        const start = now() + (command.pace > 0 ? (order * 1000) / command.pace : 0);
+        firstSendAt = Math.min(firstSendAt ?? Infinity, now());
         for (let seq = 0; seq < command.count; seq++) {
           const due = command.pace > 0 ? start + (seq * 1000) / command.pace : 0;
           if (due > now()) await new Promise((resolve) => setTimeout(resolve, due - now()));
@@ -653,6 +658,15 @@ async function coordinator(): Promise<number> {
         pace: 0,
         samples: [],
       },
+      ...(config.pace > 0
+        ? [{
+          name: `all ${config.members} send, paced at ${fmt(config.pace)} msg/s in all`,
+          senders: everyone,
+          count: config.messagesEach,
+          pace: config.pace / config.members,
+          samples: [],
+        }]
+        : []),
     ];
     let run = 0;
     if (config.warmup) {
