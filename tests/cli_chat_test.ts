@@ -452,3 +452,28 @@ Deno.test("a contact's name is pinned to the contact's key: another key using it
 function escapeRe(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
+
+Deno.test("a quiet chat outlives the server's idle timeout: it pings, and messages still flow", async () => {
+  // Before: a member quiet for --idle-timeout (300 s by default) was cut
+  // off; without a terminal, chat then ended with exit 3.
+  const { server, people } = await room(["alice", "bob"]);
+  const listener = await startListen(server.home, ["--idle-timeout", "2"]);
+  const clients: ChatClient[] = [];
+  try {
+    const alice = startChat(people.alice.home, listener.target, ["--room", "ops"]);
+    clients.push(alice);
+    await joined(alice);
+    const bob = startChat(people.bob.home, listener.target, ["--room", "ops"]);
+    clients.push(bob);
+    await joined(bob);
+    await alice.waitFor(/bob joined/, "stderr");
+    await new Promise((resolve) => setTimeout(resolve, 5000)); // Both quiet for 2.5 timeouts.
+    await alice.say("still here");
+    await bob.waitFor("alice: still here");
+    assert.doesNotMatch(alice.stderr() + bob.stderr(), /closed|lost|error/i);
+    assert.doesNotMatch(listener.stderr(), /Idle for/);
+  } finally {
+    for (const client of clients) assert.equal(await client.quit(), 0);
+    await listener.stop();
+  }
+});

@@ -96,6 +96,7 @@ Deno.test("protocol.md section 13: the plaintexts are well-formed messages", () 
   assert.deepEqual(JSON.parse(new TextDecoder().decode(welcome.body)), {
     protocol: 1,
     software: "ovtp/0.1.0",
+    idle_timeout: 300,
   });
   const [request] = new MessageAssembler(1 << 20).push(texts.Request);
   assert.ok("body" in request && request.type === MessageType.Request && request.id === 1);

@@ -26,6 +26,7 @@ import { ChatRelay } from "../lib/services/chat/relay.ts";
 import { RoomStore } from "../lib/services/chat/room_store.ts";
 import { ChatSession } from "../lib/services/chat/chat_session.ts";
 import { SILENT_LOGGER } from "../lib/logger.ts";
+import { keepAliveInterval } from "../lib/client/keep_alive.ts";
 import { tempDir } from "./_tmp.ts";
 
 /** One direction of the pipe; ending it ends the reader's stream. */
@@ -167,15 +168,24 @@ Deno.test("the registry gives each message type one service and refuses a second
   );
 });
 
-/** A fake server over a pipe: a real handshake, then `answer` for each message. */
-async function fakeServer(answer: (message: Message) => Message) {
+/**
+ * A fake server over a pipe: a real handshake, a Welcome of `welcome`, then
+ * `answer` for each message (none when it returns undefined).
+ */
+async function fakeServer(
+  answer: (message: Message) => Message | undefined,
+  welcome: Record<string, unknown> = { protocol: 1 },
+) {
   const pipe = memoryPipe();
   const identity = await generateIdentity();
   const serving = SecureChannel.respond(pipe.server, { identity }).then((channel) => {
     const connection: Connection = new Connection(channel, {
-      onMessage: (message) => void connection.send(answer(message)),
+      onMessage: (message) => {
+        const reply = answer(message);
+        if (reply) connection.send(reply);
+      },
     });
-    connection.send({ type: MessageType.Welcome, id: 0, body: encodeJson({ protocol: 1 }) });
+    connection.send({ type: MessageType.Welcome, id: 0, body: encodeJson(welcome) });
     return connection.run().catch(() => {});
   });
   const client = await OvtpClient.connect({
@@ -243,4 +253,76 @@ Deno.test("a connection opens a service's state at its first message for it, not
   client.close();
   await served.served;
   await served.server.close();
+});
+
+Deno.test("Welcome announces the idle timeout, in whole seconds rounded down (0: none)", async () => {
+  for (const [idleTimeoutMs, seconds] of [[undefined, 300], [1500, 1], [400, 1], [0, 0]]) {
+    const { server, served, connect } = await overPipe({ idleTimeoutMs });
+    const client = await connect();
+    // The raw Welcome is not kept: ask through what the client made of it.
+    assert.equal(
+      client.keepAliveIntervalMs,
+      seconds ? Math.max(1000, seconds * 1000 / 3) : undefined,
+    );
+    client.close();
+    await served;
+    await server.close();
+  }
+  assert.equal(keepAliveInterval({ idle_timeout: 300 }), 100_000);
+  for (
+    const body of [{}, { idle_timeout: 0 }, { idle_timeout: "300" }, { idle_timeout: -1 }, null]
+  ) {
+    assert.equal(keepAliveInterval(body), undefined, JSON.stringify(body));
+  }
+});
+
+Deno.test("a chat member's quiet connection outlives the idle timeout; a plain quiet client's does not", async () => {
+  const relay = new ChatRelay(new RoomStore(await tempDir()), SILENT_LOGGER);
+  const member = await overPipe({ idleTimeoutMs: 3000, chat: relay });
+  const plain = await overPipe({ idleTimeoutMs: 3000 });
+  const [memberClient, plainClient] = [await member.connect(), await plain.connect()];
+  const session = await ChatSession.join(memberClient, clientIdentity, {
+    room: "ops",
+    display: "alice",
+  }, { onMessage() {}, onPresence() {}, onDropped() {} });
+  await new Promise((resolve) => setTimeout(resolve, 6500));
+  assert.equal(memberClient.failure, undefined);
+  assert.equal(await session.send("still here"), 0);
+  assert.match(String(plainClient.failure), /closed/);
+  memberClient.close();
+  await Promise.all([member.served, plain.served]);
+  await Promise.all([member.server.close(), plain.server.close()]);
+});
+
+Deno.test("a kept-alive connection to a server that stops answering ends as lost", async () => {
+  const seen: number[] = [];
+  const { client, serving } = await fakeServer((message) => {
+    seen.push(message.type);
+    return undefined; // Never answers: a server stopped, or a path gone dead.
+  }, { protocol: 1, idle_timeout: 3 });
+  client.keepAlive();
+  // The keep-alive's timer does not hold the process open (a socket's read
+  // does, but a memory pipe has none): this one does, until the end.
+  const hold = setTimeout(() => {}, 10_000);
+  await client.closed;
+  clearTimeout(hold);
+  assert.deepEqual(seen, [PING_MESSAGE_TYPE]);
+  assert.ok(client.failure instanceof OvtpError && client.failure.kind === "network");
+  assert.match(client.failure.message, /^The server stopped answering \(nothing for \d+ s\)$/);
+  await serving;
+});
+
+Deno.test("keepAlive() sends nothing to a server that announces no idle timeout (it may not know Ping)", async () => {
+  const seen: number[] = [];
+  const { client, serving } = await fakeServer((message) => {
+    seen.push(message.type);
+    return undefined;
+  });
+  client.keepAlive();
+  assert.equal(client.keepAliveIntervalMs, undefined);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.deepEqual(seen, []);
+  assert.equal(client.failure, undefined);
+  client.close();
+  await serving;
 });

@@ -63,6 +63,7 @@ export class Connection {
   #flushing = false;
   #closed: Error | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastSendAt = Date.now();
 
   /** Wraps `channel`; call {@linkcode run} to start receiving. */
   constructor(channel: SecureChannel, options: ConnectionOptions) {
@@ -73,6 +74,11 @@ export class Connection {
   /** The channel underneath. */
   get channel(): SecureChannel {
     return this.#channel;
+  }
+
+  /** When a message was last sent (ms since the epoch; the connection's start before any). */
+  get lastSendAt(): number {
+    return this.#lastSendAt;
   }
 
   /**
@@ -86,6 +92,7 @@ export class Connection {
     } catch (error) {
       return Promise.reject(error);
     }
+    this.#lastSendAt = Date.now();
     return new Promise((resolve, reject) => {
       this.#queue.push({ message, offset: 0, resolve, reject });
       if (!this.#flushing) this.#flush();

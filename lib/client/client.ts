@@ -28,6 +28,7 @@ import {
 } from "../services/transfer/client.ts";
 import { CALL_MESSAGE_TYPE, encodeCall } from "../services/function_call.ts";
 import { PING_MESSAGE_TYPE } from "../services/ping.ts";
+import { KeepAlive, keepAliveInterval } from "./keep_alive.ts";
 
 /**
  * A response to a request, as {@linkcode OvtpClient.request} and
@@ -181,6 +182,9 @@ export class OvtpClient {
   >();
   #nextId = 1;
   #failure: Error | undefined;
+  /** From Welcome: how often a quiet connection must ping; undefined: never. */
+  #keepAliveMs: number | undefined;
+  #keepAlive: KeepAlive | undefined;
   // The client side of each service with its own message types (chat
   // attaches the same way, through `link`, in services/chat/).
   #transfers = new TransferClient(this.link);
@@ -200,6 +204,11 @@ export class OvtpClient {
       onMessage: (message) => {
         if (!welcomed && message.type === MessageType.Welcome) {
           welcomed = true;
+          try {
+            this.#keepAliveMs = keepAliveInterval(decodeJson(message.body));
+          } catch {
+            // A body that is not a JSON object announces nothing.
+          }
           return welcome.resolve();
         }
         // Anything else before Welcome (an Error: not authorized) fails it.
@@ -278,6 +287,30 @@ export class OvtpClient {
       throw new OvtpError("protocol", "The server answered a ping with something not a time");
     }
     return new Date(Number(text));
+  }
+
+  /**
+   * How often {@linkcode keepAlive} would ping, from the idle timeout the
+   * server announced; undefined when it announced none.
+   */
+  get keepAliveIntervalMs(): number | undefined {
+    return this.#keepAliveMs;
+  }
+
+  /**
+   * Keeps this connection open while it is quiet, and ends it as lost (a
+   * `network` failure) when the server stops answering: see keep_alive.ts.
+   * Only with a server that announces its idle timeout in Welcome; with
+   * others it does nothing. {@linkcode ChatSession.join} turns it on.
+   */
+  keepAlive(): void {
+    if (this.#keepAliveMs === undefined || this.#keepAlive || this.#failure) return;
+    this.#keepAlive = new KeepAlive(this.#keepAliveMs, {
+      lastSendAt: () => this.#connection.lastSendAt,
+      ping: () => this.ping(),
+      fail: (error) => this.#fail(error, true),
+    });
+    this.closed.then(() => this.#keepAlive?.stop());
   }
 
   /** Downloads a file from the server's served folder (resuming a partial one). */

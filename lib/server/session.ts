@@ -153,7 +153,13 @@ class ServerSession {
       await this.#send({
         type: MessageType.Welcome,
         id: 0,
-        body: encodeJson({ protocol: 1, software: `ovtp/${VERSION}` }),
+        // idle_timeout (seconds, 0: none) also says that Ping is answered:
+        // a client keeping a quiet connection open pings within it.
+        body: encodeJson({
+          protocol: 1,
+          software: `ovtp/${VERSION}`,
+          idle_timeout: idleSeconds(this.#context.options.idleTimeoutMs),
+        }),
       });
       await this.#connection.run();
       logger.info("client disconnected", { remote, name: peer.name });
@@ -333,4 +339,10 @@ class ServerSession {
     this.#context.logger.warn(`protocol error: ${why}`, { remote: this.#remote });
     this.#connection.close(new OvtpError("protocol", "Unexpected message"));
   }
+}
+
+// The idle timeout as Welcome announces it: whole seconds, rounded down so
+// that a client pinging within it is in time, but at least 1; 0 for none.
+function idleSeconds(idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS): number {
+  return idleTimeoutMs > 0 ? Math.max(1, Math.floor(idleTimeoutMs / 1000)) : 0;
 }

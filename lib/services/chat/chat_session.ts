@@ -364,6 +364,9 @@ export class ChatSession {
       }),
     });
     await joined.promise;
+    // A member mostly waits for the others: the connection must outlive the
+    // server's idle timeout, and a server gone quiet must show as lost.
+    client.keepAlive();
     return session;
   }
 
