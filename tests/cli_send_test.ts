@@ -83,6 +83,27 @@ Deno.test("listen --exec answers with the command's output and passes the sender
   }
 });
 
+Deno.test("an --exec command slower than the server's idle timeout still answers", async () => {
+  const { server, client } = await makePair();
+  const listener = await startListen(server.home, [
+    "--idle-timeout",
+    "1",
+    "--exec",
+    execCommand(
+      "sleep 2.5; echo done",
+      "await new Promise((r) => setTimeout(r, 2500)); console.log('done')",
+    ),
+  ]);
+  try {
+    const sent = await ovtp(["send", listener.target, "x"], { home: client.home });
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal(sent.stdout, "done\n");
+    assert.doesNotMatch(sent.stderr, /error|closed/);
+  } finally {
+    await listener.stop();
+  }
+});
+
 Deno.test("a failing --exec command answers status error and send exits 1", async () => {
   const { server, client } = await makePair();
   const listener = await startListen(server.home, [

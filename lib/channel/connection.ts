@@ -43,8 +43,19 @@ export interface ConnectionOptions {
   onMessage: (message: Message) => void | Promise<void>;
   /** The largest message accepted. @default 16 MiB */
   maxMessageSize?: number;
-  /** Close after this long without receiving anything; 0 disables. @default 0 */
+  /**
+   * Close after this long without receiving anything, unless {@linkcode
+   * working} says work for the peer is in progress; 0 disables. @default 0
+   */
   idleTimeoutMs?: number;
+  /**
+   * Whether this side is doing work for the peer (answering a request,
+   * streaming a download). The idle timeout waits for it: the peer waiting
+   * for a slow answer, or reading a long download, is not idle. A write the
+   * peer has not taken for the idle timeout ends that grace (it stopped
+   * reading). @default () => false
+   */
+  working?: () => boolean;
 }
 
 interface Pending {
@@ -64,6 +75,8 @@ export class Connection {
   #closed: Error | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lastSendAt = Date.now();
+  // When the record being written started; undefined between writes.
+  #writingSince: number | undefined;
 
   /** Wraps `channel`; call {@linkcode run} to start receiving. */
   constructor(channel: SecureChannel, options: ConnectionOptions) {
@@ -143,13 +156,26 @@ export class Connection {
     this.#channel.close();
   }
 
-  #armIdleTimer(): void {
+  #armIdleTimer(delayMs = this.#options.idleTimeoutMs ?? 0): void {
     const ms = this.#options.idleTimeoutMs ?? 0;
     if (ms <= 0) return;
     clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => {
-      this.close(new OvtpError("network", `Idle for ${ms} ms; closing`));
-    }, ms);
+    this.#idleTimer = setTimeout(() => this.#idleTimeout(ms), delayMs);
+  }
+
+  // Nothing received for `ms`: close, unless work for the peer goes on and
+  // the peer takes what it writes (checked again a quarter of `ms` later).
+  #idleTimeout(ms: number): void {
+    const stuckMs = this.#writingSince === undefined ? 0 : Date.now() - this.#writingSince;
+    if (this.#options.working?.() && stuckMs < ms) return this.#armIdleTimer(ms / 4);
+    this.close(
+      new OvtpError(
+        "network",
+        stuckMs >= ms
+          ? `The peer read nothing for ${ms} ms; closing`
+          : `Idle for ${ms} ms; closing`,
+      ),
+    );
   }
 
   // Writes queued fragments, packing as many as fit into each record, and
@@ -166,7 +192,9 @@ export class Connection {
         finished = [];
         const bulk: Uint8Array[] = [];
         const size = this.#pack(record, finished, bulk);
+        this.#writingSince = Date.now();
         await this.#channel.send(record.subarray(0, size), bulk);
+        this.#writingSince = undefined;
         for (const pending of finished) pending.resolve();
         finished = [];
       }

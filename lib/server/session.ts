@@ -138,6 +138,8 @@ class ServerSession {
       onMessage: (message) => this.#dispatch(message),
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      // A client waiting for a slow answer, or reading a long download, is not idle.
+      working: () => live.busy > 0,
     });
   }
 

@@ -359,7 +359,11 @@ export interface ServeOptions {
   logger?: Logger;
   /** Time allowed for a handshake. @default 10000 */
   handshakeTimeoutMs?: number;
-  /** Close a connection idle this long; 0 disables. @default 300000 */
+  /**
+   * Close a connection that sent nothing this long; 0 disables. A request
+   * being answered or a download being sent holds it open, unless the
+   * client leaves a write untaken as long. @default 300000
+   */
   idleTimeoutMs?: number;
   /** The largest message accepted. @default 16 MiB */
   maxMessageSize?: number;
