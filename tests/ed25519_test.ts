@@ -4,12 +4,16 @@ import {
   ed25519PublicOf,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifyOnce,
   generateEd25519,
 } from "../lib/crypto/mod.ts";
 import { portable } from "../lib/crypto/portable.ts";
 import { selfTest } from "../lib/crypto/self_test.ts";
 import { testEachBackend } from "./_backends.ts";
 import { hex, ignoredForMissingVectors, loadJsonVectors } from "./_vectors.ts";
+
+/** Both verifications (native makes the one-off check in libcrypto); each must agree. */
+const VERIFIERS = [["verify", ed25519Verify], ["once", ed25519VerifyOnce]] as const;
 
 interface EddsaTest {
   tcId: number;
@@ -33,11 +37,13 @@ if (eddsa.skipReason !== undefined) {
       const publicKey = hex(group.publicKey.pk);
       for (const t of group.tests) {
         const expected = t.result === "valid";
-        assert.equal(
-          ed25519Verify(publicKey, hex(t.sig), hex(t.msg)),
-          expected,
-          `tcId ${t.tcId}: ${t.comment}`,
-        );
+        for (const [name, verify] of VERIFIERS) {
+          assert.equal(
+            verify(publicKey, hex(t.sig), hex(t.msg)),
+            expected,
+            `${name}, tcId ${t.tcId}: ${t.comment}`,
+          );
+        }
         if (expected) valid++;
         else invalid++;
       }
@@ -77,7 +83,9 @@ testEachBackend("Ed25519 signs and derives public keys as RFC 8032 does, byte fo
   for (const v of RFC8032) {
     assert.deepEqual(ed25519PublicOf(hex(v.seed)), hex(v.publicKey));
     assert.deepEqual(ed25519Sign(hex(v.seed), hex(v.message)), hex(v.signature));
-    assert.equal(ed25519Verify(hex(v.publicKey), hex(v.signature), hex(v.message)), true);
+    for (const [name, verify] of VERIFIERS) {
+      assert.equal(verify(hex(v.publicKey), hex(v.signature), hex(v.message)), true, name);
+    }
   }
 });
 
@@ -87,37 +95,39 @@ testEachBackend(
     const { privateKey, publicKey } = await generateEd25519();
     const message = crypto.getRandomValues(new Uint8Array(100));
     const signature = ed25519Sign(privateKey, message);
-    assert.equal(ed25519Verify(publicKey, signature, message), true);
     const flipped = (bytes: Uint8Array, at: number, bit: number) => {
       const copy = bytes.slice();
       copy[at] ^= 1 << bit;
       return copy;
     };
-    for (let at = 0; at < 64; at++) {
-      for (const bit of [0, 7]) {
+    for (const [name, verify] of VERIFIERS) {
+      assert.equal(verify(publicKey, signature, message), true, name);
+      for (let at = 0; at < 64; at++) {
+        for (const bit of [0, 7]) {
+          assert.equal(
+            verify(publicKey, flipped(signature, at, bit), message),
+            false,
+            `${name}: sig ${at}`,
+          );
+        }
+      }
+      for (let at = 0; at < 32; at++) {
         assert.equal(
-          ed25519Verify(publicKey, flipped(signature, at, bit), message),
+          verify(flipped(publicKey, at, 0), signature, message),
           false,
-          `sig ${at}`,
+          `${name}: key ${at}`,
         );
       }
+      for (const at of [0, 1, 50, 99]) {
+        assert.equal(
+          verify(publicKey, signature, flipped(message, at, 3)),
+          false,
+          `${name}: msg ${at}`,
+        );
+      }
+      assert.equal(verify(publicKey, signature, message.subarray(0, 99)), false);
+      assert.equal(verify(publicKey, signature, message), true, "the key cache is unchanged");
     }
-    for (let at = 0; at < 32; at++) {
-      assert.equal(
-        ed25519Verify(flipped(publicKey, at, 0), signature, message),
-        false,
-        `key ${at}`,
-      );
-    }
-    for (const at of [0, 1, 50, 99]) {
-      assert.equal(
-        ed25519Verify(publicKey, signature, flipped(message, at, 3)),
-        false,
-        `msg ${at}`,
-      );
-    }
-    assert.equal(ed25519Verify(publicKey, signature, message.subarray(0, 99)), false);
-    assert.equal(ed25519Verify(publicKey, signature, message), true, "the key cache is unchanged");
   },
 );
 
@@ -125,22 +135,25 @@ testEachBackend("Ed25519 verification says false, never throws, for malformed in
   const { privateKey, publicKey } = await generateEd25519();
   const message = new Uint8Array([1, 2, 3]);
   const signature = ed25519Sign(privateKey, message);
-  for (const length of [0, 1, 31, 33, 64]) {
-    const key = new Uint8Array(length);
-    key.set(publicKey.subarray(0, Math.min(length, 32)));
-    assert.equal(ed25519Verify(key, signature, message), false, `key of ${length} bytes`);
+  for (const [name, verify] of VERIFIERS) {
+    for (const length of [0, 1, 31, 33, 64]) {
+      const key = new Uint8Array(length);
+      key.set(publicKey.subarray(0, Math.min(length, 32)));
+      assert.equal(verify(key, signature, message), false, `${name}: key of ${length} bytes`);
+    }
+    for (const length of [0, 32, 63, 65, 128]) {
+      const sig = new Uint8Array(length);
+      sig.set(signature.subarray(0, Math.min(length, 64)));
+      assert.equal(verify(publicKey, sig, message), false, `${name}: signature of ${length} bytes`);
+    }
+    // Not a point on the curve (y = 2), and the all-zero signature.
+    const offCurve = new Uint8Array(32);
+    offCurve[0] = 2;
+    assert.equal(verify(offCurve, signature, message), false, name);
+    assert.equal(verify(publicKey, new Uint8Array(64), message), false, name);
   }
-  for (const length of [0, 32, 63, 65, 128]) {
-    const sig = new Uint8Array(length);
-    sig.set(signature.subarray(0, Math.min(length, 64)));
-    assert.equal(ed25519Verify(publicKey, sig, message), false, `signature of ${length} bytes`);
-  }
-  // Not a point on the curve (y = 2), and the all-zero signature.
-  const offCurve = new Uint8Array(32);
-  offCurve[0] = 2;
-  assert.equal(ed25519Verify(offCurve, signature, message), false);
-  assert.equal(ed25519Verify(publicKey, new Uint8Array(64), message), false);
   assert.throws(() => ed25519Sign(new Uint8Array(31), message), RangeError);
+  assert.throws(() => ed25519PublicOf(new Uint8Array(33)), RangeError);
 });
 
 testEachBackend("Ed25519's kept keys follow the bytes, not the buffers holding them", async () => {
@@ -181,4 +194,14 @@ Deno.test("the self-test refuses a backend whose Ed25519 accepts a forged signat
   assert.throws(() => selfTest(broken), {
     message: "the portable backend fails its Ed25519 forged signature known-answer test",
   });
+  const brokenOnce: Backend = { ...portable, ed25519VerifyOnce: () => true };
+  assert.throws(() => selfTest(brokenOnce), /Ed25519 forged signature/);
+  // Native's one-off verification is its own (libcrypto): checked at start.
+  const brokenNative: Backend = { ...portable, name: "native", ed25519VerifyOnce: () => true };
+  assert.throws(() => selfTest(brokenNative), {
+    message: "the native backend fails its Ed25519 forged signature known-answer test",
+  });
+  // A signature that does not verify is refused too.
+  const rejecting: Backend = { ...portable, name: "native", ed25519VerifyOnce: () => false };
+  assert.throws(() => selfTest(rejecting), /Ed25519 verification/);
 });

@@ -42,7 +42,7 @@ export const SYMBOLS = {
     parameters: ["pointer", "buffer", "i32", "buffer", "usize", "buffer", "buffer"],
     result: "pointer",
   },
-  // X25519 through EVP_PKEY (the only public way in OpenSSL 3).
+  // X25519 and Ed25519 keys through EVP_PKEY (the only public way in OpenSSL 3).
   EVP_PKEY_new_raw_private_key: {
     parameters: ["i32", "pointer", "buffer", "usize"],
     result: "pointer",
@@ -58,6 +58,27 @@ export const SYMBOLS = {
   EVP_PKEY_derive_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_derive_set_peer_ex: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
   EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // Ed25519 (./_native_ed25519.ts): one-shot EVP_DigestSign and
+  // EVP_DigestVerify on a context made for each.
+  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
+  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
+  // int EVP_DigestSignInit(ctx, pctx, type, engine, pkey)
+  EVP_DigestSignInit: {
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  // int EVP_DigestSign(ctx, sig, siglen, tbs, tbslen): one shot, as Ed25519 requires.
+  EVP_DigestSign: { parameters: ["pointer", "buffer", "buffer", "buffer", "usize"], result: "i32" },
+  // int EVP_DigestVerifyInit(ctx, pctx, type, engine, pkey)
+  EVP_DigestVerifyInit: {
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  // int EVP_DigestVerify(ctx, sig, siglen, tbs, tbslen): 1 valid, 0 not, < 0 an error.
+  EVP_DigestVerify: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+    result: "i32",
+  },
 } as const;
 
 /** libcrypto's functions, as bound at start-up. */
@@ -93,6 +114,7 @@ export const EVP_CTRL_AEAD_SET_IVLEN = 0x9;
 export const EVP_CTRL_AEAD_GET_TAG = 0x10;
 export const EVP_CTRL_AEAD_SET_TAG = 0x11;
 export const EVP_PKEY_X25519 = 1034;
+export const EVP_PKEY_ED25519 = 1087;
 
 /** Thrown when a libcrypto call fails where it must not. */
 export class NativeCryptoError extends Error {

@@ -18,13 +18,8 @@
  * @module
  */
 
-import {
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  sign as nodeSign,
-  verify as nodeVerify,
-} from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { nodeCrypto } from "../io/node_builtin.ts";
 import { constantTimeEqual } from "../bytes.ts";
 import { ED25519_OID, pkcs8, spki } from "./_der.ts";
 import { LruCache } from "./_lru.ts";
@@ -41,7 +36,7 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
   const id = String.fromCharCode(...raw);
   let key = publicKeys.get(id);
   if (key === undefined) {
-    key = createPublicKey({
+    key = nodeCrypto().createPublicKey({
       key: spki(ED25519_OID, raw) as never,
       format: "der",
       type: "spki",
@@ -57,7 +52,7 @@ let lastPrivate: KeyObject | undefined;
 function privateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== SEED_LENGTH) throw new RangeError("Ed25519 seeds are 32 bytes");
   if (lastPrivate === undefined || !constantTimeEqual(seed, lastSeed)) {
-    lastPrivate = createPrivateKey({
+    lastPrivate = nodeCrypto().createPrivateKey({
       key: pkcs8(ED25519_OID, seed) as never,
       format: "der",
       type: "pkcs8",
@@ -69,7 +64,7 @@ function privateKeyObject(seed: Uint8Array): KeyObject {
 
 /** The Ed25519 signature (64 bytes) of `data` by the key of a 32-byte seed. */
 export function ed25519Sign(seed: Uint8Array, data: Uint8Array): Uint8Array {
-  return new Uint8Array(nodeSign(null, data, privateKeyObject(seed)));
+  return new Uint8Array(nodeCrypto().sign(null, data, privateKeyObject(seed)));
 }
 
 /**
@@ -85,7 +80,7 @@ export function ed25519Verify(
     return false;
   }
   try {
-    return nodeVerify(null, data, publicKeyObject(publicKey), signature);
+    return nodeCrypto().verify(null, data, publicKeyObject(publicKey), signature);
   } catch {
     return false;
   }
@@ -93,6 +88,9 @@ export function ed25519Verify(
 
 /** The Ed25519 public key of a 32-byte seed. */
 export function ed25519PublicOf(seed: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateKeyObject(seed)).export({ format: "der", type: "spki" });
+  const spki = nodeCrypto().createPublicKey(privateKeyObject(seed)).export({
+    format: "der",
+    type: "spki",
+  });
   return new Uint8Array(spki.subarray(spki.length - PUBLIC_KEY_LENGTH));
 }

@@ -31,9 +31,15 @@
  *   bench/crypto.ts, same run); native can also hash on a
  *   blocking-task thread, which takes the hash off the transfer's one
  *   JavaScript thread.
- * - Ed25519 sign and verify: node:crypto in both, synchronous, with the
- *   imported keys kept (./ed25519.ts): verify 31-73 against 82-186 us for
- *   libcrypto 3.0 and about 110 us for WebCrypto. Chat verifies every post.
+ * - Ed25519 verify: node:crypto in both, synchronous, with the imported
+ *   keys kept (./ed25519.ts): 31-73 against 82-186 us for libcrypto 3.0
+ *   and about 110 us for WebCrypto. Chat verifies every post.
+ * - Ed25519 sign, public keys, and a verification done once per process
+ *   (a client checking its server's proof): native, in libcrypto
+ *   (./_native_ed25519.ts; signing is about even, a verification 118
+ *   against 42 us): a client then never loads node:crypto, whose first
+ *   use costs about 20 ms of `ovtp send`'s start-up and 10 MB
+ *   (../io/node_builtin.ts).
  * - ML-KEM-768, Argon2id: WebCrypto in both (a few calls per connection or
  *   key file).
  *
@@ -294,6 +300,15 @@ export function ed25519Verify(
   data: Uint8Array,
 ): boolean {
   return backend().ed25519Verify(publicKey, signature, data);
+}
+
+/** See {@linkcode Backend.ed25519VerifyOnce}. */
+export function ed25519VerifyOnce(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  data: Uint8Array,
+): boolean {
+  return backend().ed25519VerifyOnce(publicKey, signature, data);
 }
 
 /** See {@linkcode Backend.ed25519PublicOf}. */

@@ -15,7 +15,8 @@ import { nativeAead } from "./_native_aead.ts";
 import { nativeHashes } from "./_native_hash.ts";
 import { type Lib, nonNull, SYMBOLS } from "./_native_lib.ts";
 import { nativeX25519 } from "./_native_x25519.ts";
-import { ed25519PublicOf, ed25519Sign, ed25519Verify } from "./ed25519.ts";
+import { nativeEd25519 } from "./_native_ed25519.ts";
+import { ed25519Verify } from "./ed25519.ts";
 import type { Backend } from "./types.ts";
 
 export { type DigestLib, NativeCryptoError } from "./_native_lib.ts";
@@ -102,10 +103,9 @@ function makeBackend(lib: Lib, path: string): Backend {
     ...nativeAead(lib),
     ...nativeHashes(lib, path, sha256md),
     ...nativeX25519(lib, sha256md),
-    // node:crypto's Ed25519 is two to three times faster than libcrypto
-    // 3.0's here: see ./ed25519.ts.
-    ed25519Sign,
+    ...nativeEd25519(lib),
+    // node:crypto's Ed25519 verification is two to three times faster than
+    // libcrypto 3.0's: see ./ed25519.ts and ./_native_ed25519.ts.
     ed25519Verify,
-    ed25519PublicOf,
   };
 }

@@ -8,19 +8,8 @@
  * @module
  */
 
-import {
-  type CipherGCM,
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  type DecipherGCM,
-  diffieHellman,
-  type Hash,
-  type KeyObject,
-} from "node:crypto";
+import type { CipherGCM, DecipherGCM, Hash, KeyObject } from "node:crypto";
+import { nodeCrypto } from "../io/node_builtin.ts";
 import { pkcs8, spki, X25519_OID } from "./_der.ts";
 import { ed25519PublicOf, ed25519Sign, ed25519Verify } from "./ed25519.ts";
 import { type Backend, lowOrder, type Sha256Stream } from "./types.ts";
@@ -35,7 +24,7 @@ function checkNonce(nonce: Uint8Array): void {
 
 function privateKeyObject(raw: Uint8Array) {
   if (raw.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
-  return createPrivateKey({
+  return nodeCrypto().createPrivateKey({
     key: pkcs8(X25519_OID, raw) as never,
     format: "der",
     type: "pkcs8",
@@ -43,20 +32,20 @@ function privateKeyObject(raw: Uint8Array) {
 }
 
 function publicOf(key: KeyObject): Uint8Array {
-  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+  const spki = nodeCrypto().createPublicKey(key).export({ format: "der", type: "spki" });
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
 function derive(key: KeyObject, publicKey: Uint8Array): Uint8Array {
   if (publicKey.length !== 32) throw new RangeError("X25519 keys are 32 bytes");
-  const peer = createPublicKey({
+  const peer = nodeCrypto().createPublicKey({
     key: spki(X25519_OID, publicKey) as never,
     format: "der",
     type: "spki",
   });
   let shared: Uint8Array;
   try {
-    shared = new Uint8Array(diffieHellman({ privateKey: key, publicKey: peer }));
+    shared = new Uint8Array(nodeCrypto().diffieHellman({ privateKey: key, publicKey: peer }));
   } catch {
     // node:crypto refuses the all-zero result itself (a low-order point).
     throw lowOrder();
@@ -69,7 +58,7 @@ function derive(key: KeyObject, publicKey: Uint8Array): Uint8Array {
 class NodeSha256 implements Sha256Stream {
   #hash: Hash;
 
-  constructor(hash: Hash = createHash("sha256")) {
+  constructor(hash: Hash = nodeCrypto().createHash("sha256")) {
     this.#hash = hash;
   }
 
@@ -100,7 +89,7 @@ export const portable: Backend = {
   aeadSealInto(algorithm, key, nonce, aad, plaintext, out) {
     checkNonce(nonce);
     // Node's types know the GCM interface; ChaCha20-Poly1305 has the same.
-    const cipher = createCipheriv(algorithm, key, nonce, {
+    const cipher = nodeCrypto().createCipheriv(algorithm, key, nonce, {
       authTagLength: TAG,
     } as never) as unknown as CipherGCM;
     cipher.setAAD(aad, { plaintextLength: plaintext.length });
@@ -113,7 +102,7 @@ export const portable: Backend = {
     checkNonce(nonce);
     if (sealed.length < TAG) return false;
     const length = sealed.length - TAG;
-    const decipher = createDecipheriv(algorithm, key, nonce, {
+    const decipher = nodeCrypto().createDecipheriv(algorithm, key, nonce, {
       authTagLength: TAG,
     } as never) as unknown as DecipherGCM;
     decipher.setAuthTag(sealed.slice(length));
@@ -130,12 +119,12 @@ export const portable: Backend = {
     return true;
   },
   sha256(data) {
-    return new Uint8Array(createHash("sha256").update(data).digest());
+    return new Uint8Array(nodeCrypto().createHash("sha256").update(data).digest());
   },
   sha256Pieces(data, pieceSize, out) {
     for (let i = 0, offset = 0; offset < data.length; i++, offset += pieceSize) {
       const piece = data.subarray(offset, offset + pieceSize);
-      out.set(createHash("sha256").update(piece).digest(), i * 32);
+      out.set(nodeCrypto().createHash("sha256").update(piece).digest(), i * 32);
     }
     return Promise.resolve();
   },
@@ -143,7 +132,7 @@ export const portable: Backend = {
     return new NodeSha256();
   },
   hmacSha256(key, data) {
-    return new Uint8Array(createHmac("sha256", key).update(data).digest());
+    return new Uint8Array(nodeCrypto().createHmac("sha256", key).update(data).digest());
   },
   x25519(privateKey, publicKey) {
     return derive(privateKeyObject(privateKey), publicKey);
@@ -162,5 +151,6 @@ export const portable: Backend = {
   },
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifyOnce: ed25519Verify,
   ed25519PublicOf,
 };

@@ -84,6 +84,12 @@ export interface Backend {
    * false, never an exception, for malformed keys or signatures.
    */
   ed25519Verify(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
+  /**
+   * {@linkcode ed25519Verify} for a key checked once in a process's life (a
+   * client checking its server's identity proof): the cheapest to start
+   * rather than the fastest per call. The same answers.
+   */
+  ed25519VerifyOnce(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
   /** The Ed25519 public key of a 32-byte seed. */
   ed25519PublicOf(seed: Uint8Array): Uint8Array;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
+import { nodeFs } from "./node_builtin.ts";
 import { OvtpError } from "../errors.ts";
 
 /** Options of {@linkcode openExistingFile}. */
@@ -126,6 +126,7 @@ export function chmodFile(path: string, mode: number, expected?: Deno.FileInfo):
     throw new OvtpError("io", `Cannot set the mode of "${path}": it is a symbolic link`);
   }
   // O_NONBLOCK: a FIFO swapped in must not hang the open.
+  const { closeSync, constants, fchmodSync, fstatSync, openSync } = nodeFs();
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   try {
     const info = fstatSync(fd);
