@@ -1,7 +1,7 @@
 /**
  * Ed25519 in libcrypto, for the native backend: public keys, signatures,
- * and the verification a process does once (a client checking its
- * server's identity proof). Verifications by the thousand (chat posts, a
+ * and the verifications a process makes a few of (a client checking its
+ * server's identity proof, a sealed file's signatures). Verifications by the thousand (chat posts, a
  * server's handshakes) stay node:crypto's (./ed25519.ts): 42 against
  * 118 us each, kept keys against a fresh EVP_PKEY (both measured in one
  * process on the project's 2-core machine). Signing is about even

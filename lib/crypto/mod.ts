@@ -34,11 +34,12 @@
  * - Ed25519 verify: node:crypto in both, synchronous, with the imported
  *   keys kept (./ed25519.ts): 31-73 against 82-186 us for libcrypto 3.0
  *   and about 110 us for WebCrypto. Chat verifies every post.
- * - Ed25519 sign, public keys, and a verification done once per process
- *   (a client checking its server's proof): native, in libcrypto
+ * - Ed25519 sign, public keys, and the verifications a process makes a
+ *   few of (a client checking its server's proof, a sealed file's
+ *   signatures): native, in libcrypto
  *   (./_native_ed25519.ts; signing is about even, a verification 118
- *   against 42 us): a client then never loads node:crypto, whose first
- *   use costs about 20 ms of `ovtp send`'s start-up and 10 MB
+ *   against 42 us): a client, seal or open then never loads node:crypto,
+ *   whose first use costs about 20 ms of `ovtp send`'s start-up and 10 MB
  *   (../io/node_builtin.ts).
  * - ML-KEM-768, Argon2id: WebCrypto in both (a few calls per connection or
  *   key file).

@@ -85,9 +85,10 @@ export interface Backend {
    */
   ed25519Verify(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
   /**
-   * {@linkcode ed25519Verify} for a key checked once in a process's life (a
-   * client checking its server's identity proof): the cheapest to start
-   * rather than the fastest per call. The same answers.
+   * {@linkcode ed25519Verify} for checks a process makes a few of (a client
+   * checking its server's identity proof, a sealed file's two signatures):
+   * the cheapest to start rather than the fastest per call. The same
+   * answers.
    */
   ed25519VerifyOnce(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
   /** The Ed25519 public key of a 32-byte seed. */

@@ -13,7 +13,7 @@
  */
 
 import { concat, constantTimeEqual } from "../bytes.ts";
-import { ed25519Sign, ed25519Verify } from "../crypto/mod.ts";
+import { ed25519Sign, ed25519VerifyOnce } from "../crypto/mod.ts";
 import { FieldReader } from "../recipients/field_reader.ts";
 import {
   copyKeys,
@@ -127,7 +127,7 @@ export async function readHeader(reader: ByteReader): Promise<Header> {
   const commitment = fields.take(COMMITMENT_SIZE, "commitment").slice();
   const signed = bytes.subarray(0, fields.offset);
   const signature = fields.take(SIGNATURE_SIZE, "header signature");
-  const verified = await ed25519Verify(
+  const verified = await ed25519VerifyOnce(
     sender.ed25519,
     signature,
     concat(HEADER_SIGNATURE_CONTEXT, signed),

@@ -16,7 +16,7 @@
  */
 
 import { concat } from "../bytes.ts";
-import { ed25519Sign, ed25519Verify, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
+import { ed25519Sign, ed25519VerifyOnce, type Sha256Stream, sha256Stream } from "../crypto/mod.ts";
 import { PAYLOAD_SIGNATURE_CONTEXT } from "./format.ts";
 
 /** The running transcript of one sealed file. */
@@ -40,7 +40,7 @@ export class Transcript {
 
   /** Checks a signature over the transcript; ends it. */
   async verify(ed25519Public: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    return await ed25519Verify(ed25519Public, signature, this.#message());
+    return await ed25519VerifyOnce(ed25519Public, signature, this.#message());
   }
 
   #message(): Uint8Array {
