@@ -8,7 +8,7 @@
 
 import { type HostSettings, settingsFor } from "../lib/client/host_config.ts";
 import type { Keystore } from "../lib/identity/keystore.ts";
-import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { DEFAULT_PORT } from "../lib/server/defaults.ts";
 import { parseHostPort } from "./_cli.ts";
 
 /** A HOST argument once the config is applied. */

@@ -12,7 +12,7 @@ import { OvtpError } from "../lib/errors.ts";
 import { DEFAULT_EXEC_TIMEOUT_MS } from "../lib/services/exec/exec_handler.ts";
 import { DEFAULT_EXEC_SLOTS } from "../lib/services/exec/exec_slots.ts";
 import { parseRate } from "../lib/trust/key_options.ts";
-import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { DEFAULT_PORT } from "../lib/server/defaults.ts";
 import {
   DEFAULT_HOSTNAME,
   DEFAULT_IDLE_TIMEOUT_MS,

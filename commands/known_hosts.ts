@@ -1,5 +1,5 @@
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { DEFAULT_PORT } from "../lib/server/defaults.ts";
 import { fingerprint, parsePublicKey } from "../lib/identity/keys.ts";
 import { isFingerprint } from "../lib/trust/known_hosts.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";

@@ -1,7 +1,7 @@
 import { type Response, responseText } from "../lib/client/client.ts";
 import { OvtpError } from "../lib/errors.ts";
 import { FUNCTION_NAME_PATTERN } from "../lib/services/function_call.ts";
-import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { DEFAULT_PORT } from "../lib/server/defaults.ts";
 import {
   type Command,
   openKeystore,

@@ -1,5 +1,5 @@
 import { OvtpError } from "../lib/errors.ts";
-import { DEFAULT_PORT } from "../lib/server/server.ts";
+import { DEFAULT_PORT } from "../lib/server/defaults.ts";
 import type { SendFileOptions, SentFile } from "../lib/services/transfer/sender.ts";
 import {
   directorySources,

@@ -5,6 +5,22 @@
  * @module
  */
 
+/**
+ * The port `ovtp listen` uses when none is given, and the port
+ * {@linkcode serve} listens on by default.
+ *
+ * @example The port to dial when the user names none
+ * ```ts
+ * import { DEFAULT_PORT } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const [hostname, port = String(DEFAULT_PORT)] = "example.org".split(":");
+ * assert.equal(hostname, "example.org");
+ * assert.equal(Number(port), 4747);
+ * ```
+ */
+export const DEFAULT_PORT = 4747;
+
 /** The address a server listens on by default: every interface. */
 export const DEFAULT_HOSTNAME = "0.0.0.0";
 /**

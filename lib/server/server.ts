@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_PER_ADDRESS,
 } from "./defaults.ts";
 import { closeQuietly, createStreamServer } from "./streams.ts";
+import { DEFAULT_PORT } from "./defaults.ts";
 import type { ServeOptions } from "./types.ts";
 
 export type {
@@ -30,22 +31,7 @@ export type {
 } from "./types.ts";
 export { requestText } from "./types.ts";
 export { createStreamServer, type StreamServer } from "./streams.ts";
-
-/**
- * The port `ovtp listen` uses when none is given, and the port
- * {@linkcode serve} listens on by default.
- *
- * @example The port to dial when the user names none
- * ```ts
- * import { DEFAULT_PORT } from "@ovtp/ovtp";
- * import assert from "node:assert/strict";
- *
- * const [hostname, port = String(DEFAULT_PORT)] = "example.org".split(":");
- * assert.equal(hostname, "example.org");
- * assert.equal(Number(port), 4747);
- * ```
- */
-export const DEFAULT_PORT = 4747;
+export { DEFAULT_PORT } from "./defaults.ts";
 
 /**
  * A running server, as {@linkcode serve} returns it.
