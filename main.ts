@@ -204,12 +204,12 @@ async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   if (name === "--help" || name === "-h" || name === "help") return await print(help());
-  try {
-    chooseCryptoBackend();
-  } catch (error) {
-    return await report(error, false);
-  }
   if (name === "--version" || name === "-V") {
+    try {
+      chooseCryptoBackend();
+    } catch (error) {
+      return await report(error, false);
+    }
     const crypto = cryptoBackendInfo();
     return await print(`ovtp ${VERSION}\ncrypto: ${crypto.name} (${crypto.detail})\n`);
   }
@@ -223,10 +223,12 @@ async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   const command = await entry.load();
+  // Help needs no crypto: it is printed before the backend is loaded.
   if (rest.includes("--help") || rest.includes("-h")) return await print(command.usage);
   const json = command.json === true && wantsJson(rest);
   const jsonLog = command.logFormat === true && wantsJsonLog(rest);
   try {
+    chooseCryptoBackend();
     return await command.run(rest);
   } catch (error) {
     return await report(error, json, jsonLog);

@@ -36,6 +36,24 @@ Deno.test("--version names the backend OVTP_CRYPTO chose; a bad value is a usage
   assert.equal(bad.stdout, "");
 });
 
+Deno.test("a bad OVTP_CRYPTO fails a command as a usage error, as --json asks; its --help needs no crypto", async () => {
+  const env = { OVTP_CRYPTO: "openssl" };
+  const bad = await ovtp(["id"], { env });
+  assert.equal(bad.code, 2);
+  assertOneError(bad, /^ovtp: error: Invalid OVTP_CRYPTO "openssl": use native, portable or auto$/);
+  assert.equal(bad.stdout, "");
+  const json = await ovtp(["id", "--json"], { env });
+  assert.equal(json.code, 2);
+  assert.deepEqual(
+    { kind: JSON.parse(json.stdout).kind, exit_code: JSON.parse(json.stdout).exit_code },
+    { kind: "usage", exit_code: 2 },
+  );
+  const help = await ovtp(["send", "--help"], { env });
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: ovtp send /);
+  assert.equal(help.stderr, "");
+});
+
 Deno.test("without --allow-ffi, auto falls back to portable and OVTP_CRYPTO=native fails", async () => {
   const run = async (env: Record<string, string>) => {
     const output = await new Deno.Command(Deno.execPath(), {
