@@ -56,8 +56,12 @@ export function findRaw(output: string, payloadLines = false): string | undefine
   return undefined;
 }
 
-/** What the hostile server does right after the handshake. */
-export type Opening = "welcome" | "error";
+/**
+ * What the hostile server does right after the handshake: a Welcome and
+ * hostile answers, a hostile Error, or a Welcome announcing a 3 s idle
+ * timeout and then nothing at all (a server gone dead mid-request).
+ */
+export type Opening = "welcome" | "error" | "silent";
 
 /** A running hostile server. */
 export interface HostileServer {
@@ -110,7 +114,8 @@ async function serveOne(
   const channel = await SecureChannel.respond(conn, { identity });
   const client = channel.peer;
   const connection: Connection = new Connection(channel, {
-    onMessage: (message) => answer(message, client, (m) => connection.send(m)),
+    onMessage: (message) =>
+      opening === "silent" ? undefined : answer(message, client, (m) => connection.send(m)),
   });
   const running = connection.run();
   if (opening === "error") {
@@ -118,6 +123,12 @@ async function serveOne(
       type: MessageType.Error,
       id: 0,
       body: encodeJson({ code: EVIL, message: EVIL, hint: EVIL }),
+    });
+  } else if (opening === "silent") {
+    await connection.send({
+      type: MessageType.Welcome,
+      id: 0,
+      body: encodeJson({ protocol: 1, software: "ovtp/0.1.0", idle_timeout: 3 }),
     });
   } else {
     await connection.send({

@@ -8,6 +8,7 @@ import {
   ovtp,
   startListen,
 } from "./_cli.ts";
+import { startHostileServer } from "./_hostile_server.ts";
 
 const windows = Deno.build.os === "windows";
 if (windows) {
@@ -250,5 +251,18 @@ Deno.test("listen --add-keys imports keys before serving them", async () => {
     assert.equal(sent.code, 0, sent.stderr);
   } finally {
     await listener.stop();
+  }
+});
+
+Deno.test("send fails, rather than hangs, when the server goes silent before answering", async () => {
+  const { home } = await homeWithIdentity("alice");
+  const server = await startHostileServer("silent");
+  try {
+    const sent = await ovtp(["send", server.target, "hi"], { home });
+    assert.equal(sent.code, 3);
+    assert.equal(sent.stdout, "");
+    assertOneError(sent, /^ovtp: error: The server stopped answering \(nothing for \d+ s\)$/);
+  } finally {
+    await server.close();
   }
 });
