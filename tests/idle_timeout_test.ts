@@ -2,8 +2,9 @@
  * The server's idle timeout closes connections where nothing happens, not
  * ones where the server is still working for the client: a request slower
  * than the timeout is answered, and a download read slowly runs to its
- * end. A download the client stops reading is still cut, so that a
- * client cannot hold the server's file and buffers by not reading.
+ * end. A download the client stops reading is still cut, pings or not,
+ * so that a client cannot hold the server's file and buffers by not
+ * reading.
  */
 
 import assert from "node:assert/strict";
@@ -107,24 +108,35 @@ Deno.test("a download read slowly for longer than the idle timeout arrives whole
   }
 });
 
-Deno.test("a download the client stops reading is cut after the idle timeout", async () => {
-  const { served } = await servedFile();
-  const { server, client, warnings } = await idleServer({ served });
-  try {
-    let received = 0;
-    // The first chunk is taken, then nothing more: a reader that hangs (its
-    // client reads nothing more either, so only the server's log tells).
-    client.streamFile("big", {
-      write(bytes) {
-        received += bytes.length;
-        return received > bytes.length ? new Promise(() => {}) : Promise.resolve();
-      },
-    });
-    assert.deepEqual(await logged(warnings, 10_000), [
-      `connection closed: The peer read nothing for ${IDLE_MS} ms; closing`,
-    ]);
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+for (const pinging of [false, true]) {
+  Deno.test(
+    `a download the client stops reading is cut after the idle timeout${
+      pinging ? ", even while it pings" : ""
+    }`,
+    async () => {
+      const { served } = await servedFile();
+      const { server, client, warnings } = await idleServer({ served });
+      let pings: ReturnType<typeof setInterval> | undefined;
+      try {
+        let received = 0;
+        // The first chunk is taken, then nothing more: a reader that hangs (its
+        // client reads nothing more either, so only the server's log tells).
+        client.streamFile("big", {
+          write(bytes) {
+            received += bytes.length;
+            return received > bytes.length ? new Promise(() => {}) : Promise.resolve();
+          },
+        });
+        // The server then hears from the client, which still does not read.
+        if (pinging) pings = setInterval(() => client.ping().catch(() => {}), IDLE_MS / 5);
+        assert.deepEqual(await logged(warnings, 10_000), [
+          `connection closed: The peer read nothing for ${IDLE_MS} ms; closing`,
+        ]);
+      } finally {
+        clearInterval(pings);
+        client.close();
+        await server.close();
+      }
+    },
+  );
+}

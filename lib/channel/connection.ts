@@ -77,6 +77,7 @@ export class Connection {
   #lastSendAt = Date.now();
   // When the record being written started; undefined between writes.
   #writingSince: number | undefined;
+  #lastReceiveAt = Date.now();
 
   /** Wraps `channel`; call {@linkcode run} to start receiving. */
   constructor(channel: SecureChannel, options: ConnectionOptions) {
@@ -122,6 +123,7 @@ export class Connection {
     );
     try {
       while (true) {
+        this.#lastReceiveAt = Date.now();
         this.#armIdleTimer();
         const record = await this.#channel.receive();
         if (record === null) break;
@@ -156,26 +158,32 @@ export class Connection {
     this.#channel.close();
   }
 
-  #armIdleTimer(delayMs = this.#options.idleTimeoutMs ?? 0): void {
+  // The idle timer fires when nothing has been received for the idle
+  // timeout, or when the record being written has waited that long (a
+  // peer that sends but does not read, pings included), whichever is first.
+  // It is always armed (no timer per write): a write that starts later
+  // than the last receive is due later than the timer already set.
+  #armIdleTimer(recheckAt = Infinity): void {
     const ms = this.#options.idleTimeoutMs ?? 0;
     if (ms <= 0) return;
     clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => this.#idleTimeout(ms), delayMs);
+    const writeDue = this.#writingSince === undefined ? Infinity : this.#writingSince + ms;
+    const due = Math.min(Math.max(this.#lastReceiveAt + ms, recheckAt), writeDue);
+    this.#idleTimer = setTimeout(() => this.#idleTimeout(ms), Math.max(0, due - Date.now()));
   }
 
-  // Nothing received for `ms`: close, unless work for the peer goes on and
-  // the peer takes what it writes (checked again a quarter of `ms` later).
+  // Closes when the peer left a write untaken for `ms`, or sent nothing for
+  // `ms` while no work for it goes on (checked again a quarter of `ms` later
+  // while there is).
   #idleTimeout(ms: number): void {
-    const stuckMs = this.#writingSince === undefined ? 0 : Date.now() - this.#writingSince;
-    if (this.#options.working?.() && stuckMs < ms) return this.#armIdleTimer(ms / 4);
-    this.close(
-      new OvtpError(
-        "network",
-        stuckMs >= ms
-          ? `The peer read nothing for ${ms} ms; closing`
-          : `Idle for ${ms} ms; closing`,
-      ),
-    );
+    const now = Date.now();
+    if (this.#writingSince !== undefined && now - this.#writingSince >= ms) {
+      return this.close(new OvtpError("network", `The peer read nothing for ${ms} ms; closing`));
+    }
+    // Due for a write that has ended since: nothing to close for yet.
+    if (now - this.#lastReceiveAt < ms) return this.#armIdleTimer();
+    if (this.#options.working?.()) return this.#armIdleTimer(now + ms / 4);
+    this.close(new OvtpError("network", `Idle for ${ms} ms; closing`));
   }
 
   // Writes queued fragments, packing as many as fit into each record, and
