@@ -140,3 +140,28 @@ for (const pinging of [false, true]) {
     },
   );
 }
+
+Deno.test("a quiet connection's idle timer waits: no timer spins while nothing happens", async () => {
+  const { server, client } = await idleServer({});
+  const original = globalThis.setTimeout;
+  const delays: number[] = [];
+  // Every timer set in this process meanwhile (both ends run here).
+  globalThis.setTimeout = ((handler: () => void, delay?: number) => {
+    delays.push(delay ?? 0);
+    return original(handler, delay);
+  }) as typeof setTimeout;
+  try {
+    assert.equal(responseText(await client.request("hi")), "");
+    await sleep(IDLE_MS * 0.6);
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  try {
+    assert.deepEqual(delays.filter((delay) => !Number.isFinite(delay)), []);
+    // The request re-arms it once or twice; a spinning timer would be hundreds.
+    assert.ok(delays.length < 20, `${delays.length} timers: ${delays.slice(0, 10)}`);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -163,7 +163,7 @@ export class Connection {
   // peer that sends but does not read, pings included), whichever is first.
   // It is always armed (no timer per write): a write that starts later
   // than the last receive is due later than the timer already set.
-  #armIdleTimer(recheckAt = Infinity): void {
+  #armIdleTimer(recheckAt = 0): void {
     const ms = this.#options.idleTimeoutMs ?? 0;
     if (ms <= 0) return;
     clearTimeout(this.#idleTimer);
