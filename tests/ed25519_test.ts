@@ -131,6 +131,22 @@ testEachBackend(
   },
 );
 
+testEachBackend(
+  "one-off verification keeps its answers past the checks native makes in libcrypto",
+  async () => {
+    const { privateKey, publicKey } = await generateEd25519();
+    const message = new Uint8Array([4, 5, 6]);
+    const signature = ed25519Sign(privateKey, message);
+    const forged = signature.slice();
+    forged[10] ^= 1;
+    // 256 in libcrypto, then node:crypto's: both must say the same.
+    for (let i = 0; i < 300; i++) {
+      assert.equal(ed25519VerifyOnce(publicKey, signature, message), true, `check ${i}`);
+      assert.equal(ed25519VerifyOnce(publicKey, forged, message), false, `forged check ${i}`);
+    }
+  },
+);
+
 testEachBackend("Ed25519 verification says false, never throws, for malformed inputs", async () => {
   const { privateKey, publicKey } = await generateEd25519();
   const message = new Uint8Array([1, 2, 3]);

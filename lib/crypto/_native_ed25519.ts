@@ -1,13 +1,14 @@
 /**
  * Ed25519 in libcrypto, for the native backend: public keys, signatures,
  * and the verifications a process makes a few of (a client checking its
- * server's identity proof, a sealed file's signatures). Verifications by the thousand (chat posts, a
- * server's handshakes) stay node:crypto's (./ed25519.ts): 42 against
- * 118 us each, kept keys against a fresh EVP_PKEY (both measured in one
- * process on the project's 2-core machine). Signing is about even
- * (libcrypto 43 us, `openssl speed ed25519`). Doing these here spares a
- * client loading node:crypto, about 20 ms of `ovtp send`'s start-up and
- * 10 MB (../io/node_builtin.ts).
+ * server's identity proof, a sealed file's signatures). Verifications by
+ * the thousand (chat posts, a server's handshakes) stay node:crypto's
+ * (./ed25519.ts): 42 against 118 us each, kept keys against a fresh
+ * EVP_PKEY (both measured in one process on the project's 2-core
+ * machine), and so do one-off checks past the first 256 in a process.
+ * Signing is about even (libcrypto 43 us, `openssl speed ed25519`).
+ * Doing these here spares a client loading node:crypto, about 20 ms of
+ * `ovtp send`'s start-up and 10 MB (../io/node_builtin.ts).
  *
  * @module
  */
@@ -20,9 +21,16 @@ import {
   nonNull,
   OutLengths,
 } from "./_native_lib.ts";
+import { ed25519Verify } from "./ed25519.ts";
 import type { Backend } from "./types.ts";
 
 const KEY_LENGTH = 32;
+/**
+ * One-off checks made in libcrypto before a process that makes more (a
+ * client opening many connections) turns to node:crypto: past this many,
+ * its 76 us less per check repay the about 20 ms it costs to load.
+ */
+const ONE_OFF_CHECKS = 256;
 const SIGNATURE_LENGTH = 64;
 
 /** Ed25519 on `lib`. */
@@ -30,6 +38,7 @@ export function nativeEd25519(
   lib: Lib,
 ): Pick<Backend, "ed25519Sign" | "ed25519VerifyOnce" | "ed25519PublicOf"> {
   const out = new OutLengths();
+  let oneOffChecks = 0;
   // The last key signed with stays imported: an identity signs with one
   // key for its life (chat signs every post).
   let last: { seed: Uint8Array; key: Deno.PointerObject } | undefined;
@@ -86,6 +95,7 @@ export function nativeEd25519(
       });
     },
     ed25519VerifyOnce(publicKey, signature, data) {
+      if (++oneOffChecks > ONE_OFF_CHECKS) return ed25519Verify(publicKey, signature, data);
       if (publicKey.length !== KEY_LENGTH || signature.length !== SIGNATURE_LENGTH) return false;
       const key = lib.EVP_PKEY_new_raw_public_key(
         EVP_PKEY_ED25519,

@@ -36,7 +36,7 @@
  *   and about 110 us for WebCrypto. Chat verifies every post.
  * - Ed25519 sign, public keys, and the verifications a process makes a
  *   few of (a client checking its server's proof, a sealed file's
- *   signatures): native, in libcrypto
+ *   signatures; the first 256 in a process): native, in libcrypto
  *   (./_native_ed25519.ts; signing is about even, a verification 118
  *   against 42 us): a client, seal or open then never loads node:crypto,
  *   whose first use costs about 20 ms of `ovtp send`'s start-up and 10 MB
