@@ -82,8 +82,11 @@ export async function connectTo(
     ? "accept-new"
     : settings.unknownHost ?? "ask";
   const identity = await loadIdentityFor(keystore, settings, flags.identity);
-  const connectOnce = (address: string) =>
-    OvtpClient.connect({
+  // Every command pings a quiet server within its idle timeout: an answer
+  // or a download may take long, and a server gone meanwhile then shows as
+  // a failure (exit 3) instead of a hang (lib/client/keep_alive.ts).
+  const connectOnce = async (address: string) => {
+    const client = await OvtpClient.connect({
       hostname: address,
       port,
       identity,
@@ -95,6 +98,9 @@ export async function connectTo(
         },
       }),
     });
+    client.keepAlive();
+    return client;
+  };
   const connect = () =>
     firstReachable(addresses, connectOnce, (line) => {
       writeErr(`ovtp: warning: ${line}\n`).catch(() => {});

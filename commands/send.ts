@@ -86,9 +86,6 @@ async function run(args: string[]): Promise<number> {
     ? words.join(" ")
     : await readMessage(positionals[0]);
   const { client } = await connectTo("send", keystore, positionals[0], values);
-  // An answer may take long (an --exec command): a server gone meanwhile
-  // shows as a failure within its idle timeout rather than a hang.
-  client.keepAlive();
   try {
     // With --lines every response is one line, empty or not, so that output
     // lines match input lines.

@@ -9,6 +9,7 @@ import {
   startListen,
 } from "./_cli.ts";
 import { startHostileServer } from "./_hostile_server.ts";
+import { tempDir } from "./_tmp.ts";
 
 const windows = Deno.build.os === "windows";
 if (windows) {
@@ -254,14 +255,18 @@ Deno.test("listen --add-keys imports keys before serving them", async () => {
   }
 });
 
-Deno.test("send fails, rather than hangs, when the server goes silent before answering", async () => {
+Deno.test("send and getfile fail, rather than hang, when the server goes silent before answering", async () => {
   const { home } = await homeWithIdentity("alice");
   const server = await startHostileServer("silent");
+  const work = await tempDir();
   try {
-    const sent = await ovtp(["send", server.target, "hi"], { home });
-    assert.equal(sent.code, 3);
-    assert.equal(sent.stdout, "");
-    assertOneError(sent, /^ovtp: error: The server stopped answering \(nothing for \d+ s\)$/);
+    for (const args of [["send", server.target, "hi"], ["getfile", server.target, "notes.txt"]]) {
+      const result = await ovtp(args, { home, cwd: work });
+      assert.equal(result.code, 3, args[0]);
+      assert.equal(result.stdout, "");
+      assertOneError(result, /^ovtp: error: The server stopped answering \(nothing for \d+ s\)$/);
+    }
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(work)), []);
   } finally {
     await server.close();
   }

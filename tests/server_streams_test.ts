@@ -26,7 +26,7 @@ import { ChatRelay } from "../lib/services/chat/relay.ts";
 import { RoomStore } from "../lib/services/chat/room_store.ts";
 import { ChatSession } from "../lib/services/chat/chat_session.ts";
 import { SILENT_LOGGER } from "../lib/logger.ts";
-import { keepAliveInterval } from "../lib/client/keep_alive.ts";
+import { KeepAlive, keepAliveInterval } from "../lib/client/keep_alive.ts";
 import { tempDir } from "./_tmp.ts";
 
 /** One direction of the pipe; ending it ends the reader's stream. */
@@ -325,4 +325,30 @@ Deno.test("keepAlive() sends nothing to a server that announces no idle timeout 
   assert.equal(client.failure, undefined);
   client.close();
   await serving;
+});
+
+Deno.test("a keep-alive waits out a server still streaming and a client that does not read; it fails a silent one", async () => {
+  const INTERVAL = 200;
+  // Each link: its ping is never answered; only what the reader saw differs.
+  const outcome = async (waitingSince: () => number | undefined) => {
+    let failure: OvtpError | undefined;
+    const keepAlive = new KeepAlive(INTERVAL, {
+      lastSendAt: () => 0,
+      waitingSince,
+      ping: () => new Promise(() => {}),
+      fail: (error) => failure = error,
+    });
+    await new Promise((resolve) => setTimeout(resolve, INTERVAL * 5));
+    keepAlive.stop();
+    return failure?.message;
+  };
+  const started = Date.now();
+  const [streaming, paused, silent] = await Promise.all([
+    outcome(() => Date.now() - 10), // Bytes keep coming: a download behind the ping's answer.
+    outcome(() => undefined), // The client itself stopped reading (its output stalled).
+    outcome(() => started), // Waiting for bytes, and none came.
+  ]);
+  assert.equal(streaming, undefined);
+  assert.equal(paused, undefined);
+  assert.match(silent ?? "", /^The server stopped answering \(nothing for \d+ s\)$/);
 });

@@ -420,6 +420,11 @@ export class SecureChannel {
     }
   }
 
+  /** See {@linkcode FrameReader.waitingSince}: when bytes last came while a read waits. */
+  get waitingSince(): number | undefined {
+    return this.#reader.waitingSince;
+  }
+
   /** Closes the underlying stream. */
   close(): void {
     closeQuietly(this.#stream);

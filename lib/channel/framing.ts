@@ -95,6 +95,13 @@ export class FrameReader {
   #end = 0;
 
   /**
+   * While a read waits for bytes, when the last ones arrived (or the wait
+   * began); undefined when no read is waiting. A client tells a server gone
+   * silent from one streaming slowly, or from its own pause, by it.
+   */
+  waitingSince: number | undefined;
+
+  /**
    * Reads from `source`: a stream, which this reader locks, or anything
    * with a `read(p)` like a `Deno.Conn`'s (read into `p`, resolve the byte
    * count, or null at the end), which costs an idle connection less.
@@ -176,15 +183,21 @@ export class FrameReader {
     if (this.#start === this.#end) this.#release();
     this.#makeRoom(count);
     const limit = Math.min(this.#buffer.length, this.#start + count + READ_AHEAD);
-    while (this.#end - this.#start < count) {
-      const filled = await this.#source.read(this.#buffer.subarray(this.#end, limit));
-      if (filled === null) return false;
-      // A BYOB read hands the memory back in a new ArrayBuffer.
-      this.#buffer = new Uint8Array(filled.buffer);
-      if (this.#onIdle) this.#idle = this.#buffer;
-      this.#end += filled.length;
+    this.waitingSince = Date.now();
+    try {
+      while (this.#end - this.#start < count) {
+        const filled = await this.#source.read(this.#buffer.subarray(this.#end, limit));
+        if (filled === null) return false;
+        this.waitingSince = Date.now();
+        // A BYOB read hands the memory back in a new ArrayBuffer.
+        this.#buffer = new Uint8Array(filled.buffer);
+        if (this.#onIdle) this.#idle = this.#buffer;
+        this.#end += filled.length;
+      }
+      return true;
+    } finally {
+      this.waitingSince = undefined;
     }
-    return true;
   }
 
   // Nothing is held: gives a pooled buffer back and waits in the idle one.

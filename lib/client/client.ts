@@ -307,6 +307,7 @@ export class OvtpClient {
     if (this.#keepAliveMs === undefined || this.#keepAlive || this.#failure) return;
     this.#keepAlive = new KeepAlive(this.#keepAliveMs, {
       lastSendAt: () => this.#connection.lastSendAt,
+      waitingSince: () => this.#connection.channel.waitingSince,
       ping: () => this.ping(),
       fail: (error) => this.#fail(error, true),
     });

@@ -4,10 +4,12 @@
  * Welcome: docs/protocol.md section 7.1), so a client that mostly waits for
  * others (a chat member) sends a Ping once it has sent nothing for a third
  * of that (checked every sixth: a quiet stretch never passes half the idle
- * timeout). A Ping not answered within another third means the server or
- * the path to it is gone: the connection then ends as lost, rather than
- * after the minutes TCP takes to give up, while what the server sends the
- * member meanwhile is lost with it.
+ * timeout). A Ping not answered within another third, while the client
+ * waited for bytes and none came, means the server or the path to it is
+ * gone: the connection then ends as lost, rather than after the minutes
+ * TCP takes to give up (or never, for a client that only reads). A server
+ * still streaming (its answer queued behind a download) or a client that
+ * stopped reading itself (its output stalled) is not a lost server.
  *
  * @module
  */
@@ -18,6 +20,11 @@ import { OvtpError } from "../errors.ts";
 export interface KeepAliveLink {
   /** When something was last sent (ms since the epoch). */
   lastSendAt(): number;
+  /**
+   * While the client waits for bytes, when the last ones came (or the wait
+   * began); undefined while it does not read.
+   */
+  waitingSince(): number | undefined;
   /** Sends a Ping; settles when it is answered (a refusal is an answer too). */
   ping(): Promise<unknown>;
   /** Ends the connection as lost. */
@@ -41,7 +48,9 @@ export class KeepAlive {
     const now = Date.now();
     if (this.#pingSentAt !== undefined) {
       if (now - this.#pingSentAt < intervalMs) return;
-      const seconds = Math.round((now - this.#pingSentAt) / 1000);
+      const waiting = link.waitingSince();
+      if (waiting === undefined || now - waiting < intervalMs) return;
+      const seconds = Math.round((now - Math.max(this.#pingSentAt, waiting)) / 1000);
       link.fail(
         new OvtpError("network", `The server stopped answering (nothing for ${seconds} s)`),
       );
