@@ -45,15 +45,16 @@ export interface ConnectionOptions {
   maxMessageSize?: number;
   /**
    * Close after this long without receiving anything, unless {@linkcode
-   * working} says work for the peer is in progress; 0 disables. @default 0
+   * working} says work for the peer is in progress, and when a write has
+   * waited this long for the peer to read it, whatever the peer sends; 0
+   * disables. @default 0
    */
   idleTimeoutMs?: number;
   /**
    * Whether this side is doing work for the peer (answering a request,
    * streaming a download). The idle timeout waits for it: the peer waiting
-   * for a slow answer, or reading a long download, is not idle. A write the
-   * peer has not taken for the idle timeout ends that grace (it stopped
-   * reading). @default () => false
+   * for a slow answer, or reading a long download, is not idle.
+   * @default () => false
    */
   working?: () => boolean;
 }
