@@ -20,18 +20,19 @@ import {
   NativeCryptoError,
   nonNull,
   OutLengths,
+  rawPublicKey,
 } from "./_native_lib.ts";
 import { ed25519Verify } from "./ed25519.ts";
 import type { Backend } from "./types.ts";
 
 const KEY_LENGTH = 32;
+const SIGNATURE_LENGTH = 64;
 /**
  * One-off checks made in libcrypto before a process that makes more (a
  * client opening many connections) turns to node:crypto: past this many,
  * its 76 us less per check repay the about 20 ms it costs to load.
  */
 const ONE_OFF_CHECKS = 256;
-const SIGNATURE_LENGTH = 64;
 
 /** Ed25519 on `lib`. */
 export function nativeEd25519(
@@ -65,13 +66,7 @@ export function nativeEd25519(
     ed25519PublicOf(seed) {
       const key = importSeed(seed);
       try {
-        const publicKey = new Uint8Array(KEY_LENGTH);
-        out.size[0] = BigInt(KEY_LENGTH);
-        if (
-          lib.EVP_PKEY_get_raw_public_key(key, publicKey, out.sizeBytes) !== 1 ||
-          out.size[0] !== BigInt(KEY_LENGTH)
-        ) throw new NativeCryptoError("compute an Ed25519 public key");
-        return publicKey;
+        return rawPublicKey(lib, out, key, "an Ed25519 public key");
       } finally {
         lib.EVP_PKEY_free(key);
       }
@@ -106,16 +101,10 @@ export function nativeEd25519(
       // libcrypto refuses no 32 bytes here; a key that is no point fails below.
       if (key === null) return false;
       try {
+        const length = BigInt(SIGNATURE_LENGTH);
         return withContext((ctx) =>
           lib.EVP_DigestVerifyInit(ctx, null, null, null, key) === 1 &&
-          lib.EVP_DigestVerify(
-              ctx,
-              signature,
-              BigInt(SIGNATURE_LENGTH),
-              data,
-              BigInt(data.length),
-            ) ===
-            1
+          lib.EVP_DigestVerify(ctx, signature, length, data, BigInt(data.length)) === 1
         );
       } finally {
         lib.EVP_PKEY_free(key);

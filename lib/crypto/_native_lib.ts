@@ -145,3 +145,21 @@ export class OutLengths {
   /** {@linkcode size}'s bytes, as passed to libcrypto. */
   readonly sizeBytes = new Uint8Array(this.size.buffer);
 }
+
+/**
+ * The 32-byte raw public key of `key` (X25519 or Ed25519), or a
+ * NativeCryptoError naming `what`; `out` receives the length.
+ */
+export function rawPublicKey(
+  lib: Lib,
+  out: OutLengths,
+  key: Deno.PointerObject,
+  what: string,
+): Uint8Array {
+  const publicKey = new Uint8Array(32);
+  out.size[0] = 32n;
+  if (lib.EVP_PKEY_get_raw_public_key(key, publicKey, out.sizeBytes) !== 1 || out.size[0] !== 32n) {
+    throw new NativeCryptoError(`compute ${what}`);
+  }
+  return publicKey;
+}

@@ -9,7 +9,13 @@
 
 import { constantTimeEqual } from "../bytes.ts";
 import { LruCache } from "./_lru.ts";
-import { EVP_PKEY_X25519, type Lib, NativeCryptoError, OutLengths } from "./_native_lib.ts";
+import {
+  EVP_PKEY_X25519,
+  type Lib,
+  NativeCryptoError,
+  OutLengths,
+  rawPublicKey,
+} from "./_native_lib.ts";
 import { type Backend, lowOrder } from "./types.ts";
 
 /** Long-lived X25519 private keys kept imported (x25519Static). */
@@ -86,17 +92,10 @@ class PrivateKeys {
   }
 
   publicOf(key: Deno.PointerObject, free: boolean): Uint8Array {
-    const lib = this.lib;
     try {
-      const out = new Uint8Array(32);
-      this.#out.size[0] = 32n;
-      if (
-        lib.EVP_PKEY_get_raw_public_key(key, out, this.#out.sizeBytes) !== 1 ||
-        this.#out.size[0] !== 32n
-      ) throw new NativeCryptoError("compute an X25519 public key");
-      return out;
+      return rawPublicKey(this.lib, this.#out, key, "an X25519 public key");
     } finally {
-      if (free) lib.EVP_PKEY_free(key);
+      if (free) this.lib.EVP_PKEY_free(key);
     }
   }
 
