@@ -20,7 +20,8 @@ import { envNumber } from "./_harness.ts";
 import { startServer } from "./_listen.ts";
 import { SecureChannel } from "../lib/channel/channel.ts";
 import { MAX_RECORD_PLAINTEXT } from "../lib/channel/channel.ts";
-import { FRAGMENT_HEADER_LENGTH, MessageType } from "../lib/channel/messages.ts";
+import { MessageType } from "../lib/channel/messages.ts";
+import { FRAGMENT_HEADER_LENGTH } from "../lib/channel/connection.ts";
 
 const seconds = envNumber("BENCH_SECONDS", 10, 1, 600);
 const maxRssMiB = envNumber("BENCH_MAX_RSS_MIB", 2048, 64, 65536);

@@ -28,7 +28,7 @@ import { concat, utf8 } from "../lib/bytes.ts";
 import { PROLOGUE, SecureChannel } from "../lib/channel/channel.ts";
 import { encodeFrame } from "../lib/channel/framing.ts";
 import type { Identity } from "../lib/identity/keys.ts";
-import { decodeJson, MessageAssembler, MessageType } from "../lib/channel/messages.ts";
+import { decodeJson, MessageType } from "../lib/channel/messages.ts";
 import { HandshakeState } from "../lib/channel/noise/handshake_state.ts";
 import { XX_HFS } from "../lib/channel/noise/patterns.ts";
 import { encodeCall } from "../lib/services/function_call.ts";
@@ -51,6 +51,7 @@ import {
 import { type PartsAttack, partsAttack, performParts } from "./_attack_parts.ts";
 import { type ChatAttack, chatAttack, performChat } from "./_attack_chat.ts";
 import { performUploads, type UploadsAttack, uploadsAttack } from "./_attack_uploads.ts";
+import { MessageAssembler } from "../lib/channel/connection.ts";
 
 export { type AttackContext, AttackFailure, type Ledger } from "./_network_wire.ts";
 

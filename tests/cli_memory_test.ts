@@ -10,13 +10,13 @@ import assert from "node:assert/strict";
 import { SecureChannel } from "../lib/channel/channel.ts";
 import { Keystore } from "../lib/identity/keystore.ts";
 import { MAX_RECORD_PLAINTEXT } from "../lib/channel/channel.ts";
+import { MessageType } from "../lib/channel/messages.ts";
+import { homeWithIdentity, type Listener, ovtp, startListen } from "./_cli.ts";
 import {
   FRAGMENT_HEADER_LENGTH,
   MAX_HELD_FRAGMENTS,
   MAX_MESSAGE_FRAGMENTS,
-  MessageType,
-} from "../lib/channel/messages.ts";
-import { homeWithIdentity, type Listener, ovtp, startListen } from "./_cli.ts";
+} from "../lib/channel/connection.ts";
 
 const CONTINUES = 0x80;
 

@@ -1,24 +1,26 @@
 import assert from "node:assert/strict";
 import { MAX_BULK_PLAINTEXT, MAX_RECORD_PLAINTEXT } from "../lib/channel/channel.ts";
 import {
-  BULK_NOTICE,
-  BULK_NOTICE_LENGTH,
   decodeJson,
   decodeResponse,
-  encodeFragments,
   encodeJson,
   encodeResponse,
+  type Message,
+  MessageError,
+  MessageType,
+} from "../lib/channel/messages.ts";
+import {
+  BULK_NOTICE,
+  BULK_NOTICE_LENGTH,
+  encodeFragments,
   FRAGMENT_HEADER_LENGTH,
   MAX_FRAGMENT_BODY,
   MAX_HELD_FRAGMENTS,
   MAX_MESSAGE_FRAGMENTS,
-  type Message,
   MessageAssembler,
-  MessageError,
-  MessageType,
   writeBulkNotice,
   writeFragment,
-} from "../lib/channel/messages.ts";
+} from "../lib/channel/connection.ts";
 
 const CONTINUES = 0x80;
 

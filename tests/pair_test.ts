@@ -21,7 +21,7 @@ import {
   sendPairMessage,
 } from "../lib/pair/wire.ts";
 import { serve } from "../lib/server/server.ts";
-import { encodeFragments } from "../lib/channel/messages.ts";
+import { encodeFragments } from "../lib/channel/connection.ts";
 
 const SERVER = await generateIdentity();
 

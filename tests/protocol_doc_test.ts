@@ -11,9 +11,10 @@ import assert from "node:assert/strict";
 import { deriveBulkKey } from "../lib/channel/_bulk_cipher.ts";
 import { toHex } from "../lib/bytes.ts";
 import { encodeFrame } from "../lib/channel/framing.ts";
-import { decodeResponse, MessageAssembler, MessageType } from "../lib/channel/messages.ts";
+import { decodeResponse, MessageType } from "../lib/channel/messages.ts";
 import { CHACHA_POLY } from "../lib/channel/noise/aead.ts";
 import { CipherState } from "../lib/channel/noise/cipher_state.ts";
+import { MessageAssembler } from "../lib/channel/connection.ts";
 
 const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
 const section = doc.slice(doc.indexOf("## 13. Worked example"), doc.indexOf("## 14. "));

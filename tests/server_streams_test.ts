@@ -21,7 +21,7 @@ import {
 import { createStreamServer } from "../lib/server/server.ts";
 import type { ServeOptions } from "../lib/server/types.ts";
 import { PING_MESSAGE_TYPE, pingService } from "../lib/services/ping.ts";
-import { byType, SERVICE_BY_TYPE, SERVICES } from "../lib/services/registry.ts";
+import { byType, SERVICE_BY_TYPE, SERVICES } from "../lib/server/session.ts";
 import { ChatRelay } from "../lib/services/chat/relay.ts";
 import { RoomStore } from "../lib/services/chat/room_store.ts";
 import { ChatSession } from "../lib/services/chat/chat_session.ts";

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { SecureChannel } from "../lib/channel/channel.ts";
 import { generateIdentity } from "../lib/identity/keys.ts";
+import { MessageType } from "../lib/channel/messages.ts";
+import { serve } from "../lib/server/server.ts";
+import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server/session.ts";
+import { WORK_OVERHEAD, WorkGate } from "../lib/server/_work_gate.ts";
 import {
   FRAGMENT_HEADER_LENGTH,
   isBulkNotice,
   MessageAssembler,
-  MessageType,
-} from "../lib/channel/messages.ts";
-import { serve } from "../lib/server/server.ts";
-import { MAX_REQUESTS_IN_FLIGHT } from "../lib/server/session.ts";
-import { WORK_OVERHEAD, WorkGate } from "../lib/server/_work_gate.ts";
+} from "../lib/channel/connection.ts";
 
 Deno.test("WorkGate asks to wait at either bound and wakes the reader when work ends", async () => {
   const gate = new WorkGate(2, 10 * WORK_OVERHEAD);

@@ -20,18 +20,12 @@ import {
 } from "../../lib/services/chat/chat_messages.ts";
 import { type CallBody, decodeCall, encodeCall } from "../../lib/services/function_call.ts";
 import {
-  type BulkNotice,
   decodeJson,
   decodeResponse,
   encodeJson,
   encodeResponse,
-  FRAGMENT_HEADER_LENGTH,
-  isBulkNotice,
   type Message,
-  MessageAssembler,
   MessageError,
-  writeBulkNotice,
-  writeFragment,
 } from "../../lib/channel/messages.ts";
 import {
   checkDownloadEnd,
@@ -53,6 +47,14 @@ import {
   MAX_DEPTH,
   safeRelativePath,
 } from "../../lib/services/transfer/safe_name.ts";
+import {
+  type BulkNotice,
+  FRAGMENT_HEADER_LENGTH,
+  isBulkNotice,
+  MessageAssembler,
+  writeBulkNotice,
+  writeFragment,
+} from "../../lib/channel/connection.ts";
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -6,18 +6,14 @@
  * @module
  */
 
-import {
-  decodeJson,
-  encodeFragments,
-  encodeJson,
-  FRAGMENT_HEADER_LENGTH,
-} from "../channel/messages.ts";
+import { decodeJson, encodeJson } from "../channel/messages.ts";
 import { MessageType } from "../channel/messages.ts";
 import type { SecureChannel } from "../channel/channel.ts";
 import { OvtpError } from "../errors.ts";
 import { type PublicKey, publicKeyBytes } from "../identity/keys.ts";
 import { concat, utf8 } from "../bytes.ts";
 import type { Spake2Context } from "./spake2.ts";
+import { encodeFragments, FRAGMENT_HEADER_LENGTH } from "../channel/connection.ts";
 
 /** The payload of Noise message 1 that makes a connection a pairing connection. */
 export const PAIR_INTENT: Uint8Array = new TextEncoder().encode("pair");

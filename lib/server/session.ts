@@ -2,7 +2,7 @@
  * One client connection on the server: the handshake, the admission (known
  * key, not expired), then a session that checks each message's permission
  * and rate in one place and hands it to the service that registered its
- * type (services/registry.ts). It knows nothing of TCP: it runs over any
+ * type (services/registry.ts lists them). It knows nothing of TCP: it runs over any
  * open byte stream.
  *
  * @module
@@ -21,7 +21,7 @@ import { answerIntent } from "../pair/responder.ts";
 import type { Peer } from "../identity/peer.ts";
 import type { Limiter } from "./rate_limiter.ts";
 import type { Grant, ServeOptions } from "./types.ts";
-import { SERVICE_BY_TYPE, SERVICES } from "../services/registry.ts";
+import * as registry from "../services/registry.ts";
 import type {
   Check,
   Refusal,
@@ -38,6 +38,25 @@ import { WORK_OVERHEAD, WorkGate } from "./_work_gate.ts";
  * more from that connection until some have been answered.
  */
 export const MAX_REQUESTS_IN_FLIGHT = 1024;
+
+/** Every service a server runs: whatever the registry exports. */
+export const SERVICES: readonly Service[] = Object.values(registry);
+
+/** Which service handles each message type a client may send. */
+export const SERVICE_BY_TYPE: ReadonlyMap<number, Service> = byType(SERVICES);
+
+/** The table; two services claiming one type is a bug, caught at load. */
+export function byType(services: readonly Service[]): Map<number, Service> {
+  const table = new Map<number, Service>();
+  for (const service of services) {
+    for (const type of service.types) {
+      const taken = table.get(type);
+      if (taken) throw new Error(`Message type ${type} is both ${taken.name} and ${service.name}`);
+      table.set(type, service);
+    }
+  }
+  return table;
+}
 
 /** Shared state of one server, used by its connections. */
 export interface ServerContext {
@@ -170,7 +189,7 @@ class ServerSession {
     } finally {
       this.#ended.abort();
       this.#authorization.stop();
-      for (const service of SERVICES) await this.#services.get(service)?.close?.();
+      for (const opened of this.#services.values()) await opened?.close?.();
     }
   }
 
