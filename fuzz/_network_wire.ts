@@ -8,7 +8,7 @@ import { writeAll } from "../lib/io/files.ts";
 import { concat, utf8 } from "../lib/bytes.ts";
 import { type ByteStream, SecureChannel } from "../lib/channel/channel.ts";
 import type { Identity } from "../lib/identity/keys.ts";
-import { type Message } from "../lib/channel/messages.ts";
+import type { Message } from "../lib/channel/messages.ts";
 import { isBulkNotice, MessageAssembler } from "../lib/channel/connection.ts";
 
 export const encoder = new TextEncoder();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MAX_BULK_PLAINTEXT, SecureChannel } from "../lib/channel/channel.ts";
 import { Connection, MAX_FRAGMENT_BODY } from "../lib/channel/connection.ts";
 import { generateIdentity } from "../lib/identity/keys.ts";
-import { type Message } from "../lib/channel/messages.ts";
+import type { Message } from "../lib/channel/messages.ts";
 
 const [ALICE, BOB] = await Promise.all([generateIdentity(), generateIdentity()]);
 
