@@ -4,7 +4,8 @@
  * (which spend nonce 0 of each direction) and each record, encrypted at the
  * nonce the document gives, must be the bytes it shows, and decrypt to the
  * plaintexts it shows. An edit on either side that breaks the example fails
- * here.
+ * here. The document's tables of message types are checked against lib's
+ * one table of them the same way.
  */
 
 import assert from "node:assert/strict";
@@ -107,4 +108,25 @@ Deno.test("protocol.md section 13: the plaintexts are well-formed messages", () 
   const decoded = decodeResponse(response.body);
   assert.equal(decoded.status, "ok");
   assert.equal(new TextDecoder().decode(decoded.response), "hi");
+});
+
+Deno.test("protocol.md's tables of message types and lib's one table of them agree", () => {
+  // Rows such as "| `0x20` | Offer | client → server | ...", in any section.
+  const rows = [...doc.matchAll(/^\| `0x([0-9a-f]{2})` \| (\w+)\s*\|/gm)].map((m) => ({
+    type: parseInt(m[1], 16),
+    name: m[2],
+  }));
+  assert.ok(rows.length >= 30, `only ${rows.length} rows of message types found in protocol.md`);
+  const byValue = new Map<number, string>(
+    Object.entries(MessageType).map(([name, type]) => [type, name]),
+  );
+  assert.equal(byValue.size, Object.keys(MessageType).length, "two names share a message type");
+  for (const { type, name } of rows) {
+    const named = byValue.get(type);
+    assert.ok(named?.endsWith(name), `protocol.md's 0x${type.toString(16)} ${name} is ${named}`);
+  }
+  const documented = new Set(rows.map((row) => row.type));
+  for (const [type, name] of byValue) {
+    assert.ok(documented.has(type), `${name} (0x${type.toString(16)}) is not in protocol.md`);
+  }
 });

@@ -21,13 +21,13 @@ export const PAIR_INTENT: Uint8Array = new TextEncoder().encode("pair");
 /** Message types of a pairing connection. */
 export const PairMessageType = {
   /** Client to server: nameplate (u16 BE) || pA (65 bytes). */
-  Start: 0x50,
+  Start: MessageType.PairStart,
   /** Server to client: pB (65 bytes) || cB (32 bytes). */
-  Reply: 0x51,
+  Reply: MessageType.PairReply,
   /** Client to server: cA (32 bytes) || the name asked for (UTF-8, 0..64 bytes). */
-  Confirm: 0x52,
+  Confirm: MessageType.PairConfirm,
   /** Server to client: JSON {"name": NAME, "added": BOOLEAN}. */
-  Done: 0x53,
+  Done: MessageType.PairDone,
 } as const;
 
 /** The longest name a client may ask for, in UTF-8 bytes. */

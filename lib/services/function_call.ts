@@ -8,10 +8,10 @@
  */
 
 import { concat, fromUtf8, utf8 } from "../bytes.ts";
-import { MessageError } from "../channel/messages.ts";
+import { MessageError, MessageType } from "../channel/messages.ts";
 
 /** The Call message type (Responses answer it, as they answer Requests). */
-export const CALL_MESSAGE_TYPE = 0x12;
+export const CALL_MESSAGE_TYPE = MessageType.Call;
 
 /** Function names: letters, digits, `.`, `_`, `-`, up to 64. */
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -7,11 +7,12 @@
  * @module
  */
 
+import { MessageType } from "../channel/messages.ts";
 import { answer, refuseWithResponse } from "./requests.ts";
 import type { Service } from "./service.ts";
 
 /** The message type of a Ping; it is answered by a Response. */
-export const PING_MESSAGE_TYPE = 0x13;
+export const PING_MESSAGE_TYPE = MessageType.Ping;
 
 /** The ping service; a server always offers it. */
 export const pingService: Service = {

@@ -7,31 +7,31 @@
  */
 
 import { fromBase64Url } from "../../bytes.ts";
-import { MessageError } from "../../channel/messages.ts";
+import { MessageError, MessageType } from "../../channel/messages.ts";
 import { hasHiddenCharacters } from "../../identity/keys.ts";
 import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "./room_log.ts";
 
 /** Message types of chat. */
 export const ChatMessageType = {
   /** Client: join a room. `{room, display}` */
-  Join: 0x30,
+  Join: MessageType.ChatJoin,
   /** Server: joined; the members. `{room, members}` */
-  Joined: 0x31,
+  Joined: MessageType.ChatJoined,
   /** Server: someone joined or left. `{event, member}` */
-  Presence: 0x32,
+  Presence: MessageType.ChatPresence,
   /** Client: an envelope for the room. */
-  Post: 0x33,
+  Post: MessageType.ChatPost,
   /** Server: an envelope addressed to this member. */
-  Deliver: 0x34,
+  Deliver: MessageType.ChatDeliver,
   /** Server: a Join or Post was refused. `{code, message}` */
-  Refused: 0x35,
+  Refused: MessageType.ChatRefused,
   /** Client: leave the room. `{}` */
-  Leave: 0x36,
+  Leave: MessageType.ChatLeave,
   /**
    * Invite-only rooms. Client: a signed membership change to append to the
    * room's log. Server: a change appended (to every session, the poster's too).
    */
-  Change: 0x37,
+  Change: MessageType.ChatChange,
 } as const;
 
 /**

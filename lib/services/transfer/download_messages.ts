@@ -6,24 +6,24 @@
  * @module
  */
 
-import { MessageError } from "../../channel/messages.ts";
+import { MessageError, MessageType } from "../../channel/messages.ts";
 
 /** Message types of downloads. */
 export const DownloadMessageType = {
   /** Client: `{path, offset, prefix_sha256}`. */
-  Get: 0x40,
+  Get: MessageType.DownloadGet,
   /** Server: `{size, mode, offset[, mtime]}`; the data starts at `offset`. */
-  Info: 0x41,
+  Info: MessageType.DownloadInfo,
   /** Server: the next bytes. */
-  Data: 0x42,
+  Data: MessageType.DownloadData,
   /** Server: `{size, sha256}` of the whole file. */
-  End: 0x43,
+  End: MessageType.DownloadEnd,
   /** Server: `{code, message}`. */
-  Error: 0x44,
+  Error: MessageType.DownloadError,
   /** Client: `{path}`. */
-  List: 0x45,
+  List: MessageType.DownloadList,
   /** Server: `{path, entries: [{name, type, size, mode}]}`. */
-  ListResult: 0x46,
+  ListResult: MessageType.DownloadListResult,
 } as const;
 
 /**

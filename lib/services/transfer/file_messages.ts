@@ -5,24 +5,24 @@
  * @module
  */
 
-import { MessageError } from "../../channel/messages.ts";
+import { MessageError, MessageType } from "../../channel/messages.ts";
 
 /** Message types of a file transfer. */
 export const FileMessageType = {
   /** Client: a file it wants to send. */
-  Offer: 0x20,
+  Offer: MessageType.UploadOffer,
   /** Server: how much of it the server already holds. */
-  Accept: 0x21,
+  Accept: MessageType.UploadAccept,
   /** Client: where the data will start. */
-  Start: 0x22,
+  Start: MessageType.UploadStart,
   /** Client: the next bytes of the file. */
-  Data: 0x23,
+  Data: MessageType.UploadData,
   /** Client: the whole file's size and SHA-256. */
-  End: 0x24,
+  End: MessageType.UploadEnd,
   /** Server: the outcome; also a refusal at any point. */
-  Result: 0x25,
+  Result: MessageType.UploadResult,
   /** Client: it gives up (a local read error). */
-  Abort: 0x26,
+  Abort: MessageType.UploadAbort,
 } as const;
 
 /** Offer body. */
