@@ -99,6 +99,7 @@ export {
   type FunctionHandler,
   type Grant,
   type OvtpServer,
+  type ReceivedFile,
   type Reply,
   type Request,
   type RequestHandler,
@@ -142,7 +143,6 @@ export {
   type InboxOptions,
   type StoredFile,
 } from "./lib/services/transfer/inbox.ts";
-export { type ReceivedFile } from "./lib/services/transfer/receiver.ts";
 export { type FetchedFile, type FetchOptions } from "./lib/services/transfer/fetcher.ts";
 export {
   type FetchedFolder,

@@ -20,7 +20,7 @@ import {
 import { InviteStore } from "../lib/pair/invites.ts";
 import { PairingResponder } from "../lib/pair/responder.ts";
 import { Inbox } from "../lib/services/transfer/inbox.ts";
-import type { ReceivedFile } from "../lib/services/transfer/receiver.ts";
+import type { ReceivedFile } from "../lib/server/types.ts";
 import { ServedFolder } from "../lib/services/transfer/served_folder.ts";
 import { type Command, openKeystore, usageError, writeErr, writeOut } from "./_cli.ts";
 import { startCluster } from "./_cluster.ts";

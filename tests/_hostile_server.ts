@@ -19,7 +19,7 @@ import {
 } from "../lib/identity/keys.ts";
 import { decodeJson, encodeJson, type Message, MessageType } from "../lib/channel/messages.ts";
 import { DownloadMessageType } from "../lib/services/transfer/download_messages.ts";
-import { FileMessageType } from "../lib/services/transfer/file_messages.ts";
+import { FileMessageType } from "../lib/services/transfer/engine.ts";
 
 /**
  * What the server puts in every string: an OSC window title, an OSC 52

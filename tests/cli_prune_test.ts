@@ -7,7 +7,7 @@ import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { Keystore, OvtpClient } from "../mod.ts";
 import { encodeJson } from "../lib/channel/messages.ts";
-import { FileMessageType } from "../lib/services/transfer/file_messages.ts";
+import { FileMessageType } from "../lib/services/transfer/engine.ts";
 import { INBOX_STATE_DIR } from "../lib/services/transfer/inbox.ts";
 import { assertStoppedCleanly, makePair, ovtp, startListen } from "./_cli.ts";
 

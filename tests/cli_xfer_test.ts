@@ -1,7 +1,7 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
-import { checkOffer } from "../lib/services/transfer/file_messages.ts";
+import { checkOffer } from "../lib/services/transfer/engine.ts";
 import {
   assertOneError,
   homeWithIdentity,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { decodeCall } from "../lib/services/function_call.ts";
 import { decodeJson, MessageError } from "../lib/channel/messages.ts";
-import { checkResult } from "../lib/services/transfer/file_messages.ts";
+import { checkResult } from "../lib/services/transfer/engine.ts";
 
 // messages/call: a Call header of JSON `null` made decodeCall() read
 // `null.params` and throw a TypeError instead of MessageError, which the

@@ -20,8 +20,8 @@ import {
   streamSource,
 } from "../mod.ts";
 import { decodeJson, encodeJson, type Message } from "../lib/channel/messages.ts";
-import { FileMessageType } from "../lib/services/transfer/file_messages.ts";
-import { ReplyQueue } from "../lib/services/transfer/_reply_queue.ts";
+import { FileMessageType } from "../lib/services/transfer/engine.ts";
+import { ReplyQueue } from "../lib/client/message_link.ts";
 
 function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");

@@ -118,3 +118,19 @@ Deno.test("the long-function check finds a long function and passes a short one"
     1,
   );
 });
+
+Deno.test("lib/README.md's walks through lib/ name files that exist, as many as they say", async () => {
+  const map = await Deno.readTextFile(join(LIB, "README.md"));
+  const walks = [...map.matchAll(/^## Following .*: (\d+) files\n([\s\S]*?)(?=^## |(?![\s\S]))/gm)];
+  assert.equal(walks.length, 2, "the frame's walk and the file's walk");
+  for (const [, count, text] of walks) {
+    const steps = [...text.matchAll(/^\d+\. [^`\n]*`([a-z_/]+\.ts)`/gm)].map(([, file]) => file);
+    assert.equal(steps.length, Number(count), text.slice(0, 60));
+    for (const file of [...text.matchAll(/`([a-z_/]+\.ts)`/g)].map(([, file]) => file)) {
+      assert.ok(
+        LIB_FILES.includes(join(LIB, file)),
+        `lib/README.md names ${file}, which is not in lib/`,
+      );
+    }
+  }
+});

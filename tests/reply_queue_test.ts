@@ -5,7 +5,7 @@ import { generateIdentity } from "../lib/identity/keys.ts";
 import { encodeJson, type Message } from "../lib/channel/messages.ts";
 import { serve } from "../lib/server/server.ts";
 import { DownloadMessageType } from "../lib/services/transfer/download_messages.ts";
-import { MAX_HELD_REPLIES, ReplyQueue } from "../lib/services/transfer/_reply_queue.ts";
+import { MAX_HELD_REPLIES, ReplyQueue } from "../lib/client/message_link.ts";
 import { ServedFolder } from "../lib/services/transfer/served_folder.ts";
 
 function reply(n: number): Message {

@@ -4,7 +4,7 @@ import {
   INTERNAL_NAME,
   MAX_COMPONENT_LENGTH,
   safeRelativePath,
-} from "../lib/services/transfer/safe_name.ts";
+} from "../lib/services/transfer/inbox.ts";
 
 Deno.test("safeRelativePath() keeps an ordinary relative path", () => {
   assert.deepEqual(safeRelativePath("photos/2026/a.jpg"), ["photos", "2026", "a.jpg"]);

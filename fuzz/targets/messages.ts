@@ -39,14 +39,14 @@ import {
   checkOffer,
   checkResult,
   checkStart,
-} from "../../lib/services/transfer/file_messages.ts";
+} from "../../lib/services/transfer/engine.ts";
 import { type FuzzTarget, fuzzTarget, parsesOrRejects } from "../_target.ts";
 import { applyMutations, mutatedText, mutations } from "../_mutate.ts";
 import {
   MAX_COMPONENT_LENGTH,
   MAX_DEPTH,
   safeRelativePath,
-} from "../../lib/services/transfer/safe_name.ts";
+} from "../../lib/services/transfer/inbox.ts";
 import {
   type BulkNotice,
   FRAGMENT_HEADER_LENGTH,

@@ -29,7 +29,7 @@ export const MessageType = {
   /** Client to server: the server's clock, please (services/ping.ts). */
   Ping: 0x13,
 
-  // Uploads into the inbox (services/transfer/file_messages.ts).
+  // Uploads into the inbox (services/transfer/engine.ts).
   /** Client: a file or folder entry on offer. */
   UploadOffer: 0x20,
   /** Server: the offset to start from and the prefix it holds. */

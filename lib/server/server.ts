@@ -24,6 +24,7 @@ export type {
   FunctionCall,
   FunctionHandler,
   Grant,
+  ReceivedFile,
   Reply,
   Request,
   RequestHandler,

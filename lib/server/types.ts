@@ -16,7 +16,6 @@ import type { Peer } from "../identity/peer.ts";
 import type { Limiter } from "./rate_limiter.ts";
 import type { Inbox } from "../services/transfer/inbox.ts";
 import type { ServedFolder } from "../services/transfer/served_folder.ts";
-import type { ReceivedFile } from "../services/transfer/receiver.ts";
 
 /**
  * A request as the handler sees it.
@@ -302,6 +301,71 @@ export interface AuthorizeOptions {
    * @default 0
    */
   maxAgeMs?: number;
+}
+
+/**
+ * A file received and stored, as reported to the server's program through
+ * {@linkcode ServeOptions.onFile}.
+ *
+ * @example Acting on each file received
+ * ```ts
+ * import {
+ *   generateIdentity,
+ *   Inbox,
+ *   OvtpClient,
+ *   type ReceivedFile,
+ *   serve,
+ *   streamSource,
+ * } from "@ovtp/ovtp";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const arrived = Promise.withResolvers<ReceivedFile>();
+ * const server = serve({
+ *   identity: await generateIdentity(),
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   authorize: () => Promise.resolve({ name: "alice" }),
+ *   handler: () => ({}),
+ *   inbox: new Inbox(dir),
+ *   // Called once the file is in place (the sender may already have its answer).
+ *   onFile: (file) => arrived.resolve(file),
+ * });
+ * const client = await OvtpClient.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   identity: await generateIdentity(),
+ *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
+ * });
+ * const data = new TextEncoder().encode("hello");
+ * const sent = await client.sendFile(streamSource(ReadableStream.from([data]), "hello.txt"));
+ *
+ * const file = await arrived.promise;
+ * assert.equal(file.peer.name, "alice");
+ * assert.equal(file.name, "hello.txt");
+ * assert.equal(file.path, "alice/hello.txt");
+ * assert.equal(file.sha256, sent.sha256);
+ * assert.equal(await Deno.readTextFile(file.absolutePath), "hello");
+ * client.close();
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ReceivedFile {
+  /** Who sent it. */
+  readonly peer: Peer;
+  /** The name the sender gave. */
+  readonly name: string;
+  /** Where it was stored, relative to the inbox. */
+  readonly path: string;
+  /** Its absolute path. */
+  readonly absolutePath: string;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Its SHA-256 (hex), verified. */
+  readonly sha256: string;
+  /** Whether it was renamed to avoid overwriting a file. */
+  readonly renamed: boolean;
 }
 
 /**

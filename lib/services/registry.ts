@@ -10,7 +10,7 @@
 
 export { requestService } from "./requests.ts";
 export { callService } from "./calls.ts";
-export { uploadService } from "./transfer/upload_service.ts";
-export { downloadService } from "./transfer/download_service.ts";
+export { uploadService } from "./transfer/receiver.ts";
+export { downloadService } from "./transfer/download_provider.ts";
 export { chatService } from "./chat/service.ts";
 export { pingService } from "./ping.ts";

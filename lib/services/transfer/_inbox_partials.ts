@@ -24,7 +24,7 @@ import { toHex, utf8 } from "../../bytes.ts";
 import { createExclusive, writeAll, writeThroughTemp } from "../../io/files.ts";
 import { openExistingFile, sameFile } from "../../io/no_follow.ts";
 import { OvtpError } from "../../errors.ts";
-import { PartialFile } from "./partial_file.ts";
+import { PartialFile } from "./engine.ts";
 import { TransferRefusal } from "./transfer_refusal.ts";
 
 /** Resting (abandoned) unfinished uploads one sender may leave, whatever their bytes. */

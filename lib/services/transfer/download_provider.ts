@@ -1,7 +1,11 @@
 /**
- * The server's side of downloads on one connection: answers Get with the
- * file's data (after a verified prefix, to resume) and List with a listing,
- * from a {@linkcode ServedFolder}.
+ * Downloads from the server's served folder (docs/protocol.md section 18):
+ * the download service, and its side of one connection, which answers Get
+ * with the file's data (after a verified prefix, to resume) and List with a
+ * listing, from a {@linkcode ServedFolder}. Each needs the `download`
+ * permission, then streams in the background while reading goes on. The
+ * server's own download messages are not registered, so a client that sends
+ * one is a protocol error.
  *
  * @module
  */
@@ -12,6 +16,7 @@ import { checkGet, DownloadMessageType } from "./download_messages.ts";
 import type { ServedFolder } from "./served_folder.ts";
 import { sendChunks, startAfter } from "./engine.ts";
 import { fileChunks } from "./sources.ts";
+import type { Service } from "../service.ts";
 
 /**
  * Gets and Lists one connection may have in progress at once: each holds an
@@ -120,3 +125,32 @@ export class DownloadProvider {
     }
   }
 }
+
+/** The download service; on when the server serves a folder. */
+export const downloadService: Service = {
+  name: "download",
+  types: [DownloadMessageType.Get, DownloadMessageType.List],
+  unsupported: "This server serves no files",
+  check: () => ({ permission: "download" }),
+  refuse: (message, refusal) => ({
+    type: DownloadMessageType.Error,
+    id: message.id,
+    body: encodeJson({ code: refusal.code, message: refusal.message }),
+  }),
+  open(session) {
+    const { served } = session.options;
+    if (!served) return undefined;
+    const downloads = new DownloadProvider(served, session.send);
+    return {
+      handle(message) {
+        session.working(() => downloads.handle(message)).catch((error) => {
+          session.logger.warn(`download failed: ${(error as Error).message}`, {
+            remote: session.remote,
+            name: session.peer.name,
+          });
+        });
+      },
+      close: () => downloads.close(),
+    };
+  },
+};

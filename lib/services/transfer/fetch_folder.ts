@@ -29,7 +29,7 @@ import {
   PARTIAL_SUFFIX,
   verifyHeldFile,
 } from "./fetcher.ts";
-import { MAX_DEPTH, safeRelativePath } from "./safe_name.ts";
+import { MAX_DEPTH, safeRelativePath } from "./inbox.ts";
 import type { MessageLink } from "../../client/message_link.ts";
 
 /** Options of {@linkcode OvtpClient.getFolder}: each file's, plus these. */

@@ -20,9 +20,8 @@ import {
 } from "./download_messages.ts";
 import { chmodFile, openExistingFile } from "../../io/no_follow.ts";
 import { createExclusive } from "../../io/files.ts";
-import { PartialFile } from "./partial_file.ts";
-import { openExchange, type ReplyQueue } from "./_reply_queue.ts";
-import { endMismatch } from "./engine.ts";
+import { endMismatch, PartialFile } from "./engine.ts";
+import { openExchange, type ReplyQueue } from "../../client/message_link.ts";
 import type { MessageLink, TransferProgress } from "./sender.ts";
 
 /** The suffix of a download in progress. */

@@ -1,8 +1,11 @@
 /**
- * The server's side of file transfers on one connection: a small state
- * machine per transfer id (offered, receiving, failed), writing into an
- * {@linkcode Inbox}. Refusals go back to the sender as a Result; a broken
- * message closes the connection.
+ * Uploads into the server's inbox (docs/protocol.md section 14): the upload
+ * service, and its side of the transfers on one connection, a small state
+ * machine per transfer id (offered, receiving, failed) writing into an
+ * {@linkcode Inbox}. An Offer needs the `upload` permission; the transfer's
+ * later messages go straight to the receiver, one at a time, so that a slow
+ * disk slows the sender. Refusals go back to the sender as a Result; a
+ * broken message closes the connection.
  *
  * @module
  */
@@ -14,80 +17,17 @@ import {
   checkEnd,
   checkOffer,
   checkStart,
+  endMismatch,
   FileMessageType,
   type FileOffer,
   type FileResult,
-} from "./file_messages.ts";
+  type PartialFile,
+} from "./engine.ts";
 import type { PartialClaim } from "./_inbox_partials.ts";
 import type { Inbox } from "./inbox.ts";
-import type { PartialFile } from "./partial_file.ts";
 import { TransferRefusal } from "./transfer_refusal.ts";
-import { endMismatch } from "./engine.ts";
-
-/**
- * A file received and stored, as reported to the server's program through
- * {@linkcode ServeOptions.onFile}.
- *
- * @example Acting on each file received
- * ```ts
- * import {
- *   generateIdentity,
- *   Inbox,
- *   OvtpClient,
- *   type ReceivedFile,
- *   serve,
- *   streamSource,
- * } from "@ovtp/ovtp";
- * import assert from "node:assert/strict";
- *
- * const dir = await Deno.makeTempDir();
- * const arrived = Promise.withResolvers<ReceivedFile>();
- * const server = serve({
- *   identity: await generateIdentity(),
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   authorize: () => Promise.resolve({ name: "alice" }),
- *   handler: () => ({}),
- *   inbox: new Inbox(dir),
- *   // Called once the file is in place (the sender may already have its answer).
- *   onFile: (file) => arrived.resolve(file),
- * });
- * const client = await OvtpClient.connect({
- *   hostname: "127.0.0.1",
- *   port: server.addr.port,
- *   identity: await generateIdentity(),
- *   verifyHost: () => {}, // Trusts any server: a real client checks known_hosts.
- * });
- * const data = new TextEncoder().encode("hello");
- * const sent = await client.sendFile(streamSource(ReadableStream.from([data]), "hello.txt"));
- *
- * const file = await arrived.promise;
- * assert.equal(file.peer.name, "alice");
- * assert.equal(file.name, "hello.txt");
- * assert.equal(file.path, "alice/hello.txt");
- * assert.equal(file.sha256, sent.sha256);
- * assert.equal(await Deno.readTextFile(file.absolutePath), "hello");
- * client.close();
- * await server.close();
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface ReceivedFile {
-  /** Who sent it. */
-  readonly peer: Peer;
-  /** The name the sender gave. */
-  readonly name: string;
-  /** Where it was stored, relative to the inbox. */
-  readonly path: string;
-  /** Its absolute path. */
-  readonly absolutePath: string;
-  /** Its size in bytes. */
-  readonly size: number;
-  /** Its SHA-256 (hex), verified. */
-  readonly sha256: string;
-  /** Whether it was renamed to avoid overwriting a file. */
-  readonly renamed: boolean;
-}
+import type { Service, SessionApi } from "../service.ts";
+import type { ReceivedFile } from "../../server/types.ts";
 
 interface Transfer {
   offer: FileOffer;
@@ -350,4 +290,44 @@ function isNoSpace(error: unknown): boolean {
   return error instanceof Error &&
     (/No space left|os error 28|ENOSPC/i.test(error.message) ||
       (error as { code?: string }).code === "ENOSPC");
+}
+
+/** The upload service; on when the server has an inbox. */
+export const uploadService: Service = {
+  name: "upload",
+  types: Object.values(FileMessageType),
+  unsupported: "This server does not accept files",
+  check: (message) => message.type === FileMessageType.Offer ? { permission: "upload" } : undefined,
+  refuse: (message, refusal) => ({
+    type: FileMessageType.Result,
+    id: message.id,
+    body: encodeJson({ status: "error", code: refusal.code, message: refusal.message }),
+  }),
+  open(session) {
+    const { inbox } = session.options;
+    if (!inbox) return undefined;
+    const files = new FileReceiver(
+      inbox,
+      session.peer,
+      session.send,
+      (file) => onFile(session, file),
+    );
+    return {
+      handle: (message) => session.working(() => files.handle(message)),
+      close: () => files.close(),
+    };
+  },
+};
+
+// The sender already has its answer when the hook runs: a hook that throws
+// is the server program's problem, logged here, not the client's.
+async function onFile(session: SessionApi, file: ReceivedFile): Promise<void> {
+  try {
+    await session.options.onFile?.(file);
+  } catch (error) {
+    session.logger.warn("onFile hook failed", {
+      path: file.path,
+      error: (error as Error).message,
+    });
+  }
 }

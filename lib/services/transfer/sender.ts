@@ -6,12 +6,18 @@
  * @module
  */
 
-import { sendChunks, type SendStart, startAfter } from "./engine.ts";
+import {
+  checkAccept,
+  checkResult,
+  FileMessageType,
+  type FileResult,
+  sendChunks,
+  type SendStart,
+  startAfter,
+} from "./engine.ts";
 import { OvtpError } from "../../errors.ts";
 import { decodeJson, encodeJson } from "../../channel/messages.ts";
-import { checkAccept, checkResult, FileMessageType, type FileResult } from "./file_messages.ts";
-import type { MessageLink } from "../../client/message_link.ts";
-import { openExchange, type ReplyQueue } from "./_reply_queue.ts";
+import { type MessageLink, openExchange, type ReplyQueue } from "../../client/message_link.ts";
 import type { FileSource } from "./sources.ts";
 
 // Kept in lib/client/message_link.ts, which the client shares without importing
