@@ -54,11 +54,27 @@ export function compileArgs(target?: string): string[] {
     // without it, seal and open fall back to one thread.
     "--include",
     "lib/sealed/_chunk_worker.ts",
+    // Loaded by main.ts from a computed path (see commandModule there).
+    ...commandModules().flatMap((file) => ["--include", `commands/${file}`]),
     ...(target ? ["--target", target] : []),
     "--output",
     output,
     "main.ts",
   ];
+}
+
+/**
+ * The commands' modules, which main.ts loads by a computed path: every file
+ * of commands/ but the shared helpers (`_*.ts`), which they import.
+ */
+export function commandModules(): string[] {
+  const files = [];
+  for (const entry of Deno.readDirSync(new URL("../commands/", import.meta.url))) {
+    if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.startsWith("_")) {
+      files.push(entry.name);
+    }
+  }
+  return files.sort();
 }
 
 if (import.meta.main) {

@@ -46,15 +46,35 @@ Deno.test("completions prints zsh and fish scripts, and refuses other shells", a
   assert.match(other.stderr, /^ovtp: error: Unknown shell "powershell"/);
 });
 
-Deno.test("the binary can be compiled: lazy imports of literal paths only, five targets, the documented permissions", async () => {
-  // deno compile bundles only what it can see: every lazy import (main.ts's
-  // commands, the NATS client behind listen --cluster) names a literal path.
+Deno.test("the binary can be compiled: lazy imports of literal paths or included modules, five targets, the documented permissions", async () => {
+  // deno compile bundles only what it can see: every lazy import names a
+  // literal path (the NATS client behind listen --cluster), except main.ts's
+  // one of the commands, whose modules the compile task includes.
   const root = new URL("../", import.meta.url);
   const sources = [new URL("main.ts", root)];
   for (const dir of ["lib", "commands"]) {
     for await (const entry of walk(new URL(`${dir}/`, root))) sources.push(entry);
   }
+  const main = await Deno.readTextFile(new URL("main.ts", root));
+  const computed = [...main.matchAll(/\bimport\s*\(\s*[^"\s]/g)];
+  assert.equal(computed.length, 1, "main.ts's commandModule is its one computed import");
+  const loaded = [...main.matchAll(/commandModule\("([a-z_]+\.ts)", "(\w+)"\)/g)];
+  assert.ok(loaded.length >= 16, `main.ts loads ${loaded.length} commands`);
+  const args = compileArgs();
+  for (const [, file, name] of loaded) {
+    const included = args.findIndex((arg, i) =>
+      args[i - 1] === "--include" && arg === `commands/${file}`
+    );
+    assert.ok(included > 0, `the compile task includes commands/${file}`);
+    const module = await import(new URL(`commands/${file}`, root).href);
+    assert.equal(
+      typeof module[name]?.run,
+      "function",
+      `commands/${file} exports the command ${name}`,
+    );
+  }
   for (const source of sources) {
+    if (source.href.endsWith("/main.ts")) continue;
     const text = await Deno.readTextFile(source);
     assert.doesNotMatch(
       text,
