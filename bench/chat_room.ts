@@ -8,7 +8,9 @@
  * `ChatRelay`, no logging: the CLI's per-message log line left out). The
  * members are `ChatSession`s from ../mod.ts spread over `BENCH_CLIENT_PROCS`
  * (2) child processes running this file in its `clients` role, so that ten
- * members do not need ten Deno processes on a two-core machine. This process
+ * members do not need ten Deno processes on a two-core machine
+ * (`BENCH_SENDER_ALONE=1` gives member 0, the fan-out sender, the first of
+ * them to itself, as a member on its own machine would have). This process
  * only coordinates: it creates the identities (in temporary homes, with the
  * same Keystore calls as `ovtp keygen` and `ovtp add-key`), starts everything,
  * sends each client process a JSON command line on stdin and reads its JSON
@@ -92,6 +94,11 @@ const ROOM = "bench";
 interface Config {
   members: number;
   clientProcs: number;
+  /**
+   * Member 0, the fan-out sender, in a client process of its own, as a
+   * member on its own machine would be (the others spread over the rest).
+   */
+  senderAlone: boolean;
   messages: number;
   messagesEach: number;
   messageBytes: number;
@@ -111,9 +118,15 @@ function readConfig(): Config {
     throw new RangeError(`Invalid BENCH_SERVER "${server}": expected "child" or "lib"`);
   }
   const members = Math.round(envNumber("BENCH_MEMBERS", 10, 2, 256));
+  const senderAlone = envNumber("BENCH_SENDER_ALONE", 0, 0, 1) === 1;
+  const clientProcs = Math.round(envNumber("BENCH_CLIENT_PROCS", 2, 1, members));
+  if (senderAlone && clientProcs < 2) {
+    throw new RangeError("BENCH_SENDER_ALONE=1 needs BENCH_CLIENT_PROCS of 2 or more");
+  }
   return {
     members,
-    clientProcs: Math.round(envNumber("BENCH_CLIENT_PROCS", 2, 1, members)),
+    clientProcs,
+    senderAlone,
     messages: Math.round(envNumber("BENCH_MESSAGES", 300, 1, 1e6)),
     messagesEach: Math.round(envNumber("BENCH_MESSAGES_EACH", 50, 1, 1e6)),
     messageBytes: Math.round(envNumber("BENCH_MSG_BYTES", 100, 48, 60_000)),
@@ -610,12 +623,20 @@ async function coordinator(): Promise<number> {
     const { port } = started;
 
     // Members spread round-robin, so member 0 (the fan-out sender) shares its
-    // process with receivers as every other process does.
+    // process with receivers as every other process does; or, with
+    // BENCH_SENDER_ALONE, it has process 0 to itself. Sealing a post for 49
+    // takes about 2.7 ms of the event loop its receivers share otherwise.
+    const procOf = (index: number) =>
+      !config.senderAlone
+        ? index % config.clientProcs
+        : index === 0
+        ? 0
+        : 1 + index % (config.clientProcs - 1);
     for (let p = 0; p < config.clientProcs; p++) {
       procs.push(
         new ClientProcess({
           port,
-          members: members.filter((m) => m.index % config.clientProcs === p),
+          members: members.filter((m) => procOf(m.index) === p),
           total: config.members,
         }),
       );
@@ -713,7 +734,9 @@ async function coordinator(): Promise<number> {
           ? "child process `deno run -A main.ts listen` (stdout to /dev/null, its stderr log drained)"
           : "child process running this file's server role (library serve() with a ChatRelay, no log)"
       }; members: ChatSession from mod.ts, ${config.members} over ${config.clientProcs} client ` +
-        `process(es), one connection each. ${config.messageBytes}-byte messages, each sealed for ` +
+        `process(es)${
+          config.senderAlone ? ", member 0 alone in the first" : ""
+        }, one connection each. ${config.messageBytes}-byte messages, each sealed for ` +
         `the ${config.members - 1} other members. ${config.reps} repetitions` +
         `${config.warmup ? " after an untimed warm-up of each scenario" : ""}. msg/s: messages ` +
         `posted / time from the first send to the last delivery opened; deliveries/s: the same ` +
