@@ -20,6 +20,11 @@ if [[ ! -f "$REPO_DIR/main.ts" ]]; then
   exit 2
 fi
 command -v deno >/dev/null || { echo "$BENCH_NAME: error: deno is not on PATH" >&2; exit 2; }
+# ovtp runs as it ships: with the V8 settings that the npm launcher and the
+# compiled binary pass (scripts/v8_flags.json).
+OVTP_V8_FLAGS="$(sed -n 's/^\["\(--v8-flags=[^"]*\)"\]$/\1/p' "$REPO_DIR/scripts/v8_flags.json")"
+[[ -n $OVTP_V8_FLAGS ]] || { echo "$BENCH_NAME: error: Cannot read scripts/v8_flags.json" >&2; exit 2; }
+OVTP_RUN=(deno run --allow-all "$OVTP_V8_FLAGS")
 export RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 # shellcheck source=/dev/null
 source "$SHARED_BENCH/lib.sh"
@@ -97,7 +102,7 @@ EOF
 # ovtp ARGS...  one ovtp command from the repository, bounded, stdin closed.
 # Benchmarks connect to a fresh server each run: record its key without asking.
 export OVTP_ACCEPT_NEW=1
-ovtp() { (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" deno run --allow-all main.ts "$@" </dev/null); }
+ovtp() { (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" "${OVTP_RUN[@]}" main.ts "$@" </dev/null); }
 
 # make_ovtp_homes  -> SRV_HOME and CLI_HOME: fresh identities in $TMP, the client's
 # key (named "bench-client") authorized on the server.
@@ -119,7 +124,7 @@ start_ovtp_listen() {
   shift
   while (($#)) && [[ $1 != -- ]]; do wrapper+=("$1"); shift; done
   (($#)) && shift
-  (cd "$REPO_DIR" && exec "${wrapper[@]}" deno run --allow-all main.ts listen --home "$SRV_HOME" \
+  (cd "$REPO_DIR" && exec "${wrapper[@]}" "${OVTP_RUN[@]}" main.ts listen --home "$SRV_HOME" \
     --host 127.0.0.1 --port 0 "$@" </dev/null >/dev/null 2>"$err") &
   LISTEN_PID=$!; track "$LISTEN_PID"
   OVTP_PORT=""

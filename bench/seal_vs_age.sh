@@ -14,7 +14,8 @@
 #   ovtp_seal     ovtp seal -r bob IN -o /dev/null         (as alice)
 #   age_decrypt   age -d -i KEY -o /dev/null IN.age
 #   ovtp_open     ovtp open IN.ovtp -o /dev/null            (as bob)
-# ovtp runs as `deno run --allow-all main.ts` (start-up included: about 0.1 s).
+# ovtp runs as `deno run --allow-all V8FLAGS main.ts`, V8FLAGS from
+# scripts/v8_flags.json as the binary has them (start-up included: about 0.1 s).
 #
 # Knobs (environment): BIG_BYTES (2147483648, 2 GiB); REPS (3); STEP_TIMEOUT
 # (180 s per process); RESULTS_DIR (./results beside this script);
@@ -48,7 +49,10 @@ set_results seal_vs_age
 env_report sh -c 'echo "age $(age --version)"; deno --version | head -n1'
 
 # --allow-all: Deno asks for it to write under /dev/shm, where the files are.
-OVTP=(deno run --quiet --allow-all "$REPO_DIR/main.ts")
+# As ovtp ships: the V8 settings of the npm launcher and the compiled binary.
+OVTP_V8_FLAGS="$(sed -n 's/^\["\(--v8-flags=[^"]*\)"\]$/\1/p' "$REPO_DIR/scripts/v8_flags.json")"
+[[ -n $OVTP_V8_FLAGS ]] || { echo "seal_vs_age: error: Cannot read scripts/v8_flags.json" >&2; exit 2; }
+OVTP=(deno run --quiet --allow-all "$OVTP_V8_FLAGS" "$REPO_DIR/main.ts")
 ovtp_as() { # ovtp_as HOME ARGS...
   local home=$1; shift
   OVTP_HOME="$home" timeout "$STEP_TIMEOUT" "${OVTP[@]}" "$@"

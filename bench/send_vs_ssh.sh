@@ -7,7 +7,7 @@
 # `ovtp listen` (temporary OVTP homes, never ~/.ovtp). Each iteration times, as
 # wall time from process start to exit:
 #   ssh         ssh -F /dev/null ... root@127.0.0.1 true   (default key exchange)
-#   ovtp_cold   deno run --allow-all main.ts send 127.0.0.1:PORT hi, with an
+#   ovtp_cold   deno run --allow-all V8FLAGS main.ts send 127.0.0.1:PORT hi, with an
 #               empty Deno cache (fresh DENO_DIR; the npm/remote package caches
 #               are linked in, so nothing is fetched): a user's first run
 #   ovtp_warm   the same command with a kept Deno cache (transpiled modules and
@@ -70,9 +70,9 @@ VARIANTS=(ssh ovtp_cold ovtp_warm)
 cmd_of() { # cmd_of VARIANT -> fills the array CMD
   case $1 in
     ssh) CMD=(ssh "${SSH_OPTS[@]}" root@127.0.0.1 true) ;;
-    ovtp_cold | ovtp_warm) CMD=(deno run --allow-all main.ts send --home "$CLI_HOME" "$TARGET" hi) ;;
+    ovtp_cold | ovtp_warm) CMD=("${OVTP_RUN[@]}" main.ts send --home "$CLI_HOME" "$TARGET" hi) ;;
     deno_empty) CMD=(deno run --allow-all "$TMP/empty.ts") ;;
-    ovtp_help) CMD=(deno run --allow-all main.ts send --help) ;;
+    ovtp_help) CMD=("${OVTP_RUN[@]}" main.ts send --help) ;;
   esac
 }
 SAMPLES="$TMP/samples.tsv"; : >"$SAMPLES"
@@ -106,7 +106,7 @@ run_one() { # run_one VARIANT REP [warmup]  times one process; appends "VARIANT 
 # client's known_hosts, so the timed sends all see a known host.
 for v in "${VARIANTS[@]}"; do run_one "$v" 0 warmup; done
 cd "$REPO_DIR"
-timeout "$RUN_TIMEOUT" deno run --allow-all main.ts send --home "$CLI_HOME" "$TARGET" hi </dev/null >"$TMP/resp.out" 2>"$TMP/resp.err" || true
+timeout "$RUN_TIMEOUT" "${OVTP_RUN[@]}" main.ts send --home "$CLI_HOME" "$TARGET" hi </dev/null >"$TMP/resp.out" 2>"$TMP/resp.err" || true
 cd - >/dev/null
 log "ovtp send response: $(head -c 300 "$TMP/resp.out" | tr '\n' ' ') stderr: $(head -c 300 "$TMP/resp.err" | tr '\n' ' ')"
 

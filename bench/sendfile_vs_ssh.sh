@@ -91,7 +91,7 @@ run_ovtp() {
   srv0=$(process_cpu_ticks "$DENO_LISTEN_PID")
   t0=$(now_ns)
   (cd "$REPO_DIR" && timeout "$STEP_TIMEOUT" /usr/bin/time -v -o "$TMP/cli.time" \
-    deno run --allow-all main.ts sendfile --home "$CLI_HOME" --json --quiet "127.0.0.1:$OVTP_PORT" "$file" \
+    "${OVTP_RUN[@]}" main.ts sendfile --home "$CLI_HOME" --json --quiet "127.0.0.1:$OVTP_PORT" "$file" \
     </dev/null >"$TMP/cli.out" 2>"$TMP/cli.err") || rc=$?
   t1=$(now_ns)
   srv1=$(process_cpu_ticks "$DENO_LISTEN_PID")
