@@ -3,7 +3,9 @@
  * temporary name in the inbox's internal folder, synced, verified, and only
  * then linked into place under the sender's folder, never over an existing
  * file. An interrupted transfer of a known-size file stays in the internal
- * folder so that it can resume (see `_inbox_partials.ts`).
+ * folder so that it can resume (see `_inbox_partials.ts`). Every name a
+ * sender gives goes through {@linkcode safeRelativePath} first; a client
+ * pulling a folder (fetch_folder.ts) uses the same rules.
  *
  * @module
  */
