@@ -226,7 +226,8 @@ async function main(args: string[]): Promise<number> {
     const crypto = cryptoBackendInfo();
     return await print(`ovtp ${VERSION}\ncrypto: ${crypto.name} (${crypto.detail})\n`);
   }
-  const entry = COMMANDS[name];
+  // Own keys only: "constructor" or "toString" is no command.
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
     const near = closest(name, Object.keys(COMMANDS));
     await writeErr(

@@ -158,6 +158,12 @@ Deno.test("usage errors exit 2; --help prints on stdout and exits 0", async () =
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^ovtp: error: Unknown command "frobnicate"/);
   assert.match(unknown.stderr, /Commands:/);
+  // Names every object inherits are no commands either (one was a crash, exit 70).
+  for (const inherited of ["constructor", "toString", "__proto__"]) {
+    const result = await ovtp([inherited]);
+    assert.equal(result.code, 2, inherited);
+    assert.match(result.stderr, new RegExp(`^ovtp: error: Unknown command "${inherited}"`));
+  }
   // A typo gets the closest command or option instead of the whole list.
   const typo = await ovtp(["sned", "x"]);
   assert.equal(typo.code, 2);
