@@ -2,8 +2,8 @@
  * One client connection on the server: the handshake, the admission (known
  * key, not expired), then a session that checks each message's permission
  * and rate in one place and hands it to the service that registered its
- * type (services/registry.ts lists them). It knows nothing of TCP: it runs over any
- * open byte stream.
+ * type (services/registry.ts lists the services). It knows nothing of TCP:
+ * it runs over any open byte stream.
  *
  * @module
  */
