@@ -29,6 +29,18 @@ interface ChatClient {
   exited(): Promise<number>;
 }
 
+/**
+ * The relays of the cluster running now: a chat that waits in vain says
+ * what they logged, since its own output rarely tells why.
+ */
+let runningRelays: Listener[] = [];
+
+function relayLogs(): string {
+  return runningRelays.map((relay, i) =>
+    `\n--- relay ${i}, last lines of its log:\n${relay.stderr().split("\n").slice(-15).join("\n")}`
+  ).join("");
+}
+
 function startChat(home: string, target: string, room = "ops"): ChatClient {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", MAIN, "chat", target, "--room", room, "--json"],
@@ -53,7 +65,8 @@ function startChat(home: string, target: string, room = "ops"): ChatClient {
       while (!found()) {
         if (Date.now() > deadline) {
           throw new Error(
-            `Timed out waiting for ${text} in chat ${stream}:\n${out.stdout}\n${out.stderr}`,
+            `Timed out waiting for ${text} in chat ${stream}:\n${out.stdout}\n${out.stderr}` +
+              relayLogs(),
           );
         }
         await new Promise((r) => setTimeout(r, 20));
@@ -104,6 +117,7 @@ async function cluster(names: string[], relays = 2, args: string[] = []) {
     return listeners[i];
   };
   for (let i = 0; i < relays; i++) await start(i);
+  runningRelays = listeners;
   const running = {
     nats,
     dir,
