@@ -626,12 +626,10 @@ async function coordinator(): Promise<number> {
     // process with receivers as every other process does; or, with
     // BENCH_SENDER_ALONE, it has process 0 to itself. Sealing a post for 49
     // takes about 2.7 ms of the event loop its receivers share otherwise.
-    const procOf = (index: number) =>
-      !config.senderAlone
-        ? index % config.clientProcs
-        : index === 0
-        ? 0
-        : 1 + index % (config.clientProcs - 1);
+    const procOf = (index: number): number => {
+      if (!config.senderAlone) return index % config.clientProcs;
+      return index === 0 ? 0 : 1 + index % (config.clientProcs - 1);
+    };
     for (let p = 0; p < config.clientProcs; p++) {
       procs.push(
         new ClientProcess({
