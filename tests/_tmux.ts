@@ -22,10 +22,41 @@ function tmuxAvailable(): boolean {
   }
 }
 
+/**
+ * This test module's own tmux server, on a socket of its own and with no
+ * user config. With --parallel, test files used to share the default server:
+ * one file killing its last session made that server exit while another
+ * file's new-session was connecting to it ("server exited unexpectedly", a CI
+ * failure of stop 23). `exit-empty off` keeps the server up between the
+ * sessions of one file too, since a session killed then made a new one raced
+ * the same way; the server and its socket go when the module unloads.
+ */
+const SOCKET = `ovtp-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+let serverStarted: Promise<unknown> | undefined;
+
+function tmuxCommand(args: string[]): Deno.Command {
+  return new Deno.Command("tmux", {
+    args: ["-L", SOCKET, "-f", "/dev/null", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+function startServer(): Promise<unknown> {
+  globalThis.addEventListener("unload", () => {
+    // tmux leaves its socket file behind when killed: ask where it is first.
+    const asked = tmuxCommand(["display-message", "-p", "#{socket_path}"]).outputSync();
+    tmuxCommand(["kill-server"]).outputSync();
+    const path = new TextDecoder().decode(asked.stdout).trim();
+    if (asked.success && path.endsWith(SOCKET)) Deno.removeSync(path);
+  });
+  return tmuxCommand(["start-server", ";", "set-option", "-g", "exit-empty", "off"]).output();
+}
+
 /** Runs one tmux command and returns its stdout. */
 export async function tmux(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
-    .output();
+  await (serverStarted ??= startServer());
+  const output = await tmuxCommand(args).output();
   if (!output.success) {
     throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(output.stderr)}`);
   }
