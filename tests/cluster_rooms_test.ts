@@ -9,6 +9,10 @@ import type { StoredMember } from "../lib/services/chat/room_store.ts";
 import { NatsCluster } from "../lib/cluster/nats_cluster.ts";
 import { NatsRooms } from "../lib/cluster/nats_rooms.ts";
 import { SILENT_LOGGER } from "../lib/logger.ts";
+import { toBase64Url, utf8 } from "../lib/bytes.ts";
+import type { KvEntry } from "@nats-io/kv";
+import { encodeRoom, type KeptRoom, parseRoom } from "../lib/cluster/members.ts";
+import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "../lib/services/chat/room_log.ts";
 import { hasNats, startNats } from "./_nats.ts";
 
 async function member(name: string): Promise<StoredMember> {
@@ -59,4 +63,94 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name:
+    "an invite-only room in a cluster: its kind and log are shared, appends race by compare-and-set, the other relays are told",
+  ignore: !hasNats,
+  async fn() {
+    const dir = await tempDir();
+    const nats = await startNats(`${dir}/nats`);
+    // A connection each, as two relays have: NATS does not echo a relay's own messages.
+    const clusters = await Promise.all(
+      [1, 2].map(() => NatsCluster.start({ servers: [nats.url], logger: SILENT_LOGGER })),
+    );
+    const [a, b] = clusters.map((cluster) => new NatsRooms(cluster, SILENT_LOGGER));
+    const heard = { a: [] as string[], b: [] as string[] };
+    a.onChange((room) => heard.a.push(room));
+    b.onChange((room) => heard.b.push(room));
+    try {
+      const [alice, bob] = await Promise.all(["alice", "bob"].map(member));
+      assert.equal(await a.changes("club"), undefined, "no room yet");
+      assert.equal(await a.addMember("club", alice, { inviteOnly: true }), undefined);
+      assert.deepEqual(await b.changes("club"), [], "created invite-only, with an empty log");
+      assert.equal(await b.addMember("club", bob), 'The room "club" is invite-only');
+      assert.equal(await b.addMember("ops", bob), undefined);
+      assert.equal(await a.changes("ops"), undefined);
+      assert.equal(
+        await a.addMember("ops", alice, { inviteOnly: true }),
+        'The room "ops" is not invite-only',
+      );
+
+      // Two relays append change 0 at once: one wins, the other is told the log moved.
+      const [first, second] = [utf8("change 0 from a"), utf8("change 0 from b")];
+      const won = await Promise.all([
+        a.appendChange("club", first, 0),
+        b.appendChange("club", second, 0),
+      ]);
+      assert.equal(won.filter(Boolean).length, 1, `exactly one append wins: ${won}`);
+      const log = (await a.changes("club"))!;
+      assert.deepEqual(log, [won[0] ? first : second]);
+      // A join rewriting the entry keeps the log; an append with a stale count is refused.
+      assert.equal(await b.addMember("club", bob, { inviteOnly: true }), undefined);
+      assert.equal(await b.appendChange("club", utf8("stale"), 0), false);
+      assert.ok(await b.appendChange("club", utf8("change 1"), 1));
+      assert.deepEqual(await a.changes("club"), [...log, utf8("change 1")]);
+      assert.deepEqual((await a.members("club")).map((m) => m.name), ["alice", "bob"]);
+      assert.equal(await a.appendChange("ops", utf8("x"), 0), false, "an ordinary room has no log");
+
+      // Each successful append is announced to the other relays, never to itself.
+      const told = { a: won[1] ? ["club", "club"] : ["club"], b: won[0] ? ["club"] : [] };
+      const deadline = Date.now() + 10_000;
+      while (heard.a.length < told.a.length || heard.b.length < told.b.length) {
+        if (Date.now() > deadline) throw new Error(`not told: ${JSON.stringify(heard)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 200)); // Nothing more is on its way.
+      assert.deepEqual(heard, told);
+    } finally {
+      a.close();
+      b.close();
+      for (const cluster of clusters) await cluster.close();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a shared room's entry: both kinds read back as written, a damaged log is refused", async () => {
+  const entry = (value: unknown) =>
+    ({ key: "636c7562", operation: "PUT", json: () => value }) as unknown as KvEntry;
+  const kept = { ...(await member("alice")), seen: 1 };
+  const read = (room: KeptRoom) => parseRoom(entry(JSON.parse(encodeRoom(room))));
+  assert.deepEqual(read({ members: [kept] }), { members: [kept] });
+  const changes = [utf8("one"), utf8("two")];
+  assert.deepEqual(read({ members: [kept], changes }), { members: [kept], changes });
+  assert.deepEqual(read({ members: [], changes: [] }), { members: [], changes: [] });
+  const damaged = [
+    { members: [kept], changes: [1] },
+    { members: [kept], changes: ["a+b/"] }, // base64, not base64url
+    { members: [kept], changes: ["YQ=="] }, // padded
+    { members: [kept], changes: [""] }, // an empty change
+    { members: [kept], changes: new Array(MAX_CHANGES + 1).fill("YQ") },
+    { members: [kept], changes: [toBase64Url(new Uint8Array(MAX_CHANGE_LENGTH + 1))] },
+    { members: [{ ...kept, key: "ovtp1 nonsense" }], changes: [] },
+    { members: [kept] }, // an object without a log
+    { changes: [] },
+    "[]",
+  ];
+  for (const value of damaged) {
+    assert.throws(() => parseRoom(entry(value)), /damaged/, JSON.stringify(value).slice(0, 80));
+  }
 });

@@ -1,6 +1,7 @@
 /**
- * A shared room's member list: how it is read from its key-value entry and
- * how a join changes it. The same rules as a relay's members.json
+ * A shared room's entry: how its member list (and an invite-only room's
+ * signed log) is read from its key-value entry and written back, and how a
+ * join changes the list. The same rules as a relay's members.json
  * (lib/services/chat/room_store.ts): a full room refuses newcomers, and members idle
  * past the bound, who are not connected, are removed.
  *
@@ -8,7 +9,9 @@
  */
 
 import type { KvEntry } from "@nats-io/kv";
+import { fromBase64Url, toBase64Url } from "../bytes.ts";
 import { parsePublicKey } from "../identity/keys.ts";
+import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "../services/chat/room_log.ts";
 import type { StoredMember } from "../services/chat/room_store.ts";
 
 /** A member as kept in the shared list, with when it last joined. */
@@ -17,9 +20,25 @@ export interface KeptMember extends StoredMember {
   seen: number;
 }
 
-/** The members in a room's entry: none for a missing or deleted one. */
-export function parseMembers(entry: KvEntry | null): KeptMember[] {
-  if (!entry || entry.operation !== "PUT") return [];
+/** A room as its entry holds it. */
+export interface KeptRoom {
+  members: KeptMember[];
+  /**
+   * An invite-only room's log of signed changes, in order, as the relays
+   * appended them (each checked first); undefined for an ordinary room.
+   */
+  changes?: Uint8Array[];
+}
+
+/**
+ * The room in an entry: no members for a missing or deleted one. An
+ * ordinary room's entry is its list of members (as before invite-only rooms
+ * were shared); an invite-only room's is `{"members": [...], "changes":
+ * [base64url...]}`, so that its kind and its log change with its list, in
+ * one compare-and-set.
+ */
+export function parseRoom(entry: KvEntry | null): KeptRoom {
+  if (!entry || entry.operation !== "PUT") return { members: [] };
   let parsed: unknown;
   try {
     parsed = entry.json();
@@ -27,10 +46,42 @@ export function parseMembers(entry: KvEntry | null): KeptMember[] {
     parsed = undefined;
   }
   // The relay parses every key at once: a damaged entry is refused here.
-  if (!Array.isArray(parsed) || !parsed.every(isKeptMember)) {
-    throw new Error(`the member list of "${entry.key}" is damaged`);
+  const room = keptRoom(parsed);
+  if (!room) throw new Error(`the member list of "${entry.key}" is damaged`);
+  return room;
+}
+
+/** The members in a room's entry: none for a missing or deleted one. */
+export function parseMembers(entry: KvEntry | null): KeptMember[] {
+  return parseRoom(entry).members;
+}
+
+/** The value of a room's entry (see {@linkcode parseRoom}). */
+export function encodeRoom(room: KeptRoom): string {
+  if (!room.changes) return JSON.stringify(room.members);
+  return JSON.stringify({ members: room.members, changes: room.changes.map(toBase64Url) });
+}
+
+function keptRoom(value: unknown): KeptRoom | undefined {
+  if (Array.isArray(value)) return value.every(isKeptMember) ? { members: value } : undefined;
+  const v = value as Record<string, unknown>;
+  if (
+    typeof v !== "object" || v === null || !Array.isArray(v.members) ||
+    !v.members.every(isKeptMember) || !Array.isArray(v.changes) ||
+    v.changes.length > MAX_CHANGES || !v.changes.every((c) => typeof c === "string")
+  ) return undefined;
+  const changes: Uint8Array[] = [];
+  for (const text of v.changes as string[]) {
+    let bytes;
+    try {
+      bytes = fromBase64Url(text);
+    } catch {
+      return undefined;
+    }
+    if (bytes.length === 0 || bytes.length > MAX_CHANGE_LENGTH) return undefined;
+    changes.push(bytes);
   }
-  return parsed;
+  return { members: v.members, changes };
 }
 
 /** What a join needs to know besides the list. */

@@ -5,7 +5,11 @@
  *
  * - Members: one key-value entry per room (`hex(room)` in `ovtp_rooms`),
  *   the same list as a relay's members.json, changed by compare-and-set so
- *   that two relays adding members at once both count.
+ *   that two relays adding members at once both count. An invite-only
+ *   room's entry also holds its signed log (members.ts), so that a change
+ *   appended on one relay and a join on another cannot both win; the relay
+ *   that appends a change tells the others on `ovtp.presence.<hex(room)>`,
+ *   and each hands the room's new changes to its own members.
  * - Kept envelopes: published to `ovtp.q.<hex(room)>.<key hash>` in a
  *   work-queue stream; the relay a member is connected to reads them through
  *   the durable consumer of that member and room, and acks each once it is
@@ -33,10 +37,15 @@ import { fromHex, fromUtf8, toHex, utf8 } from "../bytes.ts";
 import { ROOM_PATTERN } from "../services/chat/chat_messages.ts";
 import type { Member } from "../services/chat/chat_messages.ts";
 import type { RoomBackend, RoomBus } from "../services/chat/room_bus.ts";
-import type { AddMemberOptions, StoredMember } from "../services/chat/room_store.ts";
+import {
+  type AddMemberOptions,
+  kindMismatch,
+  type StoredMember,
+} from "../services/chat/room_store.ts";
+import { MAX_CHANGES } from "../services/chat/room_log.ts";
 import { OvtpError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { admitMember, parseMembers } from "./members.ts";
+import { admitMember, encodeRoom, parseMembers, parseRoom } from "./members.ts";
 import {
   LIVE_SUBJECTS,
   type NatsCluster,
@@ -60,6 +69,7 @@ export interface NatsRoomsOptions {
 }
 
 type PresenceListener = (room: string, event: "join" | "leave", member: Member) => void;
+type ChangeListener = (room: string) => void;
 
 /** See the module. */
 export class NatsRooms implements RoomBackend, RoomBus {
@@ -78,6 +88,7 @@ export class NatsRooms implements RoomBackend, RoomBus {
   /** presence key → its value, renewed while here. */
   readonly #present = new Map<string, string>();
   readonly #listeners: PresenceListener[] = [];
+  readonly #changeListeners: ChangeListener[] = [];
   #subscribed = false;
 
   /** Shares rooms through `cluster`. */
@@ -117,7 +128,11 @@ export class NatsRooms implements RoomBackend, RoomBus {
       // the write then fails, and the change is made again on the new list.
       for (let attempt = 0; attempt < 20; attempt++) {
         const entry = await rooms.get(roomKey(room));
-        const current = parseMembers(entry);
+        const { members: current, changes } = parseRoom(entry);
+        const exists = entry?.operation === "PUT";
+        const mismatch = exists &&
+          kindMismatch(room, changes !== undefined, options.inviteOnly ?? false);
+        if (mismatch) return mismatch;
         const bound = current.some((m) => m.fingerprint === member.fingerprint)
           ? undefined
           : await this.#roomBound(entry === null, member.fingerprint);
@@ -130,7 +145,11 @@ export class NatsRooms implements RoomBackend, RoomBus {
           revoked: options.revoked,
         });
         if (typeof admitted === "string") return admitted;
-        const value = JSON.stringify(admitted.members);
+        // A new room is created of the kind asked, with an empty log if invite-only.
+        const value = encodeRoom({
+          members: admitted.members,
+          changes: exists ? changes : options.inviteOnly ? [] : undefined,
+        });
         try {
           if (entry) await rooms.update(roomKey(room), value, entry.revision);
           else await rooms.create(roomKey(room), value);
@@ -142,6 +161,42 @@ export class NatsRooms implements RoomBackend, RoomBus {
           await jsm.streams.purge(QUEUE_STREAM, { filter: queueSubject(room, gone.key) });
         }
         return undefined;
+      }
+      throw new OvtpError("network", `Cannot update room "${room}": too many changes at once`);
+    });
+  }
+
+  changes(room: string): Promise<Uint8Array[] | undefined> {
+    return nats(async () =>
+      parseRoom(await this.#cluster.state().rooms.get(roomKey(room))).changes
+    );
+  }
+
+  /**
+   * Appends `change` when the room's log still has `count` changes, by
+   * compare-and-set on the room's entry (a join changing the list meanwhile
+   * only makes it try again), then tells the other relays.
+   */
+  appendChange(room: string, change: Uint8Array, count: number): Promise<boolean> {
+    return nats(async () => {
+      const { rooms, nc } = this.#cluster.state();
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const entry = await rooms.get(roomKey(room));
+        const { members, changes } = parseRoom(entry);
+        if (!entry || !changes || changes.length !== count || count >= MAX_CHANGES) return false;
+        try {
+          await rooms.update(
+            roomKey(room),
+            encodeRoom({ members, changes: [...changes, change] }),
+            entry.revision,
+          );
+        } catch (error) {
+          if (isConflict(error)) continue;
+          throw error;
+        }
+        const body = JSON.stringify({ relay: this.#relayId, event: "change" });
+        nc.publish(`${PRESENCE_SUBJECTS}.${toHex(utf8(room))}`, body);
+        return true;
       }
       throw new OvtpError("network", `Cannot update room "${room}": too many changes at once`);
     });
@@ -244,6 +299,10 @@ export class NatsRooms implements RoomBackend, RoomBus {
     this.#listeners.push(listener);
   }
 
+  onChange(listener: ChangeListener): void {
+    this.#changeListeners.push(listener);
+  }
+
   online(room: string): Promise<Set<string>> {
     return nats(async () => {
       const online = new Set<string>();
@@ -318,7 +377,10 @@ export class NatsRooms implements RoomBackend, RoomBus {
     }
   }
 
-  /** A presence message from another relay, checked before the relay sees it. */
+  /**
+   * A presence message from another relay (a join, a leave, or a change
+   * appended to an invite-only room's log), checked before the relay sees it.
+   */
   #heard(subject: string, data: Uint8Array): void {
     let room, body;
     try {
@@ -329,6 +391,10 @@ export class NatsRooms implements RoomBackend, RoomBus {
     }
     if (!ROOM_PATTERN.test(room) || body?.relay === this.#relayId) return;
     const { event, member } = body;
+    if (event === "change") {
+      for (const listener of this.#changeListeners) listener(room);
+      return;
+    }
     if ((event !== "join" && event !== "leave") || !isMember(member)) return;
     for (const listener of this.#listeners) listener(room, event, member);
   }

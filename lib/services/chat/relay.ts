@@ -119,8 +119,13 @@ export class ChatRelay {
   readonly #members = new Map<string, Map<string, StoredMember>>();
   /** invite-only room with someone in it → its log, as checked */
   readonly #logs = new Map<string, RoomLog>();
-  /** Changes are checked and appended one at a time, across rooms (they are rare). */
+  /**
+   * Changes are checked, appended and sent one at a time, across rooms
+   * (they are rare), and so are the logs sent with Joined.
+   */
   #changing: Promise<unknown> = Promise.resolve();
+  /** session in an invite-only room → how many changes of the room's log it was sent */
+  readonly #logSent = new WeakMap<LiveSession, number>();
   /** One cache of answers per authorizer (one per server). */
   readonly #grants = new WeakMap<MemberAuthorizer, MemberGrants>();
 
@@ -133,6 +138,7 @@ export class ChatRelay {
     this.#logger = logger;
     this.#bus = bus;
     bus?.onPresence((room, event, member) => this.#remotePresence(room, event, member));
+    bus?.onChange?.((room) => this.#remoteChange(room));
   }
 
   /**
@@ -159,7 +165,7 @@ export class ChatRelay {
    */
   async join(room: string, session: LiveSession, inviteOnly = false): Promise<string | undefined> {
     const { peer } = session;
-    if (inviteOnly && !this.#store.changes) {
+    if (inviteOnly && (!this.#store.changes || (this.#bus && !this.#bus.onChange))) {
       return "This server's relays share rooms (a cluster), where invite-only rooms are not kept yet";
     }
     const key = formatPublicKey(peer.key);
@@ -202,13 +208,26 @@ export class ChatRelay {
     const members = (await this.#store.members(room)).map((m) =>
       this.#describe(room, m, elsewhere)
     );
-    // An invite-only room's log goes as stored: each client checks it.
-    const changes = inviteOnly ? (await this.#store.changes?.(room))?.map(toBase64Url) : undefined;
-    await session.send({
-      type: ChatMessageType.Joined,
-      id: session.id,
-      body: encodeJson(changes ? { room, members, changes } : { room, members }),
-    });
+    if (inviteOnly) {
+      // The log goes as stored (each client checks it), in turn with the
+      // changes being sent: from here on the session gets every later one once.
+      await this.#serialized(async () => {
+        const changes = await this.#store.changes!(room) ?? [];
+        const body = { room, members, changes: changes.map(toBase64Url) };
+        await session.send({
+          type: ChatMessageType.Joined,
+          id: session.id,
+          body: encodeJson(body),
+        });
+        this.#logSent.set(session, changes.length);
+      });
+    } else {
+      await session.send({
+        type: ChatMessageType.Joined,
+        id: session.id,
+        body: encodeJson({ room, members }),
+      });
+    }
     const queued = await this.#store.takeQueued(room, key);
     for (const envelope of queued) {
       await session.send({ type: ChatMessageType.Deliver, id: session.id, body: envelope });
@@ -261,8 +280,10 @@ export class ChatRelay {
     if (header.context !== roomContext(room)) return `The envelope is not for room "${room}"`;
     let members = await this.#membersByKey(room);
     if (this.#bus && header.recipients.some((r) => !members.has(toHex(r)))) {
-      // A member who joined through another relay a moment ago: read again.
+      // A member who joined through another relay a moment ago, or one
+      // added there to an invite-only room's log: read both again.
       this.#members.delete(room);
+      this.#logs.delete(room);
       members = await this.#membersByKey(room);
     }
     // Every stanza names a distinct member, checked before anything is sent:
@@ -337,7 +358,7 @@ export class ChatRelay {
    * The relay checks only to keep its log valid: clients check again.
    */
   change(room: string, session: LiveSession, bytes: Uint8Array): Promise<string | void> {
-    const next = this.#changing.then(async () => {
+    return this.#serialized(async () => {
       const log = await this.#log(room);
       if (!log) return `The room "${room}" is not invite-only`;
       const count = log.length;
@@ -359,15 +380,50 @@ export class ChatRelay {
       this.#logger.info(`chat: change ${change.version} of room ${room}`, {
         from: session.peer.fingerprint,
       });
-      for (const sessions of this.#live.get(room)?.values() ?? []) {
-        for (const live of sessions) {
-          await live.send({ type: ChatMessageType.Change, id: live.id, body: bytes })
-            .catch(() => {});
-        }
-      }
+      await this.#sendChanges(room);
     });
+  }
+
+  /** Runs `work` after every change and Joined log before it (see #changing). */
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#changing.then(work);
     this.#changing = next.catch(() => {});
     return next;
+  }
+
+  /**
+   * Sends every session in the invite-only `room` the changes of its log
+   * that it was not sent yet, in order: the one just appended here, and
+   * those appended through other relays of a cluster (the poster too: that
+   * is its acknowledgement). A session not joined yet gets the log with Joined.
+   */
+  async #sendChanges(room: string): Promise<void> {
+    const changes = await this.#store.changes?.(room) ?? [];
+    for (const sessions of this.#live.get(room)?.values() ?? []) {
+      for (const live of sessions) {
+        const sent = this.#logSent.get(live);
+        if (sent === undefined) continue;
+        for (const body of changes.slice(sent)) {
+          await live.send({ type: ChatMessageType.Change, id: live.id, body }).catch(() => {});
+        }
+        this.#logSent.set(live, Math.max(sent, changes.length));
+      }
+    }
+  }
+
+  /**
+   * Another relay appended a change to `room`'s log: the log and members
+   * kept here are read again on next use, and the members here get the change.
+   */
+  #remoteChange(room: string): void {
+    if (!this.#live.has(room)) return;
+    this.#serialized(async () => {
+      this.#logs.delete(room);
+      this.#members.delete(room);
+      await this.#sendChanges(room);
+    }).catch((error) =>
+      this.#logger.warn(`chat: cannot read the log of room ${room}: ${(error as Error).message}`)
+    );
   }
 
   /**

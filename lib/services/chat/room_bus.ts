@@ -90,6 +90,12 @@ export interface RoomBus {
   announce(room: string, event: "join" | "leave", member: Member): Promise<void>;
   /** Calls `listener` for presence other relays announce in rooms this relay has attached. */
   onPresence(listener: (room: string, event: "join" | "leave", member: Member) => void): void;
+  /**
+   * Calls `listener` when another relay appended a change to the log of the
+   * invite-only `room` (read it again from the backend). Optional: a bus
+   * without it shares no invite-only rooms.
+   */
+  onChange?(listener: (room: string) => void): void;
   /** The fingerprints of the members of `room` connected to other relays. */
   online(room: string): Promise<Set<string>>;
   /**

@@ -430,11 +430,7 @@ export class RoomStore {
     inviteOnly: boolean,
   ): Promise<string | undefined> {
     if (!index.rooms.has(room)) return undefined;
-    const isInviteOnly = (await this.#readChanges(room)) !== undefined;
-    if (isInviteOnly === inviteOnly) return undefined;
-    return isInviteOnly
-      ? `The room "${room}" is invite-only`
-      : `The room "${room}" is not invite-only`;
+    return kindMismatch(room, (await this.#readChanges(room)) !== undefined, inviteOnly);
   }
 
   #queuePath(room: string, key: string): string {
@@ -623,4 +619,19 @@ async function appendRecord(path: string, record: QueueRecord) {
   } finally {
     file.close();
   }
+}
+
+/**
+ * Why an existing `room`, invite-only or not as `isInviteOnly` says, cannot
+ * be joined as `inviteOnly` asks (the same words on one relay or a cluster).
+ */
+export function kindMismatch(
+  room: string,
+  isInviteOnly: boolean,
+  inviteOnly: boolean,
+): string | undefined {
+  if (isInviteOnly === inviteOnly) return undefined;
+  return isInviteOnly
+    ? `The room "${room}" is invite-only`
+    : `The room "${room}" is not invite-only`;
 }
