@@ -224,6 +224,16 @@ export async function* lines(readable: ReadableStream<Uint8Array>): AsyncGenerat
   if (buffered) yield buffered;
 }
 
+/**
+ * `BENCH_CPU_PROF=DIR`: every child writes a V8 CPU profile into DIR when
+ * it exits (`deno run --cpu-prof`), to see where a benchmark's time goes.
+ * Profiling slows the children: figures from such a run are not comparable.
+ */
+function cpuProfileFlags(): string[] {
+  const dir = Deno.env.get("BENCH_CPU_PROF");
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** A child process whose stderr is drained into a bounded log. */
 export class Child {
   readonly process: Deno.ChildProcess;
@@ -233,7 +243,7 @@ export class Child {
 
   constructor(args: string[], stdin: "piped" | "null", stdout: "piped" | "null") {
     const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--allow-all", ...args],
+      args: ["run", "--quiet", "--allow-all", ...cpuProfileFlags(), ...args],
       env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdin,
       stdout,
