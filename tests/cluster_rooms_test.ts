@@ -6,10 +6,10 @@ import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
 import { fingerprint, formatPublicKey, generateIdentity } from "../mod.ts";
 import type { StoredMember } from "../lib/services/chat/room_store.ts";
-import { NatsCluster } from "../lib/cluster/nats_cluster.ts";
+import { NatsCluster, PRESENCE_SUBJECTS } from "../lib/cluster/nats_cluster.ts";
 import { NatsRooms } from "../lib/cluster/nats_rooms.ts";
 import { SILENT_LOGGER } from "../lib/logger.ts";
-import { toBase64Url, utf8 } from "../lib/bytes.ts";
+import { toBase64Url, toHex, utf8 } from "../lib/bytes.ts";
 import type { KvEntry } from "@nats-io/kv";
 import { encodeRoom, type KeptRoom, parseRoom } from "../lib/cluster/members.ts";
 import { MAX_CHANGE_LENGTH, MAX_CHANGES } from "../lib/services/chat/room_log.ts";
@@ -119,6 +119,27 @@ Deno.test({
       }
       await new Promise((r) => setTimeout(r, 200)); // Nothing more is on its way.
       assert.deepEqual(heard, told);
+
+      // What another relay says is checked: a length that is none is ignored; one the
+      // log never reaches is waited for a bounded time (a replica catching up), then
+      // the log is read as it is.
+      heard.b.length = 0;
+      const say = (body: unknown) =>
+        clusters[0].state().nc.publish(
+          `${PRESENCE_SUBJECTS}.${toHex(utf8("club"))}`,
+          JSON.stringify({ relay: "elsewhere", event: "change", ...body as object }),
+        );
+      for (const length of [0, -1, 1.5, "2", null, MAX_CHANGES + 1]) say({ length });
+      say({});
+      say({ length: 99 });
+      const started = Date.now();
+      while (heard.b.length === 0) {
+        if (Date.now() - started > 10_000) throw new Error("a change with a long log never told");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(heard.b, ["club"], "only the one with a length was heard");
+      assert.ok(Date.now() - started >= 1_500, "it waited for the log to reach its length");
     } finally {
       a.close();
       b.close();

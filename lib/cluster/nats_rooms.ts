@@ -71,6 +71,10 @@ export interface NatsRoomsOptions {
 type PresenceListener = (room: string, event: "join" | "leave", member: Member) => void;
 type ChangeListener = (room: string) => void;
 
+/** Reads of a changed room's entry until a replica has the change, and the wait between them. */
+const CAUGHT_UP_TRIES = 20;
+const CAUGHT_UP_WAIT_MS = 100;
+
 /** See the module. */
 export class NatsRooms implements RoomBackend, RoomBus {
   readonly #cluster: NatsCluster;
@@ -194,7 +198,7 @@ export class NatsRooms implements RoomBackend, RoomBus {
           if (isConflict(error)) continue;
           throw error;
         }
-        const body = JSON.stringify({ relay: this.#relayId, event: "change" });
+        const body = JSON.stringify({ relay: this.#relayId, event: "change", length: count + 1 });
         nc.publish(`${PRESENCE_SUBJECTS}.${toHex(utf8(room))}`, body);
         return true;
       }
@@ -378,6 +382,21 @@ export class NatsRooms implements RoomBackend, RoomBus {
   }
 
   /**
+   * Tells the listeners of a change that made `room`'s log `length` long,
+   * once this relay reads it so: a NATS cluster may answer a read from a
+   * replica that has not caught up yet (direct get), and a listener that
+   * read the older log would send its members nothing, and never again.
+   */
+  async #changed(room: string, length: number): Promise<void> {
+    for (let attempt = 0; attempt < CAUGHT_UP_TRIES; attempt++) {
+      const { changes } = parseRoom(await this.#cluster.state().rooms.get(roomKey(room)));
+      if (!changes || changes.length >= length) break;
+      await new Promise((resolve) => setTimeout(resolve, CAUGHT_UP_WAIT_MS));
+    }
+    for (const listener of this.#changeListeners) listener(room);
+  }
+
+  /**
    * A presence message from another relay (a join, a leave, or a change
    * appended to an invite-only room's log), checked before the relay sees it.
    */
@@ -392,7 +411,12 @@ export class NatsRooms implements RoomBackend, RoomBus {
     if (!ROOM_PATTERN.test(room) || body?.relay === this.#relayId) return;
     const { event, member } = body;
     if (event === "change") {
-      for (const listener of this.#changeListeners) listener(room);
+      const { length } = body;
+      if (Number.isInteger(length) && length > 0 && length <= MAX_CHANGES) {
+        this.#changed(room, length).catch((error) =>
+          this.#logger.warn(`cluster: cannot read room ${room}: ${(error as Error).message}`)
+        );
+      }
       return;
     }
     if ((event !== "join" && event !== "leave") || !isMember(member)) return;
