@@ -120,10 +120,10 @@ export class ChatRelay {
   /** invite-only room with someone in it → its log, as checked */
   readonly #logs = new Map<string, RoomLog>();
   /**
-   * Changes are checked, appended and sent one at a time, across rooms
-   * (they are rare), and so are the logs sent with Joined.
+   * room → the last of its changes and Joined logs, which run one at a
+   * time per room (see #serialized): rooms never wait for each other.
    */
-  #changing: Promise<unknown> = Promise.resolve();
+  readonly #changing = new Map<string, Promise<unknown>>();
   /** session in an invite-only room → how many changes of the room's log it was sent */
   readonly #logSent = new WeakMap<LiveSession, number>();
   /** One cache of answers per authorizer (one per server). */
@@ -211,7 +211,7 @@ export class ChatRelay {
     if (inviteOnly) {
       // The log goes as stored (each client checks it), in turn with the
       // changes being sent: from here on the session gets every later one once.
-      await this.#serialized(async () => {
+      await this.#serialized(room, async () => {
         const changes = await this.#store.changes!(room) ?? [];
         const body = { room, members, changes: changes.map(toBase64Url) };
         await session.send({
@@ -358,7 +358,7 @@ export class ChatRelay {
    * The relay checks only to keep its log valid: clients check again.
    */
   change(room: string, session: LiveSession, bytes: Uint8Array): Promise<string | void> {
-    return this.#serialized(async () => {
+    return this.#serialized(room, async () => {
       const log = await this.#log(room);
       if (!log) return `The room "${room}" is not invite-only`;
       const count = log.length;
@@ -384,10 +384,19 @@ export class ChatRelay {
     });
   }
 
-  /** Runs `work` after every change and Joined log before it (see #changing). */
-  #serialized<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#changing.then(work);
-    this.#changing = next.catch(() => {});
+  /**
+   * Runs `work` after every change and Joined log of `room` before it: a
+   * change is checked against the log it extends, and every session gets
+   * each change once, after its Joined.
+   */
+  #serialized<T>(room: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.#changing.get(room) ?? Promise.resolve()).then(work);
+    const settled = next.then(() => {}, () => {});
+    this.#changing.set(room, settled);
+    // Forgotten once nothing more waits in it: a map of idle rooms would only grow.
+    settled.then(() => {
+      if (this.#changing.get(room) === settled) this.#changing.delete(room);
+    });
     return next;
   }
 
@@ -417,7 +426,7 @@ export class ChatRelay {
    */
   #remoteChange(room: string): void {
     if (!this.#live.has(room)) return;
-    this.#serialized(async () => {
+    this.#serialized(room, async () => {
       this.#logs.delete(room);
       this.#members.delete(room);
       await this.#sendChanges(room);
