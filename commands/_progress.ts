@@ -54,10 +54,14 @@ function formatDuration(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-/** A progress bar on stderr, redrawn at most five times a second. */
+/**
+ * A progress bar on stderr: drawn at a file's first progress, as scp does,
+ * then redrawn at most five times a second. (It used to wait 200 ms from the
+ * process's start: a file sent faster than that never showed a bar.)
+ */
 export class ProgressBar {
   #enabled: boolean;
-  #lastDraw = 0;
+  #lastDraw = -Infinity;
   #start = performance.now();
   #startBytes = 0;
   #drawn = false;
@@ -107,7 +111,7 @@ export class ProgressBar {
   clear(): void {
     if (this.#drawn) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
     this.#drawn = false;
-    this.#lastDraw = 0;
+    this.#lastDraw = -Infinity;
   }
 }
 

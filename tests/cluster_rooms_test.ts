@@ -120,26 +120,40 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 200)); // Nothing more is on its way.
       assert.deepEqual(heard, told);
 
-      // What another relay says is checked: a length that is none is ignored; one the
-      // log never reaches is waited for a bounded time (a replica catching up), then
-      // the log is read as it is.
-      heard.b.length = 0;
+      // What another relay says is checked: a length that is none is ignored. For a
+      // room with members here, a length the log never reaches is waited for a
+      // bounded time (a replica catching up), then the log is read as it is; a room
+      // without members here is passed on at once (the relay ignores it).
       const say = (body: unknown) =>
         clusters[0].state().nc.publish(
           `${PRESENCE_SUBJECTS}.${toHex(utf8("club"))}`,
           JSON.stringify({ relay: "elsewhere", event: "change", ...body as object }),
         );
-      for (const length of [0, -1, 1.5, "2", null, MAX_CHANGES + 1]) say({ length });
-      say({});
+      const toldWithin = async (what: string) => {
+        heard.b.length = 0;
+        const started = Date.now();
+        while (heard.b.length === 0) {
+          if (Date.now() - started > 10_000) throw new Error(`never told: ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(heard.b, ["club"], `${what}: only the notice with a length was heard`);
+        return Date.now() - 200 - started;
+      };
+      const invalid = () => {
+        for (const length of [0, -1, 1.5, "2", null, MAX_CHANGES + 1]) say({ length });
+        say({});
+      };
+      let waited = toldWithin("no members here");
+      invalid();
       say({ length: 99 });
-      const started = Date.now();
-      while (heard.b.length === 0) {
-        if (Date.now() - started > 10_000) throw new Error("a change with a long log never told");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(heard.b, ["club"], "only the one with a length was heard");
-      assert.ok(Date.now() - started >= 1_500, "it waited for the log to reach its length");
+      assert.ok((await waited) < 1_500, "a room without members here was polled");
+      await b.attach("club", bob, () => Promise.resolve());
+      waited = toldWithin("a member here");
+      invalid();
+      say({ length: 99 });
+      assert.ok((await waited) >= 1_500, "it did not wait for the log to reach its length");
+      await b.detach("club", bob);
     } finally {
       a.close();
       b.close();

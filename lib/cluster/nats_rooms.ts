@@ -388,7 +388,9 @@ export class NatsRooms implements RoomBackend, RoomBus {
    * read the older log would send its members nothing, and never again.
    */
   async #changed(room: string, length: number): Promise<void> {
-    for (let attempt = 0; attempt < CAUGHT_UP_TRIES; attempt++) {
+    // Only a room with members here is worth the reads: the relay ignores the others.
+    const here = [...this.#attached.keys()].some((key) => key.startsWith(`${room}\n`));
+    for (let attempt = 0; here && attempt < CAUGHT_UP_TRIES; attempt++) {
       const { changes } = parseRoom(await this.#cluster.state().rooms.get(roomKey(room)));
       if (!changes || changes.length >= length) break;
       await new Promise((resolve) => setTimeout(resolve, CAUGHT_UP_WAIT_MS));
