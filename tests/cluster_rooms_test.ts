@@ -191,3 +191,31 @@ Deno.test("a shared room's entry: both kinds read back as written, a damaged log
     assert.throws(() => parseRoom(entry(value)), /damaged/, JSON.stringify(value).slice(0, 80));
   }
 });
+
+Deno.test("a listing of the members on other relays that never ends is cut short, and said", async () => {
+  const room = "ops";
+  const listed = `${toHex(utf8(room))}.${toHex(utf8("SHA256:bob"))}.other-relay`;
+  // One key, then nothing and no end: a listing stuck as @nats-io/kv's may be.
+  const stopped = Promise.withResolvers<void>();
+  const endless = {
+    stop: () => stopped.resolve(),
+    async *[Symbol.asyncIterator]() {
+      yield listed;
+      await stopped.promise;
+    },
+  };
+  const cluster = {
+    connected: false,
+    onReady() {},
+    state: () => ({ presence: { keys: () => Promise.resolve(endless) } }),
+  } as unknown as NatsCluster;
+  const warnings: string[] = [];
+  const rooms = new NatsRooms(cluster, { ...SILENT_LOGGER, warn: (m) => warnings.push(m) });
+  try {
+    assert.deepEqual(await rooms.online(room), new Set(["SHA256:bob"]));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /the members of room ops on other relays were not all listed/);
+  } finally {
+    rooms.close();
+  }
+});

@@ -71,6 +71,8 @@ export interface NatsRoomsOptions {
 type PresenceListener = (room: string, event: "join" | "leave", member: Member) => void;
 type ChangeListener = (room: string) => void;
 
+/** How long a join waits for the list of a room's members on other relays. */
+const ONLINE_LISTING_MS = 3_000;
 /** Reads of a changed room's entry until a replica has the change, and the wait between them. */
 const CAUGHT_UP_TRIES = 20;
 const CAUGHT_UP_WAIT_MS = 100;
@@ -311,9 +313,27 @@ export class NatsRooms implements RoomBackend, RoomBus {
     return nats(async () => {
       const online = new Set<string>();
       const keys = await this.#cluster.state().presence.keys(`${toHex(utf8(room))}.*.*`);
-      for await (const key of keys) {
-        const [, fingerprint, relay] = key.split(".");
-        if (relay !== this.#relayId) online.add(fromUtf8(fromHex(fingerprint)));
+      // A listing that does not end is cut short, so that a join never hangs
+      // on it: @nats-io/kv ends one on its consumer's idle heartbeat when the
+      // keys it counted expire before they are read (suspected in a cluster
+      // test's join that waited over 20 s once).
+      let cut = false;
+      const timer = setTimeout(() => {
+        cut = true;
+        keys.stop();
+      }, ONLINE_LISTING_MS);
+      try {
+        for await (const key of keys) {
+          const [, fingerprint, relay] = key.split(".");
+          if (relay !== this.#relayId) online.add(fromUtf8(fromHex(fingerprint)));
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      if (cut) {
+        this.#logger.warn(
+          `cluster: the members of room ${room} on other relays were not all listed within ${ONLINE_LISTING_MS} ms`,
+        );
       }
       return online;
     });
