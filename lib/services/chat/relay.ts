@@ -208,25 +208,24 @@ export class ChatRelay {
     const members = (await this.#store.members(room)).map((m) =>
       this.#describe(room, m, elsewhere)
     );
+    const joined = (changes?: Uint8Array[]) =>
+      session.send({
+        type: ChatMessageType.Joined,
+        id: session.id,
+        body: encodeJson(
+          changes ? { room, members, changes: changes.map(toBase64Url) } : { room, members },
+        ),
+      });
     if (inviteOnly) {
       // The log goes as stored (each client checks it), in turn with the
       // changes being sent: from here on the session gets every later one once.
       await this.#serialized(room, async () => {
         const changes = await this.#store.changes!(room) ?? [];
-        const body = { room, members, changes: changes.map(toBase64Url) };
-        await session.send({
-          type: ChatMessageType.Joined,
-          id: session.id,
-          body: encodeJson(body),
-        });
+        await joined(changes);
         this.#logSent.set(session, changes.length);
       });
     } else {
-      await session.send({
-        type: ChatMessageType.Joined,
-        id: session.id,
-        body: encodeJson({ room, members }),
-      });
+      await joined();
     }
     const queued = await this.#store.takeQueued(room, key);
     for (const envelope of queued) {
