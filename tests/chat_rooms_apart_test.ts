@@ -27,6 +27,7 @@ import { ChatMessageType, roomContext } from "../lib/services/chat/chat_messages
 import { ChangeAction, signChange } from "../lib/services/chat/room_log.ts";
 import { encodeJson, type Message } from "../lib/channel/messages.ts";
 import { tempDir } from "./_tmp.ts";
+import { within } from "./_within.ts";
 
 /** A member's side of the relay: what it was sent, and whether its writes are held. */
 async function member(relay: ChatRelay, identity: Identity, name: string) {
@@ -67,19 +68,6 @@ async function creation(identity: Identity, room: string, name: string): Promise
   return { type: ChatMessageType.Change, id: 1, body };
 }
 
-/** `work`, or a failure naming `what` if it is still waiting after 5 s. */
-async function within<T>(what: string, work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} waited for another room`)), 5_000);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 Deno.test("a member that stops reading holds up its own room's changes, never another room", async () => {
   const dir = await tempDir();
   const relay = new ChatRelay(new RoomStore(dir), SILENT_LOGGER);
@@ -98,15 +86,27 @@ Deno.test("a member that stops reading holds up its own room's changes, never an
   assert.deepEqual(a.types(), [ChatMessageType.Joined, ChatMessageType.Change]);
 
   // Meanwhile: an invite-only room's join and change, an ordinary room's join and post.
-  await within("an invite-only join", b.handle(join("y", "bob", true)));
-  await within("a change", b.handle(await creation(bob, "y", "bob")));
+  await within(
+    b.handle(join("y", "bob", true)),
+    "an invite-only join waited for another room",
+    5_000,
+  );
+  await within(
+    b.handle(await creation(bob, "y", "bob")),
+    "a change waited for another room",
+    5_000,
+  );
   assert.deepEqual(b.types(), [ChatMessageType.Joined, ChatMessageType.Change]);
-  await within("a join", c.handle(join("z", "carol", false)));
-  await within("a join", d.handle(join("z", "dave", false)));
+  await within(c.handle(join("z", "carol", false)), "a join waited for another room", 5_000);
+  await within(d.handle(join("z", "dave", false)), "a join waited for another room", 5_000);
   const envelope = await sealEnvelope(carol, [dave.publicKey], new TextEncoder().encode("hi"), {
     context: roomContext("z"),
   });
-  await within("a post", c.handle({ type: ChatMessageType.Post, id: 1, body: envelope }));
+  await within(
+    c.handle({ type: ChatMessageType.Post, id: 1, body: envelope }),
+    "a post waited for another room",
+    5_000,
+  );
   assert.ok(d.types().includes(ChatMessageType.Deliver), `dave got ${d.types()}`);
 
   // Room x itself waits for alice: a second join there gets its log after her change.

@@ -2,9 +2,12 @@
  * The inbox against a hostile sender writing raw file messages: one writer
  * per unfinished upload, internal state out of reach of any sender's name or
  * file name, unguessable partial names, and pruning of abandoned uploads.
+ * Also what a slow fsync at End must not break: the connection reads on, and
+ * nothing the sender sends meanwhile reaches the verified file.
  */
 
 import { tempDir } from "./_tmp.ts";
+import { within } from "./_within.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -408,5 +411,103 @@ Deno.test("pruneStale() deletes abandoned uploads older than the age, not those 
     client.close();
   } finally {
     await srv.close();
+  }
+});
+
+/**
+ * Holds every FsFile.sync() of this process until release(): a disk slow to
+ * sync. `entered` settles when the first one is held.
+ */
+function holdSyncs(): { entered: Promise<void>; release: () => void } {
+  const original = Deno.FsFile.prototype.sync;
+  const entered = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  Deno.FsFile.prototype.sync = async function (this: Deno.FsFile) {
+    entered.resolve();
+    await released.promise;
+    return await original.call(this);
+  };
+  return {
+    entered: entered.promise,
+    release() {
+      Deno.FsFile.prototype.sync = original;
+      released.resolve();
+    },
+  };
+}
+
+Deno.test("while a received file is synced, the server reads on: a Ping is answered before the Result", async () => {
+  const srv = await server();
+  let syncs: ReturnType<typeof holdSyncs> | undefined;
+  try {
+    const client = await srv.client("alice");
+    const upload = new RawUpload(client);
+    const data = bytes(0x63, 300_000);
+    await upload.offer("slow.bin", data.length);
+    await upload.start(0);
+    await upload.data(data);
+    // Held from here: the inbox's secret, made at the first Offer, is synced too.
+    syncs = holdSyncs();
+    const result = upload.end(data.length, sha256(data));
+    result.catch(() => {}); // Awaited below, unless the test fails first.
+    await within(syncs.entered, "the file was not synced");
+    // A server that finished End before reading on would answer nothing
+    // until the fsync returns, and a client's keep-alive would call it gone.
+    await within(client.ping(), "the Ping waited for the fsync");
+    assert.deepEqual(srv.received, []);
+    syncs.release();
+    const answer = await result;
+    assert.equal(answer.status, "ok", JSON.stringify(answer));
+    assert.equal(sha256(await Deno.readFile(`${srv.dir}/${answer.path}`)), sha256(data));
+    assert.equal(srv.received.length, 1);
+    assert.deepEqual(await partials(srv.dir), []);
+    client.close();
+  } finally {
+    syncs?.release();
+    await srv.close();
+  }
+});
+
+Deno.test("any message for an upload between its End and its Result closes the connection; the verified bytes are stored", async () => {
+  const data = bytes(0x64, 50_000);
+  const late: [string, number, Uint8Array][] = [
+    ["Data", FileMessageType.Data, bytes(0x78, 1000)],
+    ["Start", FileMessageType.Start, encodeJson({ offset: 0 })],
+    ["End", FileMessageType.End, encodeJson({ size: data.length, sha256: sha256(data) })],
+    ["Abort", FileMessageType.Abort, encodeJson({})],
+    [
+      "Offer",
+      FileMessageType.Offer,
+      encodeJson({ name: "x", size: 1, mode: null, resumable: true }),
+    ],
+  ];
+  for (const [what, type, body] of late) {
+    const srv = await server();
+    let syncs: ReturnType<typeof holdSyncs> | undefined;
+    try {
+      const client = await srv.client("alice");
+      const upload = new RawUpload(client);
+      await upload.offer("ended.bin", data.length);
+      await upload.start(0);
+      await upload.data(data);
+      syncs = holdSyncs();
+      const result = upload.end(data.length, sha256(data));
+      result.catch(() => {}); // Awaited below, unless the test fails first.
+      await within(syncs.entered, `${what}: the file was not synced`);
+      await upload.send(type, body).catch(() => {});
+      await within(client.closed, `${what} after End did not close the connection`);
+      await assert.rejects(result, /closed/, what);
+      syncs.release();
+      // The file was verified at End: it is stored, as it was verified.
+      await waitFor(() => Promise.resolve(srv.received.length === 1), `${what}: the stored file`);
+      const [stored] = srv.received;
+      assert.equal(stored.size, data.length, what);
+      assert.equal(stored.sha256, sha256(data), what);
+      assert.equal(sha256(await Deno.readFile(`${srv.dir}/${stored.path}`)), sha256(data), what);
+      assert.deepEqual(await partials(srv.dir), [], what);
+    } finally {
+      syncs?.release();
+      await srv.close();
+    }
   }
 });

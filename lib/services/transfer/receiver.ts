@@ -4,8 +4,10 @@
  * machine per transfer id (offered, receiving, failed) writing into an
  * {@linkcode Inbox}. An Offer needs the `upload` permission; the transfer's
  * later messages go straight to the receiver, one at a time, so that a slow
- * disk slows the sender. Refusals go back to the sender as a Result; a
- * broken message closes the connection.
+ * disk slows the sender. End is the exception: its checks, fsync and storing
+ * run beside the messages that follow (see {@linkcode FileReceiver.handle}).
+ * Refusals go back to the sender as a Result; a broken message closes the
+ * connection.
  *
  * @module
  */
@@ -18,6 +20,7 @@ import {
   checkOffer,
   checkStart,
   endMismatch,
+  type FileEnd,
   FileMessageType,
   type FileOffer,
   type FileResult,
@@ -36,6 +39,8 @@ interface Transfer {
   held: number;
   partial?: PartialFile;
   failed: boolean;
+  /** Set at End, while the file is checked, synced and stored. */
+  ending?: Promise<void>;
 }
 
 /** Bytes between two free-space checks while receiving. */
@@ -51,24 +56,39 @@ export class FileReceiver {
   #peer: Peer;
   #send: (message: Message) => Promise<void>;
   #onFile: (file: ReceivedFile) => void | Promise<void>;
+  #working: <T>(work: () => Promise<T>) => Promise<T>;
   #transfers = new Map<number, Transfer>();
   /** The folder created for each folder token of this connection. */
   #folders = new Map<string, Promise<string>>();
 
-  /** Creates a receiver writing to `inbox` and answering through `send`. */
+  /**
+   * Creates a receiver writing to `inbox` and answering through `send`;
+   * `working` wraps the work done after an End (the server's count of work
+   * in progress, which keeps the connection from counting as idle).
+   */
   constructor(
     inbox: Inbox,
     peer: Peer,
     send: (message: Message) => Promise<void>,
     onFile: (file: ReceivedFile) => void | Promise<void>,
+    working: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
   ) {
     this.#inbox = inbox;
     this.#peer = peer;
     this.#send = send;
     this.#onFile = onFile;
+    this.#working = working;
   }
 
-  /** Handles one file message; throws MessageError for a protocol violation. */
+  /**
+   * Handles one file message; throws MessageError for a protocol violation.
+   * Settles once the message is handled, except for an End: that settles
+   * once the End is parsed, and the file is checked, synced and stored
+   * meanwhile, its Result sent when done. An fsync of a large file can take
+   * longer than a client waits for a silent server, and the connection must
+   * go on reading (and answering its Pings) meanwhile. Until the Result, any
+   * message for that transfer is a protocol violation.
+   */
   async handle(message: Message): Promise<void> {
     const transfer = this.#transfers.get(message.id);
     if (message.type === FileMessageType.Offer) {
@@ -77,6 +97,7 @@ export class FileReceiver {
       return await this.#refusing(message.id, () => this.#offer(message), true);
     }
     if (!transfer) throw new MessageError(`No transfer ${message.id}`);
+    if (transfer.ending) throw new MessageError(`Transfer ${message.id} has ended`);
     if (transfer.failed) {
       // After a refusal the sender may still have data in flight: drop it
       // until it learns, and forget the transfer at its End or Abort.
@@ -88,8 +109,12 @@ export class FileReceiver {
         return await this.#refusing(message.id, () => this.#start(transfer, message));
       case FileMessageType.Data:
         return await this.#refusing(message.id, () => this.#data(transfer, message.body));
-      case FileMessageType.End:
-        return await this.#refusing(message.id, () => this.#end(message.id, transfer, message));
+      case FileMessageType.End: {
+        const end = checkEnd(decodeJson(message.body));
+        if (!transfer.partial) throw new MessageError("End before Start");
+        transfer.ending = this.#working(() => this.#finish(message.id, transfer, end));
+        return;
+      }
       case FileMessageType.Abort:
         this.#transfers.delete(message.id);
         return await this.#close(transfer);
@@ -100,10 +125,13 @@ export class FileReceiver {
 
   /**
    * Called when the connection ends: transfers in progress keep their data
-   * when they can resume, and lose it when they cannot.
+   * when they can resume, and lose it when they cannot; those past their End
+   * are finished (a verified file is stored, its Result lost).
    */
   async close(): Promise<void> {
-    for (const transfer of this.#transfers.values()) await this.#close(transfer);
+    for (const transfer of this.#transfers.values()) {
+      await (transfer.ending ?? this.#close(transfer));
+    }
     this.#transfers.clear();
   }
 
@@ -176,10 +204,38 @@ export class FileReceiver {
     releaseOpened(body);
   }
 
-  async #end(id: number, transfer: Transfer, message: Message): Promise<void> {
-    const end = checkEnd(decodeJson(message.body));
-    const partial = transfer.partial;
-    if (!partial) throw new MessageError("End before Start");
+  // After an End: checks the file, stores it and answers with the Result
+  // (or a refusal). The transfer is forgotten before the Result goes out, so
+  // that its id is free for the sender once it has the answer. Never
+  // rejects: a Result that cannot be sent has lost its connection, and the
+  // stored file is reported to the server all the same.
+  async #finish(id: number, transfer: Transfer, end: FileEnd): Promise<void> {
+    let result: FileResult;
+    let file: ReceivedFile | undefined;
+    try {
+      file = await this.#store(transfer, end);
+      const { path, size, sha256, renamed } = file;
+      result = { status: "ok", path, size, sha256, renamed };
+    } catch (error) {
+      const refusal = refusalFor(error);
+      await this.#close(transfer, true);
+      result = { status: "error", code: refusal.code, message: refusal.message };
+    } finally {
+      this.#transfers.delete(id);
+    }
+    await this.#reply(id, result).catch(() => {});
+    try {
+      if (file) await this.#onFile(file);
+    } catch {
+      // The upload service's hook logs its own failures (onFile below);
+      // nothing may reject here, with no one awaiting this work.
+    }
+  }
+
+  // Checks the size and hash the sender ended with, then syncs the file and
+  // links it into place.
+  async #store(transfer: Transfer, end: FileEnd): Promise<ReceivedFile> {
+    const partial = transfer.partial!;
     const { sha256, mismatch } = endMismatch(partial, end);
     if (mismatch === "size" || (transfer.offer.size ?? end.size) !== end.size) {
       throw new TransferRefusal(
@@ -197,7 +253,6 @@ export class FileReceiver {
     // The sender's modification time, set through the handle before the
     // file becomes visible.
     if (transfer.offer.mtime !== undefined) await partial.setModified(transfer.offer.mtime);
-    this.#transfers.delete(id);
     // Linked into place (and its temporary name removed) while this
     // transfer still holds the file's lock; only then is the handle closed.
     // Nothing writes to it afterwards.
@@ -218,15 +273,7 @@ export class FileReceiver {
     } finally {
       await claim.release(false);
     }
-    const result: FileResult = {
-      status: "ok",
-      path: stored.path,
-      size: partial.size,
-      sha256,
-      renamed: stored.renamed,
-    };
-    await this.#reply(id, result);
-    await this.#onFile({
+    return {
       peer: this.#peer,
       name: transfer.offer.name,
       path: stored.path,
@@ -234,7 +281,7 @@ export class FileReceiver {
       size: partial.size,
       sha256,
       renamed: stored.renamed,
-    });
+    };
   }
 
   // Runs a step; a refusal is answered with an error Result, the partial
@@ -244,17 +291,8 @@ export class FileReceiver {
       await step();
     } catch (error) {
       const transfer = this.#transfers.get(id);
-      const refusal = error instanceof TransferRefusal
-        ? error
-        : isNoSpace(error)
-        ? new TransferRefusal("no-space", "The server's disk is full")
-        : error instanceof MessageError
-        ? undefined
-        : new TransferRefusal(
-          "io",
-          `The server could not store the file: ${(error as Error).message}`,
-        );
-      if (!refusal) throw error;
+      if (error instanceof MessageError) throw error;
+      const refusal = refusalFor(error);
       if (transfer) {
         transfer.failed = true;
         // A refused offer keeps what an earlier attempt left (a smaller
@@ -284,6 +322,17 @@ export class FileReceiver {
   }
 }
 
+// The refusal that an error of a step (other than a protocol violation)
+// stands for: its own, no-space for a full disk, io for any other.
+function refusalFor(error: unknown): TransferRefusal {
+  if (error instanceof TransferRefusal) return error;
+  if (isNoSpace(error)) return new TransferRefusal("no-space", "The server's disk is full");
+  return new TransferRefusal(
+    "io",
+    `The server could not store the file: ${(error as Error).message}`,
+  );
+}
+
 // Deno reports a full disk as a plain Error whose message holds the OS's
 // text ("No space left on device", os error 28).
 function isNoSpace(error: unknown): boolean {
@@ -311,6 +360,7 @@ export const uploadService: Service = {
       session.peer,
       session.send,
       (file) => onFile(session, file),
+      session.working,
     );
     return {
       handle: (message) => session.working(() => files.handle(message)),
