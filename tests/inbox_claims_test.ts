@@ -415,22 +415,23 @@ Deno.test("pruneStale() deletes abandoned uploads older than the age, not those 
 });
 
 /**
- * Holds every FsFile.sync() of this process until release(): a disk slow to
- * sync. `entered` settles when the first one is held.
+ * Holds every call of FsFile's `method` in this process until release(): a
+ * disk slow to read or to sync. `entered` settles when the first is held.
  */
-function holdSyncs(): { entered: Promise<void>; release: () => void } {
-  const original = Deno.FsFile.prototype.sync;
+function holdFileCalls(method: "read" | "sync"): { entered: Promise<void>; release: () => void } {
+  const prototype = Deno.FsFile.prototype as unknown as Record<string, unknown>;
+  const original = prototype[method] as (...args: unknown[]) => Promise<unknown>;
   const entered = Promise.withResolvers<void>();
   const released = Promise.withResolvers<void>();
-  Deno.FsFile.prototype.sync = async function (this: Deno.FsFile) {
+  prototype[method] = async function (this: Deno.FsFile, ...args: unknown[]) {
     entered.resolve();
     await released.promise;
-    return await original.call(this);
+    return await original.apply(this, args);
   };
   return {
     entered: entered.promise,
     release() {
-      Deno.FsFile.prototype.sync = original;
+      prototype[method] = original;
       released.resolve();
     },
   };
@@ -438,7 +439,7 @@ function holdSyncs(): { entered: Promise<void>; release: () => void } {
 
 Deno.test("while a received file is synced, the server reads on: a Ping is answered before the Result", async () => {
   const srv = await server();
-  let syncs: ReturnType<typeof holdSyncs> | undefined;
+  let syncs: ReturnType<typeof holdFileCalls> | undefined;
   try {
     const client = await srv.client("alice");
     const upload = new RawUpload(client);
@@ -447,7 +448,7 @@ Deno.test("while a received file is synced, the server reads on: a Ping is answe
     await upload.start(0);
     await upload.data(data);
     // Held from here: the inbox's secret, made at the first Offer, is synced too.
-    syncs = holdSyncs();
+    syncs = holdFileCalls("sync");
     const result = upload.end(data.length, sha256(data));
     result.catch(() => {}); // Awaited below, unless the test fails first.
     await within(syncs.entered, "the file was not synced");
@@ -483,14 +484,14 @@ Deno.test("any message for an upload between its End and its Result closes the c
   ];
   for (const [what, type, body] of late) {
     const srv = await server();
-    let syncs: ReturnType<typeof holdSyncs> | undefined;
+    let syncs: ReturnType<typeof holdFileCalls> | undefined;
     try {
       const client = await srv.client("alice");
       const upload = new RawUpload(client);
       await upload.offer("ended.bin", data.length);
       await upload.start(0);
       await upload.data(data);
-      syncs = holdSyncs();
+      syncs = holdFileCalls("sync");
       const result = upload.end(data.length, sha256(data));
       result.catch(() => {}); // Awaited below, unless the test fails first.
       await within(syncs.entered, `${what}: the file was not synced`);
@@ -509,5 +510,67 @@ Deno.test("any message for an upload between its End and its Result closes the c
       syncs?.release();
       await srv.close();
     }
+  }
+});
+
+Deno.test("while a held prefix is hashed for a resume, the server reads on: a Ping is answered before the Accept", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  let reads: ReturnType<typeof holdFileCalls> | undefined;
+  try {
+    const data = bytes(0x65, 200_000);
+    await interrupted(srv, alice, "alice", "resumed.bin", data, 120_000);
+    const client = await srv.client("alice", alice);
+    const upload = new RawUpload(client);
+    reads = holdFileCalls("read");
+    const accepted = upload.offer("resumed.bin", data.length);
+    accepted.catch(() => {}); // Awaited below, unless the test fails first.
+    await within(reads.entered, "the held prefix was not read");
+    // A message for the transfer before its Accept breaks the protocol, but
+    // another request is served meanwhile.
+    await within(client.ping(), "the Ping waited for the prefix's hash");
+    reads.release();
+    const { offset, prefix } = await accepted;
+    assert.equal(offset, 120_000);
+    assert.equal(prefix, sha256(data.subarray(0, offset)));
+    await upload.start(offset);
+    await upload.data(data.subarray(offset));
+    const result = await upload.end(data.length, sha256(data));
+    assert.equal(result.status, "ok", JSON.stringify(result));
+    assert.equal(sha256(await Deno.readFile(`${srv.dir}/${result.path}`)), sha256(data));
+    client.close();
+  } finally {
+    reads?.release();
+    await srv.close();
+  }
+});
+
+Deno.test("a Start before its Offer is answered closes the connection; the held data stays", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  let reads: ReturnType<typeof holdFileCalls> | undefined;
+  try {
+    const data = bytes(0x66, 100_000);
+    await interrupted(srv, alice, "alice", "early.bin", data, 60_000);
+    const client = await srv.client("alice", alice);
+    const upload = new RawUpload(client);
+    reads = holdFileCalls("read");
+    const accepted = upload.offer("early.bin", data.length);
+    accepted.catch(() => {});
+    await within(reads.entered, "the held prefix was not read");
+    await upload.start(0).catch(() => {});
+    await within(client.closed, "a Start before the Accept did not close the connection");
+    reads.release();
+    await assert.rejects(accepted, /closed/);
+    // The resume's data is still held, whole, for the next try.
+    await waitFor(async () => (await heldBytes(srv.dir)) === 60_000, "the held data");
+    const again = new RawUpload(await srv.client("alice", alice));
+    assert.deepEqual(await again.offer("early.bin", data.length), {
+      offset: 60_000,
+      prefix: sha256(data.subarray(0, 60_000)),
+    });
+  } finally {
+    reads?.release();
+    await srv.close();
   }
 });

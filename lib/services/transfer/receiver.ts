@@ -4,8 +4,9 @@
  * machine per transfer id (offered, receiving, failed) writing into an
  * {@linkcode Inbox}. An Offer needs the `upload` permission; the transfer's
  * later messages go straight to the receiver, one at a time, so that a slow
- * disk slows the sender. End is the exception: its checks, fsync and storing
- * run beside the messages that follow (see {@linkcode FileReceiver.handle}).
+ * disk slows the sender. Offer and End are the exceptions: the disk work of
+ * their answers (hashing a held prefix; checks, fsync and storing) runs
+ * beside the messages that follow (see {@linkcode FileReceiver.handle}).
  * Refusals go back to the sender as a Result; a broken message closes the
  * connection.
  *
@@ -39,8 +40,11 @@ interface Transfer {
   held: number;
   partial?: PartialFile;
   failed: boolean;
-  /** Set at End, while the file is checked, synced and stored. */
-  ending?: Promise<void>;
+  /**
+   * Set from an Offer or End until the server answers it (Accept or
+   * Result): settles when the work of that answer ends.
+   */
+  answering?: Promise<void>;
 }
 
 /** Bytes between two free-space checks while receiving. */
@@ -63,8 +67,9 @@ export class FileReceiver {
 
   /**
    * Creates a receiver writing to `inbox` and answering through `send`;
-   * `working` wraps the work done after an End (the server's count of work
-   * in progress, which keeps the connection from counting as idle).
+   * `working` wraps the work of answering an Offer or End (the server's
+   * count of work in progress, which keeps the connection from counting as
+   * idle).
    */
   constructor(
     inbox: Inbox,
@@ -82,22 +87,34 @@ export class FileReceiver {
 
   /**
    * Handles one file message; throws MessageError for a protocol violation.
-   * Settles once the message is handled, except for an End: that settles
-   * once the End is parsed, and the file is checked, synced and stored
-   * meanwhile, its Result sent when done. An fsync of a large file can take
-   * longer than a client waits for a silent server, and the connection must
-   * go on reading (and answering its Pings) meanwhile. Until the Result, any
-   * message for that transfer is a protocol violation.
+   * Settles once the message is handled, except for an Offer or an End:
+   * those settle once parsed, and their answer (Accept, or Result) is worked
+   * out and sent meanwhile. Hashing a large held prefix, or the fsync of a
+   * large file, can take longer than a client waits for a silent server,
+   * and the connection must go on reading (and answering its Pings)
+   * meanwhile. Until the answer, any message for that transfer is a
+   * protocol violation.
    */
   async handle(message: Message): Promise<void> {
     const transfer = this.#transfers.get(message.id);
     if (message.type === FileMessageType.Offer) {
       if (transfer) throw new MessageError(`Transfer ${message.id} already exists`);
       if (this.#transfers.size >= MAX_TRANSFERS) throw new MessageError("Too many transfers");
-      return await this.#refusing(message.id, () => this.#offer(message), true);
+      const offered: Transfer = {
+        offer: checkOffer(decodeJson(message.body)),
+        held: 0,
+        failed: false,
+      };
+      this.#transfers.set(message.id, offered);
+      return this.#answer(
+        offered,
+        () => this.#refusing(message.id, () => this.#offer(message.id, offered), true),
+      );
     }
     if (!transfer) throw new MessageError(`No transfer ${message.id}`);
-    if (transfer.ending) throw new MessageError(`Transfer ${message.id} has ended`);
+    if (transfer.answering) {
+      throw new MessageError(`Transfer ${message.id} has not been answered yet`);
+    }
     if (transfer.failed) {
       // After a refusal the sender may still have data in flight: drop it
       // until it learns, and forget the transfer at its End or Abort.
@@ -112,8 +129,7 @@ export class FileReceiver {
       case FileMessageType.End: {
         const end = checkEnd(decodeJson(message.body));
         if (!transfer.partial) throw new MessageError("End before Start");
-        transfer.ending = this.#working(() => this.#finish(message.id, transfer, end));
-        return;
+        return this.#answer(transfer, () => this.#finish(message.id, transfer, end));
       }
       case FileMessageType.Abort:
         this.#transfers.delete(message.id);
@@ -125,21 +141,30 @@ export class FileReceiver {
 
   /**
    * Called when the connection ends: transfers in progress keep their data
-   * when they can resume, and lose it when they cannot; those past their End
-   * are finished (a verified file is stored, its Result lost).
+   * when they can resume, and lose it when they cannot; those being
+   * answered are answered first (a file verified at End is stored, its
+   * Result lost).
    */
   async close(): Promise<void> {
     for (const transfer of this.#transfers.values()) {
-      await (transfer.ending ?? this.#close(transfer));
+      await transfer.answering;
+      await this.#close(transfer);
     }
     this.#transfers.clear();
   }
 
-  async #offer(message: Message): Promise<void> {
-    const offer = checkOffer(decodeJson(message.body));
+  // Works out the answer to an Offer or End beside the messages that follow
+  // (see handle); `work` sends it, and never rejects but for a lost
+  // connection (the parsing that could break the protocol is done).
+  #answer(transfer: Transfer, work: () => Promise<void>): void {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    transfer.answering = promise;
+    this.#working(work).catch(() => {}).finally(resolve);
+  }
+
+  async #offer(id: number, transfer: Transfer): Promise<void> {
+    const { offer } = transfer;
     const resumable = offer.resumable && offer.size !== null;
-    const transfer: Transfer = { offer, held: 0, failed: false };
-    this.#transfers.set(message.id, transfer);
     if (offer.size !== null) await this.#inbox.checkRoom(offer.size, offer.size);
     else await this.#inbox.checkRoom(0, 0);
     // The claim is this transfer's alone until it ends: a second upload of
@@ -153,9 +178,11 @@ export class FileReceiver {
     transfer.claim = claim;
     transfer.held = resumable ? Math.min(claim.heldSize, offer.size!) : 0;
     const prefix = transfer.held > 0 ? await claim.prefixHash(transfer.held) : null;
+    // Answered: the sender's Start may come once it has the Accept.
+    transfer.answering = undefined;
     await this.#send({
       type: FileMessageType.Accept,
-      id: message.id,
+      id,
       body: encodeJson({ offset: transfer.held, prefix_sha256: prefix }),
     });
   }
