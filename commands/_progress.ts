@@ -77,11 +77,17 @@ export class ProgressBar {
     this.#startBytes = resumedBytes;
   }
 
-  /** Updates the bar; cheap when nothing needs drawing. */
+  /**
+   * Updates the bar; cheap when nothing needs drawing. A file's last bytes
+   * are always drawn: the bar then stays as it is while the other side
+   * verifies and stores the file, which can take a while (an fsync), and it
+   * must not stay at 97% meanwhile.
+   */
   update(progress: TransferProgress): void {
     if (!this.#enabled) return;
     const now = performance.now();
-    if (now - this.#lastDraw < REDRAW_MS) return;
+    const complete = progress.total !== null && progress.done >= progress.total;
+    if (now - this.#lastDraw < REDRAW_MS && !complete) return;
     this.#lastDraw = now;
     const seconds = (now - this.#start) / 1000;
     const rate = (progress.done - this.#startBytes) / Math.max(seconds, 1e-6);

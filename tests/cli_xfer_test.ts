@@ -1,6 +1,6 @@
 import { tempDir } from "./_tmp.ts";
 import assert from "node:assert/strict";
-import { drawBar, formatBytes, formatRate } from "../commands/_progress.ts";
+import { drawBar, formatBytes, formatRate, ProgressBar } from "../commands/_progress.ts";
 import { checkOffer } from "../lib/services/transfer/engine.ts";
 import {
   assertOneError,
@@ -246,6 +246,27 @@ Deno.test("sizes and rates share binary units; the bar fills with the fraction",
   assert.equal(drawBar(0.5), `[${"#".repeat(12)}${".".repeat(12)}]`);
   assert.equal(drawBar(1), `[${"#".repeat(24)}]`);
   assert.equal(drawBar(7), `[${"#".repeat(24)}]`);
+});
+
+Deno.test("the bar draws a file's last bytes at once, whatever it drew just before", () => {
+  const written: string[] = [];
+  const original = Deno.stderr.writeSync;
+  Deno.stderr.writeSync = (bytes: Uint8Array) => {
+    written.push(new TextDecoder().decode(bytes));
+    return bytes.length;
+  };
+  try {
+    const bar = new ProgressBar(true);
+    bar.update({ name: "a.bin", done: 970, total: 1000 });
+    // Within the redraw interval: skipped, unless it completes the file.
+    bar.update({ name: "a.bin", done: 980, total: 1000 });
+    bar.update({ name: "a.bin", done: 1000, total: 1000 });
+  } finally {
+    Deno.stderr.writeSync = original;
+  }
+  assert.match(written[0], / 97%/);
+  // While the other side stores the file, the bar shows it all sent.
+  assert.match(written.at(-1)!, /100%/, JSON.stringify(written));
 });
 
 Deno.test("on a terminal, sendfile draws a bar with percent, rate and ETA, then erases it", {
