@@ -416,20 +416,26 @@ Deno.test("pruneStale() deletes abandoned uploads older than the age, not those 
 
 /**
  * Holds every call of FsFile's `method` in this process until release(): a
- * disk slow to read or to sync. `entered` settles when the first is held.
+ * disk slow to read or to sync. `entered` settles when the first is held;
+ * held() counts them.
  */
-function holdFileCalls(method: "read" | "sync"): { entered: Promise<void>; release: () => void } {
+function holdFileCalls(
+  method: "read" | "sync",
+): { entered: Promise<void>; held: () => number; release: () => void } {
   const prototype = Deno.FsFile.prototype as unknown as Record<string, unknown>;
   const original = prototype[method] as (...args: unknown[]) => Promise<unknown>;
   const entered = Promise.withResolvers<void>();
   const released = Promise.withResolvers<void>();
+  let held = 0;
   prototype[method] = async function (this: Deno.FsFile, ...args: unknown[]) {
+    held++;
     entered.resolve();
     await released.promise;
     return await original.apply(this, args);
   };
   return {
     entered: entered.promise,
+    held: () => held,
     release() {
       prototype[method] = original;
       released.resolve();
@@ -569,6 +575,40 @@ Deno.test("a Start before its Offer is answered closes the connection; the held 
       offset: 60_000,
       prefix: sha256(data.subarray(0, 60_000)),
     });
+  } finally {
+    reads?.release();
+    await srv.close();
+  }
+});
+
+Deno.test("a connection's Offers are answered one after another: one held prefix is hashed at a time", async () => {
+  const srv = await server();
+  const alice = await generateIdentity();
+  let reads: ReturnType<typeof holdFileCalls> | undefined;
+  try {
+    const one = bytes(0x67, 100_000);
+    const two = bytes(0x68, 100_000);
+    await interrupted(srv, alice, "alice", "one.bin", one, 40_000);
+    await interrupted(srv, alice, "alice", "two.bin", two, 70_000);
+    const client = await srv.client("alice", alice);
+    const first = new RawUpload(client);
+    const second = new RawUpload(client);
+    reads = holdFileCalls("read");
+    const answers = [first.offer("one.bin", one.length), second.offer("two.bin", two.length)];
+    for (const answer of answers) answer.catch(() => {});
+    await within(reads.entered, "the held prefix was not read");
+    // Answered after both Offers were read: the second is waiting.
+    await within(client.ping(), "the Ping waited for the prefix's hash");
+    // The second Offer would read its own prefix within moments if it did
+    // not wait for the first: it must not, however long we look.
+    for (let look = 0; look < 20; look++) {
+      assert.equal(reads.held(), 1, "two prefixes were hashed at once");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    reads.release();
+    assert.deepEqual(await answers[0], { offset: 40_000, prefix: sha256(one.subarray(0, 40_000)) });
+    assert.deepEqual(await answers[1], { offset: 70_000, prefix: sha256(two.subarray(0, 70_000)) });
+    client.close();
   } finally {
     reads?.release();
     await srv.close();

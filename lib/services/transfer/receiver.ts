@@ -64,6 +64,12 @@ export class FileReceiver {
   #transfers = new Map<number, Transfer>();
   /** The folder created for each folder token of this connection. */
   #folders = new Map<string, Promise<string>>();
+  /**
+   * The Offers being answered, one after another: each may hash a held
+   * prefix through a buffer of its own, so that a connection's 16
+   * transfers answered at once would hold 16.
+   */
+  #offers: Promise<void> = Promise.resolve();
 
   /**
    * Creates a receiver writing to `inbox` and answering through `send`;
@@ -106,10 +112,11 @@ export class FileReceiver {
         failed: false,
       };
       this.#transfers.set(message.id, offered);
-      return this.#answer(
-        offered,
-        () => this.#refusing(message.id, () => this.#offer(message.id, offered), true),
+      const answered = this.#offers.then(() =>
+        this.#refusing(message.id, () => this.#offer(message.id, offered), true)
       );
+      this.#offers = answered.catch(() => {});
+      return this.#answer(offered, () => answered);
     }
     if (!transfer) throw new MessageError(`No transfer ${message.id}`);
     if (transfer.answering) {
