@@ -274,3 +274,45 @@ Deno.test(
     }
   },
 );
+
+Deno.test("a server that stops taking an upload is called gone, or stalled, in one line; the next send resumes", async () => {
+  const { server, client } = await makePair();
+  const inbox = `${server.home}/inbox`;
+  const dir = await tempDir();
+  const data = randomBytes(SIZE);
+  await Deno.writeFile(`${dir}/stuck.bin`, data);
+  // A short idle timeout: the client pings after 1 s of not sending.
+  const listener = await startListen(server.home, ["--idle-timeout", "3"]);
+  const proxy = stallingProxy(listener.port, 8 * 1024 * 1024);
+  try {
+    const sender = spawnSend(client.home, `127.0.0.1:${proxy.port}`, `${dir}/stuck.bin`, true);
+    await waitForPartial(inbox, 4 * 1024 * 1024);
+    // Stopped, the server neither reads nor closes the connection as idle:
+    // to the client it is a server whose disk stopped taking the upload.
+    Deno.kill(listener.pid, "SIGSTOP");
+    let cut;
+    try {
+      cut = await sender.output();
+    } finally {
+      Deno.kill(listener.pid, "SIGCONT");
+    }
+    const stderr = new TextDecoder().decode(cut.stderr);
+    assert.equal(cut.code, 3, stderr);
+    assertOneError(
+      { code: cut.code, stdout: new TextDecoder().decode(cut.stdout), stderr },
+      /^ovtp: error: The server stopped reading and answering \(nothing for \d+ s\): it is gone, or its disk stalled$/,
+    );
+    assert.match(stderr, /^ovtp: hint: run the same command again to resume$/m);
+    await proxy.close();
+    await listener.waitFor(/connection closed|client disconnected/);
+    const again = await ovtp(["sendfile", listener.target, `${dir}/stuck.bin`], {
+      home: client.home,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /resuming "stuck\.bin"/);
+    assert.deepEqual(await Deno.readFile(`${inbox}/alice/stuck.bin`), data);
+  } finally {
+    await proxy.close();
+    await listener.stop();
+  }
+});

@@ -330,11 +330,15 @@ Deno.test("keepAlive() sends nothing to a server that announces no idle timeout 
 Deno.test("a keep-alive waits out a server still streaming and a client that does not read; it fails a silent one", async () => {
   const INTERVAL = 200;
   // Each link: its ping is never answered; only what the reader saw differs.
-  const outcome = async (waitingSince: () => number | undefined) => {
+  const outcome = async (
+    waitingSince: () => number | undefined,
+    writingSince: () => number | undefined = () => undefined,
+  ) => {
     let failure: OvtpError | undefined;
     const keepAlive = new KeepAlive(INTERVAL, {
       lastSendAt: () => 0,
       waitingSince,
+      writingSince,
       ping: () => new Promise(() => {}),
       fail: (error) => failure = error,
     });
@@ -343,12 +347,17 @@ Deno.test("a keep-alive waits out a server still streaming and a client that doe
     return failure?.message;
   };
   const started = Date.now();
-  const [streaming, paused, silent] = await Promise.all([
+  const [streaming, paused, silent, notReading] = await Promise.all([
     outcome(() => Date.now() - 10), // Bytes keep coming: a download behind the ping's answer.
     outcome(() => undefined), // The client itself stopped reading (its output stalled).
     outcome(() => started), // Waiting for bytes, and none came.
+    outcome(() => started, () => started), // And an upload's write stuck since before the Ping.
   ]);
   assert.equal(streaming, undefined);
   assert.equal(paused, undefined);
   assert.match(silent ?? "", /^The server stopped answering \(nothing for \d+ s\)$/);
+  assert.match(
+    notReading ?? "",
+    /^The server stopped reading and answering \(nothing for \d+ s\): it is gone, or its disk stalled$/,
+  );
 });

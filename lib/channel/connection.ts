@@ -358,6 +358,11 @@ export class Connection {
     return this.#lastSendAt;
   }
 
+  /** When the record being written started (ms since the epoch); undefined between writes. */
+  get writingSince(): number | undefined {
+    return this.#writingSince;
+  }
+
   /**
    * Queues a message; resolves once it has been written. Messages are
    * written in the order they were sent.
@@ -470,8 +475,11 @@ export class Connection {
         finished = [];
       }
     } catch (error) {
-      this.close(error as Error);
-      for (const pending of finished) pending.reject(error as Error);
+      // A write cut short by close(reason) fails with that reason (a
+      // keep-alive's "stopped answering"), not with the channel's "closed".
+      const failure = this.#closed ?? error as Error;
+      this.close(failure);
+      for (const pending of finished) pending.reject(failure);
     } finally {
       // send() has encrypted every record it was given by now.
       RECORD_POOL.give(record);

@@ -308,6 +308,7 @@ export class OvtpClient {
     this.#keepAlive = new KeepAlive(this.#keepAliveMs, {
       lastSendAt: () => this.#connection.lastSendAt,
       waitingSince: () => this.#connection.channel.waitingSince,
+      writingSince: () => this.#connection.writingSince,
       ping: () => this.ping(),
       fail: (error) => this.#fail(error, true),
     });

@@ -25,6 +25,8 @@ export interface KeepAliveLink {
    * began); undefined while it does not read.
    */
   waitingSince(): number | undefined;
+  /** When the write under way started; undefined when none is. */
+  writingSince(): number | undefined;
   /** Sends a Ping; settles when it is answered (a refusal is an answer too). */
   ping(): Promise<unknown>;
   /** Ends the connection as lost. */
@@ -50,9 +52,8 @@ export class KeepAlive {
       if (now - this.#pingSentAt < intervalMs) return;
       const waiting = link.waitingSince();
       if (waiting === undefined || now - waiting < intervalMs) return;
-      const seconds = Math.round((now - Math.max(this.#pingSentAt, waiting)) / 1000);
       link.fail(
-        new OvtpError("network", `The server stopped answering (nothing for ${seconds} s)`),
+        new OvtpError("network", lostReason(now, this.#pingSentAt, waiting, link.writingSince())),
       );
       return this.stop();
     }
@@ -65,6 +66,24 @@ export class KeepAlive {
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+// Why a server whose Ping went unanswered counts as lost. A write stuck
+// since before the Ping means the Ping itself waits behind it, the server
+// taking nothing: a host gone and a server whose disk stopped taking an
+// upload look the same from here.
+function lostReason(
+  now: number,
+  pingSentAt: number,
+  waiting: number,
+  writing: number | undefined,
+): string {
+  const seconds = (since: number) => Math.round((now - since) / 1000);
+  if (writing !== undefined && writing <= pingSentAt) {
+    return `The server stopped reading and answering (nothing for ${seconds(writing)} s): ` +
+      "it is gone, or its disk stalled";
+  }
+  return `The server stopped answering (nothing for ${seconds(Math.max(pingSentAt, waiting))} s)`;
 }
 
 /**
