@@ -614,3 +614,31 @@ Deno.test("a connection's Offers are answered one after another: one held prefix
     await srv.close();
   }
 });
+
+Deno.test("a refused End frees its transfer: 20 bad hashes in a row, then a good upload, on one connection", async () => {
+  const srv = await server();
+  try {
+    const client = await srv.client("alice");
+    const data = bytes(0x69, 1000);
+    // More than the 16 transfers a connection may have open at once.
+    for (let i = 0; i < 20; i++) {
+      const upload = new RawUpload(client);
+      await upload.offer(`bad${i}.bin`, data.length);
+      await upload.start(0);
+      await upload.data(data);
+      const result = await upload.end(data.length, sha256(bytes(0, 1000)));
+      assert.equal(result.code, "bad-hash", JSON.stringify(result));
+    }
+    const good = new RawUpload(client);
+    await good.offer("good.bin", data.length);
+    await good.start(0);
+    await good.data(data);
+    const result = await good.end(data.length, sha256(data));
+    assert.equal(result.status, "ok", JSON.stringify(result));
+    assert.deepEqual(await walk(`${srv.dir}/alice`), ["good.bin"]);
+    assert.deepEqual(await partials(srv.dir), []);
+    client.close();
+  } finally {
+    await srv.close();
+  }
+});
