@@ -416,12 +416,17 @@ Deno.test("pruneStale() deletes abandoned uploads older than the age, not those 
 
 /**
  * Holds every call of FsFile's `method` in this process until release(): a
- * disk slow to read or to sync. `entered` settles when the first is held;
- * held() counts them.
+ * disk slow to read or to sync. reached() waits until the first is held,
+ * while `answer` (the server's answer to what the test just sent) is still
+ * to come; held() counts them.
  */
 function holdFileCalls(
   method: "read" | "sync",
-): { entered: Promise<void>; held: () => number; release: () => void } {
+): {
+  reached: (answer: Promise<unknown>, failure: string) => Promise<void>;
+  held: () => number;
+  release: () => void;
+} {
   const prototype = Deno.FsFile.prototype as unknown as Record<string, unknown>;
   const original = prototype[method] as (...args: unknown[]) => Promise<unknown>;
   const entered = Promise.withResolvers<void>();
@@ -434,7 +439,10 @@ function holdFileCalls(
     return await original.apply(this, args);
   };
   return {
-    entered: entered.promise,
+    async reached(answer, failure) {
+      answer.catch(() => {}); // Awaited by the test, unless it fails first.
+      await within(entered.promise, failure);
+    },
     held: () => held,
     release() {
       prototype[method] = original;
@@ -456,8 +464,7 @@ Deno.test("while a received file is synced, the server reads on: a Ping is answe
     // Held from here: the inbox's secret, made at the first Offer, is synced too.
     syncs = holdFileCalls("sync");
     const result = upload.end(data.length, sha256(data));
-    result.catch(() => {}); // Awaited below, unless the test fails first.
-    await within(syncs.entered, "the file was not synced");
+    await syncs.reached(result, "the file was not synced");
     // A server that finished End before reading on would answer nothing
     // until the fsync returns, and a client's keep-alive would call it gone.
     await within(client.ping(), "the Ping waited for the fsync");
@@ -499,8 +506,7 @@ Deno.test("any message for an upload between its End and its Result closes the c
       await upload.data(data);
       syncs = holdFileCalls("sync");
       const result = upload.end(data.length, sha256(data));
-      result.catch(() => {}); // Awaited below, unless the test fails first.
-      await within(syncs.entered, `${what}: the file was not synced`);
+      await syncs.reached(result, `${what}: the file was not synced`);
       await upload.send(type, body).catch(() => {});
       await within(client.closed, `${what} after End did not close the connection`);
       await assert.rejects(result, /closed/, what);
@@ -530,10 +536,7 @@ Deno.test("while a held prefix is hashed for a resume, the server reads on: a Pi
     const upload = new RawUpload(client);
     reads = holdFileCalls("read");
     const accepted = upload.offer("resumed.bin", data.length);
-    accepted.catch(() => {}); // Awaited below, unless the test fails first.
-    await within(reads.entered, "the held prefix was not read");
-    // A message for the transfer before its Accept breaks the protocol, but
-    // another request is served meanwhile.
+    await reads.reached(accepted, "the held prefix was not read");
     await within(client.ping(), "the Ping waited for the prefix's hash");
     reads.release();
     const { offset, prefix } = await accepted;
@@ -562,8 +565,7 @@ Deno.test("a Start before its Offer is answered closes the connection; the held 
     const upload = new RawUpload(client);
     reads = holdFileCalls("read");
     const accepted = upload.offer("early.bin", data.length);
-    accepted.catch(() => {});
-    await within(reads.entered, "the held prefix was not read");
+    await reads.reached(accepted, "the held prefix was not read");
     await upload.start(0).catch(() => {});
     await within(client.closed, "a Start before the Accept did not close the connection");
     reads.release();
@@ -595,8 +597,7 @@ Deno.test("a connection's Offers are answered one after another: one held prefix
     const second = new RawUpload(client);
     reads = holdFileCalls("read");
     const answers = [first.offer("one.bin", one.length), second.offer("two.bin", two.length)];
-    for (const answer of answers) answer.catch(() => {});
-    await within(reads.entered, "the held prefix was not read");
+    await reads.reached(Promise.all(answers), "the held prefix was not read");
     // Answered after both Offers were read: the second is waiting.
     await within(client.ping(), "the Ping waited for the prefix's hash");
     // The second Offer would read its own prefix within moments if it did
